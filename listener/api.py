@@ -1,0 +1,100 @@
+"""The JSON API of SPEC §2, for scripts, tests and the dashboard."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from listener import delivery
+from listener.keys import OUTBOX, STORE, TOKEN
+from store import reads
+
+VERSION = "0.1.0"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _int(request: web.Request, name: str, default: int | None) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=f'{{"error": "{name} must be a whole number, not {value!r}"}}',
+            content_type="application/json",
+        ) from None
+
+
+@web.middleware
+async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """On a non-loopback address the API needs the token (SPEC §7)."""
+    token = request.app[TOKEN]
+    if token and request.path.startswith("/api/"):
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        given = given or request.query.get("token", "")
+        if not hmac.compare_digest(given, token):
+            return _error(401, "the API needs the token: send 'Authorization: Bearer <token>'")
+    return await handler(request)
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "version": VERSION})
+
+
+async def trace(request: web.Request) -> web.Response:
+    any_id = request.match_info["id"]
+    result = await request.app[STORE].read(lambda conn: reads.trace(conn, any_id))
+    return web.json_response(result)
+
+
+async def conversions(request: web.Request) -> web.Response:
+    limit = min(_int(request, "limit", 100) or 100, 1000)
+    before = _int(request, "before", None)
+    rows = await request.app[STORE].read(lambda conn: reads.conversions(conn, limit, before))
+    return web.json_response(rows)
+
+
+async def inbound(request: web.Request) -> web.Response:
+    limit = min(_int(request, "limit", 100) or 100, 1000)
+    before = _int(request, "before", None)
+    rows = await request.app[STORE].read(lambda conn: reads.inbound(conn, limit, before))
+    return web.json_response(rows)
+
+
+async def sink_records(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    limit = min(_int(request, "limit", 100) or 100, 1000)
+    rows = await request.app[STORE].read(lambda conn: reads.sink_records(conn, name, limit))
+    return web.json_response(rows)
+
+
+async def resend(request: web.Request) -> web.Response:
+    try:
+        delivery_id = int(request.match_info["id"])
+    except ValueError:
+        return _error(400, f"delivery id must be a whole number, not {request.match_info['id']!r}")
+    queued = await request.app[STORE].write(lambda conn: delivery.resend(conn, delivery_id))
+    if queued is None:
+        return _error(404, f"no delivery has id {delivery_id}")
+    request.app[OUTBOX].schedule([queued])
+    return web.json_response(
+        {"id": queued[0], "resend_of": delivery_id, "outcome": "pending"}, status=202
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.middlewares.append(require_token)
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/api/trace/{id}", trace)
+    app.router.add_get("/api/conversions", conversions)
+    app.router.add_get("/api/inbound", inbound)
+    app.router.add_get("/api/sink/{name}", sink_records)
+    app.router.add_post("/api/deliveries/{id}/resend", resend)

@@ -1,0 +1,143 @@
+"""The ``postwatch`` command line (SPEC §6): the headless commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from platformdirs import user_data_dir
+
+from store import reads, workspace
+from store.config import ConfigError, dump, parse
+from store.db import connect
+from store.schema import migrate
+
+
+def default_db() -> Path:
+    return Path(os.environ.get("POSTWATCH_DB") or Path(user_data_dir("postwatch")) / "postwatch.db")
+
+
+db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=default_db,
+    show_default="postwatch.db in the user data directory",
+    help="The SQLite database file.",
+)
+config_option = click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A TOML config file to import before listening.",
+)
+host_option = click.option("--host", help="Address to listen on (default 127.0.0.1).")
+port_option = click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8080).")
+token_option = click.option(
+    "--token",
+    envvar="POSTWATCH_TOKEN",
+    default="",
+    help="Token for the JSON API (made up and printed when binding beyond loopback).",
+)
+
+
+def _open(db: Path) -> object:
+    if not db.exists():
+        raise click.ClickException(f"no database at {db}: start `postwatch serve --db {db}` first")
+    conn = connect(db)
+    migrate(conn)
+    return conn
+
+
+@click.group(invoke_without_command=False)
+@click.version_option(package_name="postwatch")
+def cli() -> None:
+    """postwatch: capture conversion postbacks, apply conditional postback rules, deliver
+    them, and show every step."""
+
+
+@cli.command()
+@db_option
+@config_option
+@host_option
+@port_option
+@token_option
+def serve(db: Path, config: Path | None, host: str | None, port: int | None, token: str) -> None:
+    """Run the listener alone (headless)."""
+    from listener.serve import serve as run
+
+    try:
+        asyncio.run(run(db, config, host, port, token))
+    except ConfigError as error:
+        raise click.ClickException(f"{config}: {error}") from None
+    except OSError as error:
+        raise click.ClickException(f"cannot listen: {error}") from None
+
+
+@cli.command()
+@click.argument("id")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON of /api/trace/{id}.")
+@db_option
+def trace(id: str, as_json: bool, db: Path) -> None:
+    """The whole story of a click id, external id or transaction id."""
+    conn = _open(db)
+    result = reads.trace(conn, id)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    from listener.story import story
+
+    for line in story(result):
+        click.echo(line)
+    if result["click"] is None and not result["inbound"]:
+        sys.exit(1)
+
+
+@cli.group()
+def config() -> None:
+    """Import or export the TOML config."""
+
+
+@config.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@db_option
+def config_import(file: Path, db: Path) -> None:
+    """Load FILE into the database (all or nothing)."""
+    try:
+        loaded = parse(file.read_text(encoding="utf-8"))
+    except ConfigError as error:
+        raise click.ClickException(f"{file}: {error}; nothing was imported") from None
+    db.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(db)
+    migrate(conn)
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        workspace.apply_workspace(conn, loaded)
+    click.echo(
+        f"imported {file}: {len(loaded.campaigns)} campaigns, "
+        f"{sum(len(c.postbacks) for c in loaded.campaigns)} postback configs"
+    )
+
+
+@config.command("export")
+@db_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+def config_export(db: Path, output: Path | None) -> None:
+    """Write the current configuration as TOML."""
+    conn = _open(db)
+    text = dump(workspace.load_workspace(conn))  # type: ignore[arg-type]
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,12 @@
+"""The typed keys of the listener application's state."""
+
+from aiohttp import web
+
+from listener.delivery import Outbox
+from store.db import Store
+from store.records import Settings
+
+STORE = web.AppKey("store", Store)
+OUTBOX = web.AppKey("outbox", Outbox)
+SETTINGS = web.AppKey("settings", Settings)
+TOKEN = web.AppKey("token", str)

@@ -1,0 +1,483 @@
+"""The TOML config file of SPEC §5: reading it (all or nothing, with the line of any error)
+and writing the workspace back in the same form."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import fields
+from typing import Any
+
+from store.records import (
+    DUPLICATE_MODES,
+    KINDS,
+    STATUSES,
+    Campaign,
+    OfferSource,
+    PostbackConfig,
+    Settings,
+    Sink,
+    TrafficSource,
+    Workspace,
+)
+
+# Platform settings each API kind accepts (SPEC §5), besides the rule and `name`/`kind`.
+PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
+    "facebook": ("pixel_id", "access_token", "api_version", "test_event_code", "action_source"),
+    "google": (
+        "customer_id",
+        "conversion_action",
+        "developer_token",
+        "login_customer_id",
+        "access_token",
+        "api_version",
+    ),
+    "tiktok": ("pixel_code", "access_token", "test_event_code"),
+    "bing": ("tag_id", "access_token"),
+}
+PLATFORM_COMMON = ("base_url", "event_names", "currency")
+
+RULE_KEYS = (
+    "name",
+    "kind",
+    "url",
+    "method",
+    "body",
+    "enabled",
+    "conditional",
+    "types",
+    "statuses",
+    "min_payout",
+    "refire_on_update",
+)
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be imported, with the line to look at."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.line = line
+        self.message = message
+
+
+class _Lines:
+    """Finds the line a table entry or a key of it stands on, for error messages."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def table(self, header: str, index: int = 0, after: int = 0) -> int | None:
+        pattern = re.compile(rf"^\s*\[{{1,2}}\s*{re.escape(header)}\s*\]{{1,2}}\s*(#.*)?$")
+        seen = -1
+        for number, line in enumerate(self.lines[after:], start=after + 1):
+            if pattern.match(line):
+                seen += 1
+                if seen == index:
+                    return number
+        return None
+
+    def key(self, start: int | None, name: str) -> int | None:
+        if start is None:
+            return None
+        pattern = re.compile(rf"^\s*\"?{re.escape(name)}\"?\s*=")
+        for number, line in enumerate(self.lines[start:], start=start + 1):
+            if line.lstrip().startswith("["):
+                break
+            if pattern.match(line):
+                return number
+        return start
+
+
+class _Reader:
+    """Reads one table with type checks; every error names the key and its line."""
+
+    def __init__(self, table: dict[str, Any], where: str, line: int | None, lines: _Lines):
+        self.table, self.where, self.line, self.lines = table, where, line, lines
+
+    def fail(self, key: str | None, message: str) -> ConfigError:
+        line = self.lines.key(self.line, key) if key else self.line
+        return ConfigError(line, f"{self.where}: {message}")
+
+    def only(self, allowed: tuple[str, ...]) -> None:
+        for key in self.table:
+            if key not in allowed:
+                raise self.fail(key, f"unknown key '{key}' (known keys: {', '.join(allowed)})")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        value = self.table.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) and kind is not bool:
+            raise self.fail(key, f"'{key}' must be {_kind_name(kind)}, not {value!r}")
+        if not isinstance(value, kind):
+            raise self.fail(key, f"'{key}' must be {_kind_name(kind)}, not {value!r}")
+        return value
+
+    def required(self, key: str) -> str:
+        value = self.get(key, str, None)
+        if not value:
+            raise self.fail(None, f"'{key}' is required")
+        return str(value)
+
+    def strings(self, key: str) -> list[str]:
+        value = self.get(key, list, [])
+        if not all(isinstance(item, str) for item in value):
+            raise self.fail(key, f"'{key}' must be a list of strings, not {value!r}")
+        return list(value)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = str(self.get(key, str, default))
+        if value not in choices:
+            raise self.fail(key, f"'{key}' is '{value}'; use one of: {', '.join(choices)}")
+        return value
+
+    def regex(self, key: str) -> str:
+        value = str(self.get(key, str, ""))
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise self.fail(key, f"'{key}' is not a valid regular expression: {error}") from None
+        return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {
+        str: "text",
+        int: "a whole number",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _entries(data: dict[str, Any], name: str) -> list[Any]:
+    value = data.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError(None, f"'{name}' must be written as [[{name}]] tables")
+    return value
+
+
+def parse(text: str) -> Workspace:
+    """Read a config file; raise ``ConfigError`` naming the line and the problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        match = re.search(r"line (\d+)", str(error))
+        line = int(match.group(1)) if match else None
+        raise ConfigError(line, f"not valid TOML: {error}") from None
+    lines = _Lines(text)
+    top = _Reader(data, "the top level", None, lines)
+    top.only(
+        (
+            "conversion_types",
+            "currency",
+            "listener",
+            "delivery",
+            "sinks",
+            "offer_sources",
+            "traffic_sources",
+            "campaigns",
+            "keys",
+        )
+    )
+    workspace = Workspace(conversion_types=top.strings("conversion_types"))
+    settings = workspace.settings
+    settings.currency = str(top.get("currency", str, settings.currency))
+    settings.keys = dict(top.get("keys", dict, {}))
+    _read_listener(data, lines, settings)
+    _read_delivery(data, lines, settings)
+    for index, table in enumerate(_entries(data, "sinks")):
+        reader = _Reader(table, f"sink #{index + 1}", lines.table("sinks", index), lines)
+        reader.only(("name", "status", "body", "delay_ms", "fail_ratio"))
+        status = int(reader.get("status", int, 200))
+        if not 100 <= status <= 599:
+            raise reader.fail("status", f"'status' is {status}; use an HTTP status, 100 to 599")
+        fail_ratio = float(reader.get("fail_ratio", (int, float), 0.0))
+        if not 0 <= fail_ratio <= 1:
+            raise reader.fail("fail_ratio", f"'fail_ratio' is {fail_ratio}; use 0 to 1")
+        workspace.sinks.append(
+            Sink(
+                reader.required("name"),
+                status,
+                str(reader.get("body", str, "OK")),
+                int(reader.get("delay_ms", int, 0)),
+                fail_ratio,
+            )
+        )
+    for index, table in enumerate(_entries(data, "offer_sources")):
+        reader = _Reader(
+            table, f"offer source #{index + 1}", lines.table("offer_sources", index), lines
+        )
+        reader.only(("name", "default_status", "duplicates", "status_aliases"))
+        aliases = reader.get("status_aliases", dict, {})
+        for raw, status in aliases.items():
+            if status not in STATUSES:
+                raise reader.fail(
+                    "status_aliases",
+                    f"status alias '{raw}' maps to '{status}'; "
+                    f"map it to one of: {', '.join(STATUSES)}",
+                )
+        workspace.offer_sources.append(
+            OfferSource(
+                name=reader.required("name"),
+                default_status=reader.choice("default_status", STATUSES, "pending"),
+                duplicates=reader.choice("duplicates", DUPLICATE_MODES, "update"),
+                status_aliases={str(key): str(value) for key, value in aliases.items()},
+            )
+        )
+    for index, table in enumerate(_entries(data, "traffic_sources")):
+        reader = _Reader(
+            table, f"traffic source #{index + 1}", lines.table("traffic_sources", index), lines
+        )
+        reader.only(("name", "click_id_param", "postback_url", "success_body", "failure_body"))
+        workspace.traffic_sources.append(
+            TrafficSource(
+                name=reader.required("name"),
+                click_id_param=str(reader.get("click_id_param", str, "ref_id")),
+                postback_url=str(reader.get("postback_url", str, "")),
+                success_body=reader.regex("success_body"),
+                failure_body=reader.regex("failure_body"),
+            )
+        )
+    postback_index = 0
+    for index, table in enumerate(_entries(data, "campaigns")):
+        line = lines.table("campaigns", index)
+        reader = _Reader(table, f"campaign #{index + 1}", line, lines)
+        reader.only(("key", "name", "traffic_source", "offer_source", "offer_url", "postbacks"))
+        key = reader.required("key")
+        reader.where = f"campaign '{key}'"
+        campaign = Campaign(
+            key=key,
+            name=str(reader.get("name", str, key)),
+            traffic_source=reader.required("traffic_source"),
+            offer_source=reader.required("offer_source"),
+            offer_url=str(reader.get("offer_url", str, "")),
+        )
+        for table_ in _entries(table, "postbacks"):
+            pb_line = lines.table("campaigns.postbacks", postback_index)
+            postback_index += 1
+            campaign.postbacks.append(_read_postback(table_, key, pb_line, lines))
+        workspace.campaigns.append(campaign)
+    _check_references(workspace, lines)
+    return workspace
+
+
+def _read_listener(data: dict[str, Any], lines: _Lines, settings: Settings) -> None:
+    reader = _Reader(data.get("listener", {}), "[listener]", lines.table("listener"), lines)
+    reader.only(("host", "port", "unknown_clicks", "max_body", "key", "allow_ips"))
+    settings.host = str(reader.get("host", str, settings.host))
+    settings.port = int(reader.get("port", int, settings.port))
+    if not 0 < settings.port < 65536:
+        raise reader.fail("port", f"'port' is {settings.port}; use 1 to 65535")
+    policy = str(reader.get("unknown_clicks", str, "reject"))
+    if policy != "reject" and not (policy.startswith("attach:") and len(policy) > 7):
+        raise reader.fail(
+            "unknown_clicks",
+            f"'unknown_clicks' is '{policy}'; use \"reject\" or \"attach:<campaign key>\"",
+        )
+    settings.unknown_clicks = policy
+    settings.max_body = int(reader.get("max_body", int, settings.max_body))
+    settings.key = str(reader.get("key", str, ""))
+    settings.allow_ips = reader.strings("allow_ips")
+
+
+def _read_delivery(data: dict[str, Any], lines: _Lines, settings: Settings) -> None:
+    reader = _Reader(data.get("delivery", {}), "[delivery]", lines.table("delivery"), lines)
+    reader.only(("timeout", "retry_schedule"))
+    settings.timeout = float(reader.get("timeout", (int, float), settings.timeout))
+    if settings.timeout <= 0:
+        raise reader.fail("timeout", f"'timeout' is {settings.timeout:g}; use seconds above 0")
+    schedule = reader.get("retry_schedule", list, settings.retry_schedule)
+    if not all(isinstance(s, int | float) and not isinstance(s, bool) and s >= 0 for s in schedule):
+        raise reader.fail(
+            "retry_schedule", f"'retry_schedule' must list seconds (0 or more), not {schedule!r}"
+        )
+    settings.retry_schedule = [float(s) for s in schedule]
+
+
+def _read_postback(
+    table: dict[str, Any], campaign: str, line: int | None, lines: _Lines
+) -> PostbackConfig:
+    reader = _Reader(table, f"campaign '{campaign}', postback", line, lines)
+    name = reader.required("name")
+    reader.where = f"campaign '{campaign}', postback '{name}'"
+    kind = reader.choice("kind", KINDS, "s2s")
+    platform_keys = (*PLATFORM_KEYS.get(kind, ()), *PLATFORM_COMMON) if kind != "s2s" else ()
+    reader.only((*RULE_KEYS, *platform_keys))
+    statuses = reader.strings("statuses")
+    for status in statuses:
+        if status not in STATUSES:
+            raise reader.fail("statuses", f"status '{status}' is not one of: {', '.join(STATUSES)}")
+    min_payout = reader.get("min_payout", (int, float), None)
+    method = str(reader.get("method", str, "GET")).upper()
+    if method not in ("GET", "POST"):
+        raise reader.fail("method", f"'method' is '{method}'; use GET or POST")
+    return PostbackConfig(
+        name=name,
+        kind=kind,
+        url=str(reader.get("url", str, "")),
+        method=method,
+        body=str(reader.get("body", str, "")),
+        enabled=bool(reader.get("enabled", bool, True)),
+        conditional=bool(reader.get("conditional", bool, False)),
+        types=reader.strings("types"),
+        statuses=statuses,
+        min_payout=None if min_payout is None else float(min_payout),
+        refire_on_update=bool(reader.get("refire_on_update", bool, False)),
+        platform={key: table[key] for key in platform_keys if key in table},
+    )
+
+
+def _check_references(workspace: Workspace, lines: _Lines) -> None:
+    traffic = {source.name for source in workspace.traffic_sources}
+    offers = {source.name for source in workspace.offer_sources}
+    keys = [campaign.key for campaign in workspace.campaigns]
+    for index, campaign in enumerate(workspace.campaigns):
+        line = lines.table("campaigns", index)
+        if keys.count(campaign.key) > 1:
+            raise ConfigError(
+                lines.key(line, "key"),
+                f"campaign key '{campaign.key}' is used twice: keys must be unique",
+            )
+        if campaign.traffic_source not in traffic:
+            raise ConfigError(
+                lines.key(line, "traffic_source"),
+                f"campaign '{campaign.key}' names traffic source "
+                f"'{campaign.traffic_source}', which the file does not define: "
+                "add it under [[traffic_sources]]",
+            )
+        if campaign.offer_source not in offers:
+            raise ConfigError(
+                lines.key(line, "offer_source"),
+                f"campaign '{campaign.key}' names offer source "
+                f"'{campaign.offer_source}', which the file does not define: "
+                "add it under [[offer_sources]]",
+            )
+        names = [config.name for config in campaign.postbacks]
+        for name in names:
+            if names.count(name) > 1:
+                raise ConfigError(
+                    line,
+                    f"campaign '{campaign.key}' has two postbacks named "
+                    f"'{name}': names must be unique within a campaign",
+                )
+    policy = workspace.settings.unknown_clicks
+    if policy.startswith("attach:") and policy.removeprefix("attach:") not in keys:
+        raise ConfigError(
+            lines.key(lines.table("listener"), "unknown_clicks"),
+            f"unknown_clicks attaches to campaign '{policy[7:]}', which the file does not define",
+        )
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _key(name: str) -> str:
+    return name if _BARE_KEY.match(name) else json.dumps(name)
+
+
+def _table(header: str, values: dict[str, Any]) -> list[str]:
+    return [header, *(f"{_key(k)} = {_value(v)}" for k, v in values.items() if v is not None), ""]
+
+
+def dump(workspace: Workspace) -> str:
+    """The workspace as a config file that ``parse`` reads back to the same workspace."""
+    s = workspace.settings
+    out = [
+        f"conversion_types = {_value(workspace.conversion_types)}",
+        f"currency = {_value(s.currency)}",
+        "",
+    ]
+    if s.keys:
+        out += _table("[keys]", dict(s.keys))
+    out += _table(
+        "[listener]",
+        {
+            "host": s.host,
+            "port": s.port,
+            "unknown_clicks": s.unknown_clicks,
+            "max_body": s.max_body,
+            "key": s.key,
+            "allow_ips": s.allow_ips,
+        },
+    )
+    out += _table(
+        "[delivery]",
+        {
+            "timeout": s.timeout,
+            "retry_schedule": s.retry_schedule,
+        },
+    )
+    for sink in workspace.sinks:
+        out += _table("[[sinks]]", {f.name: getattr(sink, f.name) for f in fields(Sink)})
+    for offer in workspace.offer_sources:
+        out += _table(
+            "[[offer_sources]]",
+            {
+                "name": offer.name,
+                "default_status": offer.default_status,
+                "duplicates": offer.duplicates,
+                "status_aliases": offer.status_aliases,
+            },
+        )
+    for traffic in workspace.traffic_sources:
+        out += _table(
+            "[[traffic_sources]]",
+            {
+                "name": traffic.name,
+                "click_id_param": traffic.click_id_param,
+                "postback_url": traffic.postback_url,
+                "success_body": traffic.success_body,
+                "failure_body": traffic.failure_body,
+            },
+        )
+    for campaign in workspace.campaigns:
+        out += _table(
+            "[[campaigns]]",
+            {
+                "key": campaign.key,
+                "name": campaign.name,
+                "traffic_source": campaign.traffic_source,
+                "offer_source": campaign.offer_source,
+                "offer_url": campaign.offer_url,
+            },
+        )
+        for config in campaign.postbacks:
+            values: dict[str, Any] = {
+                "name": config.name,
+                "kind": config.kind,
+                "url": config.url,
+                "method": config.method,
+                "body": config.body,
+                "enabled": config.enabled,
+                "conditional": config.conditional,
+                "types": config.types,
+                "statuses": config.statuses,
+                "min_payout": config.min_payout,
+                "refire_on_update": config.refire_on_update,
+            }
+            values.update(config.platform)
+            out += _table("[[campaigns.postbacks]]", values)
+    return "\n".join(out)

@@ -1,0 +1,156 @@
+"""The database: one writer that commits in batches, and a reader.
+
+Every write is a job, a plain function of a ``sqlite3.Connection``. Jobs queue up and one task
+runs them on a single aiosqlite connection: whatever queued while the previous batch committed
+goes into the next transaction together (group commit), each job inside its own savepoint so
+that one failing job does not spoil the others. ``write()`` returns only once the job's batch
+is committed, so a caller can answer its HTTP request knowing the data is on disk (WAL).
+
+A batch runs as one call on aiosqlite's thread instead of one thread hop per statement; that
+is what makes a few thousand postbacks a second fit on one core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from store.schema import migrate
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+
+MAX_BATCH = 256
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """A plain connection with postwatch's settings, for the CLI and for jobs."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    configure(conn)
+    return conn
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode: a commit survives the process dying; only a power cut can lose the
+    # last transactions. That is the trade every embedded tracker makes for throughput.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _run_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
+    results: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for job in jobs:
+            conn.execute("SAVEPOINT job")
+            try:
+                results.append((True, job(conn)))
+            except Exception as error:  # one job's failure is reported to its caller only
+                conn.execute("ROLLBACK TO job")
+                results.append((False, error))
+            conn.execute("RELEASE job")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return results
+
+
+async def _on_thread(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(connection, *args)`` on the aiosqlite connection's own thread."""
+    result: T = await db._execute(fn, db._conn, *args)  # type: ignore[no-untyped-call]
+    return result
+
+
+async def _open(path: str | Path) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, isolation_level=None)
+    await _on_thread(db, configure)
+    return db
+
+
+class Store:
+    """The database of one postwatch workspace."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+
+    async def open(self) -> Store:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await _open(self.path)
+        await _on_thread(self._writer, migrate)
+        self._reader = await _open(self.path)
+        self._task = asyncio.create_task(self._drain(), name="store-writer")
+        return self
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+        for db in (self._writer, self._reader):
+            if db is not None:
+                await db.close()
+        self._writer = self._reader = None
+
+    async def __aenter__(self) -> Store:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` in the next batch; return its result once the batch is committed."""
+        if self._task is None:
+            raise RuntimeError("the store is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put((job, future))
+        return await future
+
+    async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only ``query`` on the reader connection."""
+        assert self._reader is not None, "the store is not open"
+        return await _on_thread(self._reader, query)
+
+    async def _drain(self) -> None:
+        assert self._writer is not None
+        stopping = False
+        while not stopping:
+            item = await self._queue.get()
+            batch: list[tuple[Job, asyncio.Future[Any]]] = []
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= MAX_BATCH or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            stopping = item is None
+            if not batch:
+                continue
+            try:
+                results = await _on_thread(self._writer, _run_batch, [job for job, _ in batch])
+            except Exception as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            self.batches += 1
+            for (_, future), (ok, value) in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)

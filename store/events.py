@@ -1,0 +1,318 @@
+"""What happens to traffic: inbound requests, clicks, conversions, decisions, deliveries and
+sink records. Sync functions of a ``sqlite3.Connection``, run as writer jobs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from store.records import Attempt, Click, Conversion, InboundRequest
+
+RESPONSE_LIMIT = 2048  # bytes of an answer kept on a delivery attempt
+
+
+def insert_inbound(
+    conn: sqlite3.Connection,
+    request: InboundRequest,
+    *,
+    outcome: str,
+    reason: str,
+    http_status: int,
+    warnings: list[str] | None = None,
+    parsed: dict[str, Any] | None = None,
+    click_id: str | None = None,
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO inbound (received_at, endpoint, method, path, query, body, remote, headers,"
+        " outcome, reason, http_status, warnings, parsed, click_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            request.received_at,
+            request.endpoint,
+            request.method,
+            request.path,
+            request.query,
+            request.body,
+            request.remote,
+            json.dumps(request.headers),
+            outcome,
+            reason,
+            http_status,
+            json.dumps(warnings or []),
+            json.dumps(parsed or {}),
+            click_id,
+        ),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def link_inbound(
+    conn: sqlite3.Connection, inbound_id: int, conversion_id: int, reason: str = ""
+) -> None:
+    conn.execute(
+        "UPDATE inbound SET conversion_id = ?, reason = ? WHERE id = ?",
+        (conversion_id, reason, inbound_id),
+    )
+
+
+def insert_click(conn: sqlite3.Connection, click: Click, inbound_id: int | None) -> None:
+    conn.execute(
+        "INSERT INTO clicks (id, campaign_id, external_id, params, created_at, inbound_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            click.id,
+            click.campaign_id,
+            click.external_id,
+            json.dumps(click.params),
+            click.created_at,
+            inbound_id,
+        ),
+    )
+
+
+def get_click(conn: sqlite3.Connection, click_id: str) -> Click | None:
+    row = conn.execute("SELECT * FROM clicks WHERE id = ?", (click_id,)).fetchone()
+    if row is None:
+        return None
+    return Click(
+        id=row["id"],
+        campaign_id=row["campaign_id"],
+        external_id=row["external_id"],
+        params=json.loads(row["params"]),
+        created_at=row["created_at"],
+    )
+
+
+def _conversion(row: sqlite3.Row) -> Conversion:
+    return Conversion(
+        id=row["id"],
+        click_id=row["click_id"],
+        campaign_id=row["campaign_id"],
+        type=row["type"],
+        status=row["status"],
+        raw_status=row["raw_status"],
+        payout=row["payout"],
+        currency=row["currency"],
+        txid=row["txid"],
+    )
+
+
+def find_conversion(
+    conn: sqlite3.Connection, click_id: str, *, txid: str | None, type_: str | None
+) -> Conversion | None:
+    """The conversion a postback repeats: same click and txid, or (without a txid) the newest
+    one of the same click and type."""
+    if txid is not None:
+        row = conn.execute(
+            "SELECT * FROM conversions WHERE click_id = ? AND txid = ? ORDER BY id DESC LIMIT 1",
+            (click_id, txid),
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT * FROM conversions WHERE click_id = ? AND type IS ? ORDER BY id DESC LIMIT 1",
+            (click_id, type_),
+        ).fetchone()
+    return None if row is None else _conversion(row)
+
+
+def save_conversion(conn: sqlite3.Connection, conversion: Conversion, at: float) -> int:
+    """Insert a new conversion (id 0) or update an existing one; return its id."""
+    values = (
+        conversion.type,
+        conversion.status,
+        conversion.raw_status,
+        conversion.payout,
+        conversion.currency,
+        conversion.txid,
+        at,
+    )
+    if conversion.id:
+        conn.execute(
+            "UPDATE conversions SET type = ?, status = ?, raw_status = ?, payout = ?,"
+            " currency = ?, txid = ?, updated_at = ? WHERE id = ?",
+            (*values, conversion.id),
+        )
+        return conversion.id
+    cursor = conn.execute(
+        "INSERT INTO conversions (type, status, raw_status, payout, currency, txid, updated_at,"
+        " click_id, campaign_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (*values, conversion.click_id, conversion.campaign_id, at),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def insert_event(
+    conn: sqlite3.Connection, conversion: Conversion, inbound_id: int, change: str, at: float
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO conversion_events (conversion_id, inbound_id, at, change, type, status,"
+        " raw_status, payout) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            conversion.id,
+            inbound_id,
+            at,
+            change,
+            conversion.type,
+            conversion.status,
+            conversion.raw_status,
+            conversion.payout,
+        ),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def last_fired_at(conn: sqlite3.Connection, conversion_id: int, config_id: int) -> float | None:
+    row = conn.execute(
+        "SELECT max(at) FROM decisions"
+        " WHERE conversion_id = ? AND postback_config_id = ? AND verdict = 'fired'",
+        (conversion_id, config_id),
+    ).fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+def insert_decision(
+    conn: sqlite3.Connection,
+    *,
+    conversion_id: int,
+    event_id: int,
+    config_id: int,
+    postback: str,
+    kind: str,
+    verdict: str,
+    reasons: list[str],
+    warnings: list[str],
+    at: float,
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO decisions (conversion_id, event_id, postback_config_id, postback, kind,"
+        " verdict, reasons, warnings, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            conversion_id,
+            event_id,
+            config_id,
+            postback,
+            kind,
+            verdict,
+            json.dumps(reasons),
+            json.dumps(warnings),
+            at,
+        ),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def insert_attempt(
+    conn: sqlite3.Connection,
+    *,
+    decision_id: int,
+    attempt: int,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: str,
+    due_at: float,
+    resend_of: int | None = None,
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO deliveries (decision_id, attempt, resend_of, method, url, headers, body,"
+        " outcome, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+        (decision_id, attempt, resend_of, method, url, json.dumps(headers), body, due_at),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def pending_attempts(conn: sqlite3.Connection) -> list[tuple[int, float]]:
+    """Every attempt waiting to be sent, with when it is due (the outbox)."""
+    rows = conn.execute("SELECT id, due_at FROM deliveries WHERE outcome = 'pending'")
+    return [(int(row[0]), float(row[1])) for row in rows]
+
+
+def load_attempt(conn: sqlite3.Connection, delivery_id: int) -> Attempt | None:
+    row = conn.execute(
+        """
+        SELECT d.*, p.kind, p.platform, t.success_body, t.failure_body
+        FROM deliveries d
+        JOIN decisions k ON k.id = d.decision_id
+        JOIN postback_configs p ON p.id = k.postback_config_id
+        JOIN campaigns c ON c.id = p.campaign_id
+        JOIN traffic_sources t ON t.id = c.traffic_source_id
+        WHERE d.id = ?
+        """,
+        (delivery_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return Attempt(
+        id=row["id"],
+        decision_id=row["decision_id"],
+        attempt=row["attempt"],
+        resend_of=row["resend_of"],
+        kind=row["kind"],
+        method=row["method"],
+        url=row["url"],
+        headers=json.loads(row["headers"]),
+        body=row["body"],
+        success_body=row["success_body"],
+        failure_body=row["failure_body"],
+        platform=json.loads(row["platform"]),
+    )
+
+
+def finish_attempt(
+    conn: sqlite3.Connection,
+    delivery_id: int,
+    *,
+    outcome: str,
+    sent_at: float,
+    duration_ms: float,
+    http_status: int | None,
+    response: str | None,
+    error: str | None,
+) -> None:
+    conn.execute(
+        "UPDATE deliveries SET outcome = ?, sent_at = ?, duration_ms = ?, http_status = ?,"
+        " response = ?, error = ? WHERE id = ?",
+        (
+            outcome,
+            sent_at,
+            duration_ms,
+            http_status,
+            None
+            if response is None
+            else response.encode()[:RESPONSE_LIMIT].decode(errors="ignore"),
+            error,
+            delivery_id,
+        ),
+    )
+
+
+def next_attempt_number(conn: sqlite3.Connection, decision_id: int) -> int:
+    row = conn.execute(
+        "SELECT coalesce(max(attempt), 0) + 1 FROM deliveries WHERE decision_id = ?",
+        (decision_id,),
+    ).fetchone()
+    return int(row[0])
+
+
+def insert_sink_record(
+    conn: sqlite3.Connection,
+    sink: str,
+    request: InboundRequest,
+    http_status: int,
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO sink_records (sink, received_at, method, path, query, headers, body,"
+        " http_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            sink,
+            request.received_at,
+            request.method,
+            request.path,
+            request.query,
+            json.dumps(request.headers),
+            request.body,
+            http_status,
+        ),
+    )
+    return int(cursor.lastrowid or 0)

@@ -1,0 +1,185 @@
+"""The database schema, as migrations stepped by ``PRAGMA user_version``.
+
+Each entry of ``MIGRATIONS`` moves the schema one version up; a new database runs them all,
+an older one runs the ones it has not seen. Never edit a released step: add one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: the whole first schema.
+    """
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL            -- JSON
+    );
+    CREATE TABLE conversion_types (
+        name TEXT PRIMARY KEY
+    );
+    CREATE TABLE offer_sources (
+        id             INTEGER PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        default_status TEXT NOT NULL DEFAULT 'pending',
+        duplicates     TEXT NOT NULL DEFAULT 'update',
+        status_aliases TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE traffic_sources (
+        id             INTEGER PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        click_id_param TEXT NOT NULL DEFAULT 'ref_id',
+        postback_url   TEXT NOT NULL DEFAULT '',
+        success_body   TEXT NOT NULL DEFAULT '',
+        failure_body   TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE campaigns (
+        id                INTEGER PRIMARY KEY,
+        key               TEXT NOT NULL UNIQUE,
+        name              TEXT NOT NULL,
+        traffic_source_id INTEGER NOT NULL REFERENCES traffic_sources(id),
+        offer_source_id   INTEGER NOT NULL REFERENCES offer_sources(id),
+        offer_url         TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE postback_configs (
+        id               INTEGER PRIMARY KEY,
+        campaign_id      INTEGER NOT NULL REFERENCES campaigns(id),
+        position         INTEGER NOT NULL DEFAULT 0,
+        name             TEXT NOT NULL,
+        kind             TEXT NOT NULL DEFAULT 's2s',
+        url              TEXT NOT NULL DEFAULT '',
+        method           TEXT NOT NULL DEFAULT 'GET',
+        body             TEXT NOT NULL DEFAULT '',
+        enabled          INTEGER NOT NULL DEFAULT 1,
+        conditional      INTEGER NOT NULL DEFAULT 0,
+        types            TEXT NOT NULL DEFAULT '[]',
+        statuses         TEXT NOT NULL DEFAULT '[]',
+        min_payout       REAL,
+        refire_on_update INTEGER NOT NULL DEFAULT 0,
+        platform         TEXT NOT NULL DEFAULT '{}',   -- platform settings (kind != s2s)
+        UNIQUE (campaign_id, name)
+    );
+    CREATE TABLE sinks (
+        name       TEXT PRIMARY KEY,
+        status     INTEGER NOT NULL DEFAULT 200,
+        body       TEXT NOT NULL DEFAULT 'OK',
+        delay_ms   INTEGER NOT NULL DEFAULT 0,
+        fail_ratio REAL NOT NULL DEFAULT 0
+    );
+    CREATE TABLE clicks (
+        id          TEXT PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        external_id TEXT NOT NULL DEFAULT '',
+        params      TEXT NOT NULL DEFAULT '{}',
+        created_at  REAL NOT NULL,
+        inbound_id  INTEGER
+    );
+    CREATE INDEX clicks_external_id ON clicks(external_id) WHERE external_id != '';
+    CREATE TABLE inbound (
+        id          INTEGER PRIMARY KEY,
+        received_at REAL NOT NULL,
+        endpoint    TEXT NOT NULL,            -- click | postback
+        method      TEXT NOT NULL,
+        path        TEXT NOT NULL,
+        query       TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        remote      TEXT NOT NULL,
+        headers     TEXT NOT NULL,            -- JSON
+        outcome     TEXT NOT NULL,            -- accepted | rejected
+        reason      TEXT NOT NULL DEFAULT '',
+        http_status INTEGER NOT NULL,
+        warnings    TEXT NOT NULL DEFAULT '[]',
+        parsed      TEXT NOT NULL DEFAULT '{}',  -- how it was read: aliases, status mapping
+        click_id    TEXT,
+        conversion_id INTEGER
+    );
+    CREATE INDEX inbound_click ON inbound(click_id);
+    CREATE TABLE conversions (
+        id          INTEGER PRIMARY KEY,
+        click_id    TEXT NOT NULL REFERENCES clicks(id),
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        type        TEXT,
+        status      TEXT NOT NULL,
+        raw_status  TEXT,
+        payout      REAL,
+        currency    TEXT NOT NULL,
+        txid        TEXT,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX conversions_click ON conversions(click_id);
+    CREATE INDEX conversions_txid ON conversions(txid) WHERE txid IS NOT NULL;
+    CREATE INDEX conversions_campaign ON conversions(campaign_id, id);
+    CREATE TABLE conversion_events (          -- the status history: one row per event
+        id            INTEGER PRIMARY KEY,
+        conversion_id INTEGER NOT NULL REFERENCES conversions(id),
+        inbound_id    INTEGER NOT NULL REFERENCES inbound(id),
+        at            REAL NOT NULL,
+        change        TEXT NOT NULL,          -- created | updated
+        type          TEXT,
+        status        TEXT NOT NULL,
+        raw_status    TEXT,
+        payout        REAL
+    );
+    CREATE INDEX conversion_events_conversion ON conversion_events(conversion_id);
+    CREATE TABLE decisions (
+        id                 INTEGER PRIMARY KEY,
+        conversion_id      INTEGER NOT NULL REFERENCES conversions(id),
+        event_id           INTEGER NOT NULL REFERENCES conversion_events(id),
+        postback_config_id INTEGER NOT NULL REFERENCES postback_configs(id),
+        postback           TEXT NOT NULL,
+        kind               TEXT NOT NULL,
+        verdict            TEXT NOT NULL,     -- fired | filtered | skipped
+        reasons            TEXT NOT NULL,     -- JSON list of sentences
+        warnings           TEXT NOT NULL,     -- JSON list of sentences
+        at                 REAL NOT NULL
+    );
+    CREATE INDEX decisions_conversion ON decisions(conversion_id);
+    CREATE INDEX decisions_fired ON decisions(conversion_id, postback_config_id)
+        WHERE verdict = 'fired';
+    CREATE TABLE deliveries (                 -- one row per attempt
+        id           INTEGER PRIMARY KEY,
+        decision_id  INTEGER NOT NULL REFERENCES decisions(id),
+        attempt      INTEGER NOT NULL,
+        resend_of    INTEGER REFERENCES deliveries(id),
+        method       TEXT NOT NULL,
+        url          TEXT NOT NULL,
+        headers      TEXT NOT NULL DEFAULT '{}',
+        body         TEXT NOT NULL DEFAULT '',
+        outcome      TEXT NOT NULL,           -- pending | retrying | delivered | failed
+        due_at       REAL NOT NULL,
+        sent_at      REAL,
+        duration_ms  REAL,
+        http_status  INTEGER,
+        response     TEXT,
+        error        TEXT
+    );
+    CREATE INDEX deliveries_decision ON deliveries(decision_id);
+    CREATE INDEX deliveries_pending ON deliveries(due_at) WHERE outcome = 'pending';
+    CREATE TABLE sink_records (
+        id          INTEGER PRIMARY KEY,
+        sink        TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        method      TEXT NOT NULL,
+        path        TEXT NOT NULL,
+        query       TEXT NOT NULL,
+        headers     TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        http_status INTEGER NOT NULL
+    );
+    CREATE INDEX sink_records_sink ON sink_records(sink, id);
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to the newest version; return the version it had before."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"this database has schema version {version}, newer than this postwatch "
+            f"knows ({len(MIGRATIONS)}): upgrade postwatch"
+        )
+    for step, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {step};\nCOMMIT;")
+    return int(version)

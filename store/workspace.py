@@ -1,0 +1,316 @@
+"""The configured workspace in the database: settings, sources, campaigns, postback configs.
+
+Sync functions of a ``sqlite3.Connection``, for writer jobs, readers and the CLI alike.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, fields
+from typing import Any
+
+from store.records import (
+    Campaign,
+    OfferSource,
+    PostbackConfig,
+    Settings,
+    Sink,
+    TrafficSource,
+    Workspace,
+)
+
+
+def load_settings(conn: sqlite3.Connection) -> Settings:
+    settings = Settings()
+    for row in conn.execute("SELECT key, value FROM settings"):
+        if row["key"] in {f.name for f in fields(Settings)}:
+            setattr(settings, row["key"], json.loads(row["value"]))
+    return settings
+
+
+def save_settings(conn: sqlite3.Connection, settings: Settings) -> None:
+    conn.executemany(
+        "INSERT INTO settings (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [(key, json.dumps(value)) for key, value in asdict(settings).items()],
+    )
+
+
+def conversion_types(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT name FROM conversion_types ORDER BY rowid")]
+
+
+def is_empty(conn: sqlite3.Connection) -> bool:
+    """Whether nothing has been configured yet (no campaign and no source)."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM campaigns) + (SELECT count(*) FROM offer_sources)"
+        " + (SELECT count(*) FROM traffic_sources)"
+    ).fetchone()
+    return bool(row[0] == 0)
+
+
+def _offer_source(row: sqlite3.Row) -> OfferSource:
+    return OfferSource(
+        id=row["id"],
+        name=row["name"],
+        default_status=row["default_status"],
+        duplicates=row["duplicates"],
+        status_aliases=json.loads(row["status_aliases"]),
+    )
+
+
+def _traffic_source(row: sqlite3.Row) -> TrafficSource:
+    return TrafficSource(
+        id=row["id"],
+        name=row["name"],
+        click_id_param=row["click_id_param"],
+        postback_url=row["postback_url"],
+        success_body=row["success_body"],
+        failure_body=row["failure_body"],
+    )
+
+
+def postback_config(row: sqlite3.Row) -> PostbackConfig:
+    return PostbackConfig(
+        id=row["id"],
+        campaign_id=row["campaign_id"],
+        name=row["name"],
+        kind=row["kind"],
+        url=row["url"],
+        method=row["method"],
+        body=row["body"],
+        enabled=bool(row["enabled"]),
+        conditional=bool(row["conditional"]),
+        types=json.loads(row["types"]),
+        statuses=json.loads(row["statuses"]),
+        min_payout=row["min_payout"],
+        refire_on_update=bool(row["refire_on_update"]),
+        platform=json.loads(row["platform"]),
+    )
+
+
+def offer_source(conn: sqlite3.Connection, source_id: int) -> OfferSource:
+    row = conn.execute("SELECT * FROM offer_sources WHERE id = ?", (source_id,)).fetchone()
+    return _offer_source(row)
+
+
+def traffic_source(conn: sqlite3.Connection, source_id: int) -> TrafficSource:
+    row = conn.execute("SELECT * FROM traffic_sources WHERE id = ?", (source_id,)).fetchone()
+    return _traffic_source(row)
+
+
+_CAMPAIGN = """
+    SELECT c.*, t.name AS traffic_source, o.name AS offer_source
+    FROM campaigns c
+    JOIN traffic_sources t ON t.id = c.traffic_source_id
+    JOIN offer_sources o ON o.id = c.offer_source_id
+"""
+
+
+def _campaign(conn: sqlite3.Connection, row: sqlite3.Row) -> Campaign:
+    return Campaign(
+        id=row["id"],
+        key=row["key"],
+        name=row["name"],
+        traffic_source=row["traffic_source"],
+        offer_source=row["offer_source"],
+        offer_url=row["offer_url"],
+        postbacks=postback_configs(conn, row["id"]),
+    )
+
+
+def campaign_row(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
+    """The campaign with this key, with its source ids, or None."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM campaigns WHERE key = ?", (key,)
+    ).fetchone()
+    return row
+
+
+def campaigns(conn: sqlite3.Connection) -> list[Campaign]:
+    rows = conn.execute(_CAMPAIGN + " ORDER BY c.id").fetchall()
+    return [_campaign(conn, row) for row in rows]
+
+
+def postback_configs(conn: sqlite3.Connection, campaign_id: int) -> list[PostbackConfig]:
+    rows = conn.execute(
+        "SELECT * FROM postback_configs WHERE campaign_id = ? ORDER BY position, id",
+        (campaign_id,),
+    )
+    return [postback_config(row) for row in rows]
+
+
+def sinks(conn: sqlite3.Connection) -> list[Sink]:
+    return [
+        Sink(
+            name=row["name"],
+            status=row["status"],
+            body=row["body"],
+            delay_ms=row["delay_ms"],
+            fail_ratio=row["fail_ratio"],
+        )
+        for row in conn.execute("SELECT * FROM sinks ORDER BY name")
+    ]
+
+
+def sink(conn: sqlite3.Connection, name: str) -> Sink:
+    """How the sink of this name answers (the default for one not configured)."""
+    row = conn.execute("SELECT * FROM sinks WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        return Sink(name=name)
+    return Sink(name, row["status"], row["body"], row["delay_ms"], row["fail_ratio"])
+
+
+def load_workspace(conn: sqlite3.Connection) -> Workspace:
+    """The whole configuration, as a config file would hold it."""
+    return Workspace(
+        conversion_types=conversion_types(conn),
+        settings=load_settings(conn),
+        sinks=sinks(conn),
+        offer_sources=[
+            _offer_source(r) for r in conn.execute("SELECT * FROM offer_sources ORDER BY id")
+        ],
+        traffic_sources=[
+            _traffic_source(r) for r in conn.execute("SELECT * FROM traffic_sources ORDER BY id")
+        ],
+        campaigns=campaigns(conn),
+    )
+
+
+def _upsert(conn: sqlite3.Connection, table: str, key: str, values: dict[str, Any]) -> int:
+    """Insert or update by a unique key; return the row id."""
+    columns = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != key)
+    row = conn.execute(
+        f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates} RETURNING id",
+        list(values.values()),
+    ).fetchone()
+    return int(row[0])
+
+
+def apply_workspace(conn: sqlite3.Connection, workspace: Workspace) -> None:
+    """Write a workspace in: everything is matched by name (campaigns by key) and updated in
+    place, so applying the same workspace twice changes nothing. Things the workspace does not
+    name are left as they are."""
+    save_settings(conn, workspace.settings)
+    conn.executemany(
+        "INSERT OR IGNORE INTO conversion_types (name) VALUES (?)",
+        [(name,) for name in workspace.conversion_types],
+    )
+    for sink_ in workspace.sinks:
+        conn.execute(
+            "INSERT INTO sinks (name, status, body, delay_ms, fail_ratio) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET status = excluded.status, body = excluded.body,"
+            " delay_ms = excluded.delay_ms, fail_ratio = excluded.fail_ratio",
+            (sink_.name, sink_.status, sink_.body, sink_.delay_ms, sink_.fail_ratio),
+        )
+    offer_ids = {
+        source.name: _upsert(
+            conn,
+            "offer_sources",
+            "name",
+            {
+                "name": source.name,
+                "default_status": source.default_status,
+                "duplicates": source.duplicates,
+                "status_aliases": json.dumps(source.status_aliases),
+            },
+        )
+        for source in workspace.offer_sources
+    }
+    traffic_ids = {
+        source.name: _upsert(
+            conn,
+            "traffic_sources",
+            "name",
+            {
+                "name": source.name,
+                "click_id_param": source.click_id_param,
+                "postback_url": source.postback_url,
+                "success_body": source.success_body,
+                "failure_body": source.failure_body,
+            },
+        )
+        for source in workspace.traffic_sources
+    }
+    for campaign in workspace.campaigns:
+        campaign_id = _upsert(
+            conn,
+            "campaigns",
+            "key",
+            {
+                "key": campaign.key,
+                "name": campaign.name,
+                "traffic_source_id": traffic_ids.get(campaign.traffic_source)
+                or _id_by_name(conn, "traffic_sources", campaign.traffic_source),
+                "offer_source_id": offer_ids.get(campaign.offer_source)
+                or _id_by_name(conn, "offer_sources", campaign.offer_source),
+                "offer_url": campaign.offer_url,
+            },
+        )
+        for position, config in enumerate(campaign.postbacks):
+            save_postback_config(conn, campaign_id, config, position)
+
+
+def _id_by_name(conn: sqlite3.Connection, table: str, name: str) -> int:
+    row = conn.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise ValueError(f"no {table.replace('_', ' ')[:-1]} is named '{name}'")
+    return int(row[0])
+
+
+def save_postback_config(
+    conn: sqlite3.Connection, campaign_id: int, config: PostbackConfig, position: int
+) -> int:
+    """Insert or update a campaign's postback config, matched by name."""
+    row = conn.execute(
+        """
+        INSERT INTO postback_configs (campaign_id, position, name, kind, url, method, body,
+            enabled, conditional, types, statuses, min_payout, refire_on_update, platform)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (campaign_id, name) DO UPDATE SET position = excluded.position,
+            kind = excluded.kind, url = excluded.url, method = excluded.method,
+            body = excluded.body, enabled = excluded.enabled,
+            conditional = excluded.conditional, types = excluded.types,
+            statuses = excluded.statuses, min_payout = excluded.min_payout,
+            refire_on_update = excluded.refire_on_update, platform = excluded.platform
+        RETURNING id
+        """,
+        (
+            campaign_id,
+            position,
+            config.name,
+            config.kind,
+            config.url,
+            config.method,
+            config.body,
+            int(config.enabled),
+            int(config.conditional),
+            json.dumps(config.types),
+            json.dumps(config.statuses),
+            config.min_payout,
+            int(config.refire_on_update),
+            json.dumps(config.platform),
+        ),
+    ).fetchone()
+    return int(row[0])
+
+
+def update_rule(conn: sqlite3.Connection, config: PostbackConfig) -> None:
+    """Save a postback config's rule (enabled, conditional, types, statuses, min payout)."""
+    conn.execute(
+        "UPDATE postback_configs SET enabled = ?, conditional = ?, types = ?, statuses = ?,"
+        " min_payout = ?, refire_on_update = ? WHERE id = ?",
+        (
+            int(config.enabled),
+            int(config.conditional),
+            json.dumps(config.types),
+            json.dumps(config.statuses),
+            config.min_payout,
+            int(config.refire_on_update),
+            config.id,
+        ),
+    )
