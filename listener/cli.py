@@ -139,5 +139,25 @@ def config_export(db: Path, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
 
 
+@cli.command()
+@click.option(
+    "--url", default="http://127.0.0.1:8080", show_default=True, help="The listener to send to."
+)
+@click.option("--campaign", default="sample", show_default=True, help="Campaign key.")
+@click.option("--rate", type=float, default=2.0, show_default=True, help="Requests per second.")
+@click.option("--count", type=int, help="Clicks to send (default: until Ctrl-C).")
+def demo(url: str, campaign: str, rate: float, count: int | None) -> None:
+    """Send synthetic clicks and postbacks to a running listener."""
+    from listener.demo import run_demo
+
+    try:
+        stats = asyncio.run(run_demo(url, campaign=campaign, rate=rate, count=count))
+    except KeyboardInterrupt:
+        return
+    click.echo(
+        f"sent {stats.clicks} clicks and {stats.postbacks} postbacks ({stats.errors} errors)"
+    )
+
+
 def main() -> None:
     cli()
