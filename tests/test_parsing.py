@@ -1,0 +1,71 @@
+"""Property tests of the postback parser."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from listener.parsing import (
+    CLICK_ID,
+    Rejection,
+    looks_like_macro,
+    parse_payout,
+    parse_postback,
+    resolve_status,
+)
+from store.records import STATUSES, OfferSource
+
+ids = st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1, max_size=40)
+
+
+@given(ids, st.sampled_from(CLICK_ID))
+def test_any_alias_reads_the_click_id(click_id: str, name: str) -> None:
+    postback = parse_postback({name: click_id})
+    assert postback.click_id == click_id.strip()
+    assert postback.aliases["click id"] == name
+
+
+@given(ids)
+def test_the_first_alias_wins(click_id: str) -> None:
+    params = {name: f"{name}-{click_id}" for name in reversed(CLICK_ID)}
+    assert parse_postback(params).click_id == f"clickid-{click_id}"
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_finite_payouts_round_trip(value: float) -> None:
+    assert parse_payout(repr(value)) == value
+
+
+@given(st.text())
+def test_payout_parses_or_rejects_never_crashes(text: str) -> None:
+    try:
+        value = parse_payout(text)
+    except Rejection as rejection:
+        assert rejection.status == 400
+        assert repr(text)[1:-1] in rejection.reason or text in rejection.reason
+    else:
+        assert math.isfinite(value)
+
+
+@given(ids)
+def test_wrapped_placeholders_look_like_macros(name: str) -> None:
+    for wrapped in (f"{{{name}}}", f"${{{name}}}", f"#{name}#", f"[{name}]"):
+        assert looks_like_macro(wrapped)
+
+
+@given(st.text(max_size=20))
+def test_status_always_resolves_to_a_canonical_one(raw: str) -> None:
+    source = OfferSource(name="N", status_aliases={"1": "approved", "Hold": "pending"})
+    assert resolve_status(raw, source).status in STATUSES
+
+
+def test_status_resolution_examples() -> None:
+    source = OfferSource(name="N", default_status="declined", status_aliases={"Hold": "pending"})
+    assert resolve_status("hold", source).status == "pending"
+    assert resolve_status("APPROVED", source).status == "approved"
+    assert resolve_status(None, source).status == "declined"
+    unknown = resolve_status("chargeback", source)
+    assert unknown.status == "other"
+    assert unknown.warning is not None and "'chargeback'" in unknown.warning
