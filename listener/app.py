@@ -6,8 +6,10 @@ import asyncio
 import ipaddress
 import json
 import random
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -102,17 +104,23 @@ def _respond(answer: Answer) -> web.Response:
     return web.json_response(answer.body, status=answer.status)
 
 
-async def _run(request: web.Request, endpoint: str, job_for: object) -> web.Response:
+Job = Callable[[sqlite3.Connection, InboundRequest, dict[str, str], bool], Answer]
+
+
+async def _run(request: web.Request, endpoint: str, job: Job) -> web.Response:
+    """Capture a request, run its job in the writer, and answer once it is committed. Every
+    request is stored with its outcome, even when processing it fails."""
     store = request.app[STORE]
     settings = request.app[SETTINGS]
     captured, params, rejection, too_large = await capture(request, endpoint, settings.max_body)
     rejection = rejection or _guard(request, params, settings)
+    if settings.key:
+        params.pop("key", None)  # the listener's own key is not a click parameter
     if rejection is not None:
         refused = rejection
-        answer = await store.write(lambda conn: reject(conn, captured, refused))
-        return _respond(answer)
+        return _respond(await store.write(lambda conn: reject(conn, captured, refused)))
     try:
-        answer = await store.write(job_for(captured, params, too_large))  # type: ignore[operator]
+        answer = await store.write(lambda conn: job(conn, captured, params, too_large))
     except Exception as error:  # a bug must not lose the request: keep it, with the error
         failure = Rejection(500, f"postwatch failed to process this request: {error!r}")
         answer = await store.write(lambda conn: reject(conn, captured, failure))
@@ -121,22 +129,13 @@ async def _run(request: web.Request, endpoint: str, job_for: object) -> web.Resp
 
 
 async def click(request: web.Request) -> web.Response:
-    key = request.match_info["campaign_key"]
     return await _run(
-        request,
-        "click",
-        lambda captured, params, _: lambda conn: record_click(conn, captured, params, key),
+        request, "click", partial(record_click, key=request.match_info["campaign_key"])
     )
 
 
 async def postback(request: web.Request) -> web.Response:
-    return await _run(
-        request,
-        "postback",
-        lambda captured, params, too_large: (
-            lambda conn: record_postback(conn, captured, params, too_large)
-        ),
-    )
+    return await _run(request, "postback", record_postback)
 
 
 async def sink(request: web.Request) -> web.Response:
@@ -145,8 +144,8 @@ async def sink(request: web.Request) -> web.Response:
     store = request.app[STORE]
     captured, _, _, _ = await capture(request, "sink", request.app[SETTINGS].max_body)
 
-    def job(conn: object) -> tuple[int, str, int]:
-        behaviour = workspace.sink(conn, name)  # type: ignore[arg-type]
+    def job(conn: sqlite3.Connection) -> tuple[int, str, int]:
+        behaviour = workspace.sink(conn, name)
         failing = behaviour.fail_ratio > 0 and random.random() < behaviour.fail_ratio
         status, body = (
             (500, "sink failure (fail_ratio)")
@@ -156,7 +155,7 @@ async def sink(request: web.Request) -> web.Response:
                 behaviour.body,
             )
         )
-        events.insert_sink_record(conn, name, captured, status)  # type: ignore[arg-type]
+        events.insert_sink_record(conn, name, captured, status)
         return status, body, behaviour.delay_ms
 
     status, body, delay_ms = await store.write(job)

@@ -52,8 +52,21 @@ def reject(
     return Answer(rejection.status, {"error": rejection.reason})
 
 
+def _too_large(max_body: int) -> Rejection:
+    return Rejection(
+        413,
+        f"the body is over the limit of {max_body} bytes: send the values in the query string "
+        "or a smaller body",
+    )
+
+
 def record_click(
-    conn: sqlite3.Connection, request: InboundRequest, params: dict[str, str], key: str
+    conn: sqlite3.Connection,
+    request: InboundRequest,
+    params: dict[str, str],
+    too_large: bool,
+    *,
+    key: str,
 ) -> Answer:
     row = workspace.campaign_row(conn, key)
     if row is None:
@@ -63,6 +76,8 @@ def record_click(
             request,
             Rejection(404, f"unknown campaign '{key}': known campaign keys are {known or 'none'}"),
         )
+    if too_large:
+        return reject(conn, request, _too_large(workspace.load_settings(conn).max_body))
     source = workspace.traffic_source(conn, row["traffic_source_id"])
     click = Click(
         id=secrets.token_hex(12),
@@ -123,11 +138,7 @@ def record_postback(
         payout_text = raw_payout(params)
         payout = None if payout_text is None else parse_payout(payout_text)
         if too_large:
-            raise Rejection(
-                413,
-                f"the body is over the limit of {settings.max_body} bytes: send the postback's "
-                "values in the query string or a smaller body",
-            )
+            raise _too_large(settings.max_body)
     except Rejection as rejection:
         return reject(conn, request, rejection, postback.click_id)
 

@@ -1,0 +1,61 @@
+"""SPEC §7: the API token beyond loopback, the optional key and IP allow-list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+
+from listener.app import start
+from listener.serve import api_token, is_loopback
+from store.db import Store
+from store.records import Settings
+from tests.conftest import BASE_CONFIG, Listener, start_listener, stop_listener
+
+
+def test_a_token_is_made_up_beyond_loopback_only() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0")
+    assert api_token("127.0.0.1", "") == ""
+    assert len(api_token("0.0.0.0", "")) > 20
+    assert api_token("0.0.0.0", "given") == "given"
+
+
+async def test_the_api_needs_the_token_when_one_is_set(tmp_path: Path) -> None:
+    async with Store(tmp_path / "pw.db") as store:
+        runner = await start(store, Settings(), "127.0.0.1", 0, token="s3cret")
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        try:
+            async with aiohttp.ClientSession(base) as http:
+                async with http.get("/api/health") as response:
+                    assert response.status == 401
+                    assert "Authorization: Bearer" in (await response.json())["error"]
+                headers = {"Authorization": "Bearer s3cret"}
+                async with http.get("/api/health", headers=headers) as response:
+                    assert response.status == 200
+                async with http.get("/postback") as response:  # not part of the API
+                    assert response.status == 400
+        finally:
+            await runner.cleanup()
+
+
+async def test_key_and_allow_list_guard_postbacks(tmp_path: Path) -> None:
+    listener: Listener = await start_listener(
+        tmp_path / "pw.db", Settings(key="k1", allow_ips=["127.0.0.0/8"])
+    )
+    try:
+        await listener.configure(BASE_CONFIG)
+        status, body = await listener.get("/click/casino-fr")
+        assert status == 403 and "missing or wrong key" in body["error"]
+        status, body = await listener.get("/click/casino-fr", key="k1")
+        assert status == 200
+        status, _ = await listener.get("/postback", clickid=body["clickid"], key="k1")
+        assert status == 200
+    finally:
+        await stop_listener(listener)
+    denied = await start_listener(tmp_path / "pw2.db", Settings(allow_ips=["10.0.0.0/8"]))
+    try:
+        status, body = await denied.get("/postback", clickid="x")
+        assert status == 403 and "127.0.0.1 is not in the listener's allow_ips" in body["error"]
+    finally:
+        await stop_listener(denied)
