@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -28,7 +29,7 @@ def _int(request: web.Request, name: str, default: int | None) -> int | None:
         return int(value)
     except ValueError:
         raise web.HTTPBadRequest(
-            text=f'{{"error": "{name} must be a whole number, not {value!r}"}}',
+            text=json.dumps({"error": f"{name} must be a whole number, not {value!r}"}),
             content_type="application/json",
         ) from None
 

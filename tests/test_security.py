@@ -59,3 +59,17 @@ async def test_key_and_allow_list_guard_postbacks(tmp_path: Path) -> None:
         assert status == 403 and "127.0.0.1 is not in the listener's allow_ips" in body["error"]
     finally:
         await stop_listener(denied)
+
+
+async def test_api_lists_page_and_refuse_bad_numbers(pw: Listener) -> None:
+    clickid = await pw.click()
+    for n in range(3):
+        await pw.postback(clickid=clickid, type=f"T{n}")
+    status, rows = await pw.get("/api/conversions", limit="2")
+    assert status == 200 and [r["type"] for r in rows] == ["T2", "T1"]
+    status, older = await pw.get("/api/conversions", limit="2", before=str(rows[-1]["id"]))
+    assert [r["type"] for r in older] == ["T0"]
+    status, inbound = await pw.get("/api/inbound", limit="1")
+    assert inbound[0]["outcome"] == "accepted" and inbound[0]["conversion_id"] == rows[0]["id"]
+    status, body = await pw.get("/api/inbound", limit="ten")
+    assert status == 400 and body == {"error": "limit must be a whole number, not 'ten'"}
