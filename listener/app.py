@@ -20,6 +20,8 @@ from listener.delivery import Outbox
 from listener.keys import OUTBOX, SETTINGS, STORE, TOKEN
 from listener.parsing import Rejection
 from listener.pipeline import Answer, record_click, record_postback, reject
+from listener.platforms import common as platform_common
+from listener.platforms import mimic
 from store import events, workspace
 from store.db import Store
 from store.records import InboundRequest, Settings
@@ -143,18 +145,24 @@ async def sink(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     store = request.app[STORE]
     captured, _, _, _ = await capture(request, "sink", request.app[SETTINGS].max_body)
+    # An ad platform's credentials are kept like everywhere else: masked.
+    captured.headers.update(platform_common.masked_headers(request.headers))
+    captured.query = platform_common.masked_query(captured.query)
 
     def job(conn: sqlite3.Connection) -> tuple[int, str, int]:
         behaviour = workspace.sink(conn, name)
         failing = behaviour.fail_ratio > 0 and random.random() < behaviour.fail_ratio
-        status, body = (
-            (500, "sink failure (fail_ratio)")
-            if failing
-            else (
-                behaviour.status,
-                behaviour.body,
+        if behaviour.mimic:  # the platform's own answer shapes; failing answers its error
+            status, body = mimic.answer(behaviour.mimic, behaviour.error or failing, captured.body)
+        else:
+            status, body = (
+                (500, "sink failure (fail_ratio)")
+                if failing
+                else (
+                    behaviour.status,
+                    behaviour.body,
+                )
             )
-        )
         events.insert_sink_record(conn, name, captured, status)
         return status, body, behaviour.delay_ms
 
@@ -186,6 +194,7 @@ def create_app(store: Store, settings: Settings, *, token: str = "") -> web.Appl
         app.router.add_route(method, "/click/{campaign_key}", click)
         app.router.add_route(method, "/postback", postback)
     app.router.add_route("*", "/sink/{name}", sink)
+    app.router.add_route("*", "/sink/{name}/{path:.*}", sink)  # a platform's API path below it
     api.add_routes(app)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from listener import platforms
 from listener.outbound import Built, Context, build_s2s, judge_s2s
 from store.records import Attempt
 
@@ -12,10 +13,10 @@ Builder = Callable[[Context], Built]
 Judge = Callable[[Attempt, int, str], "str | None"]
 Preparer = Callable[[Attempt], Attempt]
 
-BUILDERS: dict[str, Builder] = {"s2s": build_s2s}
-JUDGES: dict[str, Judge] = {"s2s": judge_s2s}
+BUILDERS: dict[str, Builder] = {"s2s": build_s2s, **platforms.BUILDERS}
+JUDGES: dict[str, Judge] = {"s2s": judge_s2s, **platforms.JUDGES}
 # Stored attempts hold masked secrets; a preparer puts the real ones back just before sending.
-PREPARERS: dict[str, Preparer] = {}
+PREPARERS: dict[str, Preparer] = {**platforms.PREPARERS}
 
 
 def build(ctx: Context) -> Built:

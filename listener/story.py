@@ -3,6 +3,7 @@ decisions with their reasons, delivery attempts."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from listener.outbound import format_number
@@ -38,8 +39,34 @@ def decision_lines(decision: dict[str, Any]) -> list[str]:
         + "; ".join(decision["reasons"])
     ]
     lines += [f"  warning: {warning}" for warning in decision["warnings"]]
-    lines += ["  " + attempt_line(attempt) for attempt in decision["deliveries"]]
+    request = decision.get("request")
+    if request:  # built but not sent
+        lines.append(f"  request recorded, not sent: {request['method']} {request['url']}")
+        lines += _block("body", request["body"])
+    sent = None
+    for attempt in decision["deliveries"]:
+        lines.append("  " + attempt_line(attempt))
+        if decision["kind"] == "s2s":
+            continue
+        # API integrations: the JSON sent (once, it is the same on every retry) and each answer
+        if attempt["body"] != sent:
+            sent = attempt["body"]
+            lines += _block("sent", sent)
+        if attempt["response"]:
+            lines += _block("answer", attempt["response"])
     return lines
+
+
+def pretty_json(text: str) -> str:
+    """JSON text indented for reading; any other text as it is."""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def _block(label: str, text: str) -> list[str]:
+    return [f"    {label}:", *("      " + line for line in pretty_json(text).splitlines())]
 
 
 def story(trace: dict[str, Any]) -> list[str]:

@@ -193,13 +193,24 @@ def parse(text: str) -> Workspace:
     _read_delivery(data, lines, settings)
     for index, table in enumerate(_entries(data, "sinks")):
         reader = _Reader(table, f"sink #{index + 1}", lines.table("sinks", index), lines)
-        reader.only(("name", "status", "body", "delay_ms", "fail_ratio"))
+        reader.only(("name", "status", "body", "delay_ms", "fail_ratio", "mimic", "error"))
         status = int(reader.get("status", int, 200))
         if not 100 <= status <= 599:
             raise reader.fail("status", f"'status' is {status}; use an HTTP status, 100 to 599")
         fail_ratio = float(reader.get("fail_ratio", (int, float), 0.0))
         if not 0 <= fail_ratio <= 1:
             raise reader.fail("fail_ratio", f"'fail_ratio' is {fail_ratio}; use 0 to 1")
+        mimic = str(reader.get("mimic", str, ""))
+        if mimic and mimic not in PLATFORM_KEYS:
+            raise reader.fail(
+                "mimic",
+                f"'mimic' is '{mimic}'; use one of: {', '.join(PLATFORM_KEYS)} (or leave it out)",
+            )
+        mimic_error = bool(reader.get("error", bool, False))
+        if mimic_error and not mimic:
+            raise reader.fail(
+                "error", "'error' needs 'mimic': it answers with that platform's error"
+            )
         workspace.sinks.append(
             Sink(
                 reader.required("name"),
@@ -207,6 +218,9 @@ def parse(text: str) -> Workspace:
                 str(reader.get("body", str, "OK")),
                 int(reader.get("delay_ms", int, 0)),
                 fail_ratio,
+                # mimic: answer like this ad platform (success, or its error when error = true)
+                mimic=mimic,
+                error=mimic_error,
             )
         )
     for index, table in enumerate(_entries(data, "offer_sources")):
@@ -317,6 +331,15 @@ def _read_postback(
     method = str(reader.get("method", str, "GET")).upper()
     if method not in ("GET", "POST"):
         raise reader.fail("method", f"'method' is '{method}'; use GET or POST")
+    platform = {key: table[key] for key in platform_keys if key in table}
+    for key, value in platform.items():
+        if key == "event_names":
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise reader.fail(
+                    key, "'event_names' must be a table of text: conversion type = event name"
+                )
+        elif isinstance(value, bool) or not isinstance(value, str | int):
+            raise reader.fail(key, f"'{key}' must be text, not {value!r}")
     return PostbackConfig(
         name=name,
         kind=kind,
@@ -329,7 +352,7 @@ def _read_postback(
         statuses=statuses,
         min_payout=None if min_payout is None else float(min_payout),
         refire_on_update=bool(reader.get("refire_on_update", bool, False)),
-        platform={key: table[key] for key in platform_keys if key in table},
+        platform=platform,
     )
 
 

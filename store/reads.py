@@ -89,6 +89,8 @@ def _decision(conn: sqlite3.Connection, row: sqlite3.Row) -> Row:
         "warnings": json.loads(row["warnings"]),
         "at": iso(row["at"]),
         "deliveries": [delivery_row(attempt) for attempt in attempts],
+        # the request built but not sent (say, no access token), secrets masked; else None
+        "request": json.loads(row["request"]) if row["request"] else None,
     }
 
 

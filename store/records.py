@@ -77,6 +77,8 @@ class Sink:
     body: str = "OK"
     delay_ms: int = 0
     fail_ratio: float = 0.0
+    mimic: str = ""  # "" or an ad-platform kind: answer in that platform's shapes
+    error: bool = False  # with mimic: answer with the platform's documented error
 
 
 @dataclass

@@ -169,6 +169,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX sink_records_sink ON sink_records(sink, id);
     """,
+    # 2: ad-platform kinds. A sink can answer like an ad platform; a decision keeps the request
+    # it built but did not send (say, no access token), secrets masked, for the trace.
+    """
+    ALTER TABLE sinks ADD COLUMN mimic TEXT NOT NULL DEFAULT '';     -- '' or a platform kind
+    ALTER TABLE sinks ADD COLUMN error INTEGER NOT NULL DEFAULT 0;   -- answer the platform's error
+    ALTER TABLE decisions ADD COLUMN request TEXT;                   -- JSON, or NULL
+    """,
 ]
 
 

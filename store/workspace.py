@@ -149,6 +149,8 @@ def sinks(conn: sqlite3.Connection) -> list[Sink]:
             body=row["body"],
             delay_ms=row["delay_ms"],
             fail_ratio=row["fail_ratio"],
+            mimic=row["mimic"],
+            error=bool(row["error"]),
         )
         for row in conn.execute("SELECT * FROM sinks ORDER BY name")
     ]
@@ -159,7 +161,15 @@ def sink(conn: sqlite3.Connection, name: str) -> Sink:
     row = conn.execute("SELECT * FROM sinks WHERE name = ?", (name,)).fetchone()
     if row is None:
         return Sink(name=name)
-    return Sink(name, row["status"], row["body"], row["delay_ms"], row["fail_ratio"])
+    return Sink(
+        name,
+        row["status"],
+        row["body"],
+        row["delay_ms"],
+        row["fail_ratio"],
+        row["mimic"],
+        bool(row["error"]),
+    )
 
 
 def load_workspace(conn: sqlite3.Connection) -> Workspace:
@@ -202,10 +212,20 @@ def apply_workspace(conn: sqlite3.Connection, workspace: Workspace) -> None:
     )
     for sink_ in workspace.sinks:
         conn.execute(
-            "INSERT INTO sinks (name, status, body, delay_ms, fail_ratio) VALUES (?, ?, ?, ?, ?)"
+            "INSERT INTO sinks (name, status, body, delay_ms, fail_ratio, mimic, error)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET status = excluded.status, body = excluded.body,"
-            " delay_ms = excluded.delay_ms, fail_ratio = excluded.fail_ratio",
-            (sink_.name, sink_.status, sink_.body, sink_.delay_ms, sink_.fail_ratio),
+            " delay_ms = excluded.delay_ms, fail_ratio = excluded.fail_ratio,"
+            " mimic = excluded.mimic, error = excluded.error",
+            (
+                sink_.name,
+                sink_.status,
+                sink_.body,
+                sink_.delay_ms,
+                sink_.fail_ratio,
+                sink_.mimic,
+                int(sink_.error),
+            ),
         )
     offer_ids = {
         source.name: _upsert(
