@@ -158,11 +158,11 @@ class Outbox:
 
     async def send(self, attempt: Attempt, timeout: float) -> Result:
         """Send one attempt and judge the answer."""
-        wire = kinds.prepare(attempt)
         started = time.time()
         clock = time.perf_counter()
         result = Result(sent_at=started, duration_ms=0.0)
         try:
+            wire = kinds.prepare(attempt)  # secrets are read now; one that is gone fails it
             async with self.session.request(
                 wire.method,
                 wire.url,
@@ -179,7 +179,7 @@ class Outbox:
             result.error = f"no answer within the timeout of {timeout:g} s"
         except aiohttp.ClientError as error:
             result.error = f"the request failed: {error or type(error).__name__}"
-        except ValueError as error:  # an invalid URL after macro expansion
+        except ValueError as error:  # an invalid URL after macro expansion, a missing secret
             result.error = f"the request could not be sent: {error}"
         result.duration_ms = round((time.perf_counter() - clock) * 1000, 2)
         return result

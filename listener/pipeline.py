@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from listener import kinds, outbound, rules
@@ -247,8 +247,11 @@ def record_postback(
             missing=built.missing,
         )
         decision_warnings = built.warnings if verdict.verdict == "fired" else []
+        # Built but not sent (say, no access token): keep it, secrets masked, for the trace.
+        unsent = built.request is not None and built.missing in verdict.reasons
         decision_id = events.insert_decision(
             conn,
+            request=asdict(built.request) if unsent and built.request else None,
             conversion_id=conversion.id,
             event_id=event_id,
             config_id=config.id,

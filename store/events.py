@@ -183,10 +183,12 @@ def insert_decision(
     reasons: list[str],
     warnings: list[str],
     at: float,
+    request: dict[str, Any] | None = None,
 ) -> int:
+    """``request``: what a skipped decision built but did not send (secrets masked)."""
     cursor = conn.execute(
         "INSERT INTO decisions (conversion_id, event_id, postback_config_id, postback, kind,"
-        " verdict, reasons, warnings, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " verdict, reasons, warnings, at, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             conversion_id,
             event_id,
@@ -197,6 +199,7 @@ def insert_decision(
             json.dumps(reasons),
             json.dumps(warnings),
             at,
+            None if request is None else json.dumps(request),
         ),
     )
     return int(cursor.lastrowid or 0)
