@@ -1,0 +1,766 @@
+"""The benchmark of the core pipeline (``make bench``): prints figures, asserts nothing.
+
+On a machine with two cores or more the listener is pinned to core 0 and the load generator
+to core 1. Three runs, each on a fresh database:
+
+1. throughput: ``postwatch serve`` under 50 connections of postbacks with unique click ids
+   (attached to the bench campaign by ``unknown_clicks``), two postback configs (one plain,
+   one conditional on Deposit + approved), so that every postback is parsed, stored, judged by
+   the rules and fires two deliveries to the built-in sink, all on the same core. Then the
+   same load on a bare aiohttp handler that only answers 200; the ratio of the two is the
+   cost of postwatch's own work.
+2. end to end: a steady 500 postbacks/s; from each postback's arrival to the sink's receipt
+   of each of its deliveries, read from the database (both times come from the listener's
+   clock).
+3. peak memory of the listener (``VmHWM``).
+
+The figures are printed and written to ``bench/results/latest.json``.
+
+    .venv/bin/python bench/run.py [--duration 10] [--rate 500] [--generator auto|wrk|python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results"
+PY = sys.executable
+LISTENER_CORE = "0"
+GENERATOR_CORE = "1"
+
+TARGET_RATIO = 0.35
+TARGET_P99_MS = 20.0
+TARGET_E2E_P50_MS = 20.0
+TARGET_E2E_P99_MS = 100.0
+
+CONFIG = """
+conversion_types = ["Lead", "Deposit"]
+
+[listener]
+unknown_clicks = "attach:bench"
+
+[delivery]
+timeout = 10
+retry_schedule = [1, 5]
+
+[[offer_sources]]
+name = "Bench Network"
+default_status = "pending"
+duplicates = "update"
+
+[[traffic_sources]]
+name = "Bench Traffic"
+click_id_param = "ref_id"
+postback_url = "http://127.0.0.1:PORT/sink/bench?c={clickid}&p=source"
+
+[[campaigns]]
+key = "bench"
+name = "Bench"
+traffic_source = "Bench Traffic"
+offer_source = "Bench Network"
+
+"""
+# Both configs fire for every bench postback (Deposit, approved): two deliveries each.
+FIRING = """
+[[campaigns.postbacks]]
+name = "all events"
+url = "http://127.0.0.1:PORT/sink/bench?c={clickid}&p=all&type={type}&payout={payout}"
+
+[[campaigns.postbacks]]
+name = "paid deposits"
+conditional = true
+types = ["Deposit"]
+statuses = ["approved"]
+url = "http://127.0.0.1:PORT/sink/bench?c={clickid}&p=paid&status={status}&payout={payout}"
+"""
+# Both configs are judged and filter every bench postback: the ingest path alone.
+FILTERED = """
+[[campaigns.postbacks]]
+name = "leads"
+conditional = true
+types = ["Lead"]
+url = "http://127.0.0.1:PORT/sink/bench?c={clickid}&p=leads"
+
+[[campaigns.postbacks]]
+name = "declined deposits"
+conditional = true
+types = ["Deposit"]
+statuses = ["declined"]
+url = "http://127.0.0.1:PORT/sink/bench?c={clickid}&p=declined"
+"""
+DELIVERIES_PER_POSTBACK = 2
+
+
+# --- the machine and the tools ------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def memory_total_gib() -> float:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024**2, 1)
+    return 0.0
+
+
+def filesystem_of(path: Path) -> str:
+    """The type of the filesystem holding ``path`` (ext4, tmpfs…), from /proc/mounts."""
+    best, kind = "", "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/mounts").read_text().splitlines():
+            parts = line.split()
+            if (
+                len(parts) >= 3
+                and str(path.resolve()).startswith(parts[1])
+                and len(parts[1]) >= len(best)
+            ):
+                best, kind = parts[1], parts[2]
+    return kind
+
+
+def ensure_wrk() -> str | None:
+    """wrk's path; installs it from Debian when missing and running as root; else None."""
+    found = shutil.which("wrk")
+    if found or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    print("wrk is missing: trying apt-get install -y wrk …", flush=True)
+    for steps in (
+        [["apt-get", "install", "-y", "-q", "wrk"]],
+        [["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "wrk"]],
+    ):
+        try:
+            if all(_quietly(step, env) for step in steps):
+                break
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return shutil.which("wrk")
+
+
+def _quietly(command: list[str], env: dict[str, str]) -> bool:
+    done = subprocess.run(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, timeout=600
+    )
+    return done.returncode == 0
+
+
+def wrk_version(wrk: str) -> str:
+    result = subprocess.run([wrk, "-v"], capture_output=True, text=True)
+    first = (result.stdout or result.stderr).strip().splitlines()
+    return first[0].split("Copyright")[0].strip() if first else "wrk"
+
+
+def machine(generator: str) -> dict[str, Any]:
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count() or 1,
+        "memory_gib": memory_total_gib(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "aiohttp": version("aiohttp"),
+        "aiosqlite": version("aiosqlite"),
+        "postwatch": version("postwatch"),
+        "database_filesystem": filesystem_of(RESULTS),
+        "generator": generator,
+        "load_average_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+# --- processes ----------------------------------------------------------------------------
+
+
+def pinned(core: str, command: list[str]) -> list[str]:
+    """``command`` pinned to one core, when the machine has two and taskset exists."""
+    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", core, *command]
+    return command
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float = 30) -> None:
+    """Wait until the server answers HTTP on ``port``; fail with its log if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}):\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers HTTP: ready (the bare app has no health route)
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer on port {port} within {timeout:g} s")
+
+
+@contextlib.contextmanager
+def server(command: list[str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server pinned to the listener's core; always stop it."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(pinned(LISTENER_CORE, command), stdout=out, stderr=out)
+    try:
+        wait_ready(proc, port, log)
+        yield proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc/<pid>/stat."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def core_busy_seconds(core: str) -> float:
+    """Time the core spent on anything but idle and I/O wait, from /proc/stat."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *values = line.split()
+            if name == f"cpu{core}":
+                ticks = [int(value) for value in values]
+                return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+@contextlib.contextmanager
+def cpu_use(pid: int, figures: dict[str, Any]) -> Iterator[None]:
+    """Add to ``figures`` the server's CPU use during the block, and what else kept its core
+    busy (other processes competing with the run make its figures low)."""
+    wall, own, core = time.monotonic(), process_cpu_seconds(pid), core_busy_seconds(LISTENER_CORE)
+    yield
+    wall = time.monotonic() - wall
+    own = process_cpu_seconds(pid) - own
+    core = core_busy_seconds(LISTENER_CORE) - core
+    figures["server_cpu_pct"] = round(own / wall * 100, 1)
+    figures["other_cpu_on_core_pct"] = round(max(0.0, core - own) / wall * 100, 1)
+    figures["server_cpu_seconds"] = round(own, 2)
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmHWM (peak resident set) and VmRSS of a process, in KiB."""
+    figures: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmHWM", "VmRSS"):
+                figures[name] = int(value.split()[0])
+    return figures
+
+
+# --- load ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Generator:
+    """The load generator in use: wrk, or the Python one."""
+
+    wrk: str | None
+    connections: int
+
+    @property
+    def name(self) -> str:
+        return wrk_version(self.wrk) if self.wrk else "python (bench/load.py, aiohttp)"
+
+    def closed(self, port: int, prefix: str, duration: float) -> dict[str, Any]:
+        """``connections`` connections sending back to back for ``duration`` seconds."""
+        if self.wrk:
+            command = [
+                self.wrk,
+                "-t1",
+                f"-c{self.connections}",
+                f"-d{max(1, round(duration))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(BENCH / "postbacks.lua"),
+                f"http://127.0.0.1:{port}",
+                "--",
+                prefix,
+            ]
+        else:
+            command = [
+                PY,
+                str(BENCH / "load.py"),
+                "closed",
+                f"--base=http://127.0.0.1:{port}",
+                f"--prefix={prefix}",
+                f"--connections={self.connections}",
+                f"--duration={duration}",
+            ]
+        return _figures(command, duration + 60)
+
+
+def paced(port: int, prefix: str, rate: float, duration: float) -> dict[str, Any]:
+    """A fixed schedule of ``rate`` postbacks a second (bench/load.py)."""
+    command = [
+        PY,
+        str(BENCH / "load.py"),
+        "paced",
+        f"--base=http://127.0.0.1:{port}",
+        f"--prefix={prefix}",
+        f"--rate={rate}",
+        f"--duration={duration}",
+    ]
+    return _figures(command, duration + 60)
+
+
+def _figures(command: list[str], timeout: float) -> dict[str, Any]:
+    """Run a generator pinned to its core; its ``BENCH_JSON`` line, with rates added."""
+    result = subprocess.run(
+        pinned(GENERATOR_CORE, command), capture_output=True, text=True, timeout=timeout
+    )
+    for line in result.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            figures: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
+            seconds = figures["duration_us"] / 1e6
+            figures["per_second"] = round(figures["requests"] / seconds, 1) if seconds else 0.0
+            figures["errors"] = sum(
+                figures[key]
+                for key in ("connect_errors", "read_errors", "write_errors", "status_errors")
+            ) + figures.get("timeouts", 0)
+            return figures
+    raise RuntimeError(
+        f"the load generator printed no figures (exit {result.returncode}):\n"
+        f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    )
+
+
+# --- the database after a run -------------------------------------------------------------
+
+
+def read_db(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, timeout=30)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def pending_deliveries(db: Path) -> int:
+    with contextlib.closing(read_db(db)) as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM deliveries WHERE outcome = 'pending'"
+        ).fetchone()
+        return int(count)
+
+
+def wait_drained(db: Path, timeout: float = 180) -> float:
+    """Wait until no delivery attempt is pending; the seconds it took."""
+    started = time.monotonic()
+    while pending_deliveries(db) and time.monotonic() - started < timeout:
+        time.sleep(0.1)
+    return round(time.monotonic() - started, 2)
+
+
+def outcomes(db: Path, prefix: str) -> dict[str, int]:
+    """Postbacks and delivery attempts of the click ids with ``prefix``, by outcome."""
+    like = prefix + "%"
+    with contextlib.closing(read_db(db)) as conn:
+        counts = {
+            f"inbound_{outcome}": int(n)
+            for outcome, n in conn.execute(
+                "SELECT outcome, count(*) FROM inbound"
+                " WHERE endpoint = 'postback' AND click_id LIKE ? GROUP BY outcome",
+                (like,),
+            )
+        }
+        counts.update(
+            {
+                f"deliveries_{outcome}": int(n)
+                for outcome, n in conn.execute(
+                    "SELECT d.outcome, count(*) FROM deliveries d"
+                    " JOIN decisions k ON k.id = d.decision_id"
+                    " JOIN conversions c ON c.id = k.conversion_id"
+                    " WHERE c.click_id LIKE ? GROUP BY d.outcome",
+                    (like,),
+                )
+            }
+        )
+        counts.update(
+            {
+                f"decisions_{verdict}": int(n)
+                for verdict, n in conn.execute(
+                    "SELECT k.verdict, count(*) FROM decisions k"
+                    " JOIN conversions c ON c.id = k.conversion_id"
+                    " WHERE c.click_id LIKE ? GROUP BY k.verdict",
+                    (like,),
+                )
+            }
+        )
+    return counts
+
+
+def sink_count_between(db: Path, start: float, end: float) -> int:
+    with contextlib.closing(read_db(db)) as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM sink_records"
+            " WHERE sink = 'bench' AND received_at BETWEEN ? AND ?",
+            (start, end),
+        ).fetchone()
+        return int(count)
+
+
+def end_to_end(db: Path, prefix: str) -> dict[str, Any]:
+    """Per delivery of a postback with ``prefix``: sink receipt minus the postback's arrival,
+    and the part of it spent before the attempt was sent."""
+    with contextlib.closing(read_db(db)) as conn:
+        arrivals = {
+            click_id: received_at
+            for click_id, received_at in conn.execute(
+                "SELECT click_id, received_at FROM inbound"
+                " WHERE endpoint = 'postback' AND outcome = 'accepted' AND click_id LIKE ?",
+                (prefix + "%",),
+            )
+        }
+        receipts = conn.execute(
+            "SELECT query, received_at FROM sink_records WHERE sink = 'bench'"
+        ).fetchall()
+        sends = conn.execute(
+            "SELECT c.click_id, d.sent_at FROM deliveries d"
+            " JOIN decisions k ON k.id = d.decision_id"
+            " JOIN conversions c ON c.id = k.conversion_id"
+            " WHERE c.click_id LIKE ? AND d.sent_at IS NOT NULL",
+            (prefix + "%",),
+        ).fetchall()
+    total: list[float] = []
+    for query, received_at in receipts:
+        click_id = parse_qs(query).get("c", [""])[0]
+        if click_id in arrivals:
+            total.append(received_at - arrivals[click_id])
+    queued = [sent_at - arrivals[click_id] for click_id, sent_at in sends if click_id in arrivals]
+    return {
+        "postbacks": len(arrivals),
+        "sink_receipts": len(total),
+        "p50_ms": ms(percentile(total, 50)),
+        "p99_ms": ms(percentile(total, 99)),
+        "max_ms": ms(max(total, default=0.0)),
+        "until_sent_p50_ms": ms(percentile(queued, 50)),
+        "until_sent_p99_ms": ms(percentile(queued, 99)),
+    }
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = min(max(1, math.ceil(pct / 100 * len(ordered))), len(ordered))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+# --- the runs -----------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    duration: float
+    warmup: float
+    connections: int
+    rate: float
+    e2e_duration: float
+    workdir: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def postwatch_command(db: Path, config: Path, port: int) -> list[str]:
+    entry = Path(PY).parent / "postwatch"
+    base = [str(entry)] if entry.exists() else [PY, "-c", "from tui.cli import main; main()"]
+    options = ["--db", str(db), "--config", str(config), "--host", "127.0.0.1"]
+    return [*base, "serve", *options, "--port", str(port)]
+
+
+def bench_config(directory: Path, port: int, postbacks: str = FIRING) -> Path:
+    path = directory / "bench.toml"
+    path.write_text((CONFIG + postbacks).replace("PORT", str(port)), encoding="utf-8")
+    return path
+
+
+def postwatch_run(opts: Options, generator: Generator, name: str, postbacks: str) -> dict[str, Any]:
+    """postwatch under the closed-loop load, on a fresh database."""
+    directory = opts.workdir / name
+    directory.mkdir()
+    db = directory / "bench.db"
+    port = free_port()
+    command = postwatch_command(db, bench_config(directory, port, postbacks), port)
+    with server(command, port, directory / "serve.log") as proc:
+        generator.closed(port, "warm-", opts.warmup)
+        started = time.time()
+        use: dict[str, Any] = {}
+        with cpu_use(proc.pid, use):
+            figures = generator.closed(port, "tp-", opts.duration)
+        ended = time.time()
+        figures.update(use)
+        backlog = pending_deliveries(db)
+        delivered_during = sink_count_between(db, started, ended)
+        drain_s = wait_drained(db)
+        counts = outcomes(db, "tp-")
+        memory = memory_kib(proc.pid)
+    figures.update(
+        {
+            "deliveries_to_sink_per_second_during_run": round(
+                delivered_during / (ended - started), 1
+            ),
+            "pending_deliveries_at_end": backlog,
+            "drain_seconds": drain_s,
+            "memory_kib": memory,
+            **counts,
+        }
+    )
+    return figures
+
+
+def bare_run(opts: Options, generator: Generator) -> dict[str, Any]:
+    """The bare aiohttp handler under the same load."""
+    port = free_port()
+    command = [PY, str(BENCH / "bare.py"), str(port)]
+    with server(command, port, opts.workdir / "bare.log") as proc:
+        generator.closed(port, "warm-", opts.warmup)
+        use: dict[str, Any] = {}
+        with cpu_use(proc.pid, use):
+            figures = generator.closed(port, "bare-", opts.duration)
+        return {**figures, **use}
+
+
+def throughput(opts: Options, generator: Generator) -> dict[str, Any]:
+    """postwatch with deliveries, postwatch with every decision filtered, the bare handler."""
+    firing = postwatch_run(opts, generator, "firing", FIRING)
+    filtered = postwatch_run(opts, generator, "filtered", FILTERED)
+    bare = bare_run(opts, generator)
+
+    def ratio(figures: dict[str, Any], key: str = "per_second") -> float:
+        return round(figures[key] / bare[key], 3) if bare[key] else 0.0
+
+    for figures in (firing, filtered, bare):
+        cpu = figures.get("server_cpu_seconds", 0.0)
+        figures["per_cpu_second"] = round(figures["requests"] / cpu, 1) if cpu else 0.0
+    return {
+        "postwatch": firing,
+        "postwatch_filtered": filtered,
+        "bare": bare,
+        "ratio": ratio(firing),
+        "ratio_filtered": ratio(filtered),
+        # Requests per CPU-second of the server: steadier when something else shares the core.
+        "ratio_per_cpu_second": ratio(firing, "per_cpu_second"),
+        "ratio_filtered_per_cpu_second": ratio(filtered, "per_cpu_second"),
+    }
+
+
+def steady(opts: Options) -> dict[str, Any]:
+    """A fixed rate of postbacks, all fired to the sink; arrival to sink receipt."""
+    directory = opts.workdir / "end_to_end"
+    directory.mkdir()
+    db = directory / "bench.db"
+    port = free_port()
+    command = postwatch_command(db, bench_config(directory, port), port)
+    with server(command, port, directory / "serve.log") as proc:
+        paced(port, "warm-", opts.rate, min(opts.warmup, 2.0))
+        wait_drained(db)
+        client = paced(port, "e2e-", opts.rate, opts.e2e_duration)
+        drain_s = wait_drained(db)
+        counts = outcomes(db, "e2e-")
+        latency = end_to_end(db, "e2e-")
+        memory = memory_kib(proc.pid)
+    return {
+        "rate": opts.rate,
+        "client": client,
+        "drain_seconds": drain_s,
+        "memory_kib": memory,
+        **counts,
+        **latency,
+    }
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def mark(ok: bool) -> str:
+    return "ok" if ok else "MISS"
+
+
+def report(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    tp = result["throughput"]
+    pw, filtered, bare = tp["postwatch"], tp["postwatch_filtered"], tp["bare"]
+    e2e = result["end_to_end"]
+    peak = result["peak_memory_mib"]
+    accepted = e2e.get("inbound_accepted", 0)
+    expected = accepted * DELIVERIES_PER_POSTBACK
+    delivered = e2e.get("deliveries_delivered", 0)
+    lines = [
+        f"machine     {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}"
+        f" (load average before: {m['load_average_before']})",
+        f"            Python {m['python']}, SQLite {m['sqlite']}, aiohttp {m['aiohttp']}, "
+        f"aiosqlite {m['aiosqlite']}, database on {m['database_filesystem']}",
+        f"load        {m['generator']}; listener on core {LISTENER_CORE}, generator on core "
+        f"{GENERATOR_CORE}",
+        "",
+        f"throughput  {result['options']['connections']} connections, "
+        f"{result['options']['duration']:g} s, unique click ids, two postback configs judged",
+        f"  {'':<34}{'per second':>11}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>7}"
+        f"{'cpu %':>7}{'other %':>8}{'ratio':>7}",
+        _row("postwatch, 2 deliveries each (a)", pw, tp["ratio"]),
+        _row("postwatch, both filtered (b)", filtered, tp["ratio_filtered"]),
+        _row("bare aiohttp, answers 200", bare, None),
+        f"  targets: ratio >= {TARGET_RATIO}: (a) {mark(tp['ratio'] >= TARGET_RATIO)}, "
+        f"(b) {mark(tp['ratio_filtered'] >= TARGET_RATIO)}; p99 <= {TARGET_P99_MS:g} ms: "
+        f"(a) {mark(pw['p99_us'] / 1000 <= TARGET_P99_MS)}, "
+        f"(b) {mark(filtered['p99_us'] / 1000 <= TARGET_P99_MS)}",
+        f"  per CPU-second of the listener: ratio (a) {tp['ratio_per_cpu_second']:.3f}, "
+        f"(b) {tp['ratio_filtered_per_cpu_second']:.3f} (cpu %: the server's use of core "
+        f"{LISTENER_CORE}; other %: anything else on that core during the run)",
+        f"  (a) sends its deliveries to the built-in sink of the same process, on the same core:"
+        f" {pw['deliveries_to_sink_per_second_during_run']:g} sink receipts/s during the run,"
+        f" {pw['pending_deliveries_at_end']} attempts pending at its end, drained in"
+        f" {pw['drain_seconds']:g} s; {pw.get('deliveries_delivered', 0)} delivered for"
+        f" {pw.get('inbound_accepted', 0)} postbacks",
+        "",
+        f"end to end  {e2e['rate']:g} postbacks/s for {result['options']['e2e_duration']:g} s, "
+        f"2 deliveries each to the built-in sink (sent {e2e['client']['requests']}, "
+        f"{e2e['client']['errors']} errors, client p99 {e2e['client']['p99_us'] / 1000:.2f} ms)",
+        f"  arrival -> sink receipt  p50 {e2e['p50_ms']:.2f} ms (target <= "
+        f"{TARGET_E2E_P50_MS:g}: {mark(e2e['p50_ms'] <= TARGET_E2E_P50_MS)})   "
+        f"p99 {e2e['p99_ms']:.2f} ms (target <= {TARGET_E2E_P99_MS:g}: "
+        f"{mark(e2e['p99_ms'] <= TARGET_E2E_P99_MS)})   max {e2e['max_ms']:.2f} ms",
+        f"  arrival -> attempt sent  p50 {e2e['until_sent_p50_ms']:.2f} ms   "
+        f"p99 {e2e['until_sent_p99_ms']:.2f} ms",
+        f"  delivered {delivered} of {expected} ({accepted} postbacks x "
+        f"{DELIVERIES_PER_POSTBACK}), sink receipts {e2e['sink_receipts']}: "
+        f"{mark(delivered == expected == e2e['sink_receipts'] > 0)}",
+        "",
+        f"peak memory (VmHWM)  {max(peak.values()):.1f} MiB  ("
+        + ", ".join(f"{name} run {mib:.1f}" for name, mib in peak.items())
+        + ")",
+    ]
+    return "\n".join(lines)
+
+
+def _row(label: str, figures: dict[str, Any], ratio: float | None) -> str:
+    return (
+        f"  {label:<34}{figures['per_second']:>11.1f}{figures['p50_us'] / 1000:>9.2f}"
+        f"{figures['p99_us'] / 1000:>9.2f}{figures['max_us'] / 1000:>9.2f}{figures['errors']:>7}"
+        f"{figures.get('server_cpu_pct', 0):>7.0f}{figures.get('other_cpu_on_core_pct', 0):>8.0f}"
+        + (f"{ratio:>7.3f}" if ratio is not None else "")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of the throughput")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=500.0, help="postbacks/s, end to end")
+    parser.add_argument("--e2e-duration", type=float, default=10.0)
+    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
+    args = parser.parse_args()
+
+    wrk = None if args.generator == "python" else ensure_wrk()
+    if args.generator == "wrk" and wrk is None:
+        sys.exit("wrk is not installed and could not be installed: use --generator python")
+    generator = Generator(wrk, args.connections)
+    info = machine(generator.name)  # before the runs: the load average is the machine's own
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="run-", dir=RESULTS))
+    opts = Options(
+        duration=args.duration,
+        warmup=args.warmup,
+        connections=args.connections,
+        rate=args.rate,
+        e2e_duration=args.e2e_duration,
+        workdir=workdir,
+    )
+    try:
+        print(f"throughput: postwatch, then bare aiohttp ({generator.name}) …", flush=True)
+        tp = throughput(opts, generator)
+        print(f"end to end at {args.rate:g} postbacks/s …", flush=True)
+        e2e = steady(opts)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": info,
+        "options": {
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "connections": args.connections,
+            "rate": args.rate,
+            "e2e_duration": args.e2e_duration,
+        },
+        "targets": {
+            "ratio_min": TARGET_RATIO,
+            "p99_ms_max": TARGET_P99_MS,
+            "e2e_p50_ms_max": TARGET_E2E_P50_MS,
+            "e2e_p99_ms_max": TARGET_E2E_P99_MS,
+        },
+        "throughput": tp,
+        "end_to_end": e2e,
+        "peak_memory_mib": {
+            "throughput (a)": tp["postwatch"]["memory_kib"].get("VmHWM", 0) / 1024,
+            "throughput (b)": tp["postwatch_filtered"]["memory_kib"].get("VmHWM", 0) / 1024,
+            "end-to-end": e2e["memory_kib"].get("VmHWM", 0) / 1024,
+        },
+    }
+    print()
+    print(report(result))
+    out = RESULTS / "latest.json"
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"\nwritten to {out.relative_to(ROOT)}"
+        + (f"; files kept in {workdir}" if args.keep else "")
+    )
+
+
+if __name__ == "__main__":
+    main()
