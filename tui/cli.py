@@ -1,9 +1,107 @@
-"""The ``postwatch`` entry point: the headless commands of ``listener.cli``, and (with no
-command) the dashboard."""
+"""The ``postwatch`` entry point: with no command, the dashboard with the listener inside it;
+``postwatch dash --db FILE`` attaches the dashboard to a database another process serves; the
+headless commands (serve, trace, config, demo) come from ``listener.cli``."""
 
 from __future__ import annotations
 
-from listener.cli import cli
+import sys
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from listener.cli import cli as headless
+from listener.cli import config_option, db_option, host_option, port_option, token_option
+
+theme_option = click.option(
+    "--theme",
+    envvar="POSTWATCH_THEME",
+    help="Colour theme: ansi-dark (16 colours, the terminal's own palette), textual-dark, "
+    "nord, … (the command palette lists them all).",
+)
+no_mouse_option = click.option(
+    "--no-mouse",
+    is_flag=True,
+    help="Leave the mouse to the terminal (text selection works as usual).",
+)
+
+DASHBOARD_OPTIONS = ("db", "config", "host", "port", "token", "theme", "no_mouse")
+
+
+def _run(options: object, mouse: bool) -> None:
+    from tui.app import PostwatchApp
+    from tui.context import DashOptions
+
+    assert isinstance(options, DashOptions)
+    app = PostwatchApp(options)
+    app.run(mouse=mouse)
+    if app.return_code:
+        sys.exit(app.return_code)
+
+
+@click.group(invoke_without_command=True, help=headless.help)
+@click.version_option(package_name="postwatch")
+@db_option
+@config_option
+@host_option
+@port_option
+@token_option
+@theme_option
+@no_mouse_option
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    db: Path,
+    config: Path | None,
+    host: str | None,
+    port: int | None,
+    token: str,
+    theme: str | None,
+    no_mouse: bool,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        given = [
+            name
+            for name in DASHBOARD_OPTIONS
+            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+        ]
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise click.UsageError(
+                f"{flags} before '{ctx.invoked_subcommand}' applies to the dashboard only: "
+                f"put it after the command (postwatch {ctx.invoked_subcommand} {flags} …)"
+            )
+        return
+    from tui.context import DashOptions
+
+    _run(
+        DashOptions(db=db, host=host, port=port, config=config, token=token, theme=theme),
+        mouse=not no_mouse,
+    )
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--listener",
+    "listener_url",
+    help="The serving listener's URL, for curl lines and demo traffic "
+    "(default: the address in the database's settings).",
+)
+@theme_option
+@no_mouse_option
+def dash(db: Path, listener_url: str | None, theme: str | None, no_mouse: bool) -> None:
+    """The dashboard, attached to a database that `postwatch serve` writes."""
+    from tui.context import DashOptions
+
+    _run(
+        DashOptions(db=db, attached=True, listener_url=listener_url, theme=theme),
+        mouse=not no_mouse,
+    )
+
+
+for _name, _command in headless.commands.items():
+    cli.add_command(_command, _name)
 
 
 def main() -> None:

@@ -1,0 +1,263 @@
+"""The postwatch dashboard: a Textual app with one screen per view (number keys switch), the
+listener running in the same event loop (or attached to a database another process serves),
+and a poll of SQLite that tells the screens when something changed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Static
+
+from store import views
+from tui.context import Dash, DashOptions, open_dash
+from tui.feed import Feed
+from tui.messages import DataChanged, DemoChanged, Stats, StatsUpdated
+from tui.screens.base import DashScreen
+from tui.screens.campaigns import CampaignsScreen
+from tui.screens.deliveries import DeliveriesScreen
+from tui.screens.inbound import InboundScreen
+from tui.screens.live import LiveScreen
+from tui.screens.trace import TraceScreen
+
+SCREENS: dict[str, type[DashScreen]] = {
+    "live": LiveScreen,
+    "campaigns": CampaignsScreen,
+    "deliveries": DeliveriesScreen,
+    "inbound": InboundScreen,
+    "trace": TraceScreen,
+}
+
+# Theme names users may give, and the Textual theme each stands for.
+THEME_ALIASES = {"ansi": "ansi-dark", "textual-ansi": "ansi-dark", "16": "ansi-dark"}
+
+DEMO_RATE = 5.0  # requests a second of demo traffic
+
+
+def flatten_keys(keys: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """The ``[keys]`` table as binding id -> keys. A TOML dotted key (``live.follow = "F"``)
+    arrives as a nested table, so nested tables are joined back with dots."""
+    flat: dict[str, str] = {}
+    for name, value in keys.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            flat.update(flatten_keys(value, f"{key}."))
+        elif isinstance(value, list):
+            flat[key] = ",".join(str(item) for item in value)
+        else:
+            flat[key] = str(value)
+    return flat
+
+
+class PostwatchApp(App[None]):
+    """The dashboard."""
+
+    TITLE = "postwatch"
+    CSS_PATH = "postwatch.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]  # noqa: RUF012 (Textual's type)
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "show_screen('live')", "Live", show=False, id="app.live"),
+        Binding("2", "show_screen('campaigns')", "Campaigns", show=False, id="app.campaigns"),
+        Binding("3", "show_screen('deliveries')", "Deliveries", show=False, id="app.deliveries"),
+        Binding("4", "show_screen('inbound')", "Inbound", show=False, id="app.inbound"),
+        Binding("5", "show_screen('trace')", "Trace", show=False, id="app.trace"),
+        Binding("d", "demo", "Demo", tooltip="Start or stop demo traffic", id="app.demo"),
+        Binding("question_mark", "keys", "Keys", tooltip="Show every key", id="app.keys"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    stats: reactive[Stats] = reactive(Stats, always_update=True)
+    demo_running: reactive[bool] = reactive(False)
+
+    def __init__(self, options: DashOptions) -> None:
+        theme = THEME_ALIASES.get(options.theme or "", options.theme or "")
+        # Textual picks its colour filters (NO_COLOR included) when the app is made, from
+        # whether the theme uses the terminal's own ANSI colours: say so up front.
+        super().__init__(ansi_color=True if theme.startswith("ansi-") else None)
+        self.options = options
+        self.theme_name = theme
+        self.dash: Dash | None = None
+        self.feed: Feed | None = None
+        self._demo: asyncio.Task[Any] | None = None
+        self._default_keys = {
+            binding.id: binding.key
+            for binding in self._all_bindings()
+            if isinstance(binding, Binding) and binding.id
+        }
+
+    # -- start and stop -----------------------------------------------------------------------
+
+    def compose(self) -> Any:
+        yield Static("postwatch: opening the database…", id="opening", markup=False)
+
+    async def on_mount(self) -> None:
+        if self.theme_name:
+            if self.theme_name not in self.available_themes:
+                known = ", ".join(sorted(self.available_themes))
+                self.exit(
+                    return_code=2,
+                    message=f"postwatch: no theme is named {self.theme_name!r} (known: {known})",
+                )
+                return
+            self.theme = self.theme_name
+        try:
+            self.dash = await open_dash(self.options)
+        except (OSError, FileNotFoundError) as error:
+            what = "cannot attach" if self.options.attached else "cannot start the listener"
+            self.exit(return_code=1, message=f"postwatch: {what}: {error}")
+            return
+        keymap = flatten_keys(self.dash.settings.keys)
+        if keymap:
+            self.set_keymap(keymap)
+        for name, screen in SCREENS.items():
+            dash = self.dash
+            self.add_mode(name, lambda screen=screen, dash=dash: screen(dash))  # type: ignore[misc]
+        await self.switch_mode("live")
+        self.feed = Feed(
+            self.dash.store,
+            self,
+            interval=self.options.poll_interval,
+            clock=self.options.clock,
+        )
+        self.run_worker(self.feed.run(), name="feed", group="feed")
+
+    async def on_unmount(self) -> None:
+        await self._stop_demo()
+        if self.dash is not None:
+            await self.dash.close()
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def on_data_changed(self, message: DataChanged) -> None:
+        screen = self.screen
+        if isinstance(screen, DashScreen):
+            screen.post_message(DataChanged(message.version))
+
+    def on_stats_updated(self, message: StatsUpdated) -> None:
+        self.stats = message.stats
+
+    def on_demo_changed(self, message: DemoChanged) -> None:
+        self.demo_running = message.running
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        """Wait until the first screen shows data (for tests and benchmarks)."""
+        from tui.widgets.live_table import LiveTable
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            screen = self.screen
+            if isinstance(screen, DashScreen):
+                tables = list(screen.query(LiveTable))
+                if all(table.loaded for table in tables):
+                    return
+            if loop.time() > deadline:
+                raise TimeoutError("the dashboard did not load its data in time")
+            await asyncio.sleep(0.02)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    async def action_show_screen(self, name: str) -> None:
+        if self.dash is not None and name in SCREENS and self.current_mode != name:
+            await self.switch_mode(name)
+
+    def trace(self, any_id: str) -> None:
+        """Show the Trace screen for an id."""
+
+        async def go() -> None:
+            await self.action_show_screen("trace")
+            screen = self.screen
+            if isinstance(screen, TraceScreen):
+                screen.trace(any_id)
+
+        self.run_worker(go(), group="trace")
+
+    def action_keys(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    async def action_demo(self) -> None:
+        if self._demo is not None:
+            await self._stop_demo()
+            self.notify("Demo traffic stopped", timeout=2)
+            return
+        if self.dash is None:
+            return
+        dash = self.dash
+        campaign = await dash.store.read(lambda conn: views.campaign_key(conn, "sample"))
+        if campaign is None:
+            self.notify("No campaign to send demo traffic to", severity="warning")
+            return
+        from listener.demo import run_demo
+
+        async def demo() -> None:
+            try:
+                await run_demo(dash.base_url, campaign=campaign, rate=DEMO_RATE)
+            finally:
+                self.post_message(DemoChanged(False))
+
+        self._demo = asyncio.create_task(demo(), name="demo")
+        self.post_message(DemoChanged(True))
+        self.notify(
+            f"Demo traffic to {dash.base_url}/click/{campaign} (d stops it)",
+            timeout=3,
+            markup=False,
+        )
+
+    async def _stop_demo(self) -> None:
+        task, self._demo = self._demo, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def _all_bindings(self) -> Iterable[BindingType]:
+        yield from self.BINDINGS
+        for screen in SCREENS.values():
+            yield from screen.BINDINGS
+
+    def key_for(self, binding_id: str) -> str:
+        """The key a binding is on now (after remapping), for hints on screen."""
+        keys = self._keymap.get(binding_id) or self._default_keys.get(binding_id, "")
+        first = keys.split(",")[0].strip()
+        return {"question_mark": "?", "slash": "/"}.get(first, first)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette reaches every action: the screens, the app's actions, and those of
+        the screen it was opened on."""
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.action.startswith("show_screen"):
+                title = f"Show {binding.description}"
+                help_text = f"Switch to the {binding.description} screen ({binding.key})"
+            else:
+                title = binding.tooltip or binding.description
+                help_text = f"{binding.description} ({self.key_for(binding.id or '')})"
+            if binding.action == "quit":
+                continue  # the default commands have Quit
+            yield SystemCommand(title, help_text, self._runner(binding.action, self))
+        for binding in screen.BINDINGS:
+            if not isinstance(binding, Binding) or binding.key in ("escape", "tab"):
+                continue
+            title = f"{screen.__class__.__name__.removesuffix('Screen')}: "
+            title += binding.tooltip or binding.description
+            key = self.key_for(binding.id or "")
+            yield SystemCommand(
+                title, f"{binding.description} ({key})", self._runner(binding.action, screen)
+            )
+
+    def _runner(self, action: str, target: Any) -> Any:
+        async def run() -> None:
+            await self.run_action(action, target)
+
+        return run

@@ -1,0 +1,112 @@
+"""The running dashboard's surroundings: its database, the listener it runs (or the one it is
+attached to), and the actions that change data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from listener import delivery
+from listener.keys import OUTBOX
+from listener.serve import api_token, prepare
+from store import workspace
+from store.db import Store
+from store.records import PostbackConfig, Settings
+
+
+@dataclass
+class DashOptions:
+    """How the dashboard was started (the command line)."""
+
+    db: Path
+    attached: bool = False
+    host: str | None = None
+    port: int | None = None
+    config: Path | None = None
+    token: str = ""
+    listener_url: str | None = None  # attached: where the serving listener takes requests
+    theme: str | None = None
+    poll_interval: float = 0.1
+    clock: Callable[[], float] = field(default=time.time)
+
+
+@dataclass
+class Dash:
+    """An open workspace the screens read from and write to."""
+
+    options: DashOptions
+    store: Store
+    settings: Settings
+    base_url: str  # the listener's URL, for curl lines and demo traffic
+    runner: web.AppRunner | None = None
+    token: str = ""
+
+    @property
+    def attached(self) -> bool:
+        return self.runner is None
+
+    @property
+    def address(self) -> str:
+        return self.base_url.removeprefix("http://")
+
+    async def resend(self, delivery_id: int) -> int | None:
+        """Queue a new attempt of a delivery; return its id (None: no such delivery).
+
+        In-process, the listener's outbox sends it at once. Attached, the attempt is written
+        as pending; the serving listener's outbox loads pending attempts when it starts."""
+        queued = await self.store.write(lambda conn: delivery.resend(conn, delivery_id))
+        if queued is None:
+            return None
+        if self.runner is not None:
+            self.runner.app[OUTBOX].schedule([queued])
+        return queued[0]
+
+    async def save_rule(self, config: PostbackConfig) -> None:
+        """Save a postback config's rule; the next conversion is decided by it."""
+        await self.store.write(lambda conn: workspace.update_rule(conn, config))
+
+    async def close(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+        await self.store.close()
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+async def open_dash(options: DashOptions) -> Dash:
+    """Open the database; start the listener in this event loop unless attached.
+
+    Raises ``FileNotFoundError`` when attaching to a database that does not exist, and
+    ``OSError`` when the listener cannot listen."""
+    from listener.app import start
+
+    if options.attached and not options.db.exists():
+        raise FileNotFoundError(
+            f"no database at {options.db}: start `postwatch serve --db {options.db}` first"
+        )
+    store = await Store(options.db).open()
+    try:
+        if options.attached:
+            settings = await store.read(workspace.load_settings)
+            base_url = options.listener_url or _url(settings.host, settings.port)
+            return Dash(options, store, settings, base_url.rstrip("/"))
+        settings = await prepare(store, options.config, options.port)
+        host = options.host or settings.host
+        port = options.port if options.port is not None else settings.port
+        token = api_token(host, options.token)
+        runner = await start(store, settings, host, port, token=token)
+        bound = runner.addresses[0][1] if runner.addresses else port
+        return Dash(options, store, settings, _url(host, bound), runner, token)
+    except BaseException:
+        await store.close()
+        raise

@@ -1,0 +1,405 @@
+"""How values look on screen: times, payouts, marks, and captured data shown literally.
+
+Everything here builds ``rich.text.Text`` from plain strings and never parses markup, so a
+query string holding ``[b]`` or ``[/]`` is shown as sent. Control characters are shown as
+escapes, so a captured value cannot move the cursor or change colours.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+
+from listener.outbound import format_number
+from store.views import mark_of
+
+MARK_SYMBOLS: dict[str, tuple[str, str]] = {
+    "delivered": ("✓", "green"),
+    "fired": ("↑", "cyan"),
+    "retrying": ("↻", "yellow"),
+    "failed": ("✗", "bold red"),
+    "filtered": ("⊘", "magenta"),
+    "skipped": ("\u2013", "dim"),  # en dash
+}
+MARK_ORDER = ("delivered", "fired", "retrying", "failed", "filtered", "skipped")
+
+VERDICT_STYLES = {"fired": "green", "filtered": "magenta", "skipped": "dim"}
+OUTCOME_STYLES = {
+    "delivered": "green",
+    "pending": "cyan",
+    "retrying": "yellow",
+    "failed": "bold red",
+    "accepted": "green",
+    "rejected": "bold red",
+}
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(char, f"\\x{ord(char):02x}")
+
+
+def clean(value: object, *, one_line: bool = True) -> str:
+    """A captured value as safe plain text: control characters become escapes (newlines too,
+    unless ``one_line`` is False)."""
+    text = "" if value is None else str(value)
+    return (_CONTROL_LINE if one_line else _CONTROL).sub(_escape, text)
+
+
+def literal(value: object, style: str = "", *, one_line: bool = True) -> Text:
+    """A captured value as Text, shown exactly as sent (never read as markup)."""
+    return Text(clean(value, one_line=one_line), style=style, no_wrap=one_line, end="")
+
+
+def clock_time(at: float | None) -> str:
+    """HH:MM:SS in UTC."""
+    if at is None:
+        return ""
+    return time.strftime("%H:%M:%S", time.gmtime(at))
+
+
+def full_time(at: float | None) -> str:
+    """YYYY-MM-DD HH:MM:SS.mmm UTC."""
+    if at is None:
+        return "—"
+    millis = round((at % 1) * 1000) % 1000
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at)) + f".{millis:03d} UTC"
+
+
+def payout(value: float | None, currency: str = "") -> str:
+    if value is None:
+        return "—"
+    return f"{format_number(value)} {currency}".strip()
+
+
+def status_text(status: str, raw: str | None) -> Text:
+    """The canonical status, with the raw value when the network sent something else."""
+    text = Text(status, style=OUTCOME_STYLES.get(status, ""), no_wrap=True, end="")
+    if raw is not None and raw.casefold() != status:
+        text.append(" (")
+        text.append_text(literal(raw))
+        text.append(")")
+    return text
+
+
+def mark(state: str) -> Text:
+    symbol, style = MARK_SYMBOLS.get(state, ("?", ""))
+    return Text(symbol, style=style, end="")
+
+
+def marks(states: Iterable[str]) -> Text:
+    text = Text(no_wrap=True, end="")
+    for state in states:
+        text.append_text(mark(state))
+    return text
+
+
+def legend() -> Text:
+    text = Text(no_wrap=True, end="")
+    for index, state in enumerate(MARK_ORDER):
+        if index:
+            text.append("  ")
+        text.append_text(mark(state))
+        text.append(f" {state}", style="dim")
+    return text
+
+
+def short_id(value: str, keep: int = 12) -> str:
+    return value if len(value) <= keep else value[: keep - 1] + "…"
+
+
+def outcome_text(outcome: str) -> Text:
+    return Text(outcome, style=OUTCOME_STYLES.get(outcome, ""), end="")
+
+
+def http_status(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def duration(ms: float | None) -> str:
+    return "" if ms is None else f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+
+
+def request_target(path: str, query: str) -> str:
+    return f"{path}?{query}" if query else path
+
+
+def curl(method: str, url: str, headers: dict[str, str], body: str) -> str:
+    """A shell command that sends the same request again."""
+    parts = ["curl", "-sS"]
+    if method.upper() != "GET":
+        parts += ["-X", method.upper()]
+    for name, value in headers.items():
+        parts += ["-H", f"{name}: {value}"]
+    if body:
+        parts += ["--data-raw", body]
+    parts.append(url)
+    return " ".join(shlex.quote(part) for part in parts)
+
+
+# -- detail views -----------------------------------------------------------------------------
+
+
+class Lines:
+    """A multi-line Text built line by line from labels and literal values."""
+
+    def __init__(self) -> None:
+        self.text = Text(end="")
+        self._first = True
+
+    def line(self, *parts: str | Text, indent: int = 0) -> Lines:
+        if not self._first:
+            self.text.append("\n")
+        self._first = False
+        if indent:
+            self.text.append(" " * indent)
+        for part in parts:
+            if isinstance(part, Text):
+                self.text.append_text(part)
+            else:
+                self.text.append(part)
+        return self
+
+    def heading(self, title: str) -> Lines:
+        if not self._first:
+            self.line("")
+        return self.line(Text(title, style="bold underline"))
+
+    def field(self, label: str, value: object, indent: int = 2, style: str = "") -> Lines:
+        return self.line(Text(f"{label}: ", style="dim"), literal(value, style), indent=indent)
+
+    def block(self, value: object, indent: int = 4, style: str = "") -> Lines:
+        """A captured multi-line value, each line indented, shown literally."""
+        for part in clean(value, one_line=False).splitlines() or [""]:
+            self.line(Text(part, style=style), indent=indent)
+        return self
+
+
+def attempt_lines(out: Lines, attempt: dict[str, Any], indent: int = 4) -> None:
+    head = Text(f"attempt {attempt['attempt']}", style="bold")
+    if attempt.get("resend_of"):
+        head.append(f" (resend of #{attempt['resend_of']})")
+    head.append(f" #{attempt['id']}  ")
+    head.append_text(outcome_text(attempt["outcome"]))
+    if attempt.get("http_status") is not None:
+        head.append(f"  HTTP {attempt['http_status']}")
+    if attempt.get("duration_ms") is not None:
+        head.append(f"  {duration(attempt['duration_ms'])}")
+    out.line(head, indent=indent)
+    out.line(literal(attempt["method"]), " ", literal(attempt["url"]), indent=indent + 2)
+    if attempt.get("sent_at"):
+        out.line(Text("sent ", style="dim"), str(attempt["sent_at"]), indent=indent + 2)
+    elif attempt.get("due_at"):
+        out.line(Text("due ", style="dim"), str(attempt["due_at"]), indent=indent + 2)
+    if attempt.get("error"):
+        out.line(Text("why: ", style="dim"), literal(attempt["error"], "yellow"), indent=indent + 2)
+    if attempt.get("response"):
+        out.line(Text("response:", style="dim"), indent=indent + 2)
+        out.block(attempt["response"], indent=indent + 4)
+
+
+def decision_lines(out: Lines, decision: dict[str, Any], indent: int = 2) -> None:
+    verdict = decision["verdict"]
+    mark_state = decision.get("mark", verdict)
+    head = Text(end="")
+    head.append_text(mark(mark_state))
+    head.append(" ")
+    head.append(verdict.upper(), style=f"bold {VERDICT_STYLES.get(verdict, '')}")
+    head.append(" ")
+    head.append_text(literal(decision["postback"], "bold"))
+    head.append(" (")
+    head.append_text(literal(decision["kind"]))
+    head.append(")")
+    out.line(head, indent=indent)
+    for reason in decision["reasons"]:
+        out.line("• ", literal(reason), indent=indent + 2)
+    for warning in decision.get("warnings", []):
+        out.line(Text("warning: ", style="yellow"), literal(warning), indent=indent + 2)
+    for attempt in decision.get("deliveries", []):
+        attempt_lines(out, attempt, indent + 2)
+
+
+def conversion_detail(detail: dict[str, Any]) -> Text:
+    """The detail of a conversion: decisions first (why each postback fired or not), then the
+    delivery attempts, the inbound requests as received and parsed, and the status history."""
+    out = Lines()
+    head = Text(f"Conversion #{detail['id']}  ", style="bold")
+    head.append_text(literal(detail["type"] or "(no type)"))
+    head.append("  ")
+    head.append_text(status_text(detail["status"], detail["raw_status"]))
+    head.append(f"  {payout(detail['payout'], detail['currency'])}")
+    out.line(head)
+    out.line(Text("click ", style="dim"), literal(detail["click_id"], "bold"))
+    details = Text("campaign ", style="dim")
+    details.append_text(literal(detail["campaign"]))
+    if detail.get("external_id"):
+        details.append("  external id ", style="dim")
+        details.append_text(literal(detail["external_id"]))
+    if detail.get("txid"):
+        details.append("  txid ", style="dim")
+        details.append_text(literal(detail["txid"]))
+    out.line(details)
+
+    history = detail["history"]
+    latest_event = history[-1]["event_id"] if history else None
+    by_event: dict[int, list[dict[str, Any]]] = {}
+    for decision in detail["decisions"]:
+        by_event.setdefault(decision["event_id"], []).append(decision)
+    out.heading("Decisions (latest event)")
+    for decision in by_event.get(latest_event or -1, []):
+        with_mark = {**decision, "mark": _decision_mark(decision)}
+        decision_lines(out, with_mark)
+    if not by_event.get(latest_event or -1):
+        out.line(Text("no postback config: nothing to decide", style="dim"), indent=2)
+
+    requests = {request["id"]: request for request in detail.get("inbound", [])}
+    out.heading("Status history")
+    for event in history:
+        line = Text(f"{event['at'] or ''}  ", style="dim")
+        line.append(f"{event['change']}  ")
+        line.append_text(literal(event["type"] or "(no type)"))
+        line.append("  ")
+        line.append_text(status_text(event["status"], event["raw_status"]))
+        line.append(f"  {payout(event['payout'], detail['currency'])}")
+        line.append(f"  (request #{event['inbound_id']})", style="dim")
+        out.line(line, indent=2)
+        if event["event_id"] != latest_event:
+            for decision in by_event.get(event["event_id"], []):
+                decision_lines(out, {**decision, "mark": _decision_mark(decision)}, indent=4)
+
+    out.heading("Requests received")
+    for request in requests.values():
+        inbound_lines(out, request, indent=2)
+    return out.text
+
+
+def _decision_mark(decision: dict[str, Any]) -> str:
+    return mark_of(decision["verdict"], decision.get("deliveries", []))
+
+
+def inbound_lines(out: Lines, request: dict[str, Any], indent: int = 0) -> None:
+    head = Text(f"#{request['id']} ", style="bold")
+    head.append(f"{request['received_at']}  ", style="dim")
+    head.append_text(literal(request["method"]))
+    head.append(" ")
+    head.append_text(literal(request_target(request["path"], request["query"])))
+    out.line(head, indent=indent)
+    result = Text(end="")
+    result.append_text(outcome_text(request["outcome"]))
+    result.append(f"  HTTP {request['http_status']}")
+    if request.get("reason"):
+        result.append("  ")
+        result.append_text(literal(request["reason"]))
+    out.line(result, indent=indent + 2)
+    parsed = request.get("parsed") or {}
+    aliases = parsed.get("aliases") or {}
+    if aliases:
+        read = Text("read: ", style="dim")
+        for index, (label, name) in enumerate(aliases.items()):
+            if index:
+                read.append(", ")
+            read.append_text(literal(label))
+            read.append(" from ", style="dim")
+            read.append_text(literal(repr(str(name))))
+        out.line(read, indent=indent + 2)
+    if parsed.get("status"):
+        out.line(Text("status: ", style="dim"), literal(parsed["status"]), indent=indent + 2)
+    for warning in request.get("warnings") or []:
+        out.line(Text("warning: ", style="yellow"), literal(warning), indent=indent + 2)
+    if request.get("body"):
+        out.line(Text("body:", style="dim"), indent=indent + 2)
+        out.block(request["body"], indent=indent + 4)
+
+
+def inbound_detail(request: dict[str, Any]) -> Text:
+    out = Lines()
+    inbound_lines(out, request)
+    out.heading("As received")
+    out.field("endpoint", request["endpoint"])
+    out.field("remote", request["remote"])
+    for name, value in (request.get("headers") or {}).items():
+        out.field(str(name), value)
+    if request.get("click_id"):
+        out.field("click id", request["click_id"])
+    if request.get("conversion_id"):
+        out.field("conversion", f"#{request['conversion_id']}")
+    return out.text
+
+
+def delivery_detail(delivery: dict[str, Any]) -> Text:
+    out = Lines()
+    head = Text(f"Delivery #{delivery['id']}  ", style="bold")
+    head.append_text(literal(delivery["postback"], "bold"))
+    head.append(" (")
+    head.append_text(literal(delivery["kind"]))
+    head.append(")  ")
+    head.append_text(outcome_text(delivery["outcome"]))
+    out.line(head)
+    summary = Text("conversion ", style="dim")
+    summary.append(f"#{delivery['conversion_id']}  ")
+    summary.append("click ", style="dim")
+    summary.append_text(literal(delivery["click_id"]))
+    summary.append("  campaign ", style="dim")
+    summary.append_text(literal(delivery["campaign"]))
+    out.line(summary)
+    out.heading("Request")
+    out.line(literal(delivery["method"], "bold"), " ", literal(delivery["url"]), indent=2)
+    for name, value in (delivery.get("headers") or {}).items():
+        out.field(str(name), value)
+    if delivery.get("body"):
+        out.line(Text("body:", style="dim"), indent=2)
+        out.block(delivery["body"])
+    out.heading("Answer")
+    out.field("attempt", delivery["attempt"])
+    if delivery.get("resend_of"):
+        out.field("resend of", f"#{delivery['resend_of']}")
+    out.field("HTTP status", http_status(delivery["http_status"]))
+    out.field("sent", delivery["sent_at"] or "not yet")
+    if delivery["outcome"] == "pending":
+        out.field("due", delivery["due_at"])
+    out.field("took", duration(delivery["duration_ms"]) or "—")
+    if delivery.get("error"):
+        out.field("why not delivered", delivery["error"], style="yellow")
+    if delivery.get("response") is not None:
+        out.line(Text("response:", style="dim"), indent=2)
+        out.block(delivery["response"])
+    out.heading("Decision")
+    verdict = Text(delivery["verdict"].upper(), style=VERDICT_STYLES.get(delivery["verdict"], ""))
+    out.line(verdict, indent=2)
+    for reason in delivery["reasons"]:
+        out.line("• ", literal(reason), indent=4)
+    return out.text
+
+
+_STORY_STYLES = (
+    (re.compile(r"\bFIRED\b"), "bold green"),
+    (re.compile(r"\bFILTERED\b"), "bold magenta"),
+    (re.compile(r"\bSKIPPED\b"), "bold"),
+    (re.compile(r": rejected\b"), "bold red"),
+    (re.compile(r"\bdelivered\b"), "green"),
+    (re.compile(r"\bfailed\b"), "red"),
+    (re.compile(r"\bretrying\b"), "yellow"),
+    (re.compile(r"warning:"), "yellow"),
+    (re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+"), "dim"),
+)
+
+
+def story_text(lines: list[str]) -> Text:
+    """The trace timeline (``listener.story``), styled by keyword, shown literally."""
+    text = Text(end="")
+    for index, line in enumerate(lines):
+        if index:
+            text.append("\n")
+        part = literal(line, one_line=True)
+        for pattern, style in _STORY_STYLES:
+            part.highlight_regex(pattern, style)
+        text.append_text(part)
+    return text

@@ -1,0 +1,109 @@
+"""What every screen shares: the header, the footer, data-change handling, loading an item's
+detail off the UI's path, and copying to the clipboard."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import events, work
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+
+from tui.context import Dash
+from tui.messages import DataChanged
+from tui.widgets.detail import DetailPane
+from tui.widgets.header import StatusBar
+
+if TYPE_CHECKING:
+    from tui.app import PostwatchApp
+
+DETAIL_DELAY = 0.05  # seconds the cursor must rest on a row before its detail is read
+
+
+@dataclass
+class DetailLoaded(Message, bubble=False):
+    key: object
+    text: Text | None
+
+
+class DashScreen(Screen[None]):
+    """A dashboard screen."""
+
+    NAME: ClassVar[str] = ""
+
+    def __init__(self, dash: Dash) -> None:
+        super().__init__(id=f"screen-{self.NAME}")
+        self.dash = dash
+        self._detail_timer: Timer | None = None
+        self._detail_key: object = None
+
+    @property
+    def dash_app(self) -> PostwatchApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> Any:
+        yield StatusBar(self.NAME)
+        yield from self.body()
+        yield Footer(compact=True)
+
+    def body(self) -> Any:
+        raise NotImplementedError
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def on_data_changed(self, message: DataChanged) -> None:
+        self.data_changed()
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        self.data_changed()
+
+    def data_changed(self) -> None:
+        """The database changed: refresh what this screen shows."""
+
+    # -- detail -------------------------------------------------------------------------------
+
+    def load_detail(
+        self, key: object, loader: Callable[[], Awaitable[Text | None]], *, now: bool = False
+    ) -> None:
+        """Read an item's detail once the cursor rests on it, off the UI's path."""
+        self._detail_key = key
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+
+        def start() -> None:
+            self._read_detail(key, loader)
+
+        if now:
+            start()
+        else:
+            self._detail_timer = self.set_timer(DETAIL_DELAY, start)
+
+    @work(group="detail", exclusive=True)
+    async def _read_detail(self, key: object, loader: Callable[[], Awaitable[Text | None]]) -> None:
+        text = await loader()
+        self.post_message(DetailLoaded(key, text))
+
+    def on_detail_loaded(self, message: DetailLoaded) -> None:
+        if message.key != self._detail_key:
+            return
+        pane = self.query_one(DetailPane)
+        if message.text is None:
+            pane.clear()
+        else:
+            pane.show(message.key, message.text)
+
+    # -- clipboard ----------------------------------------------------------------------------
+
+    def copy(self, value: str, what: str) -> None:
+        """Copy to the clipboard with OSC 52 (the terminal does it, so it works over SSH)."""
+        self.app.copy_to_clipboard(value)
+        shown = value if len(value) <= 60 else value[:59] + "…"
+        self.notify(f"Copied {what}: {shown}", markup=False, timeout=3)
+
+    def nothing(self, what: str) -> None:
+        self.notify(f"No {what} selected", severity="warning", markup=False, timeout=3)

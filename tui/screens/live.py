@@ -1,0 +1,186 @@
+"""Live: conversions newest first with one mark per postback config, and the detail of the
+selected one (why each postback fired or not, what was sent and answered)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+
+from store import views
+from tui import format as fmt
+from tui.screens.base import DashScreen
+from tui.sources import Conversions
+from tui.widgets.detail import DetailPane
+from tui.widgets.live_table import LiveTable
+from tui.widgets.rows import RowTable
+
+
+class LiveScreen(DashScreen):
+    NAME = "live"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "f",
+            "follow",
+            "Follow",
+            tooltip="Go to the newest conversion",
+            show=False,
+            id="live.follow",
+        ),
+        Binding("t", "trace", "Trace", tooltip="Trace this conversion's click", id="live.trace"),
+        Binding("y", "copy_click", "Copy id", tooltip="Copy the click id", id="live.copy"),
+        Binding("c", "copy_curl", "Copy curl", tooltip="Copy the postback as curl", id="live.curl"),
+        Binding("tab", "switch_pane", "Detail", show=False, id="live.pane"),
+        Binding("escape", "focus_table", "Table", show=False, id="live.back"),
+    ]
+
+    def body(self) -> Any:
+        with Container(id="live-body", classes="split"):
+            yield LiveTable(
+                self.dash.store,
+                Conversions(),
+                title="Conversions",
+                placeholder="No conversions yet.",
+                hint=fmt.legend(),
+                id="live-table",
+            )
+            yield DetailPane("Select a conversion to see why each postback fired or not.")
+
+    @property
+    def live(self) -> LiveTable:
+        return self.query_one(LiveTable)
+
+    def on_mount(self) -> None:
+        self.live.table.focus()
+
+    def data_changed(self) -> None:
+        self.live.changed()
+
+    def _selected(self) -> dict[str, Any] | None:
+        row = self.live.table.cursor_row
+        return None if row is None else dict(row.data)
+
+    def on_row_table_highlighted(self, message: RowTable.Highlighted) -> None:
+        if message.key is None:
+            return
+        key = message.key
+        self.load_detail(key, lambda: self._detail(key))
+
+    def on_live_table_rows_changed(self, message: LiveTable.RowsChanged) -> None:
+        live = self.live
+        if live.loaded and not live.table.rows:
+            self._show_getting_started()
+            return
+        key = live.table.cursor_key
+        if key is not None and (key in message.keys or self._detail_key != key):
+            self.load_detail(key, lambda: self._detail(key))
+
+    def on_row_table_selected(self, message: RowTable.Selected) -> None:
+        self.query_one(DetailPane).focus()
+
+    async def _detail(self, key: int) -> Text | None:
+        detail = await self.dash.store.read(lambda conn: views.conversion_detail(conn, key))
+        return None if detail is None else fmt.conversion_detail(detail)
+
+    @work(group="empty", exclusive=True)
+    async def _show_getting_started(self) -> None:
+        campaign = await self.dash.store.read(lambda conn: views.campaign_key(conn, "sample"))
+        text = getting_started(
+            self.dash.base_url,
+            campaign,
+            self.dash_app.key_for("app.demo"),
+            attached=self.dash.attached,
+            db=str(self.dash.options.db),
+        )
+        self.query_one(DetailPane).show("getting-started", text)
+
+    def on_screen_resume(self, event: Any) -> None:
+        # (DashScreen's handler runs too: Textual calls the handler of every class.)
+        live = self.live
+        if live.loaded and not live.table.rows:
+            self._show_getting_started()
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def action_follow(self) -> None:
+        self.live.follow()
+
+    def action_focus_table(self) -> None:
+        self.live.table.focus()
+
+    def action_switch_pane(self) -> None:
+        if self.live.table.has_focus:
+            self.query_one(DetailPane).focus()
+        else:
+            self.live.table.focus()
+
+    def action_trace(self) -> None:
+        row = self._selected()
+        if row is None:
+            self.nothing("conversion")
+            return
+        self.dash_app.trace(str(row["click_id"]))
+
+    def action_copy_click(self) -> None:
+        row = self._selected()
+        if row is None:
+            self.nothing("conversion")
+            return
+        self.copy(str(row["click_id"]), "click id")
+
+    def action_copy_curl(self) -> None:
+        row = self._selected()
+        if row is None:
+            self.nothing("conversion")
+            return
+        key = int(row["id"])
+        self.run_worker(self._copy_curl(key), group="copy")
+
+    async def _copy_curl(self, key: int) -> None:
+        detail = await self.dash.store.read(lambda conn: views.conversion_detail(conn, key))
+        requests = [] if detail is None else detail["inbound"]
+        if not requests:
+            self.nothing("postback")
+            return
+        request = requests[-1]
+        url = self.dash.base_url + fmt.request_target(request["path"], request["query"])
+        headers = {k: v for k, v in request["headers"].items() if k == "Content-Type"}
+        self.copy(fmt.curl(request["method"], url, headers, request["body"]), "curl command")
+
+
+def getting_started(
+    base_url: str, campaign: str | None, demo_key: str, *, attached: bool, db: str
+) -> Text:
+    """How to start: the curl lines for a click and a postback against the real listener, and
+    the key that starts demo traffic."""
+    key = campaign or "CAMPAIGN"
+    out = fmt.Lines()
+    out.line(Text("No conversions yet.", style="bold"))
+    if attached:
+        out.line(
+            Text("Attached to ", style="dim"),
+            fmt.literal(db),
+            Text("; its listener (postwatch serve) should be at ", style="dim"),
+            fmt.literal(base_url),
+        )
+    out.line("Send a click, then a postback with the clickid the first answer gives:")
+    out.line("")
+    out.line(fmt.literal(f"curl -s '{base_url}/click/{key}?ref_id=ext-1'", "bold"), indent=2)
+    out.line(
+        fmt.literal(
+            f"curl -s '{base_url}/postback?clickid=CLICKID&type=Deposit&status=approved&sum=50'",
+            "bold",
+        ),
+        indent=2,
+    )
+    out.line("")
+    out.line(
+        "Or press ",
+        Text(demo_key, style="bold reverse"),
+        f" to start demo traffic to campaign '{key}' (press it again to stop).",
+    )
+    return out.text

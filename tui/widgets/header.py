@@ -1,0 +1,103 @@
+"""The two header lines: where postwatch listens and its figures, then the screens."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+from tui.messages import Stats
+
+if TYPE_CHECKING:
+    from tui.app import PostwatchApp
+
+SCREENS = (
+    ("live", "1", "Live"),
+    ("campaigns", "2", "Campaigns"),
+    ("deliveries", "3", "Deliveries"),
+    ("inbound", "4", "Inbound"),
+    ("trace", "5", "Trace"),
+)
+
+
+class StatusBar(Widget):
+    """Listening address (or attached database), totals, postbacks per second, the demo
+    state, and the screen tabs (number keys switch)."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 2;
+        background: $panel;
+        link-style: none;
+        link-style-hover: reverse;
+        link-background-hover: $panel;
+    }
+    """
+
+    def __init__(self, current: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.current = current
+
+    @property
+    def dash_app(self) -> PostwatchApp:
+        return self.app  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "stats", self._changed, init=False)
+        self.watch(self.app, "demo_running", self._changed, init=False)
+
+    def _changed(self, _value: object) -> None:
+        self.refresh()
+
+    def _status(self, width: int) -> Text:
+        app = self.dash_app
+        stats: Stats = app.stats
+        dash = app.dash
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        text.append(" postwatch ", style="bold reverse")
+        text.append(" ")
+        if dash is None:
+            text.append("opening…")
+            return text
+        if dash.attached:
+            text.append("attached ", style="yellow")
+            text.append(dash.options.db.name)
+        else:
+            text.append("● ", style="green")
+            text.append(dash.address)
+        narrow = width < 100
+        parts = [
+            (f"{stats.clicks}", " clicks"),
+            (f"{stats.conversions}", " conv" if narrow else " conversions"),
+            (f"{stats.rejected}", " rej" if narrow else " rejected"),
+            (f"{stats.rate:.1f}", "/s" if narrow else " postbacks/s"),
+        ]
+        for value, label in parts:
+            text.append(" · ", style="dim")
+            text.append(value, style="bold")
+            text.append(label)
+        if app.demo_running:
+            text.append("  ")
+            text.append(" demo ", style="bold reverse yellow")
+        return text
+
+    def _tabs(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        for name, key, label in SCREENS:
+            action = Style(meta={"@click": f"app.show_screen('{name}')"})
+            text.append(" ")
+            if name == self.current:
+                text.append(f" {key} {label} ", style=Style(bold=True, reverse=True) + action)
+            else:
+                text.append(f" {key} ", style=Style(dim=True) + action)
+                text.append(f"{label} ", style=action)
+        return text
+
+    def render(self) -> Text:
+        width = self.size.width
+        text = self._status(width)
+        text.append("\n")
+        text.append_text(self._tabs())
+        return text

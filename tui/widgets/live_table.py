@@ -1,0 +1,243 @@
+"""A live table: a capped window of the newest rows that follows new ones while the cursor is
+on the first row, counts them ("N new") once the user moves away, pages older rows in from
+SQLite near the bottom, and redraws changed rows in place."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Static
+
+from store.db import Store
+from tui.sources import Fetch, Row, Snapshot, Source
+from tui.widgets.rows import RowTable
+
+
+class LiveTable(Vertical):
+    """A title line and a ``RowTable`` fed by a ``Source``."""
+
+    WINDOW = 500  # rows kept while following
+    PAGE = 100  # older rows read at a time
+    BROWSE_CAP = 2000  # rows kept while browsing older ones
+
+    DEFAULT_CSS = """
+    LiveTable { height: 1fr; }
+    LiveTable > .live-title { height: 1; }
+    LiveTable > .live-title > .live-status { width: 1fr; }
+    LiveTable > .live-title > .live-hint { width: auto; }
+    """
+
+    @dataclass
+    class Fetched(Message):
+        live: LiveTable
+        fetch: Fetch
+        generation: int
+
+    @dataclass
+    class Paged(Message):
+        live: LiveTable
+        rows: list[Row]
+        generation: int
+
+    @dataclass
+    class RowsChanged(Message):
+        """Rows were added or redrawn (the detail of one of them may be stale)."""
+
+        live: LiveTable
+        keys: set[int]
+
+        @property
+        def control(self) -> LiveTable:
+            return self.live
+
+    def __init__(
+        self,
+        store: Store,
+        source: Source,
+        *,
+        title: str,
+        placeholder: str,
+        hint: Text | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.store = store
+        self.source = source
+        self.title = title
+        self.hint = hint or Text("")
+        self.placeholder = placeholder
+        self.new_count = 0
+        self.generation = 0
+        self.loaded = False  # the first fetch arrived
+        self._dirty = False
+        self._busy = False
+        self._paging = False
+        self._exhausted = False
+
+    def compose(self) -> Any:
+        with Horizontal(classes="live-title"):
+            yield Static(self._status(), classes="live-status", markup=False)
+            yield Static(self.hint, classes="live-hint", markup=False)
+        yield RowTable(self.source.columns, placeholder=self.placeholder)
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one(RowTable)
+
+    @property
+    def following(self) -> bool:
+        table = self.table
+        return not table.rows or table.at_top
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Start again from the newest rows (after a filter change)."""
+        self.generation += 1
+        self.new_count = 0
+        self._exhausted = False
+        self.table.clear()
+        self.changed()
+
+    def follow(self) -> None:
+        """Go to the newest row and follow new ones."""
+        table = self.table
+        table.action_first()
+        self.changed()
+
+    def changed(self) -> None:
+        """The database changed: fetch what this table needs (one fetch at a time)."""
+        self._dirty = True
+        if not self._busy:
+            self._busy = True
+            self.run_worker(self._pump(), group="live-fetch")
+
+    async def _pump(self) -> None:
+        try:
+            while self._dirty:
+                self._dirty = False
+                table = self.table
+                snapshot = Snapshot(
+                    top=table.top_key,
+                    following=self.following,
+                    window=table.keys,
+                    unsettled=[row.key for row in table.rows if not self.source.settled(row.data)],
+                    limit=self.WINDOW,
+                )
+                generation = self.generation
+                fetch = await self.store.read(self._fetcher(snapshot))
+                self.post_message(self.Fetched(self, fetch, generation))
+        finally:
+            self._busy = False
+
+    def _fetcher(self, snapshot: Snapshot) -> Callable[[sqlite3.Connection], Fetch]:
+        source = self.source
+
+        def fetch(conn: sqlite3.Connection) -> Fetch:
+            return source.fetch(conn, snapshot)
+
+        return fetch
+
+    def on_live_table_fetched(self, message: Fetched) -> None:
+        message.stop()
+        if message.generation != self.generation:
+            self.changed()
+            return
+        first = not self.loaded
+        self.loaded = True
+        table = self.table
+        fetch = message.fetch
+        keys: set[int] = set()
+        if fetch.newer is not None:
+            rows = [self.source.row(data) for data in fetch.newer]
+            if not self.following:
+                self.changed()  # the user moved away meanwhile: count them instead
+            elif len(rows) >= self.WINDOW:
+                table.set_rows(rows, keep_cursor=False)
+                self._exhausted = False
+            elif rows:
+                table.prepend(rows)
+                if len(table) > self.WINDOW:
+                    table.trim(self.WINDOW)
+                    self._exhausted = False
+            keys |= {row.key for row in rows}
+            self.new_count = 0
+        else:
+            self.new_count = fetch.new_count
+        if fetch.changed:
+            keys |= set(table.update(self.source.row(data) for data in fetch.changed))
+        self._show_status()
+        if keys or first:
+            self.post_message(self.RowsChanged(self, keys).set_sender(self))
+
+    def on_row_table_near_end(self, message: RowTable.NearEnd) -> None:
+        message.stop()
+        table = self.table
+        if self._paging or self._exhausted or table.bottom_key is None:
+            return
+        self._paging = True
+        bottom = table.bottom_key
+        generation = self.generation
+
+        async def page() -> None:
+            try:
+                rows = await self.store.read(
+                    lambda conn: self.source.page(conn, limit=self.PAGE, before=bottom)
+                )
+                self.post_message(self.Paged(self, rows, generation))
+            finally:
+                self._paging = False
+
+        self.run_worker(page(), group="live-page")
+
+    def on_live_table_paged(self, message: Paged) -> None:
+        message.stop()
+        if message.generation != self.generation:
+            return
+        table = self.table
+        bottom = table.bottom_key
+        rows = [self.source.row(data) for data in message.rows]
+        if bottom is not None:
+            rows = [row for row in rows if row.key < bottom]
+        if len(message.rows) < self.PAGE:
+            self._exhausted = True
+        table.append(rows)
+        if len(table) > self.BROWSE_CAP:
+            table.drop_top(len(table) - self.BROWSE_CAP)
+            self.changed()  # the rows dropped from the top now count as new
+        self._show_status()
+
+    def on_row_table_highlighted(self, message: RowTable.Highlighted) -> None:
+        # Back on the first row: follow again, and take in what arrived meanwhile.
+        if self.table.cursor == 0 and self.new_count:
+            self.changed()
+        self._show_status()
+
+    # -- title --------------------------------------------------------------------------------
+
+    def _status(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        text.append(f" {self.title}", style="bold")
+        if self.source.show != "all":
+            text.append(f" · {self.source.show}", style="bold yellow")
+        if not self.loaded:
+            text.append(" · loading…", style="dim")
+        elif self.new_count:
+            text.append(f" · ▲ {self.new_count} new", style="bold reverse")
+            text.append(" (f: show)", style="dim")
+        elif self.table.rows and self.following:
+            text.append(" · following", style="dim")
+        return text
+
+    def _show_status(self) -> None:
+        self.query_one(".live-status", Static).update(self._status())
+
+    def set_hint(self, hint: Text) -> None:
+        self.hint = hint
+        self.query_one(".live-hint", Static).update(hint)
