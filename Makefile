@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/postwatch serve
+	$(VENV)/bin/postwatch
 
 serve: $(STAMP)
 	$(VENV)/bin/postwatch serve
