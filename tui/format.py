@@ -74,6 +74,13 @@ def full_time(at: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at)) + f".{millis:03d} UTC"
 
 
+def when(iso: str | None) -> str:
+    """An ISO 8601 UTC time from the read helpers, as 2026-01-01 00:09:00.000 UTC."""
+    if not iso:
+        return "—"
+    return iso.replace("T", " ").removesuffix("Z") + " UTC"
+
+
 def payout(value: float | None, currency: str = "") -> str:
     if value is None:
         return "—"
@@ -126,6 +133,14 @@ def http_status(value: int | None) -> str:
 
 def duration(ms: float | None) -> str:
     return "" if ms is None else f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+
+
+def without_scheme(url: str) -> str:
+    """A URL without its http:// or https:// (the table's columns are narrow)."""
+    for scheme in ("https://", "http://"):
+        if url.startswith(scheme):
+            return url[len(scheme) :]
+    return url
 
 
 def request_target(path: str, query: str) -> str:
@@ -196,9 +211,9 @@ def attempt_lines(out: Lines, attempt: dict[str, Any], indent: int = 4) -> None:
     out.line(head, indent=indent)
     out.line(literal(attempt["method"]), " ", literal(attempt["url"]), indent=indent + 2)
     if attempt.get("sent_at"):
-        out.line(Text("sent ", style="dim"), str(attempt["sent_at"]), indent=indent + 2)
+        out.line(Text("sent ", style="dim"), when(attempt["sent_at"]), indent=indent + 2)
     elif attempt.get("due_at"):
-        out.line(Text("due ", style="dim"), str(attempt["due_at"]), indent=indent + 2)
+        out.line(Text("due ", style="dim"), when(attempt["due_at"]), indent=indent + 2)
     if attempt.get("error"):
         out.line(Text("why: ", style="dim"), literal(attempt["error"], "yellow"), indent=indent + 2)
     if attempt.get("response"):
@@ -263,7 +278,7 @@ def conversion_detail(detail: dict[str, Any]) -> Text:
     requests = {request["id"]: request for request in detail.get("inbound", [])}
     out.heading("Status history")
     for event in history:
-        line = Text(f"{event['at'] or ''}  ", style="dim")
+        line = Text(f"{when(event['at'])}  ", style="dim")
         line.append(f"{event['change']}  ")
         line.append_text(literal(event["type"] or "(no type)"))
         line.append("  ")
@@ -287,18 +302,15 @@ def _decision_mark(decision: dict[str, Any]) -> str:
 
 def inbound_lines(out: Lines, request: dict[str, Any], indent: int = 0) -> None:
     head = Text(f"#{request['id']} ", style="bold")
-    head.append(f"{request['received_at']}  ", style="dim")
-    head.append_text(literal(request["method"]))
-    head.append(" ")
-    head.append_text(literal(request_target(request["path"], request["query"])))
+    head.append_text(literal(request["endpoint"]))
+    head.append(f"  {when(request['received_at'])}  ", style="dim")
+    head.append_text(outcome_text(request["outcome"]))
+    head.append(f"  HTTP {request['http_status']}")
     out.line(head, indent=indent)
-    result = Text(end="")
-    result.append_text(outcome_text(request["outcome"]))
-    result.append(f"  HTTP {request['http_status']}")
+    target = request_target(request["path"], request["query"])
+    out.line(literal(request["method"], "bold"), " ", literal(target), indent=indent + 2)
     if request.get("reason"):
-        result.append("  ")
-        result.append_text(literal(request["reason"]))
-    out.line(result, indent=indent + 2)
+        out.line(Text("why: ", style="dim"), literal(request["reason"]), indent=indent + 2)
     parsed = request.get("parsed") or {}
     aliases = parsed.get("aliases") or {}
     if aliases:
@@ -362,9 +374,9 @@ def delivery_detail(delivery: dict[str, Any]) -> Text:
     if delivery.get("resend_of"):
         out.field("resend of", f"#{delivery['resend_of']}")
     out.field("HTTP status", http_status(delivery["http_status"]))
-    out.field("sent", delivery["sent_at"] or "not yet")
+    out.field("sent", when(delivery["sent_at"]) if delivery["sent_at"] else "not yet")
     if delivery["outcome"] == "pending":
-        out.field("due", delivery["due_at"])
+        out.field("due", when(delivery["due_at"]))
     out.field("took", duration(delivery["duration_ms"]) or "—")
     if delivery.get("error"):
         out.field("why not delivered", delivery["error"], style="yellow")

@@ -98,14 +98,14 @@ class Source:
 class Conversions(Source):
     table = "conversions"
     columns: ClassVar[list[Column]] = [
-        Column("id", "#", 5, 8, priority=4, justify="right"),
+        Column("id", "#", 5, 8, priority=3, justify="right"),
         Column("time", "time", 8),
-        Column("click", "click id", 12, 24, weight=3),
+        Column("click", "click id", 12, 24, weight=10),
         Column("campaign", "campaign", 8, 16, weight=1, priority=2),
         Column("type", "type", 7, 14, weight=1),
         Column("status", "status", 12, 20, weight=1),
         Column("payout", "payout", 7, 14, weight=1, justify="right"),
-        Column("txid", "txid", 12, 18, weight=1, priority=3),
+        Column("txid", "txid", 12, 18, weight=1, priority=4),
         Column("marks", "postbacks", 9, 12),
     ]
 
@@ -166,7 +166,7 @@ class Deliveries(Source):
         Column("postback", "postback", 10, 20, weight=1),
         Column("click", "click id", 10, 24, weight=1, priority=3),
         Column("attempt", "try", 3, justify="right"),
-        Column("url", "request", 16, None, weight=4),
+        Column("url", "request", 28, None, weight=4),
         Column("http", "http", 4, justify="right"),
         Column("outcome", "outcome", 9),
         Column("took", "took", 7, justify="right", priority=1),
@@ -200,7 +200,7 @@ class Deliveries(Source):
             "postback": fmt.literal(row["postback"]),
             "click": fmt.literal(row["click_id"]),
             "attempt": Text(str(row["attempt"])),
-            "url": fmt.literal(f"{row['method']} {row['url']}"),
+            "url": fmt.literal(f"{row['method']} {fmt.without_scheme(row['url'])}"),
             "http": Text(fmt.http_status(row["http_status"])),
             "outcome": fmt.outcome_text(row["outcome"]),
             "took": Text(fmt.duration(row["duration_ms"])),

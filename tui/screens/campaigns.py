@@ -152,6 +152,7 @@ class CampaignsScreen(DashScreen):
         self.baseline: dict[int, PostbackConfig] = {}  # each rule as it was before this visit
         self._last_reload = 0.0
         self._type_names: list[str] = []
+        self.what_if: WhatIf | None = None  # what the screen shows for the selected rule
 
     def body(self) -> Any:
         with Vertical(id="campaigns-body"):
@@ -379,6 +380,7 @@ class CampaignsScreen(DashScreen):
 
     def on_what_if_loaded(self, message: WhatIfLoaded) -> None:
         if message.config_id == self.selected:
+            self.what_if = message.what_if
             self.query_one("#what-if", Static).update(what_if_text(message.what_if))
 
     # -- actions ------------------------------------------------------------------------------
@@ -402,7 +404,7 @@ class CampaignsScreen(DashScreen):
 def _type_label(name: str, known: bool) -> Text:
     label = fmt.literal(name)
     if not known:
-        label.append("  seen in traffic", style="dim italic")
+        label.append(" (seen)", style="dim italic")
     return label
 
 

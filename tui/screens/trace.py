@@ -44,6 +44,10 @@ class TraceScreen(DashScreen):
     def on_mount(self) -> None:
         self.query_one(Input).focus()
 
+    def on_screen_resume(self, event: Any) -> None:
+        # Arriving here means "trace something": the id field has focus, its text selected.
+        self.query_one(Input).focus()
+
     def trace(self, any_id: str) -> None:
         """Trace ``any_id`` (also called from other screens)."""
         any_id = any_id.strip()

@@ -1,0 +1,317 @@
+"""The dashboard driven through Pilot, with its real listener on a loopback port and a real
+SQLite file: postbacks go in over HTTP and the tests read what the screens show."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+from textual.geometry import Region
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from store import workspace
+from tests.conftest import BASE_CONFIG
+from tui.app import PostwatchApp
+from tui.context import Dash, DashOptions
+from tui.screens.campaigns import CampaignsScreen
+from tui.widgets.detail import DetailPane
+from tui.widgets.live_table import LiveTable
+from tui.widgets.rows import RowTable
+
+T = TypeVar("T")
+
+
+async def until(check: Callable[[], Awaitable[T] | T], timeout: float = 5.0) -> T:
+    """Wait until ``check`` returns something truthy; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the dashboard")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Driver:
+    """A running dashboard and an HTTP client for its listener."""
+
+    app: PostwatchApp
+    pilot: Pilot[None]
+    session: aiohttp.ClientSession
+
+    @property
+    def dash(self) -> Dash:
+        assert self.app.dash is not None
+        return self.app.dash
+
+    @property
+    def base(self) -> str:
+        return self.dash.base_url
+
+    async def get(self, path: str, **params: Any) -> tuple[int, Any]:
+        async with self.session.get(self.base + path, params=params) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def click(self, **params: Any) -> str:
+        status, body = await self.get("/click/casino-fr", **params)
+        assert status == 200, body
+        return str(body["clickid"])
+
+    async def postback(self, **params: Any) -> Any:
+        _, body = await self.get("/postback", **params)
+        return body
+
+    async def press(self, *keys: str) -> None:
+        await self.pilot.press(*keys)
+        await self.pilot.pause()
+
+    async def show(self, name: str) -> None:
+        await self.press({"live": "1", "campaigns": "2", "deliveries": "3", "inbound": "4"}[name])
+        await until(lambda: self.app.current_mode == name)
+        await self.app.wait_ready()
+
+    def table(self) -> RowTable:
+        return self.app.screen.query_one(RowTable)
+
+    def detail(self) -> str:
+        return self.app.screen.query_one(DetailPane).plain
+
+    def drawn_detail(self) -> str:
+        """The detail pane's text as drawn (after any markup would have been applied)."""
+        static = self.app.screen.query_one(DetailPane).query_one(Static)
+        region = Region(0, 0, static.size.width, static.size.height)
+        return "\n".join(strip.text for strip in static.render_lines(region))
+
+    def screen_lines(self) -> list[str]:
+        """What the table draws, line by line (header first)."""
+        table = self.table()
+        return [table.render_line(y).text for y in range(table.size.height)]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def dashboard(
+    tmp_path: Path, size: tuple[int, int] = (120, 34), config: str = BASE_CONFIG
+) -> AsyncIterator[Driver]:
+    """The dashboard with its listener on a free loopback port, started with ``--config``
+    (PORT in the text standing for that port)."""
+    port = free_port()
+    config_file = tmp_path / "postwatch.toml"
+    config_file.write_text(config.replace("PORT", str(port)), encoding="utf-8")
+    options = DashOptions(
+        db=tmp_path / "postwatch.db", host="127.0.0.1", port=port, config=config_file
+    )
+    options.poll_interval = 0.05
+    app = PostwatchApp(options)
+    async with app.run_test(size=size) as pilot, aiohttp.ClientSession() as session:
+        await until(lambda: app.dash is not None and app.current_mode == "live")
+        await app.wait_ready()
+        yield Driver(app, pilot, session)
+
+
+def live_row(driver: Driver, click_id: str) -> dict[str, Any] | None:
+    for row in driver.table().rows:
+        if row.data["click_id"] == click_id:
+            return dict(row.data)
+    return None
+
+
+async def test_a_postback_sent_over_http_appears_in_live_with_its_marks(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as pw:
+        clickid = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=clickid, type="Deposit", status="2", sum="50")
+
+        def delivered() -> dict[str, Any] | None:
+            row = live_row(pw, clickid)
+            return row if row and row["marks"][0]["mark"] == "delivered" else None
+
+        row = await until(delivered)
+        assert [mark["mark"] for mark in row["marks"]] == ["delivered", "filtered"]
+        drawn = "\n".join(pw.screen_lines())
+        assert clickid in drawn and "pending (2)" in drawn and "✓⊘" in drawn
+        await until(lambda: "FILTERED" in pw.detail())
+        assert "status 'pending' is not one of: approved" in pw.detail()
+        assert "status '2' is an alias of 'pending'" in pw.detail()  # how it was parsed
+
+
+async def test_captured_markup_is_shown_literally(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as pw:
+        clickid = await pw.click(ref_id="[b]ext[/]")
+        await pw.postback(clickid=clickid, type="[b]D[/]", status="[/]", note="[/]x[b]")
+        await pw.postback(clickid="[red]x[/red] [/]", type="Lead")
+        row = await until(lambda: live_row(pw, clickid))
+        assert row["type"] == "[b]D[/]"
+        shown = re.compile(r"\[b\]D\[/\]\s+other \(\[/\]\)")
+        await until(lambda: shown.search("\n".join(pw.screen_lines())))
+        await until(lambda: "external id [b]ext[/]" in pw.detail())
+        assert "status '[/]' maps to no known status" in pw.detail()
+        assert "external id [b]ext[/]" in pw.drawn_detail()
+        await pw.show("inbound")
+        drawn = await until(lambda: "\n".join(pw.screen_lines()) if pw.table().rows else "")
+        assert "GET /postback?clickid=[red]x[/red] [/]&type=Lead" in drawn
+        await until(lambda: "looks like an unreplaced macro" in pw.drawn_detail())
+        assert "click id '[red]x[/red] [/]' in 'clickid'" in pw.drawn_detail()
+
+
+async def test_toggling_a_rule_from_the_keyboard_filters_the_next_conversion(
+    tmp_path: Path,
+) -> None:
+    async with dashboard(tmp_path) as pw:
+        first = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=first, type="Lead", status="2")
+        await until(lambda: live_row(pw, first))
+        await pw.show("campaigns")
+        screen = pw.app.screen
+        assert isinstance(screen, CampaignsScreen)
+        await until(lambda: screen.selected is not None)
+        assert screen.configs[screen.selected][1].name == "all events"
+        # "all events" fires for everything: make it conditional on approved conversions.
+        await pw.press("c")
+        await pw.press("s", "space")
+
+        async def saved() -> bool:
+            configs = await pw.dash.store.read(workspace.campaigns)
+            rule = configs[0].postbacks[0]
+            return rule.conditional and rule.statuses == ["approved"]
+
+        await until(saved)
+        what_if = await until(lambda: screen.what_if if screen.what_if.changed else None)
+        assert (what_if.sample, what_if.before, what_if.after) == (1, 1, 0)
+        second = await pw.click(ref_id="ext-2")
+        answer = await pw.postback(clickid=second, type="Lead", status="2")
+        assert answer["decisions"][0]["verdict"] == "filtered"
+        await pw.show("live")
+        row = await until(lambda: live_row(pw, second))
+        assert row["marks"][0]["mark"] == "filtered"
+        await until(lambda: "status 'pending' is not one of: approved" in pw.detail())
+
+
+async def test_trace_finds_a_click_by_each_of_its_three_ids(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as pw:
+        clickid = await pw.click(ref_id="ext-42")
+        await pw.postback(clickid=clickid, type="Deposit", status="1", sum="10", txid="TX-42")
+        for any_id in (clickid, "ext-42", "TX-42"):
+            await pw.press("5")
+            await until(lambda: pw.app.current_mode == "trace")
+            await pw.press(*any_id, "enter")
+            await until(lambda: f"click {clickid}" in pw.detail())
+            assert "FIRED postback 'paid deposits'" in pw.detail()
+            await pw.press("1")
+        await pw.press("5", *"nobody", "enter")
+        await until(lambda: "Nothing is known about 'nobody'" in pw.detail())
+
+
+async def test_resend_creates_a_new_attempt(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as pw:
+        clickid = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=clickid, type="Lead", status="1")
+        await pw.show("deliveries")
+        first = await until(
+            lambda: pw.table().rows and pw.table().rows[0].data["outcome"] == "delivered"
+        )
+        assert first
+        original = pw.table().cursor_row
+        assert original is not None
+        await pw.press("r")
+
+        def resent() -> dict[str, Any] | None:
+            row = pw.table().rows[0].data
+            return row if row["resend_of"] == original.key else None
+
+        row = await until(resent)
+        assert row["attempt"] == 2
+        await until(lambda: pw.table().rows[0].data["outcome"] == "delivered")
+        await pw.press("c")
+        assert pw.app.clipboard.startswith("curl -sS ")
+        assert "/sink/propeller?visitor_id=ext-1" in pw.app.clipboard
+
+
+async def test_live_follows_new_rows_until_the_user_moves_away(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as pw:
+        clicks = [await pw.click(ref_id=f"ext-{n}") for n in range(3)]
+        for clickid in clicks:
+            await pw.postback(clickid=clickid, type="Lead")
+        await until(lambda: len(pw.table().rows) == 3)
+        await pw.press("down")
+        assert pw.table().cursor_key == pw.table().rows[1].key
+        later = [await pw.click(ref_id=f"late-{n}") for n in range(2)]
+        for clickid in later:
+            await pw.postback(clickid=clickid, type="Lead")
+        live = pw.app.screen.query_one(LiveTable)
+        await until(lambda: live.new_count == 2)
+        assert len(pw.table().rows) == 3
+        assert "▲ 2 new" in str(live.query_one(".live-status").render())
+        await pw.press("f")
+        await until(lambda: len(pw.table().rows) == 5)
+        assert pw.table().rows[0].data["click_id"] == later[-1]
+        assert live.new_count == 0
+
+
+async def test_the_table_keeps_a_window_and_pages_older_rows_in(tmp_path: Path) -> None:
+    config = BASE_CONFIG.replace(
+        "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
+    )
+    async with dashboard(tmp_path, config=config) as pw:
+        from listener.pipeline import record_postback
+        from store.records import InboundRequest
+
+        def many(conn: Any) -> None:
+            for n in range(620):
+                request = InboundRequest(
+                    time.time(), "postback", "GET", "/postback", "", "", "", {}
+                )
+                record_postback(conn, request, {"clickid": f"c{n}", "type": "Lead"}, False)
+
+        await pw.dash.store.write(many)
+        await until(lambda: len(pw.table().rows) == LiveTable.WINDOW)
+        assert pw.table().rows[0].data["click_id"] == "c619"
+        await pw.press("end")
+        await until(lambda: len(pw.table().rows) == 600)  # one page of older rows
+        await pw.press("end")
+        await until(lambda: len(pw.table().rows) == 620)
+        assert pw.table().rows[-1].data["click_id"] == "c0"
+
+
+async def test_an_empty_database_shows_how_to_start(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as pw:
+        text = await until(lambda: "No conversions yet" in pw.detail() and pw.detail())
+        assert f"curl -s '{pw.base}/click/casino-fr?ref_id=ext-1'" in text
+        assert f"curl -s '{pw.base}/postback?clickid=CLICKID" in text
+        assert "Or press d to start demo traffic" in text
+
+
+async def test_demo_traffic_starts_and_stops_from_a_key(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as pw:
+        await pw.press("d")
+        assert pw.app.demo_running
+        await until(lambda: pw.app.stats.clicks > 0)
+        await pw.press("d")
+        await until(lambda: not pw.app.demo_running)
+
+
+async def test_keys_are_remapped_from_the_config(tmp_path: Path) -> None:
+    # A dotted TOML key is a nested table; both spellings name a binding id.
+    config = BASE_CONFIG + '\n[keys]\napp.trace = "x"\n"live.copy" = "Y"\n'
+    async with dashboard(tmp_path, config=config) as pw:
+        assert pw.app.key_for("app.trace") == "x"
+        assert pw.app.key_for("live.copy") == "Y"
+        await pw.press("x")
+        await until(lambda: pw.app.current_mode == "trace")

@@ -1,0 +1,116 @@
+"""``postwatch dash``: the dashboard attached to a database that a separate ``postwatch serve``
+process writes. Rows written by that process appear, and rule changes made in the dashboard
+decide that process's next conversion."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import BASE_CONFIG
+from tests.test_tui import Driver, free_port, live_row, until
+from tui.app import PostwatchApp
+from tui.context import DashOptions
+from tui.screens.campaigns import CampaignsScreen
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[Path, str]]:
+    """A ``postwatch serve`` process on a free port; yields its database and URL."""
+    port = free_port()
+    config = tmp_path / "postwatch.toml"
+    config.write_text(BASE_CONFIG.replace("PORT", str(port)), encoding="utf-8")
+    db = tmp_path / "served.db"
+    command = [sys.executable, "-c", "from tui.cli import main; main()", "serve"]
+    process = subprocess.Popen(
+        [*command, "--db", str(db), "--port", str(port), "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    async with session.get(base + "/api/health") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output = process.stdout.read().decode() if process.stdout else ""
+                    raise AssertionError(f"postwatch serve did not start: {output}")
+                await asyncio.sleep(0.05)
+        yield db, base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_attached_dashboard_sees_rows_and_its_rule_changes_reach_the_listener(
+    served: tuple[Path, str],
+) -> None:
+    db, base = served
+    options = DashOptions(db=db, attached=True, listener_url=base, poll_interval=0.05)
+    app = PostwatchApp(options)
+    async with app.run_test(size=(120, 34)) as pilot, aiohttp.ClientSession() as session:
+        await until(lambda: app.current_mode == "live")
+        await app.wait_ready()
+        pw = Driver(app, pilot, session)
+        assert pw.base == base
+        clickid = await pw.click(ref_id="ext-1")
+        sent = time.monotonic()
+        await pw.postback(clickid=clickid, type="Lead", status="2")
+        row = await until(lambda: live_row(pw, clickid))
+        assert time.monotonic() - sent < 5
+        assert row["marks"][1]["mark"] == "filtered"
+        await until(
+            lambda: (
+                (live_row(pw, clickid) or {"marks": [{}]})["marks"][0].get("mark") == "delivered"
+            )
+        )
+
+        # Turn "all events" off in the dashboard: the serving process skips it next time.
+        await pw.show("campaigns")
+        screen = app.screen
+        assert isinstance(screen, CampaignsScreen)
+        await until(lambda: screen.selected is not None)
+        await pw.press("e")
+        await until(lambda: not screen.configs[screen.selected][1].enabled)
+
+        async def saved() -> bool:
+            from store import workspace
+
+            assert app.dash is not None
+            campaigns = await app.dash.store.read(workspace.campaigns)
+            return not campaigns[0].postbacks[0].enabled
+
+        await until(saved)
+        second = await pw.click(ref_id="ext-2")
+        answer = await pw.postback(clickid=second, type="Lead", status="1")
+        assert answer["decisions"][0] == {
+            "postback": "all events",
+            "verdict": "skipped",
+            "reasons": ["postback 'all events' is disabled"],
+        }
+        await pw.show("live")
+        row = await until(lambda: live_row(pw, second))
+        assert row["marks"][0]["mark"] == "skipped"
+
+
+async def test_attaching_to_a_missing_database_says_what_to_do(tmp_path: Path) -> None:
+    app = PostwatchApp(DashOptions(db=tmp_path / "nothing.db", attached=True))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+    assert app.return_code == 1
+    assert not (tmp_path / "nothing.db").exists()
