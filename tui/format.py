@@ -221,7 +221,11 @@ def attempt_lines(out: Lines, attempt: dict[str, Any], indent: int = 4) -> None:
         out.block(attempt["response"], indent=indent + 4)
 
 
-def decision_lines(out: Lines, decision: dict[str, Any], indent: int = 2) -> None:
+def decision_lines(
+    out: Lines, decision: dict[str, Any], indent: int = 2, *, attempts: bool = True
+) -> None:
+    """A decision: mark, verdict, postback and why (one reason inline, several as a list),
+    its warnings, and (``attempts``) its delivery attempts."""
     verdict = decision["verdict"]
     mark_state = decision.get("mark", verdict)
     head = Text(end="")
@@ -233,13 +237,19 @@ def decision_lines(out: Lines, decision: dict[str, Any], indent: int = 2) -> Non
     head.append(" (")
     head.append_text(literal(decision["kind"]))
     head.append(")")
+    reasons = decision["reasons"]
+    if len(reasons) == 1:
+        head.append(": ")
+        head.append_text(literal(reasons[0]))
     out.line(head, indent=indent)
-    for reason in decision["reasons"]:
-        out.line("• ", literal(reason), indent=indent + 2)
+    if len(reasons) > 1:
+        for reason in reasons:
+            out.line("• ", literal(reason), indent=indent + 2)
     for warning in decision.get("warnings", []):
         out.line(Text("warning: ", style="yellow"), literal(warning), indent=indent + 2)
-    for attempt in decision.get("deliveries", []):
-        attempt_lines(out, attempt, indent + 2)
+    if attempts:
+        for attempt in decision.get("deliveries", []):
+            attempt_lines(out, attempt, indent + 2)
 
 
 def conversion_detail(detail: dict[str, Any]) -> Text:
@@ -268,12 +278,19 @@ def conversion_detail(detail: dict[str, Any]) -> Text:
     by_event: dict[int, list[dict[str, Any]]] = {}
     for decision in detail["decisions"]:
         by_event.setdefault(decision["event_id"], []).append(decision)
-    out.heading("Decisions (latest event)")
-    for decision in by_event.get(latest_event or -1, []):
-        with_mark = {**decision, "mark": _decision_mark(decision)}
-        decision_lines(out, with_mark)
-    if not by_event.get(latest_event or -1):
+    latest = by_event.get(latest_event or -1, [])
+    out.heading("Why (latest event)")
+    for decision in latest:
+        decision_lines(out, {**decision, "mark": _decision_mark(decision)}, attempts=False)
+    if not latest:
         out.line(Text("no postback config: nothing to decide", style="dim"), indent=2)
+    sent = [decision for decision in latest if decision["deliveries"]]
+    if sent:
+        out.heading("Delivery attempts")
+        for decision in sent:
+            out.line(literal(decision["postback"], "bold"), indent=2)
+            for attempt in decision["deliveries"]:
+                attempt_lines(out, attempt, indent=4)
 
     requests = {request["id"]: request for request in detail.get("inbound", [])}
     out.heading("Status history")

@@ -1,0 +1,80 @@
+"""The real ``postwatch`` command in a real terminal (tmux, 80x24): a postback sent with curl
+shows up with its click id and the reason a postback did not fire."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_tui import free_port
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("tmux") is None or shutil.which("curl") is None,
+    reason="needs tmux and curl (.ci/run installs tmux)",
+)
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(
+        ["tmux", *args], check=True, capture_output=True, text=True, timeout=10
+    ).stdout
+
+
+def _curl(url: str) -> str:
+    return subprocess.run(
+        ["curl", "-sS", "--max-time", "5", url],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    name = f"postwatch-smoke-{os.getpid()}"
+    postwatch = Path(sys.executable).with_name("postwatch")
+    command = f"'{postwatch}' --db '{tmp_path / 'postwatch.db'}' --port {port}"
+    _tmux("new-session", "-d", "-s", name, "-x", "80", "-y", "24", command)
+    try:
+        yield name, port
+    finally:
+        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=False, timeout=10)
+        time.sleep(0.3)
+        subprocess.run(["tmux", "kill-session", "-t", name], check=False, timeout=10)
+
+
+def _screen_until(name: str, *texts: str, timeout: float = 15.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        screen = _tmux("capture-pane", "-p", "-t", name)
+        if all(text in screen for text in texts):
+            return screen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{texts} not on the screen:\n{screen}")
+        time.sleep(0.1)
+
+
+def test_postwatch_shows_a_postback_and_why_in_a_real_terminal(
+    session: tuple[str, int],
+) -> None:
+    name, port = session
+    base = f"http://127.0.0.1:{port}"
+    screen = _screen_until(name, "No conversions yet", f"curl -s '{base}/click/sample")
+    assert f"127.0.0.1:{port}" in screen.splitlines()[0]
+    clickid = json.loads(_curl(f"{base}/click/sample?ref_id=ext-smoke"))["clickid"]
+    answer = json.loads(_curl(f"{base}/postback?clickid={clickid}&type=Deposit&status=2&sum=50"))
+    assert answer["conversion_id"] == 1
+    screen = _screen_until(
+        name, f"click {clickid}", "FILTERED paid deposits", "status 'pending' is not one of"
+    )
+    assert "pending (2)" in screen

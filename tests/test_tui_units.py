@@ -1,0 +1,107 @@
+"""Small pieces of the dashboard: column layout, literal text, curl lines, keys and the
+command palette."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rich.text import Text
+from textual.binding import Binding
+
+from tui import format as fmt
+from tui.app import SCREENS, PostwatchApp, flatten_keys
+from tui.cli import cli
+from tui.context import DashOptions
+from tui.widgets.rows import Column, layout_columns
+
+
+def test_columns_fill_the_width_and_drop_by_priority() -> None:
+    columns = [
+        Column("a", "a", 8),
+        Column("b", "b", 10, 24, weight=1),
+        Column("c", "c", 10, priority=1),
+    ]
+    wide = layout_columns(columns, 60)
+    assert [(c.key, w) for c, w in wide] == [("a", 8), ("b", 24), ("c", 10)]
+    narrow = layout_columns(columns, 25)
+    assert [(c.key, w) for c, w in narrow] == [("a", 8), ("b", 16)]
+    assert sum(w for _, w in narrow) + len(narrow) - 1 <= 25
+
+
+@pytest.mark.parametrize(
+    ("captured", "shown"),
+    [
+        ("[b]bold[/]", "[b]bold[/]"),
+        ("[/]", "[/]"),
+        ("a\x1b[31mred", "a\\x1b[31mred"),
+        ("line\nnext\ttab", "line\\nnext\\ttab"),
+        (":smile: @click", ":smile: @click"),
+    ],
+)
+def test_captured_values_are_shown_as_sent(captured: str, shown: str) -> None:
+    text = fmt.literal(captured)
+    assert isinstance(text, Text)
+    assert text.plain == shown
+    assert not text.spans
+
+
+def test_a_curl_line_quotes_every_part() -> None:
+    line = fmt.curl("POST", "http://x/y?a=1&b=[2]", {"X-Key": "it's"}, '{"a": 1}')
+    assert line == (
+        "curl -sS -X POST -H 'X-Key: it'\"'\"'s' --data-raw '{\"a\": 1}' 'http://x/y?a=1&b=[2]'"
+    )
+    assert fmt.curl("GET", "http://x/", {}, "") == "curl -sS http://x/"
+
+
+def test_every_binding_has_an_id_and_a_description() -> None:
+    bindings = list(PostwatchApp.BINDINGS)
+    for screen in SCREENS.values():
+        bindings += screen.BINDINGS
+    ids = []
+    for binding in bindings:
+        assert isinstance(binding, Binding)
+        assert binding.id and binding.description, binding
+        ids.append(binding.id)
+    assert len(ids) == len(set(ids)), "binding ids are unique"
+
+
+async def test_the_command_palette_reaches_every_action(tmp_path: Path) -> None:
+    app = PostwatchApp(DashOptions(db=tmp_path / "p.db", host="127.0.0.1", port=0))
+    async with app.run_test() as pilot:
+        await app.wait_ready()
+        for name, screen_type in SCREENS.items():
+            await app.action_show_screen(name)
+            await pilot.pause()
+            titles = [command.title for command in app.get_system_commands(app.screen)]
+            for binding in screen_type.BINDINGS:
+                assert isinstance(binding, Binding)
+                if binding.key in ("escape", "tab"):
+                    continue
+                assert any(binding.description in t or binding.tooltip in t for t in titles)
+            for screen in SCREENS:
+                assert f"Show {screen.capitalize()}" in titles
+            assert "Start or stop demo traffic" in titles
+
+
+def test_keys_from_toml_become_binding_ids() -> None:
+    nested = {"app": {"trace": "x"}, "live.copy": "Y", "deliveries": {"resend": ["R", "ctrl+r"]}}
+    assert flatten_keys(nested) == {
+        "app.trace": "x",
+        "live.copy": "Y",
+        "deliveries.resend": "R,ctrl+r",
+    }
+
+
+def test_dashboard_options_before_a_command_are_refused() -> None:
+    result = CliRunner().invoke(cli, ["--db", "x.db", "serve"])
+    assert result.exit_code == 2
+    assert "put it after the command" in result.output
+
+
+def test_the_dashboard_commands_are_listed() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("dash", "serve", "trace", "config", "demo", "--no-mouse", "--theme"):
+        assert command in result.output
