@@ -20,12 +20,16 @@ from store.records import (
     Workspace,
 )
 
+# Computed once: load_settings runs for every postback and every delivery attempt.
+_SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+
 
 def load_settings(conn: sqlite3.Connection) -> Settings:
+    """The stored settings over the defaults; unknown keys are ignored."""
     settings = Settings()
-    for row in conn.execute("SELECT key, value FROM settings"):
-        if row["key"] in {f.name for f in fields(Settings)}:
-            setattr(settings, row["key"], json.loads(row["value"]))
+    for key, value in conn.execute("SELECT key, value FROM settings"):
+        if key in _SETTING_NAMES:
+            setattr(settings, key, json.loads(value))
     return settings
 
 
