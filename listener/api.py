@@ -87,7 +87,7 @@ async def resend(request: web.Request) -> web.Response:
         return _error(404, f"no delivery has id {delivery_id}")
     request.app[OUTBOX].schedule([queued])
     return web.json_response(
-        {"id": queued[0], "resend_of": delivery_id, "outcome": "pending"}, status=202
+        {"id": queued.id, "resend_of": delivery_id, "outcome": "pending"}, status=202
     )
 
 

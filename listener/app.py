@@ -17,7 +17,7 @@ from aiohttp import web
 
 from listener import api
 from listener.delivery import Outbox
-from listener.keys import OUTBOX, SETTINGS, STORE, TOKEN
+from listener.keys import OUTBOX, SETTINGS, SNAPSHOT, STORE, TOKEN
 from listener.parsing import Rejection
 from listener.pipeline import Answer, record_click, record_postback, reject
 from listener.platforms import common as platform_common
@@ -25,6 +25,7 @@ from listener.platforms import mimic
 from store import events, workspace
 from store.db import Store
 from store.records import InboundRequest, Settings
+from store.snapshot import SnapshotCache
 
 KEPT_HEADERS = (
     "User-Agent",
@@ -131,13 +132,12 @@ async def _run(request: web.Request, endpoint: str, job: Job) -> web.Response:
 
 
 async def click(request: web.Request) -> web.Response:
-    return await _run(
-        request, "click", partial(record_click, key=request.match_info["campaign_key"])
-    )
+    key = request.match_info["campaign_key"]
+    return await _run(request, "click", partial(record_click, key=key, cache=request.app[SNAPSHOT]))
 
 
 async def postback(request: web.Request) -> web.Response:
-    return await _run(request, "postback", record_postback)
+    return await _run(request, "postback", partial(record_postback, cache=request.app[SNAPSHOT]))
 
 
 async def sink(request: web.Request) -> web.Response:
@@ -189,6 +189,7 @@ def create_app(store: Store, settings: Settings, *, token: str = "") -> web.Appl
     app[STORE] = store
     app[SETTINGS] = settings
     app[TOKEN] = token
+    app[SNAPSHOT] = SnapshotCache()
     app.cleanup_ctx.append(_delivery_worker)
     for method in ("GET", "POST"):
         app.router.add_route(method, "/click/{campaign_key}", click)

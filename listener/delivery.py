@@ -15,6 +15,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import aiohttp
 
@@ -37,11 +38,9 @@ class Result:
     error: str | None = None
 
 
-def complete(
-    conn: sqlite3.Connection, attempt: Attempt, result: Result, schedule: list[float]
-) -> tuple[int, float] | None:
-    """Record an attempt's result; queue the next one on the retry schedule. Return the next
-    attempt (id, due time), if any."""
+def complete(conn: sqlite3.Connection, attempt: Attempt, result: Result) -> Attempt | None:
+    """Record an attempt's result; queue the next one on the retry schedule and return it."""
+    schedule = workspace.load_settings(conn).retry_schedule
     if result.error is None:
         outcome = "delivered"
     elif attempt.resend_of is not None:
@@ -64,7 +63,6 @@ def complete(
     )
     if outcome != "retrying":
         return None
-    due = time.time() + schedule[automatic - 1]
     retry_id = events.insert_attempt(
         conn,
         decision_id=attempt.decision_id,
@@ -73,17 +71,16 @@ def complete(
         url=attempt.url,
         headers=attempt.headers,
         body=attempt.body,
-        due_at=due,
+        due_at=time.time() + schedule[automatic - 1],
     )
-    return retry_id, due
+    return events.load_attempt(conn, retry_id)  # with the config as it is now
 
 
-def resend(conn: sqlite3.Connection, delivery_id: int) -> tuple[int, float] | None:
+def resend(conn: sqlite3.Connection, delivery_id: int) -> Attempt | None:
     """A new attempt of a delivery, linked to it and due now; None if there is no such one."""
     row = conn.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
     if row is None:
         return None
-    now = time.time()
     new_id = events.insert_attempt(
         conn,
         decision_id=row["decision_id"],
@@ -92,43 +89,59 @@ def resend(conn: sqlite3.Connection, delivery_id: int) -> tuple[int, float] | No
         url=row["url"],
         headers=json.loads(row["headers"]),
         body=row["body"],
-        due_at=now,
+        due_at=time.time(),
         resend_of=delivery_id,
     )
-    return new_id, now
+    return events.load_attempt(conn, new_id)
+
+
+def _queued_since(conn: sqlite3.Connection, after: int) -> tuple[list[Attempt], int]:
+    """Pending attempts with an id above ``after``, and the newest attempt id."""
+    (newest,) = conn.execute("SELECT coalesce(max(id), 0) FROM deliveries").fetchone()
+    return events.pending_attempts(conn, after), int(newest)
 
 
 class Outbox:
-    """Sends due attempts, at most ``concurrency`` at once."""
+    """Sends due attempts, at most ``concurrency`` at once.
+
+    Attempts made in this process are handed over in memory. Once a second the outbox also
+    re-reads the settings and picks up attempts that another process queued (a resend from an
+    attached dashboard): rows are committed in id order, so it looks above the newest id it saw.
+    """
+
+    POLL_SECONDS = 1.0
 
     def __init__(self, store: Store, session: aiohttp.ClientSession, concurrency: int = 64):
         self.store = store
         self.session = session
-        self._due: list[tuple[float, int]] = []
-        self._known: set[int] = set()
+        self.timeout = 10.0
+        self._due: list[tuple[float, int, Attempt]] = []
+        self._known: set[int] = set()  # queued or being sent
+        self._finished: set[int] = set()  # finished since the last poll began
+        self._seen_up_to = 0
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._sending: set[asyncio.Task[None]] = set()
 
-    def schedule(self, attempts: list[tuple[int, float]]) -> None:
-        """Queue attempts (id, due time) that are committed as pending."""
-        for delivery_id, due in attempts:
-            if delivery_id not in self._known:
-                self._known.add(delivery_id)
-                heapq.heappush(self._due, (due, delivery_id))
+    def schedule(self, attempts: list[Attempt]) -> None:
+        """Queue attempts that are committed as pending."""
+        for attempt in attempts:
+            if attempt.id not in self._known:
+                self._known.add(attempt.id)
+                heapq.heappush(self._due, (attempt.due_at, attempt.id, attempt))
         if attempts:
             self._wake.set()
 
     async def run(self) -> None:
         """Load the outbox, then send every attempt when it is due, until cancelled."""
-        self.schedule(await self.store.read(events.pending_attempts))
+        poller = asyncio.create_task(self._poll())
         try:
             while True:
                 now = time.time()
                 while self._due and self._due[0][0] <= now:
-                    _, delivery_id = heapq.heappop(self._due)
+                    _, _, attempt = heapq.heappop(self._due)
                     await self._slots.acquire()
-                    task = asyncio.create_task(self._send(delivery_id))
+                    task = asyncio.create_task(self._send(attempt))
                     self._sending.add(task)
                     task.add_done_callback(self._sending.discard)
                 self._wake.clear()
@@ -136,24 +149,30 @@ class Outbox:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
         finally:
+            poller.cancel()
             for task in list(self._sending):
                 task.cancel()
-            await asyncio.gather(*self._sending, return_exceptions=True)
+            await asyncio.gather(poller, *self._sending, return_exceptions=True)
 
-    async def _send(self, delivery_id: int) -> None:
-        try:
-            attempt = await self.store.read(lambda conn: events.load_attempt(conn, delivery_id))
-            if attempt is None:
-                return
-            settings = await self.store.read(workspace.load_settings)
-            result = await self.send(attempt, settings.timeout)
-            following = await self.store.write(
-                lambda conn: complete(conn, attempt, result, settings.retry_schedule)
+    async def _poll(self) -> None:
+        while True:
+            self.timeout = (await self.store.read(workspace.load_settings)).timeout
+            self._finished = set()
+            queued, self._seen_up_to = await self.store.read(
+                partial(_queued_since, after=self._seen_up_to)
             )
+            self.schedule([a for a in queued if a.id not in self._finished])
+            await asyncio.sleep(self.POLL_SECONDS)
+
+    async def _send(self, attempt: Attempt) -> None:
+        try:
+            result = await self.send(attempt, self.timeout)
+            following = await self.store.write(lambda conn: complete(conn, attempt, result))
             if following is not None:
                 self.schedule([following])
         finally:
-            self._known.discard(delivery_id)
+            self._known.discard(attempt.id)
+            self._finished.add(attempt.id)
             self._slots.release()
 
     async def send(self, attempt: Attempt, timeout: float) -> Result:

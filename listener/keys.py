@@ -5,8 +5,10 @@ from aiohttp import web
 from listener.delivery import Outbox
 from store.db import Store
 from store.records import Settings
+from store.snapshot import SnapshotCache
 
 STORE = web.AppKey("store", Store)
 OUTBOX = web.AppKey("outbox", Outbox)
 SETTINGS = web.AppKey("settings", Settings)
 TOKEN = web.AppKey("token", str)
+SNAPSHOT = web.AppKey("snapshot", SnapshotCache)  # the writer's cached configuration

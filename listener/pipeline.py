@@ -1,7 +1,8 @@
-"""The writer jobs of inbound traffic: a click, a postback, a sink request.
+"""The writer jobs of inbound traffic: a click and a postback.
 
 Each job runs inside the store's writer transaction, so a request, its outcome and every
 effect (conversion, decisions, delivery attempts) are committed together before the answer.
+The configuration comes from the writer's cached snapshot (``store.snapshot``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from listener import kinds, outbound, rules
 from listener.parsing import (
+    Postback,
     Rejection,
     parse_payout,
     parse_postback,
@@ -20,8 +22,9 @@ from listener.parsing import (
     resolve_status,
     type_warning,
 )
-from store import events, workspace
-from store.records import Campaign, Click, Conversion, InboundRequest
+from store import events
+from store.records import Attempt, Click, Conversion, InboundRequest
+from store.snapshot import CampaignSetup, Snapshot, SnapshotCache
 
 
 @dataclass
@@ -31,7 +34,7 @@ class Answer:
     status: int
     body: dict[str, Any]
     redirect: str | None = None
-    attempts: list[tuple[int, float]] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
 
 
 def reject(
@@ -67,23 +70,26 @@ def record_click(
     too_large: bool,
     *,
     key: str,
+    cache: SnapshotCache,
 ) -> Answer:
-    row = workspace.campaign_row(conn, key)
-    if row is None:
-        known = ", ".join(r[0] for r in conn.execute("SELECT key FROM campaigns ORDER BY id"))
+    snapshot = cache.get(conn)
+    setup = snapshot.campaign(key)
+    if setup is None:
+        known = ", ".join(snapshot.campaign_ids) or "none"
         return reject(
             conn,
             request,
-            Rejection(404, f"unknown campaign '{key}': known campaign keys are {known or 'none'}"),
+            Rejection(404, f"unknown campaign '{key}': known campaign keys are {known}"),
         )
     if too_large:
-        return reject(conn, request, _too_large(workspace.load_settings(conn).max_body))
-    source = workspace.traffic_source(conn, row["traffic_source_id"])
+        return reject(conn, request, _too_large(snapshot.settings.max_body))
+    campaign, id_param = setup.campaign, setup.traffic_source.click_id_param
+    assert campaign.id is not None
     click = Click(
         id=secrets.token_hex(12),
-        campaign_id=row["id"],
-        external_id=params.get(source.click_id_param, "").strip(),
-        params={name: value for name, value in params.items() if name != source.click_id_param},
+        campaign_id=campaign.id,
+        external_id=params.get(id_param, "").strip(),
+        params={name: value for name, value in params.items() if name != id_param},
         created_at=request.received_at,
     )
     inbound_id = events.insert_inbound(
@@ -91,21 +97,22 @@ def record_click(
         request,
         outcome="accepted",
         reason="",
-        http_status=302 if row["offer_url"] else 200,
+        http_status=302 if campaign.offer_url else 200,
         click_id=click.id,
     )
     events.insert_click(conn, click, inbound_id)
     body = {"clickid": click.id}
-    if row["offer_url"]:
-        return Answer(302, body, redirect=row["offer_url"].replace("{clickid}", click.id))
+    if campaign.offer_url:
+        return Answer(302, body, redirect=campaign.offer_url.replace("{clickid}", click.id))
     return Answer(200, body)
 
 
-def _attach(conn: sqlite3.Connection, click_id: str, policy: str, at: float) -> Click:
+def _click(conn: sqlite3.Connection, click_id: str, snapshot: Snapshot, at: float) -> Click:
     """The click a postback names, or one made for it under ``unknown_clicks = attach:…``."""
     click = events.get_click(conn, click_id)
     if click is not None:
         return click
+    policy = snapshot.settings.unknown_clicks
     if not policy.startswith("attach:"):
         raise Rejection(
             404,
@@ -113,72 +120,78 @@ def _attach(conn: sqlite3.Connection, click_id: str, policy: str, at: float) -> 
             'offer link passes the click id, or set unknown_clicks = "attach:<campaign>"',
         )
     key = policy.removeprefix("attach:")
-    row = workspace.campaign_row(conn, key)
-    if row is None:
+    setup = snapshot.campaign(key)
+    if setup is None or setup.campaign.id is None:
         raise Rejection(
             404,
             f"unknown click id '{click_id}', and unknown_clicks names campaign '{key}', which "
             "does not exist: fix the [listener] unknown_clicks setting",
         )
-    click = Click(id=click_id, campaign_id=row["id"], external_id="", params={}, created_at=at)
+    click = Click(click_id, setup.campaign.id, external_id="", params={}, created_at=at)
     events.insert_click(conn, click, None)
     return click
 
 
 def record_postback(
-    conn: sqlite3.Connection, request: InboundRequest, params: dict[str, str], too_large: bool
+    conn: sqlite3.Connection,
+    request: InboundRequest,
+    params: dict[str, str],
+    too_large: bool,
+    *,
+    cache: SnapshotCache,
 ) -> Answer:
-    settings = workspace.load_settings(conn)
+    snapshot = cache.get(conn)
     try:
         postback = parse_postback(params)
     except Rejection as rejection:
         return reject(conn, request, rejection)
     try:
-        click = _attach(conn, postback.click_id, settings.unknown_clicks, request.received_at)
+        click = _click(conn, postback.click_id, snapshot, request.received_at)
         payout_text = raw_payout(params)
         payout = None if payout_text is None else parse_payout(payout_text)
         if too_large:
-            raise _too_large(settings.max_body)
+            raise _too_large(snapshot.settings.max_body)
     except Rejection as rejection:
         return reject(conn, request, rejection, postback.click_id)
+    return _convert(conn, request, postback, payout, click, snapshot)
 
-    at = request.received_at
-    campaign_row = conn.execute(
-        "SELECT * FROM campaigns WHERE id = ?", (click.campaign_id,)
-    ).fetchone()
-    offer_source = workspace.offer_source(conn, campaign_row["offer_source_id"])
-    traffic_source = workspace.traffic_source(conn, campaign_row["traffic_source_id"])
+
+def _convert(
+    conn: sqlite3.Connection,
+    request: InboundRequest,
+    postback: Postback,
+    payout: float | None,
+    click: Click,
+    snapshot: Snapshot,
+) -> Answer:
+    """Create or update the conversion of an accepted postback, and decide every postback
+    config of its campaign."""
+    setup = snapshot.campaigns[click.campaign_id]
+    offer_source = setup.offer_source
     status = resolve_status(postback.raw_status, offer_source)
-    existing = events.find_conversion(conn, click.id, txid=postback.txid, type_=postback.type)
     warnings = list(postback.warnings)
     if status.warning:
         warnings.append(status.warning)
-    unknown_type = type_warning(postback.type, workspace.conversion_types(conn))
+    unknown_type = type_warning(postback.type, snapshot.conversion_types)
     if unknown_type:
         warnings.append(unknown_type)
     parsed = {"aliases": postback.aliases, "status": status.how}
+    inbound: dict[str, Any] = dict(
+        outcome="accepted", http_status=200, warnings=warnings, parsed=parsed, click_id=click.id
+    )
 
+    existing = events.find_conversion(conn, click.id, txid=postback.txid, type_=postback.type)
     if existing is not None and postback.txid is None and offer_source.duplicates != "update":
         if offer_source.duplicates == "ignore":
             reason = (
                 f"duplicate of conversion {existing.id} (same click and type, no txid): offer "
                 f"source '{offer_source.name}' ignores duplicates"
             )
-            inbound_id = events.insert_inbound(
-                conn,
-                request,
-                outcome="accepted",
-                reason=reason,
-                http_status=200,
-                warnings=warnings,
-                parsed=parsed,
-                click_id=click.id,
+            events.insert_inbound(
+                conn, request, reason=reason, conversion_id=existing.id, **inbound
             )
-            events.link_inbound(conn, inbound_id, existing.id, reason)
-            return Answer(
-                200,
-                {"ok": True, "ignored": reason, "conversion_id": existing.id, "warnings": warnings},
-            )
+            body = {"ok": True, "ignored": reason, "conversion_id": existing.id}
+            return Answer(200, body | {"warnings": warnings})
         existing = None  # duplicates = "new"
 
     conversion = Conversion(
@@ -189,7 +202,7 @@ def record_postback(
         status=status.status,
         raw_status=postback.raw_status,
         payout=payout,
-        currency=postback.currency or settings.currency,
+        currency=postback.currency or snapshot.settings.currency,
         txid=postback.txid,
     )
     if existing is not None:  # an update: what this postback does not say stays as it was
@@ -201,29 +214,13 @@ def record_postback(
             conversion.status, conversion.raw_status = existing.status, existing.raw_status
             parsed["status"] = f"no status was sent: the conversion keeps '{existing.status}'"
 
-    inbound_id = events.insert_inbound(
-        conn,
-        request,
-        outcome="accepted",
-        reason="",
-        http_status=200,
-        warnings=warnings,
-        parsed=parsed,
-        click_id=click.id,
-    )
+    at = request.received_at
     conversion.id = events.save_conversion(conn, conversion, at)
+    inbound_id = events.insert_inbound(
+        conn, request, reason="", conversion_id=conversion.id, **inbound
+    )
     change = "updated" if existing else "created"
     event_id = events.insert_event(conn, conversion, inbound_id, change, at)
-    events.link_inbound(conn, inbound_id, conversion.id)
-
-    campaign = Campaign(
-        id=campaign_row["id"],
-        key=campaign_row["key"],
-        name=campaign_row["name"],
-        traffic_source=traffic_source.name,
-        offer_source=offer_source.name,
-        offer_url=campaign_row["offer_url"],
-    )
     answer = Answer(
         200,
         {
@@ -235,23 +232,24 @@ def record_postback(
             "decisions": [],
         },
     )
-    for config in workspace.postback_configs(conn, click.campaign_id):
+    for config in setup.campaign.postbacks:
         assert config.id is not None
-        built = kinds.build(
-            outbound.Context(config, conversion, click, campaign, traffic_source, at)
-        )
-        verdict = rules.decide(
-            config,
-            conversion,
-            fired_at=events.last_fired_at(conn, conversion.id, config.id) if existing else None,
-            missing=built.missing,
-        )
-        decision_warnings = built.warnings if verdict.verdict == "fired" else []
-        # Built but not sent (say, no access token): keep it, secrets masked, for the trace.
-        unsent = built.request is not None and built.missing in verdict.reasons
+        fired_at = events.last_fired_at(conn, conversion.id, config.id) if existing else None
+        verdict = rules.decide(config, conversion, fired_at=fired_at)
+        built = outbound.Built(None)
+        unsent = None
+        if verdict.verdict == "fired":  # only what would fire is built
+            built = kinds.build(
+                outbound.Context(
+                    config, conversion, click, setup.campaign, setup.traffic_source, at
+                )
+            )
+            if built.missing is not None:
+                verdict = rules.Verdict("skipped", [built.missing])
+                # Built but not sent (say, no access token): kept, secrets masked, for the trace.
+                unsent = None if built.request is None else asdict(built.request)
         decision_id = events.insert_decision(
             conn,
-            request=asdict(built.request) if unsent and built.request else None,
             conversion_id=conversion.id,
             event_id=event_id,
             config_id=config.id,
@@ -259,23 +257,50 @@ def record_postback(
             kind=config.kind,
             verdict=verdict.verdict,
             reasons=verdict.reasons,
-            warnings=decision_warnings,
+            warnings=built.warnings if verdict.verdict == "fired" else [],
             at=at,
+            request=unsent,
         )
         answer.body["decisions"].append(
             {"postback": config.name, "verdict": verdict.verdict, "reasons": verdict.reasons}
         )
         if verdict.verdict == "fired" and built.request is not None:
-            request_ = built.request
-            delivery_id = events.insert_attempt(
-                conn,
-                decision_id=decision_id,
-                attempt=1,
-                method=request_.method,
-                url=request_.url,
-                headers=request_.headers,
-                body=request_.body,
-                due_at=at,
-            )
-            answer.attempts.append((delivery_id, at))
+            answer.attempts.append(_first_attempt(conn, decision_id, config, setup, built, at))
     return answer
+
+
+def _first_attempt(
+    conn: sqlite3.Connection,
+    decision_id: int,
+    config: Any,
+    setup: CampaignSetup,
+    built: outbound.Built,
+    at: float,
+) -> Attempt:
+    assert built.request is not None
+    request = built.request
+    delivery_id = events.insert_attempt(
+        conn,
+        decision_id=decision_id,
+        attempt=1,
+        method=request.method,
+        url=request.url,
+        headers=request.headers,
+        body=request.body,
+        due_at=at,
+    )
+    return Attempt(
+        id=delivery_id,
+        decision_id=decision_id,
+        attempt=1,
+        resend_of=None,
+        kind=config.kind,
+        method=request.method,
+        url=request.url,
+        headers=request.headers,
+        body=request.body,
+        success_body=setup.traffic_source.success_body,
+        failure_body=setup.traffic_source.failure_body,
+        platform=config.platform,
+        due_at=at,
+    )

@@ -85,13 +85,10 @@ def decide(
     conversion: Conversion,
     *,
     fired_at: float | None = None,
-    missing: str | None = None,
 ) -> Verdict:
-    """Decide one postback config for one conversion event.
-
-    ``fired_at`` is when this config last fired for this conversion (None: never);
-    ``missing`` names a target value the request needs but the click lacks.
-    """
+    """Decide one postback config for one conversion event; ``fired_at`` is when this config
+    last fired for this conversion (None: never). A decision that fires may still be skipped
+    by its builder, when the request lacks a value it needs (the caller does that)."""
     if not config.enabled:
         return Verdict("skipped", [f"postback '{config.name}' is disabled"])
     matched, reasons = conditions(config, conversion)
@@ -104,8 +101,6 @@ def decide(
                 [f"already fired at {format_time(fired_at)}; refire_on_update is off"],
             )
         reasons = [*reasons, f"fired before at {format_time(fired_at)}; refire_on_update is on"]
-    if missing is not None:
-        return Verdict("skipped", [missing])
     return Verdict("fired", reasons)
 
 

@@ -22,11 +22,12 @@ def insert_inbound(
     warnings: list[str] | None = None,
     parsed: dict[str, Any] | None = None,
     click_id: str | None = None,
+    conversion_id: int | None = None,
 ) -> int:
     cursor = conn.execute(
         "INSERT INTO inbound (received_at, endpoint, method, path, query, body, remote, headers,"
-        " outcome, reason, http_status, warnings, parsed, click_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " outcome, reason, http_status, warnings, parsed, click_id, conversion_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             request.received_at,
             request.endpoint,
@@ -42,18 +43,10 @@ def insert_inbound(
             json.dumps(warnings or []),
             json.dumps(parsed or {}),
             click_id,
+            conversion_id,
         ),
     )
     return int(cursor.lastrowid or 0)
-
-
-def link_inbound(
-    conn: sqlite3.Connection, inbound_id: int, conversion_id: int, reason: str = ""
-) -> None:
-    conn.execute(
-        "UPDATE inbound SET conversion_id = ?, reason = ? WHERE id = ?",
-        (conversion_id, reason, inbound_id),
-    )
 
 
 def insert_click(conn: sqlite3.Connection, click: Click, inbound_id: int | None) -> None:
@@ -225,27 +218,28 @@ def insert_attempt(
     return int(cursor.lastrowid or 0)
 
 
-def pending_attempts(conn: sqlite3.Connection) -> list[tuple[int, float]]:
-    """Every attempt waiting to be sent, with when it is due (the outbox)."""
-    rows = conn.execute("SELECT id, due_at FROM deliveries WHERE outcome = 'pending'")
-    return [(int(row[0]), float(row[1])) for row in rows]
+_ATTEMPT = """
+    SELECT d.*, p.kind, p.platform, t.success_body, t.failure_body
+    FROM deliveries d
+    JOIN decisions k ON k.id = d.decision_id
+    JOIN postback_configs p ON p.id = k.postback_config_id
+    JOIN campaigns c ON c.id = p.campaign_id
+    JOIN traffic_sources t ON t.id = c.traffic_source_id
+"""
+
+
+def pending_attempts(conn: sqlite3.Connection, after: int = 0) -> list[Attempt]:
+    """Every attempt waiting to be sent (the outbox), or those with an id above ``after``."""
+    rows = conn.execute(_ATTEMPT + " WHERE d.outcome = 'pending' AND d.id > ?", (after,))
+    return [_attempt(row) for row in rows]
 
 
 def load_attempt(conn: sqlite3.Connection, delivery_id: int) -> Attempt | None:
-    row = conn.execute(
-        """
-        SELECT d.*, p.kind, p.platform, t.success_body, t.failure_body
-        FROM deliveries d
-        JOIN decisions k ON k.id = d.decision_id
-        JOIN postback_configs p ON p.id = k.postback_config_id
-        JOIN campaigns c ON c.id = p.campaign_id
-        JOIN traffic_sources t ON t.id = c.traffic_source_id
-        WHERE d.id = ?
-        """,
-        (delivery_id,),
-    ).fetchone()
-    if row is None:
-        return None
+    row = conn.execute(_ATTEMPT + " WHERE d.id = ?", (delivery_id,)).fetchone()
+    return None if row is None else _attempt(row)
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
     return Attempt(
         id=row["id"],
         decision_id=row["decision_id"],
@@ -259,6 +253,7 @@ def load_attempt(conn: sqlite3.Connection, delivery_id: int) -> Attempt | None:
         success_body=row["success_body"],
         failure_body=row["failure_body"],
         platform=json.loads(row["platform"]),
+        due_at=row["due_at"],
     )
 
 

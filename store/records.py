@@ -165,3 +165,4 @@ class Attempt:
     success_body: str
     failure_body: str
     platform: dict[str, Any]
+    due_at: float = 0.0

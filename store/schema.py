@@ -176,6 +176,24 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sinks ADD COLUMN error INTEGER NOT NULL DEFAULT 0;   -- answer the platform's error
     ALTER TABLE decisions ADD COLUMN request TEXT;                   -- JSON, or NULL
     """,
+    # 3: a configuration version, bumped by every change to the configuration from any
+    # connection or process, so that writers can cache the configuration and notice changes.
+    "CREATE TABLE config_version (n INTEGER NOT NULL);\n"
+    "INSERT INTO config_version VALUES (0);\n"
+    + "".join(
+        f"CREATE TRIGGER {table}_{op.lower()}_config AFTER {op} ON {table}"
+        " BEGIN UPDATE config_version SET n = n + 1; END;\n"
+        for table in (  # frozen: the configuration tables as of version 3
+            "settings",
+            "conversion_types",
+            "offer_sources",
+            "traffic_sources",
+            "campaigns",
+            "postback_configs",
+            "sinks",
+        )
+        for op in ("INSERT", "UPDATE", "DELETE")
+    ),
 ]
 
 

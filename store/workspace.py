@@ -94,6 +94,14 @@ def postback_config(row: sqlite3.Row) -> PostbackConfig:
     )
 
 
+def offer_sources(conn: sqlite3.Connection) -> list[OfferSource]:
+    return [_offer_source(r) for r in conn.execute("SELECT * FROM offer_sources ORDER BY id")]
+
+
+def traffic_sources(conn: sqlite3.Connection) -> list[TrafficSource]:
+    return [_traffic_source(r) for r in conn.execute("SELECT * FROM traffic_sources ORDER BY id")]
+
+
 def offer_source(conn: sqlite3.Connection, source_id: int) -> OfferSource:
     row = conn.execute("SELECT * FROM offer_sources WHERE id = ?", (source_id,)).fetchone()
     return _offer_source(row)
@@ -182,12 +190,8 @@ def load_workspace(conn: sqlite3.Connection) -> Workspace:
         conversion_types=conversion_types(conn),
         settings=load_settings(conn),
         sinks=sinks(conn),
-        offer_sources=[
-            _offer_source(r) for r in conn.execute("SELECT * FROM offer_sources ORDER BY id")
-        ],
-        traffic_sources=[
-            _traffic_source(r) for r in conn.execute("SELECT * FROM traffic_sources ORDER BY id")
-        ],
+        offer_sources=offer_sources(conn),
+        traffic_sources=traffic_sources(conn),
         campaigns=campaigns(conn),
     )
 

@@ -112,11 +112,3 @@ def test_a_filtered_update_says_why_even_after_firing() -> None:
         config(conditional=True, statuses=["approved"]), conversion(status="declined"), fired_at=1.0
     )
     assert result.verdict == "filtered"
-
-
-def test_a_missing_target_value_skips_a_match_only() -> None:
-    missing = "the click has no external id"
-    assert decide(config(), conversion(), missing=missing).reasons == [missing]
-    assert decide(config(), conversion(), missing=missing).verdict == "skipped"
-    filtered = decide(config(conditional=True, statuses=["pending"]), conversion(), missing=missing)
-    assert filtered.verdict == "filtered"

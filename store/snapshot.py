@@ -1,0 +1,81 @@
+"""A cached read of the configuration for the writer's hot path.
+
+Every postback needs its campaign, both sources, the postback configs, the known types and the
+settings. Reading them costs more than the rest of the postback, and they rarely change, so
+the writer keeps one snapshot and reloads it only when ``config_version`` moved (triggers bump
+it on every change to the configuration, from this process or another one).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from store import workspace
+from store.records import Campaign, OfferSource, Settings, TrafficSource
+
+
+@dataclass(frozen=True)
+class CampaignSetup:
+    """A campaign with its postback configs and both of its sources."""
+
+    campaign: Campaign
+    offer_source: OfferSource
+    traffic_source: TrafficSource
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    settings: Settings
+    conversion_types: list[str]
+    campaigns: dict[int, CampaignSetup]
+    campaign_ids: dict[str, int]  # key -> id
+
+    def campaign(self, key: str) -> CampaignSetup | None:
+        campaign_id = self.campaign_ids.get(key)
+        return None if campaign_id is None else self.campaigns[campaign_id]
+
+
+def config_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT n FROM config_version").fetchone()[0])
+
+
+def load(conn: sqlite3.Connection) -> Snapshot:
+    version = config_version(conn)
+    offer_sources = {s.id: s for s in workspace.offer_sources(conn)}
+    traffic_sources = {s.id: s for s in workspace.traffic_sources(conn)}
+    campaigns = {}
+    for row in conn.execute("SELECT * FROM campaigns"):
+        campaigns[row["id"]] = CampaignSetup(
+            campaign=Campaign(
+                id=row["id"],
+                key=row["key"],
+                name=row["name"],
+                traffic_source=traffic_sources[row["traffic_source_id"]].name,
+                offer_source=offer_sources[row["offer_source_id"]].name,
+                offer_url=row["offer_url"],
+                postbacks=workspace.postback_configs(conn, row["id"]),
+            ),
+            offer_source=offer_sources[row["offer_source_id"]],
+            traffic_source=traffic_sources[row["traffic_source_id"]],
+        )
+    return Snapshot(
+        version=version,
+        settings=workspace.load_settings(conn),
+        conversion_types=workspace.conversion_types(conn),
+        campaigns=campaigns,
+        campaign_ids={setup.campaign.key: campaign_id for campaign_id, setup in campaigns.items()},
+    )
+
+
+class SnapshotCache:
+    """The configuration snapshot of one database, reloaded when it changed."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+
+    def get(self, conn: sqlite3.Connection) -> Snapshot:
+        if self._snapshot is None or self._snapshot.version != config_version(conn):
+            self._snapshot = load(conn)
+        return self._snapshot
