@@ -270,24 +270,23 @@ async def test_the_table_keeps_a_window_and_pages_older_rows_in(tmp_path: Path) 
         "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
     )
     async with dashboard(tmp_path, config=config) as pw:
-        from listener.pipeline import record_postback
-        from store.records import InboundRequest
+        # 620 conversions, in order (each answered before the next is sent), over 8 connections
+        numbers = iter(range(620))
 
-        def many(conn: Any) -> None:
-            for n in range(620):
-                request = InboundRequest(
-                    time.time(), "postback", "GET", "/postback", "", "", "", {}
-                )
-                record_postback(conn, request, {"clickid": f"c{n}", "type": "Lead"}, False)
+        async def sender() -> None:
+            for n in numbers:
+                await pw.postback(clickid=f"c{n:03d}", type="Lead")
 
-        await pw.dash.store.write(many)
-        await until(lambda: len(pw.table().rows) == LiveTable.WINDOW)
-        assert pw.table().rows[0].data["click_id"] == "c619"
+        await asyncio.gather(*(sender() for _ in range(8)))
+        await until(lambda: pw.table().top_key == 620)
+        assert len(pw.table().rows) == LiveTable.WINDOW
+        keys = pw.table().keys
+        assert keys == sorted(keys, reverse=True) and keys[0] == 620
         await pw.press("end")
         await until(lambda: len(pw.table().rows) == 600)  # one page of older rows
         await pw.press("end")
         await until(lambda: len(pw.table().rows) == 620)
-        assert pw.table().rows[-1].data["click_id"] == "c0"
+        assert pw.table().keys == list(range(620, 0, -1))
 
 
 async def test_an_empty_database_shows_how_to_start(tmp_path: Path) -> None:

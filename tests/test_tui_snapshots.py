@@ -1,16 +1,19 @@
 """How each screen looks at 80x24 and 120x40, with fixed data and a fixed clock.
 
-The database is filled through the listener's own writer jobs (clicks, postbacks, delivery
-results) with fixed times and click ids, so every figure on screen is the same on every run.
-The dashboard attaches to it (no listener, so nothing changes while the picture is taken).
-Update the pictures with ``pytest --snapshot-update tests/test_tui_snapshots.py`` and look at
-them before committing.
+The database is filled through the real listener over HTTP (clicks whose ids are then fixed,
+postbacks, deliveries to its built-in sink), then every time, duration and port in it is
+pinned, so each picture is the same on every run. The dashboard attaches to that database
+(no listener, so nothing changes while the picture is taken). Update the pictures with
+``pytest --snapshot-update tests/test_tui_snapshots.py`` and look at them before committing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,13 +21,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from listener.delivery import Result, complete
-from listener.pipeline import record_click, record_postback
-from store import events, workspace
-from store.config import parse
 from store.db import connect
-from store.records import InboundRequest
-from store.schema import migrate
+from tests.conftest import start_listener, stop_listener
 from tui.app import PostwatchApp
 from tui.context import DashOptions
 from tui.screens.base import DashScreen
@@ -33,13 +31,17 @@ from tui.widgets.detail import DetailPane
 from tui.widgets.rows import RowTable
 
 START = 1767225600.0  # 2026-01-01 00:00:00 UTC
-RETRY_AT = START + 3600
 
 CONFIG = """
 conversion_types = ["Lead", "Deposit"]
 
 [delivery]
 retry_schedule = [60, 300]
+
+[[sinks]]
+name = "flaky"
+status = 500
+body = "error: unknown visitor"
 
 [[offer_sources]]
 name = "AffNet"
@@ -48,7 +50,11 @@ status_aliases = { "1" = "approved", "2" = "pending", "3" = "declined" }
 
 [[traffic_sources]]
 name = "Propeller"
-postback_url = "http://127.0.0.1:8080/sink/propeller?visitor_id={external_id}&payout={payout}"
+postback_url = "http://127.0.0.1:PORT/sink/propeller?visitor_id={external_id}&payout={payout}"
+
+[[traffic_sources]]
+name = "Flaky"
+postback_url = "http://127.0.0.1:PORT/sink/flaky?visitor_id={external_id}"
 
 [[campaigns]]
 key = "casino-fr"
@@ -70,66 +76,132 @@ name = "big payouts"
 enabled = false
 conditional = true
 min_payout = 100
+
+[[campaigns]]
+key = "slots-de"
+name = "Slots DE"
+traffic_source = "Flaky"
+offer_source = "AffNet"
+
+[[campaigns.postbacks]]
+name = "all events"
 """
 
-CLICKS = [(f"c0ffee{n:018d}", f"ext-{100 + n}") for n in range(1, 6)]
-
-# (minutes after START, click number, parameters, HTTP status the sink answers)
-POSTBACKS: list[tuple[int, int, dict[str, str], int]] = [
-    (1, 1, {"type": "Lead", "status": "approved", "sum": "0"}, 200),
-    (2, 2, {"type": "Deposit", "status": "2", "sum": "50", "txid": "T-2001"}, 200),
-    (3, 2, {"type": "Deposit", "status": "1", "txid": "T-2001"}, 200),
-    (4, 3, {"type": "Deposit", "status": "3", "sum": "25"}, 500),
-    (5, 4, {"type": "deposit", "status": "1", "sum": "100"}, 200),
-    (6, 5, {"type": "Deposit", "status": "1", "sum": "150", "sub": "[b]vip[/]"}, 200),
+# (campaign, fixed click id, external id)
+CLICKS = [
+    ("casino-fr", "c0ffee000000000000000001", "ext-101"),
+    ("casino-fr", "c0ffee000000000000000002", "ext-102"),
+    ("slots-de", "c0ffee000000000000000003", "ext-103"),
+    ("casino-fr", "c0ffee000000000000000004", "ext-104"),
+    ("casino-fr", "c0ffee000000000000000005", "ext-105"),
 ]
-REJECTED = [
-    (7, {"clickid": "nope-1", "type": "Lead"}),
-    (8, {"clickid": "{clickid}", "type": "Lead"}),
-    (9, {"clickid": CLICKS[0][0], "sum": "abc"}),
+POSTBACKS: list[dict[str, str]] = [
+    {"clickid": CLICKS[0][1], "type": "Lead", "status": "approved", "sum": "0"},
+    {"clickid": CLICKS[1][1], "type": "Deposit", "status": "2", "sum": "50", "txid": "T-2001"},
+    {"clickid": CLICKS[1][1], "type": "Deposit", "status": "1", "txid": "T-2001"},
+    {"clickid": CLICKS[2][1], "type": "Deposit", "status": "3", "sum": "25"},
+    {"clickid": CLICKS[3][1], "type": "deposit", "status": "1", "sum": "100"},
+    {"clickid": CLICKS[4][1], "type": "Deposit", "status": "1", "sum": "150", "sub": "[b]vip[/]"},
+    {"clickid": "nope-1", "type": "Lead"},
+    {"clickid": "{clickid}", "type": "Lead"},
+    {"clickid": CLICKS[0][1], "sum": "abc"},
 ]
+HEADERS = {"User-Agent": "network/1.0"}
 
 
-def _request(at: float, path: str, params: dict[str, str]) -> InboundRequest:
-    query = "&".join(f"{key}={value}" for key, value in params.items())
-    return InboundRequest(at, path.split("/")[1], "GET", path, query, "", "127.0.0.1", {})
+async def _send(db: Path) -> int:
+    """Send the clicks and postbacks to a real listener; return its port."""
+    pw = await start_listener(db)
+    try:
+        await pw.configure(CONFIG)
+        for campaign, click_id, external_id in CLICKS:
+            params = {"ref_id": external_id, "sub1": "fr"}
+            async with pw.session.get(
+                f"{pw.base}/click/{campaign}", params=params, headers=HEADERS
+            ) as response:
+                made = (await response.json())["clickid"]
+
+            def rename(conn: sqlite3.Connection, made: str = made, fixed: str = click_id) -> None:
+                conn.execute("UPDATE clicks SET id = ? WHERE id = ?", (fixed, made))
+                conn.execute("UPDATE inbound SET click_id = ? WHERE click_id = ?", (fixed, made))
+
+            await pw.store.write(rename)
+        for params in POSTBACKS:
+            async with pw.session.get(f"{pw.base}/postback", params=params, headers=HEADERS):
+                pass
+
+        def first_attempts_done(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT count(*) FROM deliveries WHERE outcome = 'pending' AND attempt = 1"
+            ).fetchone()
+            return bool(row[0] == 0)
+
+        deadline = time.monotonic() + 10
+        while not await pw.store.read(first_attempts_done):
+            assert time.monotonic() < deadline, "deliveries did not finish"
+            await asyncio.sleep(0.02)
+        return pw.port
+    finally:
+        await stop_listener(pw)
 
 
-def _fill(conn: sqlite3.Connection) -> None:
-    workspace.apply_workspace(conn, parse(CONFIG))
-    for number, (click_id, external_id) in enumerate(CLICKS, start=1):
-        params = {"ref_id": external_id, "sub1": "fr"}
-        request = _request(START + number, "/click/casino-fr", params)
-        answer = record_click(conn, request, params, False, key="casino-fr")
-        made = answer.body["clickid"]
-        conn.execute("UPDATE clicks SET id = ? WHERE id = ?", (click_id, made))
-        conn.execute("UPDATE inbound SET click_id = ? WHERE click_id = ?", (click_id, made))
-    for minute, number, values, status in POSTBACKS:
-        at = START + 60 * minute
-        params = {"clickid": CLICKS[number - 1][0], **values}
-        answer = record_postback(conn, _request(at, "/postback", params), params, False)
-        for delivery_id, _ in answer.attempts:
-            attempt = events.load_attempt(conn, delivery_id)
-            assert attempt is not None
-            body = "OK" if status == 200 else "error: unknown visitor"
-            error = None if status == 200 else "HTTP 500: only a 2xx answer counts as delivered"
-            result = Result(at + 0.25, 12.5, status, body, error)
-            complete(conn, attempt, result, [60, 300])
-    for minute, params in REJECTED:
-        at = START + 60 * minute
-        record_postback(conn, _request(at, "/postback", params), params, False)
-    conn.execute("UPDATE deliveries SET due_at = ? WHERE outcome = 'pending'", (RETRY_AT,))
+def _utc(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+
+
+def _pin(conn: sqlite3.Connection, port: int) -> None:
+    """Every time from the request order, every duration and port fixed."""
+    conn.executescript(
+        f"""
+        UPDATE inbound SET received_at = {START} + 30 * id;
+        UPDATE clicks SET created_at =
+            (SELECT received_at FROM inbound WHERE inbound.id = clicks.inbound_id);
+        UPDATE conversion_events SET at =
+            (SELECT received_at FROM inbound WHERE inbound.id = conversion_events.inbound_id);
+        UPDATE conversions SET
+            created_at = (SELECT min(at) FROM conversion_events e
+                          WHERE e.conversion_id = conversions.id),
+            updated_at = (SELECT max(at) FROM conversion_events e
+                          WHERE e.conversion_id = conversions.id);
+        UPDATE decisions SET at =
+            (SELECT at FROM conversion_events e WHERE e.id = decisions.event_id);
+        UPDATE deliveries SET
+            due_at = (SELECT at FROM decisions d WHERE d.id = deliveries.decision_id)
+                + CASE WHEN attempt = 1 THEN 0 ELSE 60 END,
+            sent_at = CASE WHEN sent_at IS NULL THEN NULL
+                ELSE (SELECT at FROM decisions d WHERE d.id = deliveries.decision_id) + 0.25 END,
+            duration_ms = CASE WHEN duration_ms IS NULL THEN NULL ELSE 12.5 END,
+            url = replace(url, '127.0.0.1:{port}/', '127.0.0.1:8080/');
+        """
+    )
+    stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
+    for decision in conn.execute("SELECT * FROM decisions").fetchall():
+        reasons = json.loads(decision["reasons"])
+        if not any(stamp.search(reason) for reason in reasons):
+            continue
+        (fired_at,) = conn.execute(
+            "SELECT max(at) FROM decisions WHERE conversion_id = ? AND postback_config_id = ?"
+            " AND verdict = 'fired' AND id < ?",
+            (decision["conversion_id"], decision["postback_config_id"], decision["id"]),
+        ).fetchone()
+        pinned = [stamp.sub(_utc(fired_at), reason) for reason in reasons]
+        conn.execute(
+            "UPDATE decisions SET reasons = ? WHERE id = ?", (json.dumps(pinned), decision["id"])
+        )
+
+
+def fill(path: Path) -> None:
+    """A database with fixed data, made by the real listener."""
+    port = asyncio.run(_send(path))
+    conn = connect(path)  # autocommit: the pinning runs statement by statement
+    _pin(conn, port)
+    conn.close()
 
 
 @pytest.fixture(scope="module")
 def fixed_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("snapshots") / "postwatch.db"
-    conn = connect(path)
-    migrate(conn)
-    conn.execute("BEGIN")
-    _fill(conn)
-    conn.execute("COMMIT")
-    conn.close()
+    fill(path)
     return path
 
 
@@ -213,12 +285,13 @@ def test_empty_database_shows_how_to_start(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the screen names the database file: keep it short and fixed
     path = Path("postwatch.db")
-    conn = connect(path)
-    migrate(conn)
-    conn.execute("BEGIN")
-    workspace.apply_workspace(conn, parse(CONFIG))
-    conn.execute("COMMIT")
-    conn.close()
+
+    async def configure() -> None:
+        pw = await start_listener(path)
+        await pw.configure(CONFIG)
+        await stop_listener(pw)
+
+    asyncio.run(configure())
 
     def ready(app: PostwatchApp) -> bool:
         return "No conversions yet" in app.screen.query_one(DetailPane).plain

@@ -3,15 +3,16 @@ attached to), and the actions that change data."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from listener import delivery
-from listener.keys import OUTBOX
 from listener.serve import api_token, prepare
 from store import workspace
 from store.db import Store
@@ -56,14 +57,34 @@ class Dash:
     async def resend(self, delivery_id: int) -> int | None:
         """Queue a new attempt of a delivery; return its id (None: no such delivery).
 
-        In-process, the listener's outbox sends it at once. Attached, the attempt is written
-        as pending; the serving listener's outbox loads pending attempts when it starts."""
-        queued = await self.store.write(lambda conn: delivery.resend(conn, delivery_id))
-        if queued is None:
-            return None
+        In-process, through the listener's own API, whose outbox sends it at once. Attached,
+        the attempt is written as pending for the serving listener's outbox to pick up."""
         if self.runner is not None:
-            self.runner.app[OUTBOX].schedule([queued])
-        return queued[0]
+            return await self._resend_over_api(delivery_id)
+
+        def job(conn: sqlite3.Connection) -> int | None:
+            if delivery.resend(conn, delivery_id) is None:
+                return None
+            row = conn.execute(
+                "SELECT max(id) FROM deliveries WHERE resend_of = ?", (delivery_id,)
+            ).fetchone()
+            return None if row[0] is None else int(row[0])
+
+        return await self.store.write(job)
+
+    async def _resend_over_api(self, delivery_id: int) -> int | None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        url = f"{self.base_url}/api/deliveries/{delivery_id}/resend"
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.post(url, headers=headers) as response,
+        ):
+            if response.status == 404:
+                return None
+            body = await response.json(content_type=None)
+            if response.status >= 400:
+                raise RuntimeError(str(body.get("error", body)))
+            return int(body["id"])
 
     async def save_rule(self, config: PostbackConfig) -> None:
         """Save a postback config's rule; the next conversion is decided by it."""

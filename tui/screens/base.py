@@ -3,6 +3,7 @@ detail off the UI's path, and copying to the clipboard."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,7 +23,8 @@ from tui.widgets.header import StatusBar
 if TYPE_CHECKING:
     from tui.app import PostwatchApp
 
-DETAIL_DELAY = 0.05  # seconds the cursor must rest on a row before its detail is read
+DETAIL_DELAY = 0.05  # seconds between detail reads while the cursor moves
+FOLLOW_DELAY = 0.3  # seconds between detail reads while following a flood of new rows
 
 
 @dataclass
@@ -41,6 +43,8 @@ class DashScreen(Screen[None]):
         self.dash = dash
         self._detail_timer: Timer | None = None
         self._detail_key: object = None
+        self._detail_loader: Callable[[], Awaitable[Text | None]] | None = None
+        self._detail_due = 0.0
 
     @property
     def dash_app(self) -> PostwatchApp:
@@ -68,20 +72,33 @@ class DashScreen(Screen[None]):
     # -- detail -------------------------------------------------------------------------------
 
     def load_detail(
-        self, key: object, loader: Callable[[], Awaitable[Text | None]], *, now: bool = False
+        self,
+        key: object,
+        loader: Callable[[], Awaitable[Text | None]],
+        *,
+        now: bool = False,
+        delay: float = DETAIL_DELAY,
     ) -> None:
-        """Read an item's detail once the cursor rests on it, off the UI's path."""
+        """Read an item's detail off the UI's path, at most once per ``delay``: while a read is
+        scheduled, newer requests replace its item instead of postponing it, so a detail that
+        follows a flood of new rows is refreshed a few times a second, not at every row."""
         self._detail_key = key
+        self._detail_loader = loader
+        due = time.monotonic() + (0 if now else delay)
         if self._detail_timer is not None:
+            if due >= self._detail_due:
+                return
             self._detail_timer.stop()
-
-        def start() -> None:
-            self._read_detail(key, loader)
-
+        self._detail_due = due
         if now:
-            start()
+            self._start_detail()
         else:
-            self._detail_timer = self.set_timer(DETAIL_DELAY, start)
+            self._detail_timer = self.set_timer(delay, self._start_detail)
+
+    def _start_detail(self) -> None:
+        self._detail_timer = None
+        if self._detail_loader is not None:
+            self._read_detail(self._detail_key, self._detail_loader)
 
     @work(group="detail", exclusive=True)
     async def _read_detail(self, key: object, loader: Callable[[], Awaitable[Text | None]]) -> None:

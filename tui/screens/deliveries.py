@@ -11,7 +11,7 @@ from textual.containers import Container
 
 from store import views
 from tui import format as fmt
-from tui.screens.base import DashScreen
+from tui.screens.base import DETAIL_DELAY, FOLLOW_DELAY, DashScreen
 from tui.sources import Deliveries
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
@@ -68,12 +68,13 @@ class DeliveriesScreen(DashScreen):
     def on_row_table_highlighted(self, message: RowTable.Highlighted) -> None:
         if message.key is not None:
             key = message.key
-            self.load_detail(key, lambda: self._detail(key))
+            delay = DETAIL_DELAY if message.by_user else FOLLOW_DELAY
+            self.load_detail(key, lambda: self._detail(key), delay=delay)
 
     def on_live_table_rows_changed(self, message: LiveTable.RowsChanged) -> None:
         key = self.live.table.cursor_key
         if key is not None and key in message.keys:
-            self.load_detail(key, lambda: self._detail(key))
+            self.load_detail(key, lambda: self._detail(key), delay=FOLLOW_DELAY)
 
     def on_row_table_selected(self, message: RowTable.Selected) -> None:
         self.query_one(DetailPane).focus()
@@ -113,9 +114,8 @@ class DeliveriesScreen(DashScreen):
             self.notify(f"Delivery #{delivery_id} no longer exists", severity="error")
         elif self.dash.attached:
             self.notify(
-                f"Resend of #{delivery_id} queued as #{new_id}; the serving listener sends "
-                "queued attempts when it (re)starts",
-                timeout=6,
+                f"Resend of #{delivery_id} queued as #{new_id} for the serving listener's outbox",
+                timeout=5,
             )
         else:
             self.notify(f"Resending #{delivery_id} as #{new_id}", timeout=3)

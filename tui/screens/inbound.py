@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container
 
 from tui import format as fmt
-from tui.screens.base import DashScreen
+from tui.screens.base import DETAIL_DELAY, FOLLOW_DELAY, DashScreen
 from tui.sources import Inbound
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
@@ -67,7 +67,8 @@ class InboundScreen(DashScreen):
         if message.key is not None:
             row = self._selected()
             if row is not None:
-                self.load_detail(message.key, lambda: self._detail(row))
+                delay = DETAIL_DELAY if message.by_user else FOLLOW_DELAY
+                self.load_detail(message.key, lambda: self._detail(row), delay=delay)
 
     def on_row_table_selected(self, message: RowTable.Selected) -> None:
         self.query_one(DetailPane).focus()

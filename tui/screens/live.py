@@ -12,7 +12,7 @@ from textual.containers import Container
 
 from store import views
 from tui import format as fmt
-from tui.screens.base import DashScreen
+from tui.screens.base import DETAIL_DELAY, FOLLOW_DELAY, DashScreen
 from tui.sources import Conversions
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
@@ -68,7 +68,8 @@ class LiveScreen(DashScreen):
         if message.key is None:
             return
         key = message.key
-        self.load_detail(key, lambda: self._detail(key))
+        delay = DETAIL_DELAY if message.by_user else FOLLOW_DELAY
+        self.load_detail(key, lambda: self._detail(key), delay=delay)
 
     def on_live_table_rows_changed(self, message: LiveTable.RowsChanged) -> None:
         live = self.live
@@ -77,7 +78,7 @@ class LiveScreen(DashScreen):
             return
         key = live.table.cursor_key
         if key is not None and (key in message.keys or self._detail_key != key):
-            self.load_detail(key, lambda: self._detail(key))
+            self.load_detail(key, lambda: self._detail(key), delay=FOLLOW_DELAY)
 
     def on_row_table_selected(self, message: RowTable.Selected) -> None:
         self.query_one(DetailPane).focus()

@@ -29,6 +29,8 @@ class DetailPane(VerticalScroll, can_focus=True):
     def show(self, key: object, text: Text) -> None:
         """Show ``text`` for item ``key``; back to the top when the item changes."""
         same = key == self.key
+        if same and text == self.text:
+            return
         self.key = key
         self.text = text
         self.query_one(Static).update(text)

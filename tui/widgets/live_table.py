@@ -12,11 +12,11 @@ from typing import Any
 from rich.text import Text
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Static
 
 from store.db import Store
 from tui.sources import Fetch, Row, Snapshot, Source
 from tui.widgets.rows import RowTable
+from tui.widgets.text_line import TextLine
 
 
 class LiveTable(Vertical):
@@ -25,6 +25,7 @@ class LiveTable(Vertical):
     WINDOW = 500  # rows kept while following
     PAGE = 100  # older rows read at a time
     BROWSE_CAP = 2000  # rows kept while browsing older ones
+    REREAD_MARGIN = 50  # rows beyond the view whose changes are fetched
 
     DEFAULT_CSS = """
     LiveTable { height: 1fr; }
@@ -82,8 +83,8 @@ class LiveTable(Vertical):
 
     def compose(self) -> Any:
         with Horizontal(classes="live-title"):
-            yield Static(self._status(), classes="live-status", markup=False)
-            yield Static(self.hint, classes="live-hint", markup=False)
+            yield TextLine(self._status(), classes="live-status")
+            yield TextLine(self.hint, classes="live-hint")
         yield RowTable(self.source.columns, placeholder=self.placeholder)
 
     @property
@@ -123,11 +124,15 @@ class LiveTable(Vertical):
             while self._dirty:
                 self._dirty = False
                 table = self.table
+                # Rows that may still change by themselves (a delivery under way) are re-read
+                # when they are in view or near it; the others when they come into view.
+                first, last = table.visible_range(margin=self.REREAD_MARGIN)
+                nearby = table.rows[first:last]
                 snapshot = Snapshot(
                     top=table.top_key,
                     following=self.following,
                     window=table.keys,
-                    unsettled=[row.key for row in table.rows if not self.source.settled(row.data)],
+                    unsettled=[row.key for row in nearby if not self.source.settled(row.data)],
                     limit=self.WINDOW,
                 )
                 generation = self.generation
@@ -162,19 +167,23 @@ class LiveTable(Vertical):
                 table.set_rows(rows, keep_cursor=False)
                 self._exhausted = False
             elif rows:
-                table.prepend(rows)
-                if len(table) > self.WINDOW:
-                    table.trim(self.WINDOW)
+                if len(table) + len(rows) > self.WINDOW:
                     self._exhausted = False
+                table.prepend(rows, keep=self.WINDOW)
             keys |= {row.key for row in rows}
             self.new_count = 0
         else:
             self.new_count = fetch.new_count
         if fetch.changed:
-            keys |= set(table.update(self.source.row(data) for data in fetch.changed))
+            changed = [data for data in fetch.changed if self._differs(data)]
+            keys |= set(table.update(self.source.row(data) for data in changed))
         self._show_status()
         if keys or first:
             self.post_message(self.RowsChanged(self, keys).set_sender(self))
+
+    def _differs(self, data: Row) -> bool:
+        shown = self.table.get(int(data["id"]))
+        return shown is not None and shown.data != data
 
     def on_row_table_near_end(self, message: RowTable.NearEnd) -> None:
         message.stop()
@@ -214,8 +223,13 @@ class LiveTable(Vertical):
         self._show_status()
 
     def on_row_table_highlighted(self, message: RowTable.Highlighted) -> None:
+        table = self.table
         # Back on the first row: follow again, and take in what arrived meanwhile.
-        if self.table.cursor == 0 and self.new_count:
+        back_on_top = table.cursor == 0 and self.new_count > 0
+        # A row that came into view may have changed while it was out of it.
+        row = table.cursor_row
+        unsettled = row is not None and not self.source.settled(row.data)
+        if back_on_top or unsettled:
             self.changed()
         self._show_status()
 
@@ -236,8 +250,8 @@ class LiveTable(Vertical):
         return text
 
     def _show_status(self) -> None:
-        self.query_one(".live-status", Static).update(self._status())
+        self.query_one(".live-status", TextLine).show(self._status())
 
     def set_hint(self, hint: Text) -> None:
         self.hint = hint
-        self.query_one(".live-hint", Static).update(hint)
+        self.query_one(".live-hint", TextLine).show(hint)

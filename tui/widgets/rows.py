@@ -126,6 +126,7 @@ class RowTable(ScrollView, can_focus=True):
 
         table: RowTable
         key: int | None
+        by_user: bool = False  # the cursor moved (not the rows under it)
 
         @property
         def control(self) -> RowTable:
@@ -208,7 +209,9 @@ class RowTable(ScrollView, can_focus=True):
 
     def _reindex(self) -> None:
         self._index = {row.key: index for index, row in enumerate(self.rows)}
-        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        size = Size(self.size.width, len(self.rows) + 1)
+        if size != self.virtual_size:  # a new virtual size means a new layout: only if it moved
+            self.virtual_size = size
         self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
         self.refresh()
         self._post_highlight()
@@ -224,14 +227,18 @@ class RowTable(ScrollView, can_focus=True):
             self.scroll_to(y=0, animate=False)
         self._reindex()
 
-    def prepend(self, rows: Sequence[TableRow]) -> None:
-        """Add rows above the first (``rows`` in display order). A cursor on the first row
-        stays there (following); one further down stays on its row, and so does the view."""
+    def prepend(self, rows: Sequence[TableRow], *, keep: int | None = None) -> None:
+        """Add rows above the first (``rows`` in display order), then drop rows beyond the
+        first ``keep``. A cursor on the first row stays there (following); one further down
+        stays on its row, and so does the view. (One re-index: a table whose height did not
+        change needs no new layout.)"""
         rows = [row for row in rows if row.key not in self._index]
         if not rows:
             return
         following = self.at_top
         self.rows[0:0] = rows
+        if keep is not None and len(self.rows) > keep:
+            del self.rows[keep:]
         if not following and len(self.rows) > len(rows):
             self.cursor += len(rows)
             self.scroll_to(y=self.scroll_y + len(rows), animate=False, force=True)
@@ -244,8 +251,11 @@ class RowTable(ScrollView, can_focus=True):
             self._reindex()
 
     def update(self, rows: Iterable[TableRow]) -> list[int]:
-        """Replace rows in place by key; return the keys that were there."""
+        """Replace rows in place by key; return the keys that were there. Redraws once, and
+        only when one of them is in view."""
         updated = []
+        first, last = self.visible_range()
+        in_view = False
         for row in rows:
             index = self._index.get(row.key)
             if index is None:
@@ -253,10 +263,18 @@ class RowTable(ScrollView, can_focus=True):
             row.version = self.rows[index].version + 1
             self.rows[index] = row
             updated.append(row.key)
-            self.refresh_line(index + 1)
+            in_view = in_view or first <= index < last
+        if in_view:
+            self.refresh()
         if self.cursor_key in updated:
             self._post_highlight(force=True)
         return updated
+
+    def visible_range(self, margin: int = 0) -> tuple[int, int]:
+        """The indexes of the rows in view (first, last + 1), widened by ``margin``."""
+        top = round(self.scroll_y)
+        height = max(1, self.scrollable_content_region.height - 1)
+        return max(0, top - margin), min(len(self.rows), top + height + margin)
 
     def trim(self, keep: int) -> None:
         """Drop rows beyond the first ``keep``."""
@@ -286,7 +304,7 @@ class RowTable(ScrollView, can_focus=True):
         if reveal:
             self._reveal()
         self.refresh()
-        self._post_highlight()
+        self._post_highlight(by_user=True)
         if len(self.rows) - self.cursor <= max(10, self._page_size()):
             self.post_message(self.NearEnd(self).set_sender(self))
 
@@ -308,11 +326,11 @@ class RowTable(ScrollView, can_focus=True):
         elif self.cursor >= top + visible:
             self.scroll_to(y=self.cursor - visible + 1, animate=False, force=True)
 
-    def _post_highlight(self, force: bool = False) -> None:
+    def _post_highlight(self, force: bool = False, by_user: bool = False) -> None:
         key = self.cursor_key
         if force or key != self._last_highlight:
             self._last_highlight = key
-            self.post_message(self.Highlighted(self, key).set_sender(self))
+            self.post_message(self.Highlighted(self, key, by_user).set_sender(self))
 
     def action_cursor(self, delta: int) -> None:
         self.move_cursor(self.cursor + delta)

@@ -1,0 +1,324 @@
+"""How the dashboard holds up under load: while its own listener takes ~1,000 postbacks a
+second (bench/load.py, paced, in another process), how long a keypress takes to be handled
+and drawn, how long a new conversion takes to reach the table, and how much memory the
+dashboard process (listener included) uses. Prints the figures; it is not a test.
+
+    .venv/bin/python bench/tui.py [--rate 1000] [--duration 10] [--size 120x40]
+
+The app runs headless (Textual's test driver): everything is computed and composited as in a
+terminal, only the final write to the terminal is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from textual import events  # noqa: E402
+from textual.message import Message  # noqa: E402
+
+from tui.app import PostwatchApp  # noqa: E402
+from tui.context import DashOptions  # noqa: E402
+from tui.widgets.live_table import LiveTable  # noqa: E402
+from tui.widgets.rows import RowTable  # noqa: E402
+
+CONFIG = """
+conversion_types = ["Lead", "Deposit"]
+
+[listener]
+unknown_clicks = "attach:bench"
+
+[delivery]
+timeout = 5
+
+[[offer_sources]]
+name = "Network"
+
+[[traffic_sources]]
+name = "Source"
+postback_url = "http://127.0.0.1:PORT/sink/source?click={clickid}&payout={payout}"
+
+[[campaigns]]
+key = "bench"
+name = "Bench"
+traffic_source = "Source"
+offer_source = "Network"
+
+[[campaigns.postbacks]]
+name = "all events"
+enabled = ENABLED
+
+[[campaigns.postbacks]]
+name = "big deposits"
+conditional = true
+types = ["Deposit"]
+min_payout = 1000
+"""
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))]
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Probe:
+    """Timestamps taken from inside the app: when a key's handler moved the cursor, when the
+    cursor row was next drawn, and how old each new conversion was when it reached the
+    table."""
+
+    def __init__(self) -> None:
+        self.key_sent: float | None = None
+        self.key_handled: float | None = None
+        self.key_drawn: float | None = None
+        self.appear: list[float] = []
+
+    def hook(self, message: Message) -> None:
+        waiting = self.key_sent is not None and self.key_handled is None
+        if waiting and isinstance(message, RowTable.Highlighted):
+            self.key_handled = time.perf_counter()
+
+    def install(self) -> None:
+        probe = self
+        render_line = RowTable.render_line
+        fetched = LiveTable.on_live_table_fetched
+
+        def drawn(table: RowTable, y: int) -> Any:
+            strip = render_line(table, y)
+            waiting = probe.key_handled is not None and probe.key_drawn is None
+            if waiting and round(table.scroll_y) + y - 1 == table.cursor:
+                probe.key_drawn = time.perf_counter()
+            return strip
+
+        def applied(live: LiveTable, message: LiveTable.Fetched) -> None:
+            fetched(live, message)
+            now = time.time()
+            if message.fetch.newer and live.source.table == "conversions":
+                probe.appear += [now - row["created_at"] for row in message.fetch.newer]
+
+        RowTable.render_line = drawn  # type: ignore[method-assign]
+        LiveTable.on_live_table_fetched = applied  # type: ignore[method-assign]
+
+
+async def prefill(base: str, count: int = 300) -> None:
+    """A few hundred conversions, so that the cursor has rows to move over."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        for n in range(count):
+            params = {"clickid": f"pre-{n}", "type": "Lead"}
+            async with session.get(f"{base}/postback", params=params) as response:
+                await response.read()
+
+
+async def press(app: PostwatchApp, probe: Probe, key: str) -> tuple[float, float]:
+    """Send a key as the terminal would; return (handled, drawn) latencies in ms."""
+    probe.key_sent = time.perf_counter()
+    probe.key_handled = probe.key_drawn = None
+    app.post_message(events.Key(key, None))
+    deadline = probe.key_sent + 2
+    while probe.key_drawn is None and time.perf_counter() < deadline:
+        await asyncio.sleep(0.001)
+    sent = probe.key_sent
+    probe.key_sent = None
+    handled = (probe.key_handled or math.inf) - sent
+    drawn = (probe.key_drawn or math.inf) - sent
+    return handled * 1000, drawn * 1000
+
+
+async def keypresses(
+    app: PostwatchApp, probe: Probe, count: int, gap: float
+) -> list[tuple[float, float]]:
+    results = []
+    for n in range(count):
+        # down then up: the cursor leaves the first row and comes back (following again)
+        results.append(await press(app, probe, "down" if n % 2 == 0 else "up"))
+        await asyncio.sleep(gap)
+    return results
+
+
+def summary(name: str, values: list[float], unit: str = "ms") -> str:
+    finite = [v for v in values if math.isfinite(v)]
+    missing = len(values) - len(finite)
+    text = (
+        f"{name:<44} p50 {percentile(finite, 50):7.1f} {unit}   p95 {percentile(finite, 95):7.1f}"
+        f" {unit}   max {max(finite, default=math.nan):7.1f} {unit}   (n={len(finite)})"
+    )
+    return text + (f"  {missing} never seen" if missing else "")
+
+
+async def start_serve(db: Path, config: Path, port: int) -> asyncio.subprocess.Process:
+    """``postwatch serve`` in its own process; returns once it answers."""
+    import aiohttp
+
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from tui.cli import main; main()",
+        "serve",
+        "--db",
+        str(db),
+        "--port",
+        str(port),
+        "--config",
+        str(config),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/api/health") as response:
+                    if response.status == 200:
+                        return serve
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("postwatch serve did not start")
+
+
+async def run(
+    rate: float, duration: float, size: tuple[int, int], attached: bool, deliveries: bool
+) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="postwatch-bench-tui-"))
+    port = free_port()
+    config = workdir / "bench.toml"
+    text = CONFIG.replace("PORT", str(port)).replace("ENABLED", "true" if deliveries else "false")
+    config.write_text(text, encoding="utf-8")
+    db = workdir / "bench.db"
+    serve = None
+    if attached:
+        serve = await start_serve(db, config, port)
+        options = DashOptions(db=db, attached=True, listener_url=f"http://127.0.0.1:{port}")
+    else:
+        options = DashOptions(db=db, host="127.0.0.1", port=port, config=config)
+    app = PostwatchApp(options)
+    probe = Probe()
+    probe.install()
+    where = "attached to `postwatch serve` in another process" if attached else "listener inside"
+    outbound = "each delivered to the built-in sink" if deliveries else "filtered, none sent"
+    print(
+        f"postwatch dashboard ({where}), {size[0]}x{size[1]}: {rate:g} postbacks/s for "
+        f"{duration:g} s, {outbound}"
+    )
+    try:
+        async with app.run_test(size=size, message_hook=probe.hook) as pilot:
+            await app.wait_ready()
+            await prefill(f"http://127.0.0.1:{port}")
+            await pilot.pause(0.5)
+            rss_start = rss_mib()
+            idle = await keypresses(app, probe, 20, 0.05)
+
+            load = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(ROOT / "bench" / "load.py"),
+                "paced",
+                "--base",
+                f"http://127.0.0.1:{port}",
+                "--prefix",
+                "bench-",
+                "--rate",
+                str(rate),
+                "--duration",
+                str(duration),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            await asyncio.sleep(1.0)  # let the load reach its rate
+            probe.appear.clear()
+            busy: list[tuple[float, float]] = []
+            rss_samples: list[float] = []
+            started = time.monotonic()
+            while time.monotonic() - started < duration - 1.5:
+                busy += await keypresses(app, probe, 5, 0.1)
+                rss_samples.append(rss_mib())
+            appear = list(probe.appear)
+            output, _ = await load.communicate()
+            stats = app.stats
+            await pilot.pause(1.0)
+            window = len(app.screen.query_one(RowTable))
+    finally:
+        if serve is not None:
+            serve.terminate()
+            await serve.wait()
+
+    loaded: dict[str, Any] = {}
+    for line in output.decode().splitlines():
+        if line.startswith("BENCH_JSON "):
+            loaded = json.loads(line.removeprefix("BENCH_JSON "))
+    sent = loaded.get("requests", 0)
+    failed = sum(
+        loaded.get(k, 0) for k in ("connect_errors", "read_errors", "status_errors", "timeouts")
+    )
+    seconds = loaded.get("duration_us", 0) / 1e6
+    print(
+        f"load: {sent} postbacks sent in {seconds:.1f} s ({failed} errors; generator lag up to"
+        f" {loaded.get('max_send_lag_us', 0) / 1000:.0f} ms), answered p50"
+        f" {loaded.get('p50_us', 0) / 1000:.1f} ms p99 {loaded.get('p99_us', 0) / 1000:.1f} ms;"
+        f" the dashboard counted {stats.postbacks - 300} of them"
+    )
+    print(summary("keypress handled (idle)", [h for h, _ in idle]))
+    print(summary("keypress handled and redrawn (idle)", [d for _, d in idle]))
+    print(summary("keypress handled (under load)", [h for h, _ in busy]))
+    print(summary("keypress handled and redrawn (under load)", [d for _, d in busy]))
+    print(summary("new conversion in the table (from receipt)", [a * 1000 for a in appear]))
+
+    what = "dashboard + listener" if not attached else "dashboard"
+    print(
+        f"{'memory (RSS, ' + what + ')':<44} start {rss_start:6.1f} MiB   during load "
+        f"{min(rss_samples, default=math.nan):6.1f}..{max(rss_samples, default=math.nan):6.1f}"
+        f" MiB   peak {peak_rss_mib():6.1f} MiB"
+    )
+    print(f"{'rows held by the live table':<44} {window} (window {LiveTable.WINDOW})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=1000.0, help="postbacks a second")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load")
+    parser.add_argument("--size", default="120x40", help="terminal size, WxH")
+    parser.add_argument(
+        "--attached", action="store_true", help="listener in its own process (postwatch dash)"
+    )
+    parser.add_argument(
+        "--deliveries", action="store_true", help="deliver every postback to the built-in sink"
+    )
+    args = parser.parse_args()
+    width, height = (int(part) for part in args.size.lower().split("x"))
+    asyncio.run(run(args.rate, args.duration, (width, height), args.attached, args.deliveries))
+
+
+if __name__ == "__main__":
+    main()
