@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from store import workspace
+from store.db import connect
 from tests.conftest import Listener
 
 
@@ -348,3 +350,20 @@ async def test_unknown_campaign_is_refused(pw: Listener) -> None:
     assert status == 404
     assert body["error"] == "unknown campaign 'nope': known campaign keys are casino-fr"
     assert inbound_rows(pw)[-1]["outcome"] == "rejected"
+
+
+async def test_a_rule_changed_by_another_process_applies_to_the_next_conversion(
+    pw: Listener,
+) -> None:
+    clickid = await pw.click(ref_id="r")
+    _, before = await pw.postback(clickid=clickid, type="Lead", txid="1")
+    assert before["decisions"][0]["verdict"] == "fired"
+    other = connect(pw.store.path)  # as `postwatch dash` would, on its own connection
+    (config,) = [c for c in workspace.campaigns(other)[0].postbacks if c.name == "all events"]
+    config.conditional, config.statuses = True, ["approved"]
+    with other:
+        other.execute("BEGIN IMMEDIATE")
+        workspace.update_rule(other, config)
+    _, after = await pw.postback(clickid=clickid, type="Lead", txid="2")
+    assert after["decisions"][0]["verdict"] == "filtered"
+    assert after["decisions"][0]["reasons"] == ["status 'pending' is not one of: approved"]
