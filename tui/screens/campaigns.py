@@ -149,7 +149,7 @@ class CampaignsScreen(DashScreen):
         self.workspace: Workspace | None = None
         self.configs: dict[int, tuple[Campaign, PostbackConfig]] = {}
         self.selected: int | None = None
-        self.baseline: dict[int, PostbackConfig] = {}  # each rule as it was before this visit
+        self._saving = 0  # saves under way: a reload read before them would be stale
         self._last_reload = 0.0
         self._type_names: list[str] = []
         self.what_if: WhatIf | None = None  # what the screen shows for the selected rule
@@ -215,6 +215,8 @@ class CampaignsScreen(DashScreen):
         self.post_message(WorkspaceLoaded(loaded))
 
     def on_workspace_loaded(self, message: WorkspaceLoaded) -> None:
+        if self._saving:
+            return  # read before a save committed; the save reloads when it is done
         self.workspace = message.workspace
         rows = []
         self.configs = {}
@@ -222,7 +224,6 @@ class CampaignsScreen(DashScreen):
             for config in campaign.postbacks:
                 assert config.id is not None
                 self.configs[config.id] = (campaign, config)
-                self.baseline.setdefault(config.id, config)
                 rows.append(TableRow(config.id, config_cells(campaign, config), config))
         self.table.set_rows(rows)
         self.table.styles.height = min(len(rows), 8) + 1 if rows else 2
@@ -308,9 +309,15 @@ class CampaignsScreen(DashScreen):
         self._show_editor(updated.id)
         config_id = updated.id
 
+        self._saving += 1
+
         async def save() -> None:
-            await self.dash.save_rule(updated)
-            await self._compute_what_if(config_id)
+            try:
+                await self.dash.save_rule(updated)
+            finally:
+                self._saving -= 1
+            await self._compute_what_if(config_id, before=config)
+            self._reload(force=True)
 
         self.run_worker(save(), group="save")
 
@@ -358,12 +365,14 @@ class CampaignsScreen(DashScreen):
     async def _what_if(self, config_id: int) -> None:
         await self._compute_what_if(config_id)
 
-    async def _compute_what_if(self, config_id: int) -> None:
+    async def _compute_what_if(self, config_id: int, before: PostbackConfig | None = None) -> None:
+        """Count the campaign's latest conversions the rule lets through, as it is and (after
+        a change) as it was ``before`` it."""
         found = self.configs.get(config_id)
         if found is None:
             return
         campaign, config = found
-        before = self.baseline.get(config_id, config)
+        before = before or config
         assert campaign.id is not None
         campaign_id = campaign.id
         conversions = await self.dash.store.read(

@@ -29,6 +29,8 @@ class StatusBar(Widget):
     DEFAULT_CSS = """
     StatusBar {
         height: 2;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
         background: $panel;
         link-style: none;
         link-style-hover: reverse;

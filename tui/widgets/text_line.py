@@ -11,7 +11,7 @@ from textual.widget import Widget
 
 class TextLine(Widget):
     DEFAULT_CSS = """
-    TextLine { height: 1; width: 1fr; }
+    TextLine { height: 1; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     TextLine.live-hint { width: auto; }
     """
 
