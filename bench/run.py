@@ -179,6 +179,28 @@ def wrk_version(wrk: str) -> str:
     return first[0].split("Copyright")[0].strip() if first else "wrk"
 
 
+def source_version() -> str:
+    """The commit measured, and whether the listener or the store differ from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "listener", "store"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if not commit:
+        return "unknown"
+    return commit + (" + uncommitted changes in listener/ or store/" if changed else "")
+
+
 def machine(generator: str) -> dict[str, Any]:
     return {
         "cpu": cpu_model(),
@@ -190,6 +212,7 @@ def machine(generator: str) -> dict[str, Any]:
         "aiohttp": version("aiohttp"),
         "aiosqlite": version("aiosqlite"),
         "postwatch": version("postwatch"),
+        "commit": source_version(),
         "database_filesystem": filesystem_of(RESULTS),
         "generator": generator,
         "load_average_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
@@ -230,10 +253,12 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: flo
 
 
 @contextlib.contextmanager
-def server(command: list[str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a server pinned to the listener's core; always stop it."""
+def server(
+    command: list[str], port: int, log: Path, core: str = LISTENER_CORE
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server pinned to a core (the listener's unless told); always stop it."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(pinned(LISTENER_CORE, command), stdout=out, stderr=out)
+        proc = subprocess.Popen(pinned(core, command), stdout=out, stderr=out)
     try:
         wait_ready(proc, port, log)
         yield proc
@@ -447,9 +472,14 @@ def sink_count_between(db: Path, start: float, end: float) -> int:
         return int(count)
 
 
-def end_to_end(db: Path, prefix: str) -> dict[str, Any]:
+def end_to_end(db: Path, prefix: str, sink_db: Path | None = None) -> dict[str, Any]:
     """Per delivery of a postback with ``prefix``: sink receipt minus the postback's arrival,
-    and the part of it spent before the attempt was sent."""
+    and the part of it spent before the attempt was sent. The sink's records are in
+    ``sink_db`` when another process served the sink (same machine, same clock)."""
+    with contextlib.closing(read_db(sink_db or db)) as conn:
+        receipts = conn.execute(
+            "SELECT query, received_at FROM sink_records WHERE sink = 'bench'"
+        ).fetchall()
     with contextlib.closing(read_db(db)) as conn:
         arrivals = {
             click_id: received_at
@@ -459,9 +489,6 @@ def end_to_end(db: Path, prefix: str) -> dict[str, Any]:
                 (prefix + "%",),
             )
         }
-        receipts = conn.execute(
-            "SELECT query, received_at FROM sink_records WHERE sink = 'bench'"
-        ).fetchall()
         sends = conn.execute(
             "SELECT c.click_id, d.sent_at FROM deliveries d"
             " JOIN decisions k ON k.id = d.decision_id"
@@ -514,11 +541,13 @@ class Options:
     notes: list[str] = field(default_factory=list)
 
 
-def postwatch_command(db: Path, config: Path, port: int) -> list[str]:
+def postwatch_command(db: Path, config: Path | None, port: int) -> list[str]:
     entry = Path(PY).parent / "postwatch"
     base = [str(entry)] if entry.exists() else [PY, "-c", "from tui.cli import main; main()"]
-    options = ["--db", str(db), "--config", str(config), "--host", "127.0.0.1"]
-    return [*base, "serve", *options, "--port", str(port)]
+    options = ["--db", str(db), "--host", "127.0.0.1", "--port", str(port)]
+    if config is not None:
+        options += ["--config", str(config)]
+    return [*base, "serve", *options]
 
 
 def bench_config(directory: Path, port: int, postbacks: str = FIRING) -> Path:
@@ -597,14 +626,30 @@ def throughput(opts: Options, generator: Generator) -> dict[str, Any]:
     }
 
 
-def steady(opts: Options, rate: float, duration: float) -> dict[str, Any]:
-    """A fixed rate of postbacks, all fired to the sink; arrival to sink receipt."""
-    directory = opts.workdir / f"end_to_end_{rate:g}"
+def steady(
+    opts: Options, rate: float, duration: float, *, external_sink: bool = False
+) -> dict[str, Any]:
+    """A fixed rate of postbacks, all fired to the sink; arrival to sink receipt. With
+    ``external_sink`` the sink is a second postwatch process on the generator's core, as a
+    traffic source would be another machine: the listener's core then carries only its own
+    share of each delivery."""
+    name = f"end_to_end_{rate:g}" + ("_external_sink" if external_sink else "")
+    directory = opts.workdir / name
     directory.mkdir()
     db = directory / "bench.db"
     port = free_port()
-    command = postwatch_command(db, bench_config(directory, port), port)
-    with server(command, port, directory / "serve.log") as proc:
+    sink_db = directory / "sink.db" if external_sink else None
+    sink_port = free_port() if external_sink else port
+    config = bench_config(directory, sink_port)
+    with contextlib.ExitStack() as stack:
+        if sink_db is not None:
+            sink_command = postwatch_command(sink_db, None, sink_port)
+            stack.enter_context(
+                server(sink_command, sink_port, directory / "sink.log", GENERATOR_CORE)
+            )
+        proc = stack.enter_context(
+            server(postwatch_command(db, config, port), port, directory / "serve.log")
+        )
         paced(port, "warm-", rate, min(opts.warmup, 2.0))
         wait_drained(db)
         use: dict[str, Any] = {}
@@ -612,11 +657,12 @@ def steady(opts: Options, rate: float, duration: float) -> dict[str, Any]:
             client = paced(port, "e2e-", rate, duration)
         drain_s = wait_drained(db)
         counts = outcomes(db, "e2e-")
-        latency = end_to_end(db, "e2e-")
+        latency = end_to_end(db, "e2e-", sink_db)
         memory = memory_kib(proc.pid)
     return {
         "rate": rate,
         "duration": duration,
+        "sink": "second postwatch process, generator core" if external_sink else "in process",
         "client": client,
         "drain_seconds": drain_s,
         "memory_kib": memory,
@@ -670,7 +716,8 @@ def report(result: dict[str, Any]) -> str:
         f"machine     {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}"
         f" (load average before: {m['load_average_before']})",
         f"            Python {m['python']}, SQLite {m['sqlite']}, aiohttp {m['aiohttp']}, "
-        f"aiosqlite {m['aiosqlite']}, database on {m['database_filesystem']}",
+        f"aiosqlite {m['aiosqlite']}, database on {m['database_filesystem']}; "
+        f"postwatch {m['commit']}",
         f"load        {m['generator']}; listener on core {LISTENER_CORE}, generator on core "
         f"{GENERATOR_CORE}",
         "",
@@ -709,6 +756,7 @@ def report(result: dict[str, Any]) -> str:
         f"{e2e.get('server_cpu_pct', 0):.0f}% of core {LISTENER_CORE}, other "
         f"{e2e.get('other_cpu_on_core_pct', 0):.0f}%",
         *_sweep_lines(result["end_to_end_lower_rates"]),
+        *_external_lines(result["end_to_end_external_sink"]),
         *_warnings(result),
         "",
         f"peak memory (VmHWM)  {max(peak.values()):.1f} MiB  ("
@@ -734,6 +782,7 @@ def _warnings(result: dict[str, Any]) -> list[str]:
         "bare": tp["bare"],
         "end to end": result["end_to_end"],
         **{f"end to end {r['rate']:g}/s": r for r in result["end_to_end_lower_rates"]},
+        "end to end, sink apart": result["end_to_end_external_sink"],
     }
     busy = {name: f["other_cpu_on_core_pct"] for name, f in runs.items()}
     noisy = {name: pct for name, pct in busy.items() if pct > 10}
@@ -744,6 +793,19 @@ def _warnings(result: dict[str, Any]) -> list[str]:
             + ": those figures are low; rerun on a quiet machine"
         )
     return ["", *lines] if lines else []
+
+
+def _external_lines(figures: dict[str, Any]) -> list[str]:
+    verdict = "meets both targets" if meets_e2e(figures) else "MISS"
+    return [
+        f"  same rate, sink in a second postwatch process on core {GENERATOR_CORE} (the listener "
+        "only sends):",
+        f"  {figures['rate']:>6g}/s  p50 {figures['p50_ms']:>8.2f} ms  p99 "
+        f"{figures['p99_ms']:>8.2f} ms  listener CPU {figures.get('server_cpu_pct', 0):>3.0f}%"
+        f" (other {figures.get('other_cpu_on_core_pct', 0):.0f}%)  delivered "
+        f"{figures.get('deliveries_delivered', 0)}, sink receipts {figures['sink_receipts']}  "
+        f"{verdict}",
+    ]
 
 
 def _sweep_lines(runs: list[dict[str, Any]]) -> list[str]:
@@ -808,6 +870,8 @@ def main() -> None:
         e2e = steady(opts, args.rate, args.e2e_duration)
         rates = [float(rate) for rate in args.sweep.split(",") if rate.strip()]
         lower = [] if meets_e2e(e2e) else sweep(opts, [r for r in rates if r < args.rate])
+        print(f"end to end at {args.rate:g} postbacks/s, sink in a second process …", flush=True)
+        external = steady(opts, args.rate, args.e2e_duration, external_sink=True)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -830,10 +894,12 @@ def main() -> None:
         "throughput": tp,
         "end_to_end": e2e,
         "end_to_end_lower_rates": lower,
+        "end_to_end_external_sink": external,
         "peak_memory_mib": {
             "throughput (a)": tp["postwatch"]["memory_kib"].get("VmHWM", 0) / 1024,
             "throughput (b)": tp["postwatch_filtered"]["memory_kib"].get("VmHWM", 0) / 1024,
             "end-to-end": e2e["memory_kib"].get("VmHWM", 0) / 1024,
+            "end-to-end, sink apart": external["memory_kib"].get("VmHWM", 0) / 1024,
         },
     }
     print()
