@@ -105,3 +105,19 @@ def test_the_dashboard_commands_are_listed() -> None:
     assert result.exit_code == 0
     for command in ("dash", "serve", "trace", "config", "demo", "--no-mouse", "--theme"):
         assert command in result.output
+
+
+def test_attaching_to_a_missing_database_is_refused_before_the_screen_changes(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "missing.db"
+    result = CliRunner().invoke(cli, ["dash", "--db", str(missing)])
+    assert result.exit_code == 1
+    assert f"start `postwatch serve --db {missing}` first" in result.output
+    assert not missing.exists()
+
+
+def test_an_unknown_theme_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--theme", "nope", "--db", str(tmp_path / "p.db")])
+    assert result.exit_code == 2
+    assert "ansi-dark" in result.output

@@ -29,10 +29,23 @@ DASHBOARD_OPTIONS = ("db", "config", "host", "port", "token", "theme", "no_mouse
 
 
 def _run(options: object, mouse: bool) -> None:
-    from tui.app import PostwatchApp
+    from textual.theme import BUILTIN_THEMES
+
+    from tui.app import THEME_ALIASES, PostwatchApp
     from tui.context import DashOptions
 
     assert isinstance(options, DashOptions)
+    # Refuse what can be refused before the terminal is taken over.
+    if options.attached and not options.db.exists():
+        raise click.ClickException(
+            f"no database at {options.db}: start `postwatch serve --db {options.db}` first"
+        )
+    theme = THEME_ALIASES.get(options.theme or "", options.theme)
+    if theme and theme not in BUILTIN_THEMES:
+        known = ", ".join(sorted(BUILTIN_THEMES))
+        raise click.BadParameter(
+            f"no theme is named {theme!r} (known: {known})", param_hint="--theme"
+        )
     app = PostwatchApp(options)
     app.run(mouse=mouse)
     if app.return_code:
