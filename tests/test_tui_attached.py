@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -79,6 +80,19 @@ async def test_attached_dashboard_sees_rows_and_its_rule_changes_reach_the_liste
                 (live_row(pw, clickid) or {"marks": [{}]})["marks"][0].get("mark") == "delivered"
             )
         )
+
+        # A resend from the dashboard is sent by the serving process's outbox.
+        await pw.show("deliveries")
+        original = await until(lambda: pw.table().cursor_row)
+        await pw.press("r")
+
+        def resent() -> dict[str, Any] | None:
+            rows = pw.table().rows
+            row = rows[0].data if rows else None
+            ok = row and row["resend_of"] == original.key and row["outcome"] == "delivered"
+            return row if ok else None
+
+        assert (await until(resent, timeout=10))["attempt"] == 2
 
         # Turn "all events" off in the dashboard: the serving process skips it next time.
         await pw.show("campaigns")
