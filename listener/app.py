@@ -45,7 +45,7 @@ async def capture(
     body's keys over the query's), a rejection if the body cannot be read, and whether the
     body was over the size limit."""
     received_at = time.time()
-    raw = await request.content.read(max_body + 1)
+    raw = await request.content.read(max_body + 1) if request.body_exists else b""
     too_large = len(raw) > max_body
     body = raw[:max_body].decode("utf-8", errors="replace")
     captured = InboundRequest(

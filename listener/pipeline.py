@@ -107,11 +107,14 @@ def record_click(
     return Answer(200, body)
 
 
-def _click(conn: sqlite3.Connection, click_id: str, snapshot: Snapshot, at: float) -> Click:
-    """The click a postback names, or one made for it under ``unknown_clicks = attach:…``."""
+def _click(
+    conn: sqlite3.Connection, click_id: str, snapshot: Snapshot, at: float
+) -> tuple[Click, bool]:
+    """The click a postback names, or one made for it under ``unknown_clicks = attach:…``;
+    and whether it was just made."""
     click = events.get_click(conn, click_id)
     if click is not None:
-        return click
+        return click, False
     policy = snapshot.settings.unknown_clicks
     if not policy.startswith("attach:"):
         raise Rejection(
@@ -129,7 +132,7 @@ def _click(conn: sqlite3.Connection, click_id: str, snapshot: Snapshot, at: floa
         )
     click = Click(click_id, setup.campaign.id, external_id="", params={}, created_at=at)
     events.insert_click(conn, click, None)
-    return click
+    return click, True
 
 
 def record_postback(
@@ -146,14 +149,14 @@ def record_postback(
     except Rejection as rejection:
         return reject(conn, request, rejection)
     try:
-        click = _click(conn, postback.click_id, snapshot, request.received_at)
+        click, new = _click(conn, postback.click_id, snapshot, request.received_at)
         payout_text = raw_payout(params)
         payout = None if payout_text is None else parse_payout(payout_text)
         if too_large:
             raise _too_large(snapshot.settings.max_body)
     except Rejection as rejection:
         return reject(conn, request, rejection, postback.click_id)
-    return _convert(conn, request, postback, payout, click, snapshot)
+    return _convert(conn, request, postback, payout, click, snapshot, new_click=new)
 
 
 def _convert(
@@ -163,6 +166,8 @@ def _convert(
     payout: float | None,
     click: Click,
     snapshot: Snapshot,
+    *,
+    new_click: bool,
 ) -> Answer:
     """Create or update the conversion of an accepted postback, and decide every postback
     config of its campaign."""
@@ -180,7 +185,11 @@ def _convert(
         outcome="accepted", http_status=200, warnings=warnings, parsed=parsed, click_id=click.id
     )
 
-    existing = events.find_conversion(conn, click.id, txid=postback.txid, type_=postback.type)
+    existing = (
+        None
+        if new_click  # a click made just now has no conversion yet
+        else events.find_conversion(conn, click.id, txid=postback.txid, type_=postback.type)
+    )
     if existing is not None and postback.txid is None and offer_source.duplicates != "update":
         if offer_source.duplicates == "ignore":
             reason = (
