@@ -21,6 +21,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/tui.py
+	$(PY) bench/tui.py --attached
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
