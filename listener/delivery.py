@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -63,36 +62,16 @@ def complete(conn: sqlite3.Connection, attempt: Attempt, result: Result) -> Atte
     )
     if outcome != "retrying":
         return None
-    retry_id = events.insert_attempt(
-        conn,
-        decision_id=attempt.decision_id,
-        attempt=events.next_attempt_number(conn, attempt.decision_id),
-        method=attempt.method,
-        url=attempt.url,
-        headers=attempt.headers,
-        body=attempt.body,
-        due_at=time.time() + schedule[automatic - 1],
-    )
+    due_at = time.time() + schedule[automatic - 1]
+    retry_id = events.repeat_attempt(conn, attempt.id, due_at=due_at)
+    assert retry_id is not None
     return events.load_attempt(conn, retry_id)  # with the config as it is now
 
 
 def resend(conn: sqlite3.Connection, delivery_id: int) -> Attempt | None:
     """A new attempt of a delivery, linked to it and due now; None if there is no such one."""
-    row = conn.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
-    if row is None:
-        return None
-    new_id = events.insert_attempt(
-        conn,
-        decision_id=row["decision_id"],
-        attempt=events.next_attempt_number(conn, row["decision_id"]),
-        method=row["method"],
-        url=row["url"],
-        headers=json.loads(row["headers"]),
-        body=row["body"],
-        due_at=time.time(),
-        resend_of=delivery_id,
-    )
-    return events.load_attempt(conn, new_id)
+    new_id = events.repeat_attempt(conn, delivery_id, due_at=time.time(), resend_of=delivery_id)
+    return None if new_id is None else events.load_attempt(conn, new_id)
 
 
 def _queued_since(conn: sqlite3.Connection, after: int) -> tuple[list[Attempt], int]:

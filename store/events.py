@@ -303,12 +303,20 @@ def finish_attempt(
     )
 
 
-def next_attempt_number(conn: sqlite3.Connection, decision_id: int) -> int:
-    row = conn.execute(
-        "SELECT coalesce(max(attempt), 0) + 1 FROM deliveries WHERE decision_id = ?",
-        (decision_id,),
-    ).fetchone()
-    return int(row[0])
+def repeat_attempt(
+    conn: sqlite3.Connection, delivery_id: int, *, due_at: float, resend_of: int | None = None
+) -> int | None:
+    """A new pending attempt with the same request as delivery ``delivery_id``, numbered next
+    for its decision; None when there is no such delivery."""
+    cursor = conn.execute(
+        "INSERT INTO deliveries (decision_id, attempt, resend_of, method, url, headers, body,"
+        " outcome, due_at)"
+        " SELECT decision_id,"
+        " (SELECT max(attempt) + 1 FROM deliveries WHERE decision_id = d.decision_id),"
+        " ?, method, url, headers, body, 'pending', ? FROM deliveries d WHERE id = ?",
+        (resend_of, due_at, delivery_id),
+    )
+    return cursor.lastrowid if cursor.rowcount else None
 
 
 def insert_sink_record(
