@@ -4,83 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
-import random
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import web
 
 from listener import api
+from listener.capture import capture
 from listener.delivery import Outbox
 from listener.keys import OUTBOX, SETTINGS, SNAPSHOT, STORE, TOKEN
 from listener.parsing import Rejection
 from listener.pipeline import Answer, record_click, record_postback, reject
-from listener.platforms import common as platform_common
-from listener.platforms import mimic
-from store import events, workspace
+from listener.sink import sink
 from store.db import Store
 from store.records import InboundRequest, Settings
 from store.snapshot import SnapshotCache
-
-KEPT_HEADERS = (
-    "User-Agent",
-    "Content-Type",
-    "Content-Length",
-    "Referer",
-    "X-Forwarded-For",
-    "X-Real-IP",
-    "X-Postwatch-Key",
-)
-
-
-async def capture(
-    request: web.Request, endpoint: str, max_body: int
-) -> tuple[InboundRequest, dict[str, str], Rejection | None, bool]:
-    """Read a request once: its raw form for the inbound log, its merged parameters (the
-    body's keys over the query's), a rejection if the body cannot be read, and whether the
-    body was over the size limit."""
-    received_at = time.time()
-    raw = await request.content.read(max_body + 1) if request.body_exists else b""
-    too_large = len(raw) > max_body
-    body = raw[:max_body].decode("utf-8", errors="replace")
-    captured = InboundRequest(
-        received_at=received_at,
-        endpoint=endpoint,
-        method=request.method,
-        path=request.path,
-        query=request.query_string,
-        body=body,
-        remote=request.remote or "",
-        headers={name: request.headers[name] for name in KEPT_HEADERS if name in request.headers},
-    )
-    params = {name: value for name, value in request.query.items()}
-    rejection = None
-    if body and not too_large:
-        try:
-            params.update(_body_params(body, request.content_type))
-        except ValueError as error:
-            rejection = Rejection(400, str(error))
-    return captured, params, rejection, too_large
-
-
-def _body_params(body: str, content_type: str) -> dict[str, str]:
-    if "json" in content_type or body.lstrip().startswith("{"):
-        try:
-            data = json.loads(body)
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f"the body is not valid JSON ({error.msg} at character {error.pos}): send a "
-                "JSON object or form fields"
-            ) from None
-        if not isinstance(data, dict):
-            raise ValueError('the JSON body is not an object: send {"clickid": "...", ...}')
-        return {str(key): "" if value is None else str(value) for key, value in data.items()}
-    return dict(parse_qsl(body, keep_blank_values=True))
 
 
 def _guard(request: web.Request, params: dict[str, str], settings: Settings) -> Rejection | None:
@@ -140,39 +80,6 @@ async def postback(request: web.Request) -> web.Response:
     return await _run(request, "postback", partial(record_postback, cache=request.app[SNAPSHOT]))
 
 
-async def sink(request: web.Request) -> web.Response:
-    """The built-in stand-in for a traffic source or an ad platform."""
-    name = request.match_info["name"]
-    store = request.app[STORE]
-    captured, _, _, _ = await capture(request, "sink", request.app[SETTINGS].max_body)
-    # An ad platform's credentials are kept like everywhere else: masked.
-    captured.headers.update(platform_common.masked_headers(request.headers))
-    captured.query = platform_common.masked_query(captured.query)
-
-    def job(conn: sqlite3.Connection) -> tuple[int, str, int]:
-        behaviour = workspace.sink(conn, name)
-        failing = behaviour.fail_ratio > 0 and random.random() < behaviour.fail_ratio
-        if behaviour.mimic:  # the platform's own answer shapes; failing answers its error
-            status, body = mimic.answer(behaviour.mimic, behaviour.error or failing, captured.body)
-        else:
-            status, body = (
-                (500, "sink failure (fail_ratio)")
-                if failing
-                else (
-                    behaviour.status,
-                    behaviour.body,
-                )
-            )
-        events.insert_sink_record(conn, name, captured, status)
-        return status, body, behaviour.delay_ms
-
-    status, body, delay_ms = await store.write(job)
-    if delay_ms:
-        await asyncio.sleep(delay_ms / 1000)
-    content_type = "application/json" if body.lstrip().startswith(("{", "[")) else "text/plain"
-    return web.Response(status=status, text=body, content_type=content_type)
-
-
 async def _delivery_worker(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         outbox = Outbox(app[STORE], session)
@@ -185,7 +92,7 @@ async def _delivery_worker(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(store: Store, settings: Settings, *, token: str = "") -> web.Application:
     """The listener for an open store. ``token``, when set, guards the JSON API."""
-    app = web.Application(client_max_size=1024**3)
+    app = web.Application()  # bodies are read by capture(), up to the max_body setting
     app[STORE] = store
     app[SETTINGS] = settings
     app[TOKEN] = token

@@ -1,0 +1,67 @@
+"""Reading an inbound request once: its raw form for the log, and its parameters."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from listener.parsing import Rejection
+from store.records import InboundRequest
+
+KEPT_HEADERS = (
+    "User-Agent",
+    "Content-Type",
+    "Content-Length",
+    "Referer",
+    "X-Forwarded-For",
+    "X-Real-IP",
+    "X-Postwatch-Key",
+)
+
+
+async def capture(
+    request: web.Request, endpoint: str, max_body: int
+) -> tuple[InboundRequest, dict[str, str], Rejection | None, bool]:
+    """Read a request once: its raw form for the inbound log, its merged parameters (the
+    body's keys over the query's), a rejection if the body cannot be read, and whether the
+    body was over the size limit."""
+    received_at = time.time()
+    raw = await request.content.read(max_body + 1) if request.body_exists else b""
+    too_large = len(raw) > max_body
+    body = raw[:max_body].decode("utf-8", errors="replace")
+    captured = InboundRequest(
+        received_at=received_at,
+        endpoint=endpoint,
+        method=request.method,
+        path=request.path,
+        query=request.query_string,
+        body=body,
+        remote=request.remote or "",
+        headers={name: request.headers[name] for name in KEPT_HEADERS if name in request.headers},
+    )
+    params = {name: value for name, value in request.query.items()}
+    rejection = None
+    if body and not too_large:
+        try:
+            params.update(_body_params(body, request.content_type))
+        except ValueError as error:
+            rejection = Rejection(400, str(error))
+    return captured, params, rejection, too_large
+
+
+def _body_params(body: str, content_type: str) -> dict[str, str]:
+    if "json" in content_type or body.lstrip().startswith("{"):
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"the body is not valid JSON ({error.msg} at character {error.pos}): send a "
+                "JSON object or form fields"
+            ) from None
+        if not isinstance(data, dict):
+            raise ValueError('the JSON body is not an object: send {"clickid": "...", ...}')
+        return {str(key): "" if value is None else str(value) for key, value in data.items()}
+    return dict(parse_qsl(body, keep_blank_values=True))
