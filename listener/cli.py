@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -43,7 +44,7 @@ token_option = click.option(
 )
 
 
-def _open(db: Path) -> object:
+def _open(db: Path) -> sqlite3.Connection:
     if not db.exists():
         raise click.ClickException(f"no database at {db}: start `postwatch serve --db {db}` first")
     conn = connect(db)
@@ -83,7 +84,7 @@ def serve(db: Path, config: Path | None, host: str | None, port: int | None, tok
 def trace(id: str, as_json: bool, db: Path) -> None:
     """The whole story of a click id, external id or transaction id."""
     conn = _open(db)
-    result = reads.trace(conn, id)  # type: ignore[arg-type]
+    result = reads.trace(conn, id)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -132,7 +133,7 @@ def config_import(file: Path, db: Path) -> None:
 def config_export(db: Path, output: Path | None) -> None:
     """Write the current configuration as TOML."""
     conn = _open(db)
-    text = dump(workspace.load_workspace(conn))  # type: ignore[arg-type]
+    text = dump(workspace.load_workspace(conn))
     if output is None:
         click.echo(text, nl=False)
     else:
