@@ -1,5 +1,6 @@
 """What every screen shares: the header, the footer, data-change handling, loading an item's
-detail off the UI's path, and copying to the clipboard."""
+detail off the UI's path, and copying to the clipboard; and what the screens of one live table
+beside a detail pane share."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import events, work
+from textual.containers import Container
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
@@ -17,8 +19,11 @@ from textual.widgets import Footer
 
 from tui.context import Dash
 from tui.messages import DataChanged
+from tui.sources import Row, Source
 from tui.widgets.detail import DetailPane
 from tui.widgets.header import StatusBar
+from tui.widgets.live_table import LiveTable
+from tui.widgets.rows import RowTable
 
 if TYPE_CHECKING:
     from tui.app import PostwatchApp
@@ -124,3 +129,88 @@ class DashScreen(Screen[None]):
 
     def nothing(self, what: str) -> None:
         self.notify(f"No {what} selected", severity="warning", markup=False, timeout=3)
+
+
+class TableScreen(DashScreen):
+    """A live table of one source beside the detail of its selected row; tab moves between
+    them, escape goes back to the table. The bindings stay in each screen's ``BINDINGS``,
+    where the app finds them for the palette and the keymap."""
+
+    SOURCE: ClassVar[type[Source]]
+    TABLE_TITLE: ClassVar[str]
+    TABLE_PLACEHOLDER: ClassVar[str]
+    DETAIL_PLACEHOLDER: ClassVar[str]
+
+    def body(self) -> Any:
+        source = self.SOURCE()
+        with Container(id=f"{self.NAME}-body", classes="split"):
+            yield LiveTable(
+                self.dash.store,
+                source,
+                title=self.TABLE_TITLE,
+                placeholder=self.TABLE_PLACEHOLDER,
+                hint=self.hint(source),
+                id=f"{self.NAME}-table",
+            )
+            yield DetailPane(self.DETAIL_PLACEHOLDER)
+
+    def hint(self, source: Source) -> Text:
+        """The line beside the table's title: the source's filters, the one shown marked."""
+        text = Text(end="")
+        for name in source.filters:
+            text.append(f" {name}", style="bold reverse" if name == source.show else "dim")
+        return text
+
+    @property
+    def live(self) -> LiveTable:
+        return self.query_one(LiveTable)
+
+    def on_mount(self) -> None:
+        self.live.table.focus()
+
+    def data_changed(self) -> None:
+        self.live.changed()
+
+    def selected(self) -> Row | None:
+        """A copy of the data of the row under the cursor."""
+        row = self.live.table.cursor_row
+        return None if row is None else dict(row.data)
+
+    # -- detail -------------------------------------------------------------------------------
+
+    def on_row_table_highlighted(self, message: RowTable.Highlighted) -> None:
+        if message.key is not None:
+            delay = DETAIL_DELAY if message.by_user else FOLLOW_DELAY
+            self.show_detail(message.key, delay=delay)
+
+    def on_row_table_selected(self, message: RowTable.Selected) -> None:
+        self.query_one(DetailPane).focus()
+
+    def show_detail(self, key: int, *, delay: float) -> None:
+        """Show the detail of row ``key`` once it is read (see ``load_detail``)."""
+        self.load_detail(key, lambda: self.read_detail(key), delay=delay)
+
+    async def read_detail(self, key: int) -> Text | None:
+        """The detail of row ``key``, or None when the row is gone."""
+        raise NotImplementedError
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def next_filter(self) -> None:
+        """Show the source's next filter."""
+        live = self.live
+        live.source.next_filter()
+        live.set_hint(self.hint(live.source))
+        live.reload()
+
+    def action_follow(self) -> None:
+        self.live.follow()
+
+    def action_focus_table(self) -> None:
+        self.live.table.focus()
+
+    def action_switch_pane(self) -> None:
+        if self.live.table.has_focus:
+            self.query_one(DetailPane).focus()
+        else:
+            self.live.table.focus()

@@ -8,18 +8,16 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import work
 from textual.binding import Binding, BindingType
-from textual.containers import Container
 
 from store import views
 from tui import format as fmt
-from tui.screens.base import DETAIL_DELAY, FOLLOW_DELAY, DashScreen
-from tui.sources import Conversions
+from tui.screens.base import FOLLOW_DELAY, TableScreen
+from tui.sources import Conversions, Source
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
-from tui.widgets.rows import RowTable
 
 
-class LiveScreen(DashScreen):
+class LiveScreen(TableScreen):
     NAME = "live"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -38,38 +36,14 @@ class LiveScreen(DashScreen):
         Binding("escape", "focus_table", "Table", show=False, id="live.back"),
     ]
 
-    def body(self) -> Any:
-        with Container(id="live-body", classes="split"):
-            yield LiveTable(
-                self.dash.store,
-                Conversions(),
-                title="Conversions",
-                placeholder="No conversions yet.",
-                hint=fmt.legend(),
-                id="live-table",
-            )
-            yield DetailPane("Select a conversion to see why each postback fired or not.")
+    SOURCE = Conversions
+    TABLE_TITLE = "Conversions"
+    TABLE_PLACEHOLDER = "No conversions yet."
+    DETAIL_PLACEHOLDER = "Select a conversion to see why each postback fired or not."
 
-    @property
-    def live(self) -> LiveTable:
-        return self.query_one(LiveTable)
-
-    def on_mount(self) -> None:
-        self.live.table.focus()
-
-    def data_changed(self) -> None:
-        self.live.changed()
-
-    def _selected(self) -> dict[str, Any] | None:
-        row = self.live.table.cursor_row
-        return None if row is None else dict(row.data)
-
-    def on_row_table_highlighted(self, message: RowTable.Highlighted) -> None:
-        if message.key is None:
-            return
-        key = message.key
-        delay = DETAIL_DELAY if message.by_user else FOLLOW_DELAY
-        self.load_detail(key, lambda: self._detail(key), delay=delay)
+    def hint(self, source: Source) -> Text:
+        # Conversions have no filters: the line explains the postback marks instead.
+        return fmt.legend()
 
     def on_live_table_rows_changed(self, message: LiveTable.RowsChanged) -> None:
         live = self.live
@@ -78,12 +52,9 @@ class LiveScreen(DashScreen):
             return
         key = live.table.cursor_key
         if key is not None and (key in message.keys or self._detail_key != key):
-            self.load_detail(key, lambda: self._detail(key), delay=FOLLOW_DELAY)
+            self.show_detail(key, delay=FOLLOW_DELAY)
 
-    def on_row_table_selected(self, message: RowTable.Selected) -> None:
-        self.query_one(DetailPane).focus()
-
-    async def _detail(self, key: int) -> Text | None:
+    async def read_detail(self, key: int) -> Text | None:
         detail = await self.dash.store.read(lambda conn: views.conversion_detail(conn, key))
         return None if detail is None else fmt.conversion_detail(detail)
 
@@ -107,34 +78,22 @@ class LiveScreen(DashScreen):
 
     # -- actions ------------------------------------------------------------------------------
 
-    def action_follow(self) -> None:
-        self.live.follow()
-
-    def action_focus_table(self) -> None:
-        self.live.table.focus()
-
-    def action_switch_pane(self) -> None:
-        if self.live.table.has_focus:
-            self.query_one(DetailPane).focus()
-        else:
-            self.live.table.focus()
-
     def action_trace(self) -> None:
-        row = self._selected()
+        row = self.selected()
         if row is None:
             self.nothing("conversion")
             return
         self.dash_app.trace(str(row["click_id"]))
 
     def action_copy_click(self) -> None:
-        row = self._selected()
+        row = self.selected()
         if row is None:
             self.nothing("conversion")
             return
         self.copy(str(row["click_id"]), "click id")
 
     def action_copy_curl(self) -> None:
-        row = self._selected()
+        row = self.selected()
         if row is None:
             self.nothing("conversion")
             return
