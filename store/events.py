@@ -95,7 +95,8 @@ def get_click(conn: sqlite3.Connection, click_id: str) -> Click | None:
     )
 
 
-def _conversion(row: sqlite3.Row) -> Conversion:
+def conversion(row: sqlite3.Row) -> Conversion:
+    """A conversions row as the record the rule engine reads."""
     return Conversion(
         id=row["id"],
         click_id=row["click_id"],
@@ -124,7 +125,7 @@ def find_conversion(
             "SELECT * FROM conversions WHERE click_id = ? AND type IS ? ORDER BY id DESC LIMIT 1",
             (click_id, type_),
         ).fetchone()
-    return None if row is None else _conversion(row)
+    return None if row is None else conversion(row)
 
 
 def save_conversion(conn: sqlite3.Connection, conversion: Conversion, at: float) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from store import reads
+from store import events, reads
 from store.records import Conversion
 
 Row = dict[str, Any]
@@ -339,20 +339,7 @@ def recent_conversions(
         "SELECT * FROM conversions WHERE campaign_id = ? ORDER BY id DESC LIMIT ?",
         (campaign_id, limit),
     )
-    return [
-        Conversion(
-            id=row["id"],
-            click_id=row["click_id"],
-            campaign_id=row["campaign_id"],
-            type=row["type"],
-            status=row["status"],
-            raw_status=row["raw_status"],
-            payout=row["payout"],
-            currency=row["currency"],
-            txid=row["txid"],
-        )
-        for row in rows
-    ]
+    return [events.conversion(row) for row in rows]
 
 
 def first_campaign_key(conn: sqlite3.Connection) -> str | None:
