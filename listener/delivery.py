@@ -39,12 +39,13 @@ class Result:
 
 def complete(conn: sqlite3.Connection, attempt: Attempt, result: Result) -> Attempt | None:
     """Record an attempt's result; queue the next one on the retry schedule and return it."""
-    schedule = workspace.load_settings(conn).retry_schedule
+    schedule: list[float] = []
     if result.error is None:
         outcome = "delivered"
     elif attempt.resend_of is not None:
         outcome = "failed"  # a resend by hand is one attempt, not a new schedule
     else:
+        schedule = workspace.load_settings(conn).retry_schedule
         (automatic,) = conn.execute(
             "SELECT count(*) FROM deliveries WHERE decision_id = ? AND resend_of IS NULL",
             (attempt.decision_id,),
@@ -112,7 +113,7 @@ class Outbox:
             self._wake.set()
 
     async def run(self) -> None:
-        """Load the outbox, then send every attempt when it is due, until cancelled."""
+        """Send every attempt when it is due, until cancelled (the poller loads the outbox)."""
         poller = asyncio.create_task(self._poll())
         try:
             while True:

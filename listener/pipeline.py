@@ -219,6 +219,7 @@ def _convert(
         conversion.type = postback.type or existing.type
         conversion.payout = existing.payout if payout is None else payout
         conversion.currency = postback.currency or existing.currency
+        conversion.txid = postback.txid or existing.txid
         if postback.raw_status is None:
             conversion.status, conversion.raw_status = existing.status, existing.raw_status
             parsed["status"] = f"no status was sent: the conversion keeps '{existing.status}'"

@@ -200,6 +200,14 @@ async def test_duplicate_modes(
         assert len(trace["conversions"][0]["history"]) == 1
 
 
+async def test_an_update_without_a_txid_keeps_the_conversions_txid(pw: Listener) -> None:
+    clickid = await pw.click()
+    await pw.postback(clickid=clickid, type="Deposit", txid="D1", status="pending")
+    await pw.postback(clickid=clickid, type="Deposit", status="approved")
+    (conversion,) = (await pw.trace(clickid))["conversions"]
+    assert (conversion["txid"], conversion["status"]) == ("D1", "approved")
+
+
 async def test_a_txid_makes_a_separate_conversion_of_the_same_type(pw: Listener) -> None:
     clickid = await pw.click()
     await pw.postback(clickid=clickid, type="Deposit", txid="D1", sum="10")
