@@ -12,6 +12,19 @@ from store import workspace
 from store.db import connect
 from tests.conftest import Listener
 
+# One campaign and its sources; tests add the postback configs they need.
+CAMPAIGN = """
+[[traffic_sources]]
+name = "Propeller"
+postback_url = "http://127.0.0.1:PORT/sink/propeller?visitor_id={external_id}"
+[[offer_sources]]
+name = "AffNet"
+[[campaigns]]
+key = "casino-fr"
+traffic_source = "Propeller"
+offer_source = "AffNet"
+"""
+
 
 def inbound_rows(pw: Listener) -> list[sqlite3.Row]:
     conn = sqlite3.connect(pw.store.path)
@@ -150,16 +163,8 @@ async def test_pending_then_approved_fires_the_conditional_postback_once(pw: Lis
 
 async def test_refire_on_update_fires_again(pw: Listener) -> None:
     await pw.configure(
-        """
-[[traffic_sources]]
-name = "Propeller"
-postback_url = "http://127.0.0.1:PORT/sink/propeller?visitor_id={external_id}"
-[[offer_sources]]
-name = "AffNet"
-[[campaigns]]
-key = "casino-fr"
-traffic_source = "Propeller"
-offer_source = "AffNet"
+        CAMPAIGN
+        + """
 [[campaigns.postbacks]]
 name = "all events"
 refire_on_update = true
@@ -218,16 +223,8 @@ async def test_a_txid_makes_a_separate_conversion_of_the_same_type(pw: Listener)
 
 async def test_min_payout(pw: Listener) -> None:
     await pw.configure(
-        """
-[[traffic_sources]]
-name = "Propeller"
-postback_url = "http://127.0.0.1:PORT/sink/propeller?visitor_id={external_id}"
-[[offer_sources]]
-name = "AffNet"
-[[campaigns]]
-key = "casino-fr"
-traffic_source = "Propeller"
-offer_source = "AffNet"
+        CAMPAIGN
+        + """
 [[campaigns.postbacks]]
 name = "paid deposits"
 conditional = true
@@ -257,19 +254,13 @@ async def test_unknown_clicks_attach_to_a_campaign(pw: Listener) -> None:
     assert "'ref_id'" in body["decisions"][0]["reasons"][0]
 
 
-BASE_ATTACH = """
+BASE_ATTACH = (
+    """
 [listener]
 unknown_clicks = "attach:casino-fr"
-[[traffic_sources]]
-name = "Propeller"
-postback_url = "http://127.0.0.1:PORT/sink/propeller?visitor_id={external_id}"
-[[offer_sources]]
-name = "AffNet"
-[[campaigns]]
-key = "casino-fr"
-traffic_source = "Propeller"
-offer_source = "AffNet"
 """
+    + CAMPAIGN
+)
 
 
 @pytest.mark.parametrize(
