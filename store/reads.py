@@ -215,27 +215,3 @@ def sink_records(conn: sqlite3.Connection, name: str, limit: int = 100) -> list[
         }
         for row in rows
     ]
-
-
-def delivery(conn: sqlite3.Connection, delivery_id: int) -> Row | None:
-    row = conn.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
-    return None if row is None else delivery_row(row)
-
-
-def totals(conn: sqlite3.Connection) -> Row:
-    """Counts for a header line: clicks, conversions, inbound and deliveries by outcome."""
-    row = conn.execute(
-        "SELECT (SELECT count(*) FROM clicks), (SELECT count(*) FROM conversions),"
-        " (SELECT count(*) FROM inbound),"
-        " (SELECT count(*) FROM inbound WHERE outcome = 'rejected')"
-    ).fetchone()
-    outcomes = dict(
-        conn.execute("SELECT outcome, count(*) FROM deliveries GROUP BY outcome").fetchall()
-    )
-    return {
-        "clicks": row[0],
-        "conversions": row[1],
-        "inbound": row[2],
-        "rejected": row[3],
-        "deliveries": outcomes,
-    }

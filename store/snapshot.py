@@ -43,23 +43,15 @@ def config_version(conn: sqlite3.Connection) -> int:
 
 def load(conn: sqlite3.Connection) -> Snapshot:
     version = config_version(conn)
-    offer_sources = {s.id: s for s in workspace.offer_sources(conn)}
-    traffic_sources = {s.id: s for s in workspace.traffic_sources(conn)}
-    campaigns = {}
-    for row in conn.execute("SELECT * FROM campaigns"):
-        campaigns[row["id"]] = CampaignSetup(
-            campaign=Campaign(
-                id=row["id"],
-                key=row["key"],
-                name=row["name"],
-                traffic_source=traffic_sources[row["traffic_source_id"]].name,
-                offer_source=offer_sources[row["offer_source_id"]].name,
-                offer_url=row["offer_url"],
-                postbacks=workspace.postback_configs(conn, row["id"]),
-            ),
-            offer_source=offer_sources[row["offer_source_id"]],
-            traffic_source=traffic_sources[row["traffic_source_id"]],
+    offer_sources = {source.name: source for source in workspace.offer_sources(conn)}
+    traffic_sources = {source.name: source for source in workspace.traffic_sources(conn)}
+    campaigns = {
+        campaign.id: CampaignSetup(
+            campaign, offer_sources[campaign.offer_source], traffic_sources[campaign.traffic_source]
         )
+        for campaign in workspace.campaigns(conn)
+        if campaign.id is not None
+    }
     return Snapshot(
         version=version,
         settings=workspace.load_settings(conn),

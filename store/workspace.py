@@ -102,16 +102,6 @@ def traffic_sources(conn: sqlite3.Connection) -> list[TrafficSource]:
     return [_traffic_source(r) for r in conn.execute("SELECT * FROM traffic_sources ORDER BY id")]
 
 
-def offer_source(conn: sqlite3.Connection, source_id: int) -> OfferSource:
-    row = conn.execute("SELECT * FROM offer_sources WHERE id = ?", (source_id,)).fetchone()
-    return _offer_source(row)
-
-
-def traffic_source(conn: sqlite3.Connection, source_id: int) -> TrafficSource:
-    row = conn.execute("SELECT * FROM traffic_sources WHERE id = ?", (source_id,)).fetchone()
-    return _traffic_source(row)
-
-
 _CAMPAIGN = """
     SELECT c.*, t.name AS traffic_source, o.name AS offer_source
     FROM campaigns c
@@ -130,14 +120,6 @@ def _campaign(conn: sqlite3.Connection, row: sqlite3.Row) -> Campaign:
         offer_url=row["offer_url"],
         postbacks=postback_configs(conn, row["id"]),
     )
-
-
-def campaign_row(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
-    """The campaign with this key, with its source ids, or None."""
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM campaigns WHERE key = ?", (key,)
-    ).fetchone()
-    return row
 
 
 def campaigns(conn: sqlite3.Connection) -> list[Campaign]:
