@@ -19,6 +19,7 @@ from listener.parsing import Rejection
 from listener.pipeline import Answer, record_click, record_postback, reject
 from listener.sink import sink
 from store.db import Store
+from store.jsontext import dumps
 from store.records import InboundRequest, Settings
 from store.snapshot import SnapshotCache
 
@@ -44,7 +45,7 @@ def _guard(request: web.Request, params: dict[str, str], settings: Settings) -> 
 def _respond(answer: Answer) -> web.Response:
     if answer.redirect is not None:
         raise web.HTTPFound(answer.redirect)
-    return web.json_response(answer.body, status=answer.status)
+    return web.json_response(answer.body, status=answer.status, dumps=dumps)
 
 
 Job = Callable[[sqlite3.Connection, InboundRequest, dict[str, str], bool], Answer]
@@ -96,7 +97,8 @@ def create_app(store: Store, settings: Settings, *, token: str = "") -> web.Appl
     app[STORE] = store
     app[SETTINGS] = settings
     app[TOKEN] = token
-    app[SNAPSHOT] = SnapshotCache()
+    app[SNAPSHOT] = snapshot = SnapshotCache()
+    store.before_each_batch(snapshot.refresh)
     app.cleanup_ctx.append(_delivery_worker)
     for method in ("GET", "POST"):
         app.router.add_route(method, "/click/{campaign_key}", click)

@@ -5,29 +5,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from json.encoder import encode_basestring
 from typing import Any
 
+from store.jsontext import dumps
 from store.records import Attempt, Click, Conversion, InboundRequest
 
 RESPONSE_LIMIT = 2048  # bytes of an answer kept on a delivery attempt
-
-
-def _json(value: list[Any] | dict[str, Any]) -> str:
-    """JSON text of a column. The hot path's common shapes (lists of text, text to text) are
-    joined directly: ``json.dumps`` costs more in setting up than in encoding them."""
-    if isinstance(value, list):
-        if all(type(item) is str for item in value):
-            return "[" + ",".join(map(encode_basestring, value)) + "]"
-    elif all(type(item) is str for item in value.values()):
-        return (
-            "{"
-            + ",".join(
-                f"{encode_basestring(key)}:{encode_basestring(item)}" for key, item in value.items()
-            )
-            + "}"
-        )
-    return json.dumps(value)
 
 
 def insert_inbound(
@@ -54,12 +37,12 @@ def insert_inbound(
             request.query,
             request.body,
             request.remote,
-            _json(request.headers),
+            dumps(request.headers),
             outcome,
             reason,
             http_status,
-            _json(warnings or []),
-            _json(parsed or {}),
+            dumps(warnings or []),
+            dumps(parsed or {}),
             click_id,
             conversion_id,
         ),
@@ -75,7 +58,7 @@ def insert_click(conn: sqlite3.Connection, click: Click, inbound_id: int | None)
             click.id,
             click.campaign_id,
             click.external_id,
-            _json(click.params),
+            dumps(click.params),
             click.created_at,
             inbound_id,
         ),
@@ -208,10 +191,10 @@ def insert_decision(
             postback,
             kind,
             verdict,
-            _json(reasons),
-            _json(warnings),
+            dumps(reasons),
+            dumps(warnings),
             at,
-            None if request is None else json.dumps(request),
+            None if request is None else dumps(request),
         ),
     )
     return int(cursor.lastrowid or 0)
@@ -232,7 +215,7 @@ def insert_attempt(
     cursor = conn.execute(
         "INSERT INTO deliveries (decision_id, attempt, resend_of, method, url, headers, body,"
         " outcome, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
-        (decision_id, attempt, resend_of, method, url, _json(headers), body, due_at),
+        (decision_id, attempt, resend_of, method, url, dumps(headers), body, due_at),
     )
     return int(cursor.lastrowid or 0)
 
@@ -335,7 +318,7 @@ def insert_sink_record(
             request.method,
             request.path,
             request.query,
-            _json(request.headers),
+            dumps(request.headers),
             request.body,
             http_status,
         ),

@@ -3,7 +3,9 @@
 Every postback needs its campaign, both sources, the postback configs, the known types and the
 settings. Reading them costs more than the rest of the postback, and they rarely change, so
 the writer keeps one snapshot and reloads it only when ``config_version`` moved (triggers bump
-it on every change to the configuration, from this process or another one).
+it on every change to the configuration, from this process or another one). It looks once per
+batch, before the batch's jobs (``Store.before_each_batch``): a change applies from the next
+batch on, a few milliseconds later.
 """
 
 from __future__ import annotations
@@ -67,7 +69,13 @@ class SnapshotCache:
     def __init__(self) -> None:
         self._snapshot: Snapshot | None = None
 
-    def get(self, conn: sqlite3.Connection) -> Snapshot:
+    def refresh(self, conn: sqlite3.Connection) -> None:
+        """Reload the snapshot if the configuration changed since it was read."""
         if self._snapshot is None or self._snapshot.version != config_version(conn):
+            self._snapshot = load(conn)
+
+    def get(self, conn: sqlite3.Connection) -> Snapshot:
+        """The snapshot as of the last refresh (the first call reads it)."""
+        if self._snapshot is None:
             self._snapshot = load(conn)
         return self._snapshot
