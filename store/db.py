@@ -148,7 +148,7 @@ class Store:
         if self._task is None:
             raise RuntimeError("the store is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((job, future))
+        self._queue.put_nowait((job, future))
         return await future
 
     def before_each_batch(self, hook: Hook) -> None:
@@ -161,11 +161,22 @@ class Store:
         assert self._reader is not None, "the store is not open"
         return await _on_thread(self._reader, query)
 
+    async def _gather(self) -> None:
+        """Before a batch starts, let the event loop take in the requests that have already
+        arrived, so that they join it: under load a batch then holds every waiting request and
+        one commit serves them all. A pass costs one turn of the loop; an idle one stops it."""
+        for _ in range(3):
+            waiting = self._queue.qsize()
+            await asyncio.sleep(0)
+            if self._queue.qsize() == waiting:
+                return
+
     async def _drain(self) -> None:
         assert self._writer is not None
         stopping = False
         while not stopping:
             item = await self._queue.get()
+            await self._gather()
             batch: list[tuple[Job, asyncio.Future[Any]]] = []
             while item is not None:
                 batch.append(item)
