@@ -72,8 +72,10 @@ class PostwatchApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    stats: reactive[Stats] = reactive(Stats, always_update=True)
-    demo_running: reactive[bool] = reactive(False)
+    # The header watches these and redraws itself; a reactive that repaints the app would
+    # repaint the whole screen at every poll.
+    stats: reactive[Stats] = reactive(Stats, always_update=True, repaint=False)
+    demo_running: reactive[bool] = reactive(False, repaint=False)
 
     def __init__(self, options: DashOptions) -> None:
         theme = THEME_ALIASES.get(options.theme or "", options.theme or "")
