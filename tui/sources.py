@@ -74,7 +74,7 @@ class Source:
         return "", ()
 
     def row(self, data: Row) -> TableRow:
-        return TableRow(key=int(data["id"]), cells=self.cells(data), data=data)
+        return TableRow(key=int(data["id"]), cells=lambda: self.cells(data), data=data)
 
     def fetch(self, conn: sqlite3.Connection, snapshot: Snapshot) -> Fetch:
         if snapshot.following:

@@ -8,7 +8,7 @@ tables that are filled once, and removing rows from it costs a full re-index per
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -43,12 +43,19 @@ class Column:
 
 @dataclass
 class TableRow:
-    """One row: its key, its cells by column key, and the data it was made from."""
+    """One row: its key, its cells by column key, and the data it was made from. The cells may
+    be given as a function that makes them when the row is first drawn: in a flood of new
+    rows most scroll past without ever being drawn."""
 
     key: int
-    cells: dict[str, Text]
+    cells: dict[str, Text] | Callable[[], dict[str, Text]]
     data: Any = None
     version: int = 0
+
+    def texts(self) -> dict[str, Text]:
+        if callable(self.cells):
+            self.cells = self.cells()
+        return self.cells
 
 
 def layout_columns(columns: Sequence[Column], width: int) -> list[tuple[Column, int]]:
@@ -434,7 +441,7 @@ class RowTable(ScrollView, can_focus=True):
             name = "row-table--cursor" if self.has_focus else "row-table--cursor-blurred"
             style = base + self.get_component_rich_style(name)
         marker = CURSOR_MARK if on_cursor else " "
-        strip = self._strip(self._line_text(row.cells, width, marker), width, style)
+        strip = self._strip(self._line_text(row.texts(), width, marker), width, style)
         self._remember(key, strip)
         return strip
 
