@@ -21,6 +21,7 @@ import asyncio
 import json
 import math
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -279,10 +280,12 @@ async def run(
             busy: list[tuple[float, float]] = []
             rss_samples: list[float] = []
             started = time.monotonic()
+            cpu_start = time.process_time()
             while time.monotonic() - started < duration - 1.5:
                 busy += await keypresses(app, probe, 3, 0.1)
                 rss_samples.append(rss_mib())
             appear = list(probe.appear)
+            cpu = (time.process_time() - cpu_start) / (time.monotonic() - started)
             undrawn = len(probe.undrawn)  # one key a row
             output, _ = await load.communicate()
             stats = app.stats
@@ -292,6 +295,7 @@ async def run(
         if serve is not None:
             serve.terminate()
             await serve.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     loaded: dict[str, Any] = {}
     for line in output.decode().splitlines():
@@ -317,6 +321,7 @@ async def run(
         print(f"{'':<44} {undrawn} added to the table but not drawn when the load ended")
 
     what = "dashboard + listener" if not attached else "dashboard"
+    print(f"{'CPU (' + what + ', all threads) under load':<44} {cpu:.0%} of a core")
     print(
         f"{'memory (RSS, ' + what + ')':<44} start {rss_start:6.1f} MiB   during load "
         f"{min(rss_samples, default=math.nan):6.1f}..{max(rss_samples, default=math.nan):6.1f}"

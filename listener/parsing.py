@@ -20,6 +20,14 @@ STATUS = ("status", "cnv_status", "conv_status")
 TXID = ("txid", "tid", "transaction_id")
 CURRENCY = ("currency", "cur", "cnv_currency")
 
+_VALUES = (
+    ("payout", PAYOUT),
+    ("type", TYPE),
+    ("status", STATUS),
+    ("txid", TXID),
+    ("currency", CURRENCY),
+)
+
 _MACRO = re.compile(r"^(\{.*\}|\$\{.*\}|#.*#|\[.*\]|%.*%|REPLACE)$", re.IGNORECASE)
 
 
@@ -37,7 +45,7 @@ class Postback:
     """A postback's values, and which parameter name each was read from."""
 
     click_id: str
-    payout: float | None = None
+    payout: str | None = None  # as sent: parse_payout reads it after the click lookup
     type: str | None = None
     raw_status: str | None = None
     txid: str | None = None
@@ -72,8 +80,8 @@ def parse_payout(value: str) -> float:
 
 
 def parse_postback(params: Mapping[str, str]) -> Postback:
-    """Read a postback's parameters; raise ``Rejection`` for a missing or unfilled click id
-    and for a payout that is not a finite number."""
+    """Read a postback's parameters; raise ``Rejection`` for a missing or unfilled click id.
+    The payout is kept as sent (see ``parse_payout``)."""
     found = _pick(params, CLICK_ID)
     if found is None:
         raise Rejection(400, f"no click id: looked for {', '.join(CLICK_ID)}")
@@ -86,20 +94,17 @@ def parse_postback(params: Mapping[str, str]) -> Postback:
             "fill it in; check the postback URL's click id macro in the network's settings",
         )
     postback = Postback(click_id=click_id.strip(), aliases={"click id": name})
-    for label, names in (
-        ("payout", PAYOUT),
-        ("type", TYPE),
-        ("status", STATUS),
-        ("txid", TXID),
-        ("currency", CURRENCY),
-    ):
+    for label, names in _VALUES:
         picked = _pick(params, names)
-        if picked is None or not picked[1].strip():
+        if picked is None:
             continue
         param, value = picked[0], picked[1].strip()
+        if not value:
+            continue
         postback.aliases[label] = param
         if label == "payout":
-            continue  # read by parse_payout after the click lookup, in the SPEC's order
+            postback.payout = picked[1]  # as sent, for the error message
+            continue
         if looks_like_macro(value):
             postback.warnings.append(
                 f"{label} '{value}' in '{param}' looks like an unreplaced macro"
@@ -113,13 +118,6 @@ def parse_postback(params: Mapping[str, str]) -> Postback:
         else:
             postback.currency = value.upper()
     return postback
-
-
-def raw_payout(params: Mapping[str, str]) -> str | None:
-    picked = _pick(params, PAYOUT)
-    if picked is None or not picked[1].strip():
-        return None
-    return picked[1]
 
 
 @dataclass(frozen=True)
@@ -137,8 +135,11 @@ def resolve_status(raw: str | None, offer_source: OfferSource) -> StatusResoluti
             f"no status was sent: default status '{offer_source.default_status}' "
             f"of offer source '{offer_source.name}' applied",
         )
-    aliases = {key.casefold(): value for key, value in offer_source.status_aliases.items()}
-    mapped = aliases.get(raw.casefold())
+    folded = raw.casefold()
+    mapped = next(
+        (value for key, value in offer_source.status_aliases.items() if key.casefold() == folded),
+        None,
+    )
     candidate = mapped if mapped is not None else raw
     if candidate.casefold() in STATUSES:
         status = candidate.casefold()

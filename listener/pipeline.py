@@ -18,7 +18,6 @@ from listener.parsing import (
     Rejection,
     parse_payout,
     parse_postback,
-    raw_payout,
     resolve_status,
     type_warning,
 )
@@ -150,8 +149,7 @@ def record_postback(
         return reject(conn, request, rejection)
     try:
         click, new = _click(conn, postback.click_id, snapshot, request.received_at)
-        payout_text = raw_payout(params)
-        payout = None if payout_text is None else parse_payout(payout_text)
+        payout = None if postback.payout is None else parse_payout(postback.payout)
         if too_large:
             raise _too_large(snapshot.settings.max_body)
     except Rejection as rejection:
@@ -246,7 +244,7 @@ def _convert(
         assert config.id is not None
         fired_at = events.last_fired_at(conn, conversion.id, config.id) if existing else None
         verdict = rules.decide(config, conversion, fired_at=fired_at)
-        built = outbound.Built(None)
+        built = None
         unsent = None
         if verdict.verdict == "fired":  # only what would fire is built
             built = kinds.build(
@@ -267,14 +265,14 @@ def _convert(
             kind=config.kind,
             verdict=verdict.verdict,
             reasons=verdict.reasons,
-            warnings=built.warnings if verdict.verdict == "fired" else [],
+            warnings=built.warnings if built and verdict.verdict == "fired" else [],
             at=at,
             request=unsent,
         )
         answer.body["decisions"].append(
             {"postback": config.name, "verdict": verdict.verdict, "reasons": verdict.reasons}
         )
-        if verdict.verdict == "fired" and built.request is not None:
+        if built and verdict.verdict == "fired" and built.request is not None:
             answer.attempts.append(_first_attempt(conn, decision_id, config, setup, built, at))
     return answer
 

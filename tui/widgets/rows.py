@@ -307,10 +307,14 @@ class RowTable(ScrollView, can_focus=True):
     def move_cursor(self, index: int, *, reveal: bool = True) -> None:
         if not self.rows:
             return
+        previous = self.cursor
         self.cursor = max(0, min(index, len(self.rows) - 1))
         if reveal:
             self._reveal()
-        self.refresh()
+        # Only the two rows change (a scroll redraws the whole view by itself); the header is
+        # line 0, so row i is line i + 1.
+        self.refresh_line(previous + 1)
+        self.refresh_line(self.cursor + 1)
         self._post_highlight(by_user=True)
         if len(self.rows) - self.cursor <= max(10, self._page_size()):
             self.post_message(self.NearEnd(self).set_sender(self))
