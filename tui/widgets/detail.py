@@ -33,7 +33,13 @@ class DetailPane(VerticalScroll, can_focus=True):
             return
         self.key = key
         self.text = text
-        self.query_one(Static).update(text)
+        static = self.query_one(Static)
+        static.update(text, layout=False)
+        # A layout pass lays the whole screen out again; it is only needed when the text's
+        # height changes, which the details of a flood of alike conversions seldom do.
+        size = static.content_size
+        if not size.width or static.get_content_height(size, size, size.width) != size.height:
+            static.refresh(layout=True)
         if not same:
             self.scroll_home(animate=False)
 
