@@ -25,6 +25,7 @@ from textual.strip import Strip
 from tui.format import literal
 
 CURSOR_MARK = "▶"
+EMPTY = Text("", end="")
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ class RowTable(ScrollView, can_focus=True):
         self.cursor = 0
         self._layout: tuple[int, list[tuple[Column, int]]] | None = None
         self._cache: OrderedDict[tuple[Any, ...], Strip] = OrderedDict()
+        self._styles: dict[str, Style] = {}  # by component class; as long-lived as the strips
         self._last_highlight: int | None = None
 
     # -- reading ------------------------------------------------------------------------------
@@ -371,22 +373,26 @@ class RowTable(ScrollView, can_focus=True):
         self.move_cursor(index, reveal=False)
 
     def on_focus(self, event: events.Focus) -> None:
-        self._cache.clear()
+        self._forget_strips()
         self.refresh()
 
     def on_blur(self, event: events.Blur) -> None:
-        self._cache.clear()
+        self._forget_strips()
         self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
         self._layout = None
-        self._cache.clear()
+        self._forget_strips()
         self.virtual_size = Size(self.size.width, len(self.rows) + 1)
         self._reveal()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._forget_strips()
+
+    def _forget_strips(self) -> None:
         self._cache.clear()
+        self._styles.clear()
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -400,12 +406,17 @@ class RowTable(ScrollView, can_focus=True):
         for number, (column, size) in enumerate(self._columns(width)):
             if number:
                 line.append(" ")
-            cell = cells.get(column.key)
-            cell = Text("", end="") if cell is None else cell.copy()
-            cell.no_wrap = True
-            cell.truncate(size, overflow="ellipsis")
-            cell.align(column.justify, size)
+            cell = cells.get(column.key, EMPTY)
+            if cell.cell_len > size:
+                cell = cell.copy()  # the row keeps its whole value
+                cell.truncate(size, overflow="ellipsis")
+            # padded in the cell's style, as Text.align would (without copying the cell)
+            padding = " " * (size - cell.cell_len)
+            if column.justify == "right":
+                line.append(padding, style=cell.style)
             line.append_text(cell)
+            if column.justify == "left":
+                line.append(padding, style=cell.style)
         return line
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
@@ -413,14 +424,24 @@ class RowTable(ScrollView, can_focus=True):
         strip = Strip(segments).adjust_cell_length(width)
         return strip.apply_style(style)
 
+    def _style(self, component: str = "") -> Style:
+        """The table's style, plus a component's: worked out once for all the lines drawn
+        until the strip cache is dropped."""
+        style = self._styles.get(component)
+        if style is None:
+            style = self.rich_style
+            if component:
+                style += self.get_component_rich_style(component)
+            self._styles[component] = style
+        return style
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
         if y == 0:
             key: tuple[Any, ...] = ("header", width)
             if key not in self._cache:
                 labels = {column.key: Text(column.label) for column in self.columns}
-                header_style = base + self.get_component_rich_style("row-table--header")
+                header_style = self._style("row-table--header")
                 self._remember(
                     key, self._strip(self._line_text(labels, width, " "), width, header_style)
                 )
@@ -428,11 +449,11 @@ class RowTable(ScrollView, can_focus=True):
         index = round(self.scroll_y) + y - 1
         if not self.rows:
             if y == 1:
-                style = base + self.get_component_rich_style("row-table--placeholder")
+                style = self._style("row-table--placeholder")
                 return self._strip(Text("  " + self.placeholder, no_wrap=True), width, style)
-            return Strip([Segment(" " * width, base)], width)
+            return Strip([Segment(" " * width, self._style())], width)
         if index >= len(self.rows):
-            return Strip([Segment(" " * width, base)], width)
+            return Strip([Segment(" " * width, self._style())], width)
         row = self.rows[index]
         on_cursor = index == self.cursor
         key = ("row", row.key, row.version, width, on_cursor, self.has_focus)
@@ -440,10 +461,11 @@ class RowTable(ScrollView, can_focus=True):
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        style = base
+        style = self._style()
         if on_cursor:
-            name = "row-table--cursor" if self.has_focus else "row-table--cursor-blurred"
-            style = base + self.get_component_rich_style(name)
+            style = self._style(
+                "row-table--cursor" if self.has_focus else "row-table--cursor-blurred"
+            )
         marker = CURSOR_MARK if on_cursor else " "
         strip = self._strip(self._line_text(row.texts(), width, marker), width, style)
         self._remember(key, strip)
