@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from urllib.parse import parse_qsl, quote_plus
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from listener.capture import form_fields
 from listener.parsing import (
     CLICK_ID,
     Rejection,
@@ -69,3 +71,18 @@ def test_status_resolution_examples() -> None:
     unknown = resolve_status("chargeback", source)
     assert unknown.status == "other"
     assert unknown.warning is not None and "'chargeback'" in unknown.warning
+
+
+# Query strings as senders write them: escaped or not, with '+', '%', blanks and repeats.
+query_text = st.text(alphabet="ab=&+%2F0é{}[]#", max_size=30)
+
+
+@given(query_text)
+def test_form_fields_read_what_parse_qsl_reads(text: str) -> None:
+    assert form_fields(text) == dict(parse_qsl(text, keep_blank_values=True))
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=10), max_size=5))
+def test_form_fields_undo_url_encoding(fields: dict[str, str]) -> None:
+    text = "&".join(f"{quote_plus(name)}={quote_plus(value)}" for name, value in fields.items())
+    assert form_fields(text) == fields
