@@ -25,7 +25,7 @@ from tui.context import Dash, DashOptions
 from tui.screens.campaigns import CampaignsScreen
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
-from tui.widgets.rows import RowTable
+from tui.widgets.rows import CURSOR_MARK, RowTable
 
 T = TypeVar("T")
 
@@ -99,6 +99,11 @@ class Driver:
         """What the table draws, line by line (header first)."""
         table = self.table()
         return [table.render_line(y).text for y in range(table.size.height)]
+
+    def drawn_lines(self) -> list[str]:
+        """The table's lines as last drawn (only the lines it asked to redraw are new)."""
+        table = self.table()
+        return [strip.text for strip in table.render_lines(table.size.region)]
 
 
 def free_port() -> int:
@@ -264,6 +269,21 @@ async def test_live_follows_new_rows_until_the_user_moves_away(tmp_path: Path) -
         await until(lambda: len(pw.table().rows) == 5)
         assert pw.table().rows[0].data["click_id"] == later[-1]
         assert live.new_count == 0
+
+
+async def test_the_cursor_mark_moves_on_screen_with_the_keys(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as pw:
+        for n in range(3):
+            await pw.postback(clickid=await pw.click(ref_id=f"ext-{n}"), type="Lead")
+        await until(lambda: len(pw.table().rows) == 3)
+
+        def marked() -> list[int]:
+            return [y for y, line in enumerate(pw.drawn_lines()) if line.startswith(CURSOR_MARK)]
+
+        await until(lambda: marked() == [1])
+        for key, line in (("down", 2), ("down", 3), ("up", 2), ("home", 1)):
+            await pw.press(key)
+            assert marked() == [line]
 
 
 async def test_the_table_keeps_a_window_and_pages_older_rows_in(tmp_path: Path) -> None:

@@ -4,16 +4,20 @@ command palette."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from rich.text import Text
+from textual.app import App
 from textual.binding import Binding
+from textual.widgets import Static
 
 from tui import format as fmt
 from tui.app import SCREENS, PostwatchApp, flatten_keys
 from tui.cli import cli
 from tui.context import DashOptions
+from tui.widgets.detail import DetailPane
 from tui.widgets.rows import Column, layout_columns
 
 
@@ -121,3 +125,23 @@ def test_an_unknown_theme_is_refused_with_the_known_ones(tmp_path: Path) -> None
     result = CliRunner().invoke(cli, ["--theme", "nope", "--db", str(tmp_path / "p.db")])
     assert result.exit_code == 2
     assert "ansi-dark" in result.output
+
+
+class OnePane(App[None]):
+    def compose(self) -> Any:
+        yield DetailPane("nothing yet")
+
+
+async def test_the_detail_pane_takes_the_height_of_each_text() -> None:
+    # A text of the same height is redrawn without a layout pass; any other height is laid out.
+    app = OnePane()
+    async with app.run_test(size=(40, 10)) as pilot:
+        pane = app.query_one(DetailPane)
+        for key, height in enumerate((3, 3, 20, 20, 2)):
+            pane.show(key, Text("\n".join(f"item {key} line {n}" for n in range(height))))
+            await pilot.pause()
+            static = pane.query_one(Static)
+            assert static.size.height == height
+            assert pane.max_scroll_y == max(0, height - pane.size.height)
+            drawn = [strip.text.strip() for strip in static.render_lines(static.size.region)]
+            assert drawn == [f"item {key} line {n}" for n in range(height)]
