@@ -42,7 +42,7 @@ async def capture(
         remote=request.remote or "",
         headers={name: request.headers[name] for name in KEPT_HEADERS if name in request.headers},
     )
-    params = form_fields(request.query_string)
+    params = form_fields(request.rel_url.raw_query_string)
     rejection = None
     if body and not too_large:
         try:

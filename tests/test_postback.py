@@ -92,6 +92,15 @@ async def test_post_form_and_json_bodies_merge_over_the_query(pw: Listener) -> N
     ]
 
 
+async def test_encoded_values_are_decoded_once(pw: Listener) -> None:
+    clickid = await pw.click()
+    txid = "100%41 & a=b+c"  # a sender's literal text: decoding it twice would change it
+    status, _ = await pw.postback(clickid=clickid, type="Lead", txid=txid)
+    assert status == 200
+    story = await pw.trace(clickid)
+    assert story["conversions"][0]["txid"] == txid
+
+
 @pytest.mark.parametrize(
     ("raw", "status", "warned"),
     [
