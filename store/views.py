@@ -114,7 +114,8 @@ def mark_of(verdict: str, attempts: list[Row]) -> str:
 
 def conversions_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[Row]:
     """Conversions for a live table, newest first: the row's values and one mark per decision
-    of the conversion's latest event (in postback config order)."""
+    of the conversion's latest event (in postback config order; the reasons are read with the
+    detail, not for each of a flood of rows)."""
     wanted = sorted(set(ids), reverse=True)
     if not wanted:
         return []
@@ -125,7 +126,7 @@ def conversions_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[Row]
         wanted,
     ).fetchall()
     decisions = conn.execute(
-        "SELECT d.id, d.conversion_id, d.postback, d.kind, d.verdict, d.reasons FROM decisions d"
+        "SELECT d.id, d.conversion_id, d.postback, d.kind, d.verdict FROM decisions d"
         f" WHERE d.conversion_id IN ({marks}) AND d.event_id ="
         " (SELECT max(event_id) FROM decisions WHERE conversion_id = d.conversion_id)"
         " ORDER BY d.id",
@@ -147,7 +148,6 @@ def conversions_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[Row]
                 "postback": decision["postback"],
                 "kind": decision["kind"],
                 "verdict": decision["verdict"],
-                "reasons": json.loads(decision["reasons"]),
                 "mark": mark_of(decision["verdict"], attempts.get(decision["id"], [])),
             }
         )
