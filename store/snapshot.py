@@ -70,9 +70,14 @@ class SnapshotCache:
         self._snapshot: Snapshot | None = None
 
     def refresh(self, conn: sqlite3.Connection) -> None:
-        """Reload the snapshot if the configuration changed since it was read."""
-        if self._snapshot is None or self._snapshot.version != config_version(conn):
-            self._snapshot = load(conn)
+        """Reload the snapshot if the configuration changed since it was read. A failure is
+        left to the jobs that need the snapshot (``get`` tries again and raises), so that the
+        batch's other jobs, such as storing a rejected request, still run."""
+        try:
+            if self._snapshot is None or self._snapshot.version != config_version(conn):
+                self._snapshot = load(conn)
+        except Exception:
+            self._snapshot = None
 
     def get(self, conn: sqlite3.Connection) -> Snapshot:
         """The snapshot as of the last refresh (the first call reads it)."""

@@ -375,3 +375,17 @@ async def test_a_rule_changed_by_another_process_applies_to_the_next_conversion(
     _, after = await pw.postback(clickid=clickid, type="Lead", txid="2")
     assert after["decisions"][0]["verdict"] == "filtered"
     assert after["decisions"][0]["reasons"] == ["status 'pending' is not one of: approved"]
+
+
+async def test_a_postback_that_cannot_be_processed_is_still_stored(pw: Listener) -> None:
+    clickid = await pw.click()
+    # A configuration the writer cannot read (say, edited by hand): the postback fails...
+    await pw.store.write(lambda conn: conn.execute("UPDATE postback_configs SET types = 'oops'"))
+    status, body = await pw.postback(clickid=clickid, type="Lead")
+    assert status == 500
+    assert body["error"].startswith("postwatch failed to process this request")
+    # ...and is kept in the inbound log with that reason, like every rejected request.
+    _, inbound = await pw.get("/api/inbound", limit="1")
+    assert inbound[0]["outcome"] == "rejected"
+    assert inbound[0]["reason"] == body["error"]
+    assert f"clickid={clickid}" in inbound[0]["query"]
