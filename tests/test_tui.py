@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from tests.conftest import BASE_CONFIG
 from tui.app import PostwatchApp
 from tui.context import Dash, DashOptions
 from tui.screens.campaigns import CampaignsScreen
+from tui.sources import Fetch, Snapshot
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import CURSOR_MARK, RowTable
@@ -284,6 +286,31 @@ async def test_the_cursor_mark_moves_on_screen_with_the_keys(tmp_path: Path) -> 
         for key, line in (("down", 2), ("down", 3), ("up", 2), ("home", 1)):
             await pw.press(key)
             assert marked() == [line]
+
+
+async def test_a_change_noticed_during_a_fetch_is_read_after_it_is_shown(tmp_path: Path) -> None:
+    config = BASE_CONFIG.replace(
+        "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
+    )
+    async with dashboard(tmp_path, config=config) as pw:
+        live = pw.app.screen.query_one(LiveTable)
+        fetch = live.source.fetch
+        read: list[int] = []
+
+        def recorded(conn: sqlite3.Connection, snapshot: Snapshot) -> Fetch:
+            result = fetch(conn, snapshot)
+            if result.newer and not read:
+                pw.app.call_from_thread(live.changed)  # noticed while this fetch is under way
+            read.extend(row["id"] for row in result.newer or [])
+            return result
+
+        live.source.fetch = recorded  # type: ignore[method-assign]
+        for n in range(3):
+            await pw.postback(clickid=f"c{n}", type="Lead")
+        await until(lambda: pw.table().top_key == 3)
+        await pw.pilot.pause(0.3)  # the fetches the change and the polls asked for
+        assert pw.table().keys == [3, 2, 1]
+        assert sorted(read) == [1, 2, 3], "each new row is read once"
 
 
 async def test_the_table_keeps_a_window_and_pages_older_rows_in(tmp_path: Path) -> None:

@@ -113,33 +113,33 @@ class LiveTable(Vertical):
         self.changed()
 
     def changed(self) -> None:
-        """The database changed: fetch what this table needs (one fetch at a time)."""
+        """The database changed: fetch what this table needs. One fetch at a time, and the next
+        one only once the previous one is shown: a fetch made before it would start from the
+        same top row and read its rows again."""
         self._dirty = True
-        if not self._busy:
-            self._busy = True
-            self.run_worker(self._pump(), group="live-fetch")
+        if self._busy:
+            return
+        self._busy = True
+        self._dirty = False
+        table = self.table
+        # Rows that may still change by themselves (a delivery under way) are re-read when they
+        # are in view or near it; the others when they come into view.
+        first, last = table.visible_range(margin=self.REREAD_MARGIN)
+        nearby = table.rows[first:last]
+        snapshot = Snapshot(
+            top=table.top_key,
+            following=self.following,
+            window=table.keys,
+            unsettled=[row.key for row in nearby if not self.source.settled(row.data)],
+            limit=self.WINDOW,
+        )
+        generation = self.generation
 
-    async def _pump(self) -> None:
-        try:
-            while self._dirty:
-                self._dirty = False
-                table = self.table
-                # Rows that may still change by themselves (a delivery under way) are re-read
-                # when they are in view or near it; the others when they come into view.
-                first, last = table.visible_range(margin=self.REREAD_MARGIN)
-                nearby = table.rows[first:last]
-                snapshot = Snapshot(
-                    top=table.top_key,
-                    following=self.following,
-                    window=table.keys,
-                    unsettled=[row.key for row in nearby if not self.source.settled(row.data)],
-                    limit=self.WINDOW,
-                )
-                generation = self.generation
-                fetch = await self.store.read(self._fetcher(snapshot))
-                self.post_message(self.Fetched(self, fetch, generation))
-        finally:
-            self._busy = False
+        async def fetch() -> None:
+            fetched = await self.store.read(self._fetcher(snapshot))
+            self.post_message(self.Fetched(self, fetched, generation))
+
+        self.run_worker(fetch(), group="live-fetch")
 
     def _fetcher(self, snapshot: Snapshot) -> Callable[[sqlite3.Connection], Fetch]:
         source = self.source
@@ -151,18 +151,23 @@ class LiveTable(Vertical):
 
     def on_live_table_fetched(self, message: Fetched) -> None:
         message.stop()
-        if message.generation != self.generation:
+        self._busy = False
+        if message.generation == self.generation:
+            self._apply(message.fetch)
+        else:
+            self._dirty = True  # fetched for a filter no longer shown
+        if self._dirty:
             self.changed()
-            return
+
+    def _apply(self, fetch: Fetch) -> None:
         first = not self.loaded
         self.loaded = True
         table = self.table
-        fetch = message.fetch
         keys: set[int] = set()
         if fetch.newer is not None:
             rows = [self.source.row(data) for data in fetch.newer]
             if not self.following:
-                self.changed()  # the user moved away meanwhile: count them instead
+                self._dirty = True  # the user moved away meanwhile: count them instead
             elif len(rows) >= self.WINDOW:
                 table.set_rows(rows, keep_cursor=False)
                 self._exhausted = False
