@@ -137,10 +137,12 @@ class Probe:
             return strip
 
         def applied(live: LiveTable, message: LiveTable.Fetched) -> None:
+            newer = message.fetch.newer or []
+            fresh = [row for row in newer if live.table.get(row["id"]) is None]
             fetched(live, message)
-            if message.fetch.newer and live.source.table == "conversions":
+            if fresh and live.source.table == "conversions":
                 # only the rows the table took (not those it left for "N new")
-                shown = [row for row in message.fetch.newer if live.table.get(row["id"])]
+                shown = [row for row in fresh if live.table.get(row["id"])]
                 batch = [row["created_at"] for row in shown]
                 probe.undrawn.update((row["id"], batch) for row in shown)
 
