@@ -313,6 +313,33 @@ async def test_a_change_noticed_during_a_fetch_is_read_after_it_is_shown(tmp_pat
         assert sorted(read) == [1, 2, 3], "each new row is read once"
 
 
+async def test_a_flood_of_unsettled_rows_is_fetched_once_a_poll(tmp_path: Path) -> None:
+    # Every conversion fires a postback to a port nobody listens on: its row stays unsettled
+    # (retrying) while the table follows the flood.
+    config = BASE_CONFIG.replace(
+        "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
+    ).replace("PORT/sink/propeller?visitor_id={external_id}&", f"{free_port()}/nobody?")
+    async with dashboard(tmp_path, config=config) as pw:
+        live = pw.app.screen.query_one(LiveTable)
+        fetch = live.source.fetch
+        fetches = 0
+
+        def counted(conn: sqlite3.Connection, snapshot: Snapshot) -> Fetch:
+            nonlocal fetches
+            fetches += 1
+            return fetch(conn, snapshot)
+
+        live.source.fetch = counted  # type: ignore[method-assign]
+        started = time.monotonic()
+        sent = 0
+        while time.monotonic() - started < 0.6:
+            sent += 1
+            await pw.postback(clickid=f"c{sent}", type="Lead")
+        await until(lambda: pw.table().top_key == sent)
+        polls = (time.monotonic() - started) / pw.app.options.poll_interval
+        assert fetches <= polls + 2
+
+
 async def test_the_table_keeps_a_window_and_pages_older_rows_in(tmp_path: Path) -> None:
     config = BASE_CONFIG.replace(
         "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'

@@ -231,9 +231,11 @@ class LiveTable(Vertical):
         table = self.table
         # Back on the first row: follow again, and take in what arrived meanwhile.
         back_on_top = table.cursor == 0 and self.new_count > 0
-        # A row that came into view may have changed while it was out of it.
+        # A row the user moved onto may have changed while it was out of view. (Not a row the
+        # cursor is on because new rows came: it was just read, and re-reading it at once
+        # would fetch again after every fetch while a flood of unsettled rows is followed.)
         row = table.cursor_row
-        unsettled = row is not None and not self.source.settled(row.data)
+        unsettled = message.by_user and row is not None and not self.source.settled(row.data)
         if back_on_top or unsettled:
             self.changed()
         self._show_status()
