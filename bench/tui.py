@@ -1,9 +1,9 @@
 """How the dashboard holds up under load: while its own listener takes ~1,000 postbacks a
 second (bench/load.py, paced, in another process), how long a keypress takes to be handled
-and drawn, how long a new conversion takes to reach the table, and how much memory the
-dashboard process (listener included) uses. Prints the figures; it is not a test.
+and drawn, how long a new conversion takes to reach the table, and how much CPU and memory
+the dashboard process (listener included) uses. Prints the figures; it is not a test.
 
-    .venv/bin/python bench/tui.py [--rate 1000] [--duration 10] [--size 120x40]
+    .venv/bin/python bench/tui.py [--rate 1000] [--duration 10] [--size 120x40] [--attached]
 
 The app runs headless (Textual's test driver): everything is computed and composited as in a
 terminal, only the final write to the terminal is skipped.
