@@ -12,6 +12,7 @@ from click.core import ParameterSource
 
 from listener.cli import cli as headless
 from listener.cli import config_option, db_option, host_option, port_option, token_option
+from listener.serve import tune_garbage_collector
 
 theme_option = click.option(
     "--theme",
@@ -47,6 +48,7 @@ def _run(options: object, mouse: bool) -> None:
             f"no theme is named {theme!r} (known: {known})", param_hint="--theme"
         )
     app = PostwatchApp(options)
+    tune_garbage_collector()
     app.run(mouse=mouse)
     if app.return_code:
         sys.exit(app.return_code)
