@@ -9,6 +9,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from store.records import STATUSES, OfferSource
 
@@ -120,8 +121,7 @@ def parse_postback(params: Mapping[str, str]) -> Postback:
     return postback
 
 
-@dataclass(frozen=True)
-class StatusResolution:
+class StatusResolution(NamedTuple):
     status: str
     how: str  # a sentence: which alias matched, or that the default applied
     warning: str | None = None

@@ -7,18 +7,16 @@ values involved.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from store.records import Conversion, PostbackConfig
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """The decision for one conversion event and one postback config."""
 
     verdict: str  # fired | filtered | skipped
     reasons: list[str]
-    warnings: list[str] = field(default_factory=list)
 
 
 def format_time(at: float) -> str:
