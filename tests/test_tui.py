@@ -273,6 +273,43 @@ async def test_live_follows_new_rows_until_the_user_moves_away(tmp_path: Path) -
         assert live.new_count == 0
 
 
+async def test_new_rows_fetched_as_the_user_moves_away_stay_counted(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as pw:
+        for n in range(3):
+            await pw.postback(clickid=await pw.click(ref_id=f"ext-{n}"), type="Lead")
+        await until(lambda: len(pw.table().rows) == 3)
+        await pw.press("down")
+        for n in range(2):
+            await pw.postback(clickid=await pw.click(ref_id=f"late-{n}"), type="Lead")
+        live = pw.app.screen.query_one(LiveTable)
+        await until(lambda: live.new_count == 2)
+
+        counts: list[int] = []  # the "N new" of every status line drawn from now on
+        show_status = live._show_status
+
+        def recorded() -> None:
+            counts.append(live.new_count)
+            show_status()
+
+        fetch = live.source.fetch
+        raced: list[bool] = []
+
+        def racing(conn: sqlite3.Connection, snapshot: Snapshot) -> Fetch:
+            result = fetch(conn, snapshot)
+            if result.newer and not raced:  # the user moves away again meanwhile
+                raced.append(True)
+                pw.app.call_from_thread(pw.table().move_cursor, 1)
+            return result
+
+        live._show_status = recorded  # type: ignore[method-assign]
+        live.source.fetch = racing  # type: ignore[method-assign]
+        await pw.press("up")  # back on top: the new rows are fetched...
+        await until(lambda: raced)
+        await pw.pilot.pause(0.3)
+        assert len(pw.table().rows) == 3, "...but the user left before they came: not taken"
+        assert counts and all(count == 2 for count in counts), counts
+
+
 async def test_the_cursor_mark_moves_on_screen_with_the_keys(tmp_path: Path) -> None:
     async with dashboard(tmp_path) as pw:
         for n in range(3):

@@ -164,11 +164,11 @@ class LiveTable(Vertical):
         self.loaded = True
         table = self.table
         keys: set[int] = set()
-        if fetch.newer is not None:
+        if fetch.newer is not None and not self.following:
+            self._dirty = True  # the user moved away meanwhile: count them instead
+        elif fetch.newer is not None:
             rows = [self.source.row(data) for data in fetch.newer]
-            if not self.following:
-                self._dirty = True  # the user moved away meanwhile: count them instead
-            elif len(rows) >= self.WINDOW:
+            if len(rows) >= self.WINDOW:
                 table.set_rows(rows, keep_cursor=False)
                 self._exhausted = False
             elif rows:
