@@ -29,20 +29,23 @@ async def capture(
     body's keys over the query's), a rejection if the body cannot be read, and whether the
     body was over the size limit."""
     received_at = time.time()
-    raw = await request.content.read(max_body + 1) if request.body_exists else b""
-    too_large = len(raw) > max_body
-    body = raw[:max_body].decode("utf-8", errors="replace")
+    body, too_large = "", False
+    if request.body_exists:
+        raw = await request.content.read(max_body + 1)
+        too_large = len(raw) > max_body
+        body = raw[:max_body].decode("utf-8", errors="replace")
+    url, headers = request.rel_url, request.headers
     captured = InboundRequest(
         received_at=received_at,
         endpoint=endpoint,
         method=request.method,
-        path=request.path,
-        query=request.query_string,
+        path=url.raw_path,  # as sent, still percent-encoded: the log keeps the raw request
+        query=url.raw_query_string,
         body=body,
         remote=request.remote or "",
-        headers={name: request.headers[name] for name in KEPT_HEADERS if name in request.headers},
+        headers={name: value for name in KEPT_HEADERS if (value := headers.get(name)) is not None},
     )
-    params = form_fields(request.rel_url.raw_query_string)
+    params = form_fields(captured.query)
     rejection = None
     if body and not too_large:
         try:

@@ -143,13 +143,14 @@ class Store:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``job`` in the next batch; return its result once the batch is committed."""
+    def write(self, job: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run ``job`` in the next batch: await the result, which comes once the batch is
+        committed. (A future rather than a coroutine: one step less on every request.)"""
         if self._task is None:
             raise RuntimeError("the store is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((job, future))
-        return await future
+        return future
 
     def before_each_batch(self, hook: Hook) -> None:
         """Run ``hook(connection)`` at the start of every batch's transaction, before its jobs

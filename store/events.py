@@ -50,10 +50,11 @@ def insert_inbound(
     return int(cursor.lastrowid or 0)
 
 
-def insert_click(conn: sqlite3.Connection, click: Click, inbound_id: int | None) -> None:
-    conn.execute(
+def insert_click(conn: sqlite3.Connection, click: Click, inbound_id: int | None) -> bool:
+    """Insert a click unless one with its id exists; whether it was inserted."""
+    cursor = conn.execute(
         "INSERT INTO clicks (id, campaign_id, external_id, params, created_at, inbound_id)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
         (
             click.id,
             click.campaign_id,
@@ -63,6 +64,7 @@ def insert_click(conn: sqlite3.Connection, click: Click, inbound_id: int | None)
             inbound_id,
         ),
     )
+    return cursor.rowcount == 1
 
 
 def get_click(conn: sqlite3.Connection, click_id: str) -> Click | None:

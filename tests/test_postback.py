@@ -99,6 +99,8 @@ async def test_encoded_values_are_decoded_once(pw: Listener) -> None:
     assert status == 200
     story = await pw.trace(clickid)
     assert story["conversions"][0]["txid"] == txid
+    # the inbound log keeps the query exactly as it was sent, still encoded
+    assert inbound_rows(pw)[-1]["query"].endswith("&txid=100%2541+%26+a%3Db%2Bc")
 
 
 @pytest.mark.parametrize(
@@ -261,6 +263,22 @@ async def test_unknown_clicks_attach_to_a_campaign(pw: Listener) -> None:
     assert body["decisions"][0]["verdict"] == "skipped"
     assert "no external id" in body["decisions"][0]["reasons"][0]
     assert "'ref_id'" in body["decisions"][0]["reasons"][0]
+
+
+async def test_an_attached_click_is_made_once_and_later_postbacks_update_it(
+    pw: Listener,
+) -> None:
+    await pw.configure(BASE_ATTACH)
+    _, first = await pw.postback(clickid="net-7", type="Deposit", status="pending", txid="D1")
+    _, second = await pw.postback(clickid="net-7", type="Deposit", status="approved", txid="D1")
+    assert (first["change"], second["change"]) == ("created", "updated")
+    assert second["conversion_id"] == first["conversion_id"]
+    conn = sqlite3.connect(pw.store.path)
+    assert conn.execute("SELECT count(*) FROM clicks WHERE id = 'net-7'").fetchone() == (1,)
+    known = await pw.click()  # a click recorded by the listener keeps its own campaign
+    _, body = await pw.postback(clickid=known, type="Lead")
+    assert body["change"] == "created"
+    assert conn.execute("SELECT count(*) FROM clicks").fetchone() == (2,)
 
 
 BASE_ATTACH = (
