@@ -18,6 +18,7 @@ import aiohttp
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import Static
+from yarl import URL
 
 from store import workspace
 from tests.conftest import BASE_CONFIG
@@ -163,7 +164,10 @@ async def test_captured_markup_is_shown_literally(tmp_path: Path) -> None:
     async with dashboard(tmp_path) as pw:
         clickid = await pw.click(ref_id="[b]ext[/]")
         await pw.postback(clickid=clickid, type="[b]D[/]", status="[/]", note="[/]x[b]")
-        await pw.postback(clickid="[red]x[/red] [/]", type="Lead")
+        # sent as a network sends an unfilled macro: the brackets unencoded, as the log keeps them
+        raw = URL(f"{pw.base}/postback?clickid=[red]x[/red][/]&type=Lead", encoded=True)
+        async with pw.session.get(raw) as response:
+            assert response.status == 400
         row = await until(lambda: live_row(pw, clickid))
         assert row["type"] == "[b]D[/]"
         shown = re.compile(r"\[b\]D\[/\]\s+other \(\[/\]\)")
@@ -173,9 +177,9 @@ async def test_captured_markup_is_shown_literally(tmp_path: Path) -> None:
         assert "external id [b]ext[/]" in pw.drawn_detail()
         await pw.show("inbound")
         drawn = await until(lambda: "\n".join(pw.screen_lines()) if pw.table().rows else "")
-        assert "GET /postback?clickid=[red]x[/red] [/]&type=Lead" in drawn
+        assert "GET /postback?clickid=[red]x[/red][/]&type=Lead" in drawn
         await until(lambda: "looks like an unreplaced macro" in pw.drawn_detail())
-        assert "click id '[red]x[/red] [/]' in 'clickid'" in pw.drawn_detail()
+        assert "click id '[red]x[/red][/]' in 'clickid'" in pw.drawn_detail()
 
 
 async def test_toggling_a_rule_from_the_keyboard_filters_the_next_conversion(
