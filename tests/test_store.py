@@ -1,14 +1,20 @@
-"""The store: migrations, group commit, and one failing job not spoiling its batch."""
+"""The store: migrations, group commit, one failing job not spoiling its batch, and the JSON
+text of its columns."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from store.db import Store
+from store.jsontext import dumps
 from store.schema import MIGRATIONS, migrate
 
 
@@ -45,3 +51,14 @@ async def test_concurrent_writes_commit_together_and_failures_stay_apart(tmp_pat
     # committed to the file, visible to another connection
     other = sqlite3.connect(tmp_path / "pw.db")
     assert other.execute("SELECT count(*) FROM conversion_types").fetchone() == (49,)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+)
+
+
+@given(JSON_VALUES)
+def test_column_json_is_the_text_json_dumps_gives(value: Any) -> None:
+    assert dumps(value) == json.dumps(value)
