@@ -67,6 +67,10 @@ def insert_click(conn: sqlite3.Connection, click: Click, inbound_id: int | None)
     return cursor.rowcount == 1
 
 
+def delete_click(conn: sqlite3.Connection, click_id: str) -> None:
+    conn.execute("DELETE FROM clicks WHERE id = ?", (click_id,))
+
+
 def get_click(conn: sqlite3.Connection, click_id: str) -> Click | None:
     row = conn.execute("SELECT * FROM clicks WHERE id = ?", (click_id,)).fetchone()
     if row is None:

@@ -281,6 +281,18 @@ async def test_an_attached_click_is_made_once_and_later_postbacks_update_it(
     assert conn.execute("SELECT count(*) FROM clicks").fetchone() == (2,)
 
 
+async def test_a_refused_postback_does_not_attach_its_click(pw: Listener) -> None:
+    await pw.configure(BASE_ATTACH)
+    code, body = await pw.postback(clickid="net-9", type="Deposit", sum="abc")
+    assert code == 400 and "payout 'abc' is not a number" in body["error"]
+    conn = sqlite3.connect(pw.store.path)
+    assert conn.execute("SELECT count(*) FROM clicks WHERE id = 'net-9'").fetchone() == (0,)
+    trace = await pw.trace("net-9")  # the refused request is still found by its click id
+    assert trace["click"] is None and [r["outcome"] for r in trace["inbound"]] == ["rejected"]
+    code, body = await pw.postback(clickid="net-9", type="Deposit", sum="10")
+    assert (code, body["change"]) == (200, "created")
+
+
 BASE_ATTACH = (
     """
 [listener]
