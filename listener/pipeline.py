@@ -150,16 +150,15 @@ def record_postback(
         postback = parse_postback(params)
     except Rejection as rejection:
         return reject(conn, request, rejection)
-    made = None
+    new = False
     try:
         click, new = _click(conn, postback.click_id, snapshot, request.received_at)
-        made = click if new else None
         payout = None if postback.payout is None else parse_payout(postback.payout)
         if too_large:
             raise _too_large(snapshot.settings.max_body)
     except Rejection as rejection:
-        if made is not None:  # a refused postback changes nothing but the inbound log
-            events.delete_click(conn, made.id)
+        if new:  # the click was made for this postback, which is refused: keep only the log
+            events.delete_click(conn, click.id)
         return reject(conn, request, rejection, postback.click_id)
     return _convert(conn, request, postback, payout, click, snapshot, new_click=new)
 
