@@ -14,7 +14,7 @@ from platformdirs import user_data_dir
 
 from store import reads, workspace
 from store.config import ConfigError, dump, parse
-from store.db import connect
+from store.db import DatabaseError, connect
 from store.schema import migrate
 
 
@@ -73,6 +73,8 @@ def serve(db: Path, config: Path | None, host: str | None, port: int | None, tok
         asyncio.run(run(db, config, host, port, token))
     except ConfigError as error:
         raise click.ClickException(f"{config}: {error}") from None
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot listen: {error}") from None
 
@@ -94,6 +96,20 @@ def trace(id: str, as_json: bool, db: Path) -> None:
         click.echo(line)
     if result["click"] is None and not result["inbound"]:
         sys.exit(1)
+
+
+@cli.command()
+@db_option
+def token(db: Path) -> None:
+    """Show the JSON API token stored in the database (set in the config, or made up when
+    the listener first bound beyond loopback)."""
+    stored = workspace.load_settings(_open(db)).token
+    if not stored:
+        raise click.ClickException(
+            f"no API token is stored in {db}: set [listener] token in the config, or pass "
+            "--token (or POSTWATCH_TOKEN) to postwatch serve"
+        )
+    click.echo(stored)
 
 
 @cli.group()

@@ -49,11 +49,28 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
-def api_token(host: str, given: str) -> str:
-    """The JSON API's token: none on loopback unless given, a fresh one elsewhere."""
-    if given or is_loopback(host):
-        return given
-    return secrets.token_urlsafe(18)
+async def api_token(store: Store, settings: Settings, host: str, given: str) -> tuple[str, str]:
+    """The JSON API's token, and a line saying where it comes from ("" when there is none).
+
+    The one given (``--token`` or ``POSTWATCH_TOKEN``) wins, then the one in the settings (the
+    config's ``[listener] token``, or one made up earlier). With none, loopback needs none;
+    any other address gets one made up and stored, so that it stays the same across restarts:
+    it is shown once, when it is made, and ``postwatch token`` shows it again."""
+    if given:
+        return given, "JSON API token: the one given with --token or POSTWATCH_TOKEN"
+    if settings.token:
+        return settings.token, (
+            f"JSON API token: stored in the database (postwatch token --db {store.path} shows it)"
+        )
+    if is_loopback(host):
+        return "", ""
+    token = secrets.token_urlsafe(18)
+    await store.write(lambda conn: workspace.save_setting(conn, "token", token))
+    settings.token = token
+    return token, (
+        f"JSON API token (made up now and stored; postwatch token --db {store.path} shows it "
+        f"again): {token}"
+    )
 
 
 async def serve(
@@ -64,12 +81,12 @@ async def serve(
         settings = await prepare(store, config, port)
         host = host or settings.host
         port = port if port is not None else settings.port
-        token = api_token(host, token)
+        token, token_note = await api_token(store, settings, host, token)
         runner: web.AppRunner = await start(store, settings, host, port, token=token)
         print(f"postwatch listening on http://{host}:{port}  (database {db})", flush=True)
         tune_garbage_collector()
-        if token and not is_loopback(host):
-            print(f"JSON API token: {token}", flush=True)
+        if token_note:
+            print(token_note, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import sqlite3
+import struct
 
 from aiohttp import web
 
@@ -27,7 +29,7 @@ def answer(behaviour: Sink, body: str) -> tuple[int, str]:
     return behaviour.status, behaviour.body
 
 
-async def sink(request: web.Request) -> web.Response:
+async def sink(request: web.Request) -> web.StreamResponse:
     """Record the request, then answer it with the sink's status, body and delay."""
     name = request.match_info["name"]
     captured, _, _, _ = await capture(request, "sink", request.app[SETTINGS].max_body)
@@ -35,14 +37,45 @@ async def sink(request: web.Request) -> web.Response:
     captured.headers.update(platform_common.masked_headers(request.headers))
     captured.query = platform_common.masked_query(captured.query)
 
-    def job(conn: sqlite3.Connection) -> tuple[int, str, int]:
+    def job(conn: sqlite3.Connection) -> tuple[Sink, int, str]:
         behaviour = workspace.sink(conn, name)
         status, body = answer(behaviour, captured.body)
         events.insert_sink_record(conn, name, captured, status)
-        return status, body, behaviour.delay_ms
+        return behaviour, status, body
 
-    status, body, delay_ms = await request.app[STORE].write(job)
-    if delay_ms:
-        await asyncio.sleep(delay_ms / 1000)
+    behaviour, status, body = await request.app[STORE].write(job)
+    if behaviour.delay_ms:
+        await asyncio.sleep(behaviour.delay_ms / 1000)
     content_type = "application/json" if body.lstrip().startswith(("{", "[")) else "text/plain"
-    return web.Response(status=status, text=body, content_type=content_type)
+    headers = {"Retry-After": str(behaviour.retry_after)} if behaviour.retry_after else {}
+    if behaviour.fault:
+        return await _misbehave(request, behaviour.fault, status, body.encode(), headers)
+    return web.Response(status=status, text=body, content_type=content_type, headers=headers)
+
+
+async def _misbehave(
+    request: web.Request, fault: str, status: int, body: bytes, headers: dict[str, str]
+) -> web.StreamResponse:
+    """Answer like a broken target (``Sink.fault``)."""
+    transport = request.transport
+    assert transport is not None
+    if fault == "hang":  # never answer; the client's timeout ends it
+        await asyncio.sleep(3600)
+    if fault == "close":  # close the connection without a word
+        transport.close()
+        return web.Response()  # never written: the connection is gone
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = len(body) + (1 if fault == "reset" else 0)
+    await response.prepare(request)
+    if fault == "reset":  # half the body, then a TCP reset
+        await response.write(body[: len(body) // 2])
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+        return response
+    for index in range(len(body)):  # slow_body: one byte a second
+        await response.write(body[index : index + 1])
+        await asyncio.sleep(1)
+    await response.write_eof()
+    return response

@@ -3,6 +3,7 @@ and writing the workspace back in the same form."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import tomllib
@@ -12,6 +13,7 @@ from typing import Any
 from store.records import (
     DUPLICATE_MODES,
     KINDS,
+    SINK_FAULTS,
     STATUSES,
     Campaign,
     OfferSource,
@@ -142,6 +144,13 @@ class _Reader:
         return value
 
 
+def _non_negative(reader: _Reader, key: str) -> int:
+    value = int(reader.get(key, int, 0))
+    if value < 0:
+        raise reader.fail(key, f"'{key}' is {value}; use 0 or more seconds")
+    return value
+
+
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     names = {
         str: "text",
@@ -193,7 +202,19 @@ def parse(text: str) -> Workspace:
     _read_delivery(data, lines, settings)
     for index, table in enumerate(_entries(data, "sinks")):
         reader = _Reader(table, f"sink #{index + 1}", lines.table("sinks", index), lines)
-        reader.only(("name", "status", "body", "delay_ms", "fail_ratio", "mimic", "error"))
+        reader.only(
+            (
+                "name",
+                "status",
+                "body",
+                "delay_ms",
+                "fail_ratio",
+                "mimic",
+                "error",
+                "fault",
+                "retry_after",
+            )
+        )
         status = int(reader.get("status", int, 200))
         if not 100 <= status <= 599:
             raise reader.fail("status", f"'status' is {status}; use an HTTP status, 100 to 599")
@@ -221,6 +242,8 @@ def parse(text: str) -> Workspace:
                 # mimic: answer like this ad platform (success, or its error when error = true)
                 mimic=mimic,
                 error=mimic_error,
+                fault=reader.choice("fault", ("", *SINK_FAULTS), ""),
+                retry_after=_non_negative(reader, "retry_after"),
             )
         )
     for index, table in enumerate(_entries(data, "offer_sources")):
@@ -283,7 +306,18 @@ def parse(text: str) -> Workspace:
 
 def _read_listener(data: dict[str, Any], lines: _Lines, settings: Settings) -> None:
     reader = _Reader(data.get("listener", {}), "[listener]", lines.table("listener"), lines)
-    reader.only(("host", "port", "unknown_clicks", "max_body", "key", "allow_ips"))
+    reader.only(
+        (
+            "host",
+            "port",
+            "unknown_clicks",
+            "max_body",
+            "key",
+            "allow_ips",
+            "trusted_proxies",
+            "token",
+        )
+    )
     settings.host = str(reader.get("host", str, settings.host))
     settings.port = int(reader.get("port", int, settings.port))
     if not 0 < settings.port < 65536:
@@ -297,7 +331,22 @@ def _read_listener(data: dict[str, Any], lines: _Lines, settings: Settings) -> N
     settings.unknown_clicks = policy
     settings.max_body = int(reader.get("max_body", int, settings.max_body))
     settings.key = str(reader.get("key", str, ""))
-    settings.allow_ips = reader.strings("allow_ips")
+    settings.allow_ips = _networks(reader, "allow_ips")
+    settings.trusted_proxies = _networks(reader, "trusted_proxies")
+    settings.token = str(reader.get("token", str, ""))
+
+
+def _networks(reader: _Reader, key: str) -> list[str]:
+    """A list of addresses or networks (``10.0.0.1``, ``10.0.0.0/8``, ``::1``)."""
+    values = reader.strings(key)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise reader.fail(
+                key, f"'{key}' holds {value!r}, which is not an address or a network"
+            ) from None
+    return values
 
 
 def _read_delivery(data: dict[str, Any], lines: _Lines, settings: Settings) -> None:
@@ -444,6 +493,8 @@ def dump(workspace: Workspace) -> str:
             "max_body": s.max_body,
             "key": s.key,
             "allow_ips": s.allow_ips,
+            "trusted_proxies": s.trusted_proxies,
+            "token": s.token,
         },
     )
     out += _table(

@@ -103,8 +103,23 @@ async def _on_thread(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any)
 
 async def _open(path: str | Path) -> aiosqlite.Connection:
     db = await aiosqlite.connect(path, isolation_level=None)
-    await _on_thread(db, configure)
+    try:
+        await _on_thread(db, configure)
+    except BaseException:
+        await db.close()  # its thread would keep the process alive
+        raise
     return db
+
+
+class DatabaseError(Exception):
+    """The database file cannot be opened or written: the message names it and says why."""
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        reason = getattr(cause, "strerror", None) or str(cause)
+        super().__init__(
+            f"cannot open the database {path}: {reason}; check that the file and its folder "
+            "exist and are writable, or choose another with --db"
+        )
 
 
 class Store:
@@ -120,10 +135,16 @@ class Store:
         self.batches = 0
 
     async def open(self) -> Store:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await _open(self.path)
-        await _on_thread(self._writer, migrate)
-        self._reader = await _open(self.path)
+        """Open (or create) the database; raise ``DatabaseError`` naming the path and the
+        cause when it cannot be opened for writing, with nothing left running."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = await _open(self.path)
+            await _on_thread(self._writer, migrate)
+            self._reader = await _open(self.path)
+        except (OSError, sqlite3.Error) as error:
+            await self.close()
+            raise DatabaseError(self.path, error) from error
         self._task = asyncio.create_task(self._drain(), name="store-writer")
         return self
 

@@ -10,6 +10,9 @@ DUPLICATE_MODES = ("update", "new", "ignore")
 KINDS = ("s2s", "facebook", "google", "tiktok", "bing")
 VERDICTS = ("fired", "filtered", "skipped")
 OUTCOMES = ("pending", "retrying", "delivered", "failed")
+# How a sink can misbehave: never answer, reset the connection mid-body, trickle the body one
+# byte a second, or close the connection without answering.
+SINK_FAULTS = ("hang", "reset", "slow_body", "close")
 
 
 @dataclass
@@ -79,6 +82,8 @@ class Sink:
     fail_ratio: float = 0.0
     mimic: str = ""  # "" or an ad-platform kind: answer in that platform's shapes
     error: bool = False  # with mimic: answer with the platform's documented error
+    fault: str = ""  # "" or one of SINK_FAULTS: misbehave like a broken target, for demos and tests
+    retry_after: int = 0  # seconds sent in a Retry-After header (0: no header)
 
 
 @dataclass
@@ -94,6 +99,8 @@ class Settings:
     max_body: int = 64 * 1024
     key: str = ""
     allow_ips: list[str] = field(default_factory=list)
+    trusted_proxies: list[str] = field(default_factory=list)  # whose X-Forwarded-For is believed
+    token: str = ""  # the JSON API's token (made up and stored when binding beyond loopback)
     keys: dict[str, str] = field(default_factory=dict)  # dashboard binding id -> keys
 
 

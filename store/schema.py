@@ -194,6 +194,12 @@ MIGRATIONS: list[str] = [
         )
         for op in ("INSERT", "UPDATE", "DELETE")
     ),
+    # 4: a sink can misbehave like a broken target (hang, reset, trickle, close) and send a
+    # Retry-After header, so that retries and timeouts can be shown and tested for real.
+    """
+    ALTER TABLE sinks ADD COLUMN fault TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sinks ADD COLUMN retry_after INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

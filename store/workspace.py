@@ -41,6 +41,15 @@ def save_settings(conn: sqlite3.Connection, settings: Settings) -> None:
     )
 
 
+def save_setting(conn: sqlite3.Connection, key: str, value: Any) -> None:
+    """Store one setting (a ``Settings`` field), leaving the others as they are."""
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, json.dumps(value)),
+    )
+
+
 def conversion_types(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT name FROM conversion_types ORDER BY rowid")]
 
@@ -135,35 +144,28 @@ def postback_configs(conn: sqlite3.Connection, campaign_id: int) -> list[Postbac
     return [postback_config(row) for row in rows]
 
 
+def _sink(row: sqlite3.Row) -> Sink:
+    return Sink(
+        name=row["name"],
+        status=row["status"],
+        body=row["body"],
+        delay_ms=row["delay_ms"],
+        fail_ratio=row["fail_ratio"],
+        mimic=row["mimic"],
+        error=bool(row["error"]),
+        fault=row["fault"],
+        retry_after=row["retry_after"],
+    )
+
+
 def sinks(conn: sqlite3.Connection) -> list[Sink]:
-    return [
-        Sink(
-            name=row["name"],
-            status=row["status"],
-            body=row["body"],
-            delay_ms=row["delay_ms"],
-            fail_ratio=row["fail_ratio"],
-            mimic=row["mimic"],
-            error=bool(row["error"]),
-        )
-        for row in conn.execute("SELECT * FROM sinks ORDER BY name")
-    ]
+    return [_sink(row) for row in conn.execute("SELECT * FROM sinks ORDER BY name")]
 
 
 def sink(conn: sqlite3.Connection, name: str) -> Sink:
     """How the sink of this name answers (the default for one not configured)."""
     row = conn.execute("SELECT * FROM sinks WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        return Sink(name=name)
-    return Sink(
-        name,
-        row["status"],
-        row["body"],
-        row["delay_ms"],
-        row["fail_ratio"],
-        row["mimic"],
-        bool(row["error"]),
-    )
+    return Sink(name=name) if row is None else _sink(row)
 
 
 def load_workspace(conn: sqlite3.Connection) -> Workspace:
@@ -178,17 +180,19 @@ def load_workspace(conn: sqlite3.Connection) -> Workspace:
     )
 
 
-def _upsert(conn: sqlite3.Connection, table: str, key: str, values: dict[str, Any]) -> int:
-    """Insert or update by a unique key; return the row id."""
+def _upsert(
+    conn: sqlite3.Connection, table: str, key: str, values: dict[str, Any], returning: str = "id"
+) -> Any:
+    """Insert or update by a unique key; return the row id (or the ``returning`` column)."""
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
     updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != key)
     row = conn.execute(
         f"INSERT INTO {table} ({columns}) VALUES ({marks})"
-        f" ON CONFLICT ({key}) DO UPDATE SET {updates} RETURNING id",
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates} RETURNING {returning}",
         list(values.values()),
     ).fetchone()
-    return int(row[0])
+    return row[0]
 
 
 def apply_workspace(conn: sqlite3.Connection, workspace: Workspace) -> None:
@@ -201,22 +205,9 @@ def apply_workspace(conn: sqlite3.Connection, workspace: Workspace) -> None:
         [(name,) for name in workspace.conversion_types],
     )
     for sink_ in workspace.sinks:
-        conn.execute(
-            "INSERT INTO sinks (name, status, body, delay_ms, fail_ratio, mimic, error)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET status = excluded.status, body = excluded.body,"
-            " delay_ms = excluded.delay_ms, fail_ratio = excluded.fail_ratio,"
-            " mimic = excluded.mimic, error = excluded.error",
-            (
-                sink_.name,
-                sink_.status,
-                sink_.body,
-                sink_.delay_ms,
-                sink_.fail_ratio,
-                sink_.mimic,
-                int(sink_.error),
-            ),
-        )
+        values = asdict(sink_)
+        values["error"] = int(sink_.error)
+        _upsert(conn, "sinks", "name", values, returning="name")
     offer_ids = {
         source.name: _upsert(
             conn,

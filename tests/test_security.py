@@ -8,17 +8,24 @@ import aiohttp
 
 from listener.app import start
 from listener.serve import api_token, is_loopback
+from store import workspace
 from store.db import Store
 from store.records import Settings
 from tests.conftest import BASE_CONFIG, Listener, start_listener, stop_listener
 
 
-def test_a_token_is_made_up_beyond_loopback_only() -> None:
+async def test_a_token_is_made_up_beyond_loopback_only_and_kept(tmp_path: Path) -> None:
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0")
-    assert api_token("127.0.0.1", "") == ""
-    assert len(api_token("0.0.0.0", "")) > 20
-    assert api_token("0.0.0.0", "given") == "given"
+    async with Store(tmp_path / "pw.db") as store:
+        assert await api_token(store, Settings(), "127.0.0.1", "") == ("", "")
+        made, note = await api_token(store, Settings(), "0.0.0.0", "")
+        assert len(made) > 20 and made in note  # shown once, when it is made
+        stored = await store.read(workspace.load_settings)
+        assert stored.token == made
+        again, note = await api_token(store, stored, "0.0.0.0", "")
+        assert again == made and made not in note and "postwatch token" in note
+        assert (await api_token(store, stored, "0.0.0.0", "given"))[0] == "given"
 
 
 async def test_the_api_needs_the_token_when_one_is_set(tmp_path: Path) -> None:

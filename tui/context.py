@@ -124,7 +124,7 @@ async def open_dash(options: DashOptions) -> Dash:
         settings = await prepare(store, options.config, options.port)
         host = options.host or settings.host
         port = options.port if options.port is not None else settings.port
-        token = api_token(host, options.token)
+        token, _ = await api_token(store, settings, host, options.token)
         runner = await start(store, settings, host, port, token=token)
         bound = runner.addresses[0][1] if runner.addresses else port
         return Dash(options, store, settings, _url(host, bound), runner, token)
