@@ -36,13 +36,17 @@ def _int(request: web.Request, name: str, default: int | None) -> int | None:
 
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """On a non-loopback address the API needs the token (SPEC §7)."""
-    token = request.app[TOKEN]
-    if request.path.startswith("/api/"):
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        given = given or request.query.get("token", "")
-        if not hmac.compare_digest(given, token):
-            return _error(401, "the API needs the token: send 'Authorization: Bearer <token>'")
+    """With a token set (always beyond loopback) the API needs it, in the Authorization
+    header only: a token in a query string ends up in proxies' and browsers' logs. Health
+    answers anyone, for monitors: it says nothing but ok and the version."""
+    if request.path.startswith("/api/") and request.path != "/api/health":
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), request.app[TOKEN].encode()):
+            return _error(
+                401,
+                "the API needs the token: send the header 'Authorization: Bearer <token>' "
+                "(postwatch token shows it)",
+            )
     return await handler(request)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -11,10 +10,11 @@ from functools import partial
 import aiohttp
 from aiohttp import web
 
-from listener import api
+from listener import api, endpoints, log
+from listener.access import Access
 from listener.capture import capture
 from listener.delivery import Outbox
-from listener.keys import OUTBOX, SETTINGS, SNAPSHOT, STORE, TOKEN
+from listener.keys import ACCESS, OUTBOX, SETTINGS, SNAPSHOT, STORE, TOKEN
 from listener.parsing import Rejection
 from listener.pipeline import Answer, record_click, record_postback, reject
 from listener.sink import sink
@@ -24,24 +24,6 @@ from store.records import InboundRequest, Settings
 from store.snapshot import SnapshotCache
 
 
-def _guard(request: web.Request, params: dict[str, str], settings: Settings) -> Rejection | None:
-    """The optional key and IP allow-list of SPEC §7."""
-    if settings.allow_ips:
-        remote = request.remote or ""
-        try:
-            address = ipaddress.ip_address(remote)
-            allowed = any(address in ipaddress.ip_network(net) for net in settings.allow_ips)
-        except ValueError:
-            allowed = False
-        if not allowed:
-            return Rejection(403, f"address {remote} is not in the listener's allow_ips")
-    if settings.key:
-        given = params.get("key") or request.headers.get("X-Postwatch-Key", "")
-        if given != settings.key:
-            return Rejection(403, "missing or wrong key: pass ?key=… or the X-Postwatch-Key header")
-    return None
-
-
 def _respond(answer: Answer) -> web.Response:
     if answer.redirect is not None:
         raise web.HTTPFound(answer.redirect)
@@ -49,27 +31,71 @@ def _respond(answer: Answer) -> web.Response:
 
 
 Job = Callable[[sqlite3.Connection, InboundRequest, dict[str, str], bool], Answer]
+WriterJob = Callable[[sqlite3.Connection], Answer]
+
+
+RETRY_AFTER = 5  # seconds a client is asked to wait when the database cannot take a write
+
+
+def _unavailable(error: sqlite3.OperationalError) -> web.Response:
+    """The answer when the database cannot take the write (locked, disk full): nothing was
+    stored, so the network must send again."""
+    return web.json_response(
+        {
+            "error": f"postwatch could not store this request ({error}); nothing was recorded: "
+            f"send it again in {RETRY_AFTER} s"
+        },
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER)},
+    )
+
+
+async def _store(request: web.Request, captured: InboundRequest, job: WriterJob) -> web.Response:
+    """Run a request's job in the writer and answer once it is committed. Every request is
+    stored with its outcome, even when processing it fails; when the database cannot take the
+    write, the answer is 503 with Retry-After, never a 2xx."""
+    store = request.app[STORE]
+    try:
+        try:
+            answer = await store.write(job)
+        except sqlite3.OperationalError:
+            raise
+        except Exception as error:  # a bug must not lose the request: keep it, with the error
+            failure = Rejection(500, f"postwatch failed to process this request: {error!r}")
+            answer = await store.write(lambda conn: reject(conn, captured, failure))
+    except sqlite3.OperationalError as error:
+        log.unavailable(captured, error)
+        return _unavailable(error)
+    request.app[OUTBOX].schedule(answer.attempts)
+    log.answered(captured, answer)
+    return _respond(answer)
 
 
 async def _run(request: web.Request, endpoint: str, job: Job) -> web.Response:
-    """Capture a request, run its job in the writer, and answer once it is committed. Every
-    request is stored with its outcome, even when processing it fails."""
-    store = request.app[STORE]
-    settings = request.app[SETTINGS]
-    captured, params, rejection, too_large = await capture(request, endpoint, settings.max_body)
-    rejection = rejection or _guard(request, params, settings)
-    if settings.key:
+    """Capture a request, refuse it or run its job, and answer once it is committed."""
+    access = request.app[ACCESS]
+    max_body = request.app[SETTINGS].max_body
+    captured, params, rejection, too_large = await capture(request, endpoint, max_body, access)
+    rejection = rejection or access.refusal(captured.remote, params, request.headers)
+    if access.key:
         params.pop("key", None)  # the listener's own key is not a click parameter
     if rejection is not None:
         refused = rejection
-        return _respond(await store.write(lambda conn: reject(conn, captured, refused)))
-    try:
-        answer = await store.write(lambda conn: job(conn, captured, params, too_large))
-    except Exception as error:  # a bug must not lose the request: keep it, with the error
-        failure = Rejection(500, f"postwatch failed to process this request: {error!r}")
-        answer = await store.write(lambda conn: reject(conn, captured, failure))
-    request.app[OUTBOX].schedule(answer.attempts)
-    return _respond(answer)
+        return await _store(request, captured, lambda conn: reject(conn, captured, refused))
+    return await _store(request, captured, lambda conn: job(conn, captured, params, too_large))
+
+
+async def elsewhere(request: web.Request) -> web.Response:
+    """A request to a wrong path or with a wrong method: stored as rejected, and answered with
+    the endpoint it was probably meant for."""
+    access = request.app[ACCESS]
+    captured, _, _, _ = await capture(request, "other", request.app[SETTINGS].max_body, access)
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is not request.match_info.route.resource:
+            allowed |= (await resource.resolve(request))[1]
+    refused = endpoints.wrong_way(request.method, request.path, allowed)
+    return await _store(request, captured, lambda conn: reject(conn, captured, refused))
 
 
 async def click(request: web.Request) -> web.Response:
@@ -96,6 +122,7 @@ def create_app(store: Store, settings: Settings, *, token: str = "") -> web.Appl
     app = web.Application()  # bodies are read by capture(), up to the max_body setting
     app[STORE] = store
     app[SETTINGS] = settings
+    app[ACCESS] = Access.from_settings(settings)
     app[TOKEN] = token
     app[SNAPSHOT] = snapshot = SnapshotCache()
     store.before_each_batch(snapshot.refresh)
@@ -106,7 +133,16 @@ def create_app(store: Store, settings: Settings, *, token: str = "") -> web.Appl
     app.router.add_route("*", "/sink/{name}", sink)
     app.router.add_route("*", "/sink/{name}/{path:.*}", sink)  # a platform's API path below it
     api.add_routes(app)
+    app.router.add_route("*", "/{path:.*}", elsewhere)  # last: what no route above takes
     return app
+
+
+# A connection that has not sent a whole request head within IDLE_TIMEOUT of connecting (or
+# of its last answer) is closed: slow or idle connections cannot pile up (nginx: 60 s/75 s).
+IDLE_TIMEOUT = 60.0
+# Request lines and header fields up to 64 KiB: networks send long query strings, and a request
+# refused by the HTTP parser cannot be stored.
+MAX_LINE = 64 * 1024
 
 
 async def start(
@@ -114,7 +150,12 @@ async def start(
 ) -> web.AppRunner:
     """Start listening on host:port inside the running event loop; return the runner."""
     runner = web.AppRunner(
-        create_app(store, settings, token=token), shutdown_timeout=1.0, access_log=None
+        create_app(store, settings, token=token),
+        shutdown_timeout=1.0,
+        access_log=None,  # the listener logs each request itself, with its outcome
+        keepalive_timeout=IDLE_TIMEOUT,
+        max_line_size=MAX_LINE,
+        max_field_size=MAX_LINE,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from urllib.parse import unquote_plus
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 
+from listener.access import KEY_HEADER, MASK, Access
 from listener.parsing import Rejection
 from store.records import InboundRequest
 
@@ -15,44 +17,76 @@ KEPT_HEADERS = (
     "User-Agent",
     "Content-Type",
     "Content-Length",
+    "Transfer-Encoding",
     "Referer",
+    "Forwarded",
     "X-Forwarded-For",
+    "X-Forwarded-Proto",
     "X-Real-IP",
-    "X-Postwatch-Key",
+    KEY_HEADER,
 )
+BODY_TIMEOUT = 60.0  # seconds a body may take to arrive once the head has (nginx: 60 s)
 
 
 async def capture(
-    request: web.Request, endpoint: str, max_body: int
+    request: web.Request, endpoint: str, max_body: int, access: Access
 ) -> tuple[InboundRequest, dict[str, str], Rejection | None, bool]:
-    """Read a request once: its raw form for the inbound log, its merged parameters (the
-    body's keys over the query's), a rejection if the body cannot be read, and whether the
-    body was over the size limit."""
+    """Read a request once: its raw form for the inbound log (the client's address behind
+    trusted proxies, the inbound key masked), its merged parameters (the body's keys over the
+    query's), a rejection if the body cannot be read, and whether the body was over the size
+    limit."""
     received_at = time.time()
-    body, too_large = "", False
+    body, too_large, rejection = "", False, None
     if request.body_exists:
-        raw = await request.content.read(max_body + 1)
-        too_large = len(raw) > max_body
-        body = raw[:max_body].decode("utf-8", errors="replace")
+        try:
+            raw, too_large = await read_body(request.content, max_body)
+        except TimeoutError:
+            raw, rejection = (
+                b"",
+                Rejection(
+                    408, f"the body did not arrive within {BODY_TIMEOUT:g} s: send it at once"
+                ),
+            )
+        body = raw.decode("utf-8", errors="replace")
     url, headers = request.rel_url, request.headers
+    query = url.raw_query_string
+    kept = {name: value for name in KEPT_HEADERS if (value := headers.get(name)) is not None}
+    if access.key and KEY_HEADER in kept:
+        kept[KEY_HEADER] = MASK
     captured = InboundRequest(
         received_at=received_at,
         endpoint=endpoint,
         method=request.method,
         path=url.raw_path,  # as sent, still percent-encoded: the log keeps the raw request
-        query=url.raw_query_string,
+        query=access.masked_query(query),
         body=body,
-        remote=request.remote or "",
-        headers={name: value for name in KEPT_HEADERS if (value := headers.get(name)) is not None},
+        remote=access.client(request.remote or "", headers),
+        headers=kept,
     )
-    params = form_fields(captured.query)
-    rejection = None
-    if body and not too_large:
+    params = form_fields(query)
+    if body and not too_large and rejection is None:
         try:
             params.update(_body_params(body, request.content_type))
         except ValueError as error:
             rejection = Rejection(400, str(error))
     return captured, params, rejection, too_large
+
+
+async def read_body(content: StreamReader, limit: int) -> tuple[bytes, bool]:
+    """The whole body however it is framed (Content-Length, chunked, in many TCP segments),
+    up to ``limit`` bytes; and whether there was more. Raises ``TimeoutError`` when it does not
+    arrive within ``BODY_TIMEOUT``."""
+    chunks: list[bytes] = []
+    size = 0
+    async with asyncio.timeout(BODY_TIMEOUT):
+        while size <= limit:
+            chunk = await content.read(limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return raw[:limit], size > limit
 
 
 def _body_params(body: str, content_type: str) -> dict[str, str]:
@@ -63,6 +97,11 @@ def _body_params(body: str, content_type: str) -> dict[str, str]:
             raise ValueError(
                 f"the body is not valid JSON ({error.msg} at character {error.pos}): send a "
                 "JSON object or form fields"
+            ) from None
+        except RecursionError:
+            raise ValueError(
+                "the JSON body is nested too deeply to read: send a flat JSON object of "
+                'fields, {"clickid": "...", ...}'
             ) from None
         if not isinstance(data, dict):
             raise ValueError('the JSON body is not an object: send {"clickid": "...", ...}')

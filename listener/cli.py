@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 from platformdirs import user_data_dir
 
+from listener import log
+from listener.log import FORMATS, LEVELS
 from store import reads, workspace
 from store.config import ConfigError, dump, parse
 from store.db import DatabaseError, connect
@@ -65,10 +67,35 @@ def cli() -> None:
 @host_option
 @port_option
 @token_option
-def serve(db: Path, config: Path | None, host: str | None, port: int | None, token: str) -> None:
-    """Run the listener alone (headless)."""
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS),
+    default="info",
+    show_default=True,
+    help="info: a line per request and per failed delivery; warning: failures only.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line, for log collectors.",
+)
+def serve(
+    db: Path,
+    config: Path | None,
+    host: str | None,
+    port: int | None,
+    token: str,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Run the listener alone (headless), logging to stderr."""
+    from listener.serve import raise_open_files_limit
     from listener.serve import serve as run
 
+    log.configure(log_level, log_format)
+    raise_open_files_limit()
     try:
         asyncio.run(run(db, config, host, port, token))
     except ConfigError as error:

@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from listener.access import Access
 from listener.delivery import Outbox
 from store.db import Store
 from store.records import Settings
@@ -10,5 +11,6 @@ from store.snapshot import SnapshotCache
 STORE = web.AppKey("store", Store)
 OUTBOX = web.AppKey("outbox", Outbox)
 SETTINGS = web.AppKey("settings", Settings)
+ACCESS = web.AppKey("access", Access)  # allow-list, trusted proxies, key: parsed once
 TOKEN = web.AppKey("token", str)
 SNAPSHOT = web.AppKey("snapshot", SnapshotCache)  # the writer's cached configuration

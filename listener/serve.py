@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import ipaddress
+import resource
 import secrets
 import signal
 from pathlib import Path
 
 from aiohttp import web
 
+from listener.access import is_loopback
 from listener.app import start
 from store import workspace
 from store.config import parse
 from store.db import Store
 from store.records import Settings
 from store.sample import sample_workspace
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def prepare(store: Store, config: Path | None, port: int | None) -> Settings:
@@ -38,6 +30,34 @@ async def prepare(store: Store, config: Path | None, port: int | None) -> Settin
         sample = sample_workspace(port or Settings().port)
         await store.write(lambda conn: workspace.apply_workspace(conn, sample))
     return await store.read(workspace.load_settings)
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft limit of open files to the hard one (often 1 024 of 524 288), so that a
+    crowd of slow or idle connections cannot make the listener refuse real postbacks with
+    "Too many open files". Returns the limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (OSError, ValueError):
+            pass  # keep the soft limit: the listener still works, with fewer connections
+    return soft
+
+
+def exposure_warnings(host: str, settings: Settings) -> list[str]:
+    """What to say when the listener is reachable beyond this machine without protection."""
+    if is_loopback(host):
+        return []
+    warnings = []
+    if not settings.key:
+        warnings.append(
+            f"warning: listening on {host} without an inbound key: anyone who reaches this "
+            "address can send clicks and postbacks; set [listener] key (and allow_ips)"
+        )
+    return warnings
 
 
 def tune_garbage_collector() -> None:
@@ -85,8 +105,9 @@ async def serve(
         runner: web.AppRunner = await start(store, settings, host, port, token=token)
         print(f"postwatch listening on http://{host}:{port}  (database {db})", flush=True)
         tune_garbage_collector()
-        if token_note:
-            print(token_note, flush=True)
+        for line in [token_note, *exposure_warnings(host, settings)]:
+            if line:
+                print(line, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -11,8 +11,9 @@ import struct
 
 from aiohttp import web
 
+from listener.access import is_loopback
 from listener.capture import capture
-from listener.keys import SETTINGS, STORE
+from listener.keys import ACCESS, SETTINGS, STORE
 from listener.platforms import common as platform_common
 from listener.platforms import mimic
 from store import events, workspace
@@ -32,7 +33,12 @@ def answer(behaviour: Sink, body: str) -> tuple[int, str]:
 async def sink(request: web.Request) -> web.StreamResponse:
     """Record the request, then answer it with the sink's status, body and delay."""
     name = request.match_info["name"]
-    captured, _, _, _ = await capture(request, "sink", request.app[SETTINGS].max_body)
+    access = request.app[ACCESS]
+    captured, params, _, _ = await capture(request, "sink", request.app[SETTINGS].max_body, access)
+    if not is_loopback(captured.remote):  # the listener's own deliveries come from loopback
+        refused = access.refusal(captured.remote, params, request.headers)
+        if refused is not None:
+            return web.json_response({"error": refused.reason}, status=refused.status)
     # An ad platform's credentials are kept like everywhere else: masked.
     captured.headers.update(platform_common.masked_headers(request.headers))
     captured.query = platform_common.masked_query(captured.query)

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import aiohttp
 
+from listener.access import is_loopback
+from listener.api import VERSION
 from listener.app import start
-from listener.serve import api_token, is_loopback
+from listener.serve import api_token
 from store import workspace
 from store.db import Store
 from store.records import Settings
@@ -34,12 +36,21 @@ async def test_the_api_needs_the_token_when_one_is_set(tmp_path: Path) -> None:
         base = f"http://127.0.0.1:{runner.addresses[0][1]}"
         try:
             async with aiohttp.ClientSession(base) as http:
-                async with http.get("/api/health") as response:
+                async with http.get("/api/conversions") as response:
                     assert response.status == 401
                     assert "Authorization: Bearer" in (await response.json())["error"]
+                async with http.get("/api/health") as response:  # for monitors: no token
+                    assert await response.json() == {"ok": True, "version": VERSION}
                 headers = {"Authorization": "Bearer s3cret"}
-                async with http.get("/api/health", headers=headers) as response:
+                async with http.get("/api/conversions", headers=headers) as response:
                     assert response.status == 200
+                # Not in a query string, where proxies' logs keep it.
+                async with http.get("/api/conversions", params={"token": "s3cret"}) as response:
+                    assert response.status == 401
+                # A token that is not ASCII is a wrong token, not a crash.
+                wrong = {"Authorization": "Bearer s3crét"}
+                async with http.get("/api/conversions", headers=wrong) as response:
+                    assert response.status == 401
                 async with http.get("/postback") as response:  # not part of the API
                     assert response.status == 400
         finally:
