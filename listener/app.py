@@ -30,7 +30,7 @@ def _respond(answer: Answer) -> web.Response:
     return web.json_response(answer.body, status=answer.status, dumps=dumps)
 
 
-Job = Callable[[sqlite3.Connection, InboundRequest, dict[str, str], bool], Answer]
+Job = Callable[[sqlite3.Connection, InboundRequest, dict[str, str], Rejection | None], Answer]
 WriterJob = Callable[[sqlite3.Connection], Answer]
 
 
@@ -75,14 +75,14 @@ async def _run(request: web.Request, endpoint: str, job: Job) -> web.Response:
     """Capture a request, refuse it or run its job, and answer once it is committed."""
     access = request.app[ACCESS]
     max_body = request.app[SETTINGS].max_body
-    captured, params, rejection, too_large = await capture(request, endpoint, max_body, access)
+    captured, params, rejection, oversize = await capture(request, endpoint, max_body, access)
     rejection = rejection or access.refusal(captured.remote, params, request.headers)
     if access.key:
         params.pop("key", None)  # the listener's own key is not a click parameter
     if rejection is not None:
         refused = rejection
         return await _store(request, captured, lambda conn: reject(conn, captured, refused))
-    return await _store(request, captured, lambda conn: job(conn, captured, params, too_large))
+    return await _store(request, captured, lambda conn: job(conn, captured, params, oversize))
 
 
 async def elsewhere(request: web.Request) -> web.Response:
@@ -146,14 +146,20 @@ MAX_LINE = 64 * 1024
 
 
 async def start(
-    store: Store, settings: Settings, host: str, port: int, *, token: str = ""
+    store: Store,
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    token: str = "",
+    idle_timeout: float = IDLE_TIMEOUT,
 ) -> web.AppRunner:
     """Start listening on host:port inside the running event loop; return the runner."""
     runner = web.AppRunner(
         create_app(store, settings, token=token),
         shutdown_timeout=1.0,
         access_log=None,  # the listener logs each request itself, with its outcome
-        keepalive_timeout=IDLE_TIMEOUT,
+        keepalive_timeout=idle_timeout,
         max_line_size=MAX_LINE,
         max_field_size=MAX_LINE,
     )

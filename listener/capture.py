@@ -30,16 +30,22 @@ BODY_TIMEOUT = 60.0  # seconds a body may take to arrive once the head has (ngin
 
 async def capture(
     request: web.Request, endpoint: str, max_body: int, access: Access
-) -> tuple[InboundRequest, dict[str, str], Rejection | None, bool]:
+) -> tuple[InboundRequest, dict[str, str], Rejection | None, Rejection | None]:
     """Read a request once: its raw form for the inbound log (the client's address behind
     trusted proxies, the inbound key masked), its merged parameters (the body's keys over the
-    query's), a rejection if the body cannot be read, and whether the body was over the size
-    limit."""
+    query's), a rejection if the body cannot be read, and the rejection of a body over the
+    size limit (kept apart: the endpoint decides when it applies)."""
     received_at = time.time()
-    body, too_large, rejection = "", False, None
+    body, oversize, rejection = "", None, None
     if request.body_exists:
         try:
             raw, too_large = await read_body(request.content, max_body)
+            if too_large:
+                oversize = Rejection(
+                    413,
+                    f"the body is over the limit of {max_body} bytes: send the values in the "
+                    "query string or a smaller body",
+                )
         except TimeoutError:
             raw, rejection = (
                 b"",
@@ -64,12 +70,12 @@ async def capture(
         headers=kept,
     )
     params = form_fields(query)
-    if body and not too_large and rejection is None:
+    if body and oversize is None and rejection is None:
         try:
             params.update(_body_params(body, request.content_type))
         except ValueError as error:
             rejection = Rejection(400, str(error))
-    return captured, params, rejection, too_large
+    return captured, params, rejection, oversize
 
 
 async def read_body(content: StreamReader, limit: int) -> tuple[bytes, bool]:

@@ -54,19 +54,11 @@ def reject(
     return Answer(rejection.status, {"error": rejection.reason})
 
 
-def _too_large(max_body: int) -> Rejection:
-    return Rejection(
-        413,
-        f"the body is over the limit of {max_body} bytes: send the values in the query string "
-        "or a smaller body",
-    )
-
-
 def record_click(
     conn: sqlite3.Connection,
     request: InboundRequest,
     params: dict[str, str],
-    too_large: bool,
+    oversize: Rejection | None,
     *,
     key: str,
     cache: SnapshotCache,
@@ -80,8 +72,8 @@ def record_click(
             request,
             Rejection(404, f"unknown campaign '{key}': known campaign keys are {known}"),
         )
-    if too_large:
-        return reject(conn, request, _too_large(snapshot.settings.max_body))
+    if oversize is not None:
+        return reject(conn, request, oversize)
     campaign, id_param = setup.campaign, setup.traffic_source.click_id_param
     assert campaign.id is not None
     click = Click(
@@ -141,21 +133,21 @@ def record_postback(
     conn: sqlite3.Connection,
     request: InboundRequest,
     params: dict[str, str],
-    too_large: bool,
+    oversize: Rejection | None,
     *,
     cache: SnapshotCache,
 ) -> Answer:
     snapshot = cache.get(conn)
     try:
         postback = parse_postback(params)
-    except Rejection as rejection:
-        return reject(conn, request, rejection)
+    except Rejection as rejection:  # over the cap, the body was not read: say that first
+        return reject(conn, request, oversize or rejection)
     new = False
     try:
         click, new = _click(conn, postback.click_id, snapshot, request.received_at)
         payout = None if postback.payout is None else parse_payout(postback.payout)
-        if too_large:
-            raise _too_large(snapshot.settings.max_body)
+        if oversize is not None:
+            raise oversize
     except Rejection as rejection:
         if new:  # the click was made for this postback, which is refused: keep only the log
             events.delete_click(conn, click.id)
