@@ -114,8 +114,7 @@ async def _open(path: str | Path) -> aiosqlite.Connection:
 class DatabaseError(Exception):
     """The database file cannot be opened or written: the message names it and says why."""
 
-    def __init__(self, path: Path, cause: BaseException) -> None:
-        reason = getattr(cause, "strerror", None) or str(cause)
+    def __init__(self, path: Path, reason: str) -> None:
         super().__init__(
             f"cannot open the database {path}: {reason}; check that the file and its folder "
             "exist and are writable, or choose another with --db"
@@ -137,14 +136,19 @@ class Store:
     async def open(self) -> Store:
         """Open (or create) the database; raise ``DatabaseError`` naming the path and the
         cause when it cannot be opened for writing, with nothing left running."""
+        folder = self.path.parent
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            reason = f"its folder {folder} cannot be made ({error.strerror or error})"
+            raise DatabaseError(self.path, reason) from error
+        try:
             self._writer = await _open(self.path)
             await _on_thread(self._writer, migrate)
             self._reader = await _open(self.path)
         except (OSError, sqlite3.Error) as error:
             await self.close()
-            raise DatabaseError(self.path, error) from error
+            raise DatabaseError(self.path, str(error)) from error
         self._task = asyncio.create_task(self._drain(), name="store-writer")
         return self
 

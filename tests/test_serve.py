@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import resource
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -95,3 +98,132 @@ async def test_serve_walk_through(tmp_path: Path) -> None:
         output, _ = process.communicate(timeout=10)
     assert process.returncode == 0, output
     assert f"postwatch listening on http://127.0.0.1:{port}" in output
+
+
+def _serve(tmp_path: Path, *args: str, **popen: Any) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tui",
+            "serve",
+            "--db",
+            str(tmp_path / "pw.db"),
+            "--port",
+            str(port),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+    return process, port
+
+
+async def _until_up(port: int) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/api/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    raise AssertionError("the listener did not come up")
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    process.terminate()
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    return out, err
+
+
+async def test_serve_logs_a_json_line_per_request_with_its_outcome(tmp_path: Path) -> None:
+    process, port = _serve(tmp_path, "--log-format", "json")
+    try:
+        await _until_up(port)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession(base) as http:
+            async with http.get("/click/sample", params={"ref_id": "v1"}) as response:
+                clickid = (await response.json())["clickid"]
+            params = {"clickid": clickid, "type": "Deposit", "status": "pending"}
+            async with http.get("/postback", params=params) as response:
+                assert response.status == 200
+            async with http.get("/pb") as response:
+                assert response.status == 404
+    finally:
+        _, err = _stop(process)
+    lines = [json.loads(line) for line in err.splitlines()]
+    postback, wrong = (line for line in lines if line.get("path") in ("/postback", "/pb"))
+    assert postback["outcome"] == "accepted" and postback["status"] == 200
+    assert [d["verdict"] for d in postback["decisions"]] == ["fired", "filtered"]
+    reason = "filtered 'paid deposits': status 'pending' is not one of: approved"
+    assert reason in postback["message"]
+    assert wrong["outcome"] == "rejected" and "did you mean" not in wrong["reason"]
+    assert wrong["level"] == "info" and wrong["logger"] == "postwatch.inbound"
+
+
+def _open_files_limit(pid: int) -> tuple[int, int]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError("no open files limit")
+
+
+async def test_serve_raises_its_open_files_limit(tmp_path: Path) -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    low = min(1024, hard)
+
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+
+    process, port = _serve(tmp_path, preexec_fn=lower)
+    try:
+        await _until_up(port)
+        soft, hard_seen = _open_files_limit(process.pid)
+    finally:
+        _stop(process)
+    assert soft == hard_seen and (hard == low or soft > low)
+
+
+async def test_serve_beyond_loopback_warns_and_keeps_its_token(tmp_path: Path) -> None:
+    runs = []
+    for _ in range(2):
+        process, port = _serve(tmp_path, "--host", "0.0.0.0", "--log-level", "warning")
+        try:
+            await _until_up(port)
+        finally:
+            out, _ = _stop(process)
+        runs.append(out)
+    first, second = runs
+    assert "without an inbound key" in first and "without an inbound key" in second
+    (made,) = [line.rsplit(" ", 1)[1] for line in first.splitlines() if "made up now" in line]
+    assert made not in second and "postwatch token" in second  # shown once, then kept
+    shown = subprocess.run(
+        [sys.executable, "-m", "tui", "token", "--db", str(tmp_path / "pw.db")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == made
+
+
+def test_a_database_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "tui", "serve", "--db", str(blocker / "pw.db"), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: cannot open the database {blocker / 'pw.db'}: its folder {blocker} cannot be "
+        "made (File exists); check that the file and its folder exist and are writable, or "
+        "choose another with --db"
+    ]
