@@ -17,6 +17,7 @@ from listener.keys import ACCESS, SETTINGS, STORE
 from listener.platforms import common as platform_common
 from listener.platforms import mimic
 from store import events, workspace
+from store.jsontext import dumps
 from store.records import Sink
 
 
@@ -35,21 +36,28 @@ async def sink(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     access = request.app[ACCESS]
     captured, params, _, _ = await capture(request, "sink", request.app[SETTINGS].max_body, access)
-    if not is_loopback(captured.remote):  # the listener's own deliveries come from loopback
-        refused = access.refusal(captured.remote, params, request.headers)
-        if refused is not None:
-            return web.json_response({"error": refused.reason}, status=refused.status)
+    # The listener's own deliveries come from loopback; anyone else is guarded like /postback.
+    refused = (
+        None
+        if is_loopback(captured.remote)
+        else access.refusal(captured.remote, params, request.headers)
+    )
     # An ad platform's credentials are kept like everywhere else: masked.
     captured.headers.update(platform_common.masked_headers(request.headers))
     captured.query = platform_common.masked_query(captured.query)
 
     def job(conn: sqlite3.Connection) -> tuple[Sink, int, str]:
         behaviour = workspace.sink(conn, name)
-        status, body = answer(behaviour, captured.body)
+        if refused is not None:  # recorded too, with the answer it got
+            status, body = refused.status, dumps({"error": refused.reason})
+        else:
+            status, body = answer(behaviour, captured.body)
         events.insert_sink_record(conn, name, captured, status)
         return behaviour, status, body
 
     behaviour, status, body = await request.app[STORE].write(job)
+    if refused is not None:
+        return web.Response(status=status, text=body, content_type="application/json")
     if behaviour.delay_ms:
         await asyncio.sleep(behaviour.delay_ms / 1000)
     content_type = "application/json" if body.lstrip().startswith(("{", "[")) else "text/plain"

@@ -235,6 +235,8 @@ async def test_the_sink_answers_loopback_and_guards_everyone_else(tmp_path: Path
             assert r.status == 403
         async with listener.session.get(listener.base + "/sink/p?key=k", headers=outside) as r:
             assert r.status == 200
+        status, records = await listener.get("/api/sink/p")
+        assert [r["http_status"] for r in records] == [200, 403]  # the refused one is kept too
     finally:
         await stop_listener(listener)
 
