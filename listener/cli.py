@@ -99,7 +99,7 @@ def serve(
     try:
         asyncio.run(run(db, config, host, port, token))
     except ConfigError as error:
-        raise click.ClickException(f"{config}: {error}") from None
+        raise click.ClickException(f"{config}: {error}" if config else str(error)) from None
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:

@@ -13,8 +13,9 @@ from aiohttp import web
 
 from listener.access import is_loopback
 from listener.app import start
+from listener.platforms.common import Missing, resolve
 from store import workspace
-from store.config import parse
+from store.config import ConfigError, parse
 from store.db import Store
 from store.records import Settings
 from store.sample import sample_workspace
@@ -22,14 +23,21 @@ from store.sample import sample_workspace
 
 async def prepare(store: Store, config: Path | None, port: int | None) -> Settings:
     """Import the config file, or give a new, empty database the sample workspace; return
-    the settings in force. A bad config file raises ``ConfigError`` and changes nothing."""
+    the settings in force, the key and token read from the environment where they are written
+    ``env:NAME``. A bad config file raises ``ConfigError`` and changes nothing."""
     if config is not None:
         loaded = parse(config.read_text(encoding="utf-8"))
         await store.write(lambda conn: workspace.apply_workspace(conn, loaded))
     elif await store.read(workspace.is_empty):
         sample = sample_workspace(port or Settings().port)
         await store.write(lambda conn: workspace.apply_workspace(conn, sample))
-    return await store.read(workspace.load_settings)
+    settings = await store.read(workspace.load_settings)
+    try:
+        settings.key = resolve(settings.key, "the [listener] key")
+        settings.token = resolve(settings.token, "the [listener] token")
+    except Missing as error:
+        raise ConfigError(None, f"{error}: set it, or write the value itself") from None
+    return settings
 
 
 def raise_open_files_limit() -> int:

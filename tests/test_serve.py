@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from listener.serve import prepare
+from store.config import ConfigError
 from store.db import Store
 from store.workspace import campaigns
 from tests.test_config import SPEC_EXAMPLE
@@ -227,3 +229,18 @@ def test_a_database_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path: Path)
         "made (File exists); check that the file and its folder exist and are writable, or "
         "choose another with --db"
     ]
+
+
+async def test_the_key_and_token_may_be_read_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[listener]\nkey = "env:PW_TEST_KEY"\ntoken = "env:PW_TEST_TOKEN"\n')
+    monkeypatch.setenv("PW_TEST_KEY", "k-env")
+    monkeypatch.setenv("PW_TEST_TOKEN", "t-env")
+    async with Store(tmp_path / "pw.db") as store:
+        settings = await prepare(store, config, None)
+        assert (settings.key, settings.token) == ("k-env", "t-env")
+        monkeypatch.delenv("PW_TEST_TOKEN")
+        with pytest.raises(ConfigError, match="PW_TEST_TOKEN, which is not set"):
+            await prepare(store, config, None)
