@@ -526,7 +526,7 @@ def _read_postback(
     method = str(reader.get("method", str, "GET")).upper()
     if method not in ("GET", "POST"):
         raise reader.fail("method", f"'method' is '{method}'; use GET or POST")
-    platform = {key: table[key] for key in platform_keys if key in table}
+    platform = {key: value for key, value in table.items() if key in platform_keys}
     for key, value in platform.items():
         if key == "event_names":
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
@@ -647,6 +647,9 @@ _SHORT_ESCAPES = {
 }
 
 
+_EXACT_INTEGERS = 2**53  # below this, every whole float is exactly an int and back
+
+
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04X}"
@@ -660,6 +663,10 @@ def _string(text: str) -> str:
 def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_INTEGERS:
+        # 10.0 is written 10, as people write seconds and payouts; every number the parser
+        # reads into a float field it converts, so the value reads back the same.
+        return str(int(value))
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
