@@ -175,6 +175,26 @@ def test_a_partial_import_changes_only_the_keys_it_gives(tmp_path: Path) -> None
     assert parse(exported) == expected
 
 
+def test_a_partial_file_parsed_without_the_database_keeps_stored_keys_too(tmp_path: Path) -> None:
+    """serve --config and the dashboard's --config parse the file alone, then write it.
+    Alone, the file must give a postback's kind for its platform settings to be known."""
+    alone = PARTIAL.replace(
+        'name = "meta purchases"\n', 'name = "meta purchases"\nkind = "facebook"\n'
+    )
+    with pytest.raises(ConfigError, match="unknown key 'test_event_code'"):
+        parse(PARTIAL)
+    db = tmp_path / "pw.db"
+    assert import_text(tmp_path, db, FULL)[0] == 0
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    with conn:
+        workspace.apply_workspace(conn, parse(alone))
+    via_cli = tmp_path / "cli.db"
+    assert import_text(tmp_path, via_cli, FULL)[0] == 0
+    assert import_text(tmp_path, via_cli, PARTIAL)[0] == 0
+    assert stored(db) == stored(via_cli)
+
+
 def test_importing_the_same_partial_file_twice_changes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "pw.db"
     assert import_text(tmp_path, db, FULL)[0] == 0

@@ -32,7 +32,10 @@ from tests.test_config_import import import_text, run
 # Any text a UTF-8 file can hold (so no lone surrogates), with the characters TOML must
 # escape drawn often.
 TEXT = st.text(
-    st.one_of(st.characters(codec="utf-8"), st.sampled_from('"\\\x00\x08\t\n\x0b\x0c\r\x1b\x1f\x7f\x85\u2028')),
+    st.one_of(
+        st.characters(codec="utf-8"),
+        st.sampled_from('"\\\x00\x08\t\n\x0b\x0c\r\x1b\x1f\x7f\x85\u2028'),
+    ),
     max_size=12,
 ).filter(lambda text: text != MASK)
 NAME = TEXT.filter(bool)
@@ -176,6 +179,23 @@ def test_export_import_export_is_an_identity(generated: Workspace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         text, again = export_import_export(generated, Path(folder))
     assert again == text
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workspaces())
+def test_a_masked_export_imported_back_changes_nothing(generated: Workspace) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        conn = database(Path(folder) / "pw.db")
+        with conn:
+            workspace.apply_workspace(conn, generated)
+        before = workspace.load_workspace(conn)
+        masked = dump(before)
+        with conn:
+            workspace.apply_workspace(conn, parse(masked, known=before))
+        after = workspace.load_workspace(conn)
+        conn.close()
+    assert after == before
+    assert dump(after) == masked
 
 
 def test_control_characters_and_delete_are_written_so_they_read_back(tmp_path: Path) -> None:
