@@ -15,8 +15,9 @@ from platformdirs import user_data_dir
 from listener import log
 from listener.log import FORMATS, LEVELS
 from store import reads, workspace
-from store.config import ConfigError, dump, parse
+from store.config import MASK, ConfigError, dump, parse
 from store.db import DatabaseError, connect
+from store.records import Workspace
 from store.schema import migrate
 
 
@@ -148,21 +149,38 @@ def config() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @db_option
 def config_import(file: Path, db: Path) -> None:
-    """Load FILE into the database (all or nothing)."""
+    """Load FILE into the database (all or nothing). The file may name only what it changes:
+    keys it leaves out keep their stored values, and it may refer to stored sources and
+    campaigns."""
+    text = file.read_text(encoding="utf-8")
+    binding_ids = _binding_ids()
     try:
-        loaded = parse(file.read_text(encoding="utf-8"))
+        if not db.exists():
+            # Refuse a bad file before a database is made for it.
+            parse(text, known=Workspace(), binding_ids=binding_ids)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(db)
+        migrate(conn)
+        with conn:
+            # One transaction: what the file is checked against is what it is written over.
+            conn.execute("BEGIN IMMEDIATE")
+            loaded = parse(text, known=workspace.load_workspace(conn), binding_ids=binding_ids)
+            workspace.apply_workspace(conn, loaded)
     except ConfigError as error:
         raise click.ClickException(f"{file}: {error}; nothing was imported") from None
-    db.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(db)
-    migrate(conn)
-    with conn:
-        conn.execute("BEGIN IMMEDIATE")
-        workspace.apply_workspace(conn, loaded)
     click.echo(
         f"imported {file}: {len(loaded.campaigns)} campaigns, "
         f"{sum(len(c.postbacks) for c in loaded.campaigns)} postback configs"
     )
+
+
+def _binding_ids() -> list[str] | None:
+    """The dashboard's binding ids, when the root command put a ``binding_ids`` callable in
+    its context object (the dashboard's CLI does); None: ``[keys]`` ids are not checked."""
+    root = click.get_current_context().find_root().obj
+    if isinstance(root, dict) and callable(root.get("binding_ids")):
+        return list(root["binding_ids"]())
+    return None
 
 
 @config.command("export")
@@ -173,10 +191,16 @@ def config_import(file: Path, db: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output.",
 )
-def config_export(db: Path, output: Path | None) -> None:
-    """Write the current configuration as TOML."""
+@click.option(
+    "--include-secrets",
+    is_flag=True,
+    help=f"Write the listener key, the API token and platform tokens as they are "
+    f"(by default each is written as {MASK}, which importing reads as: keep the stored one).",
+)
+def config_export(db: Path, output: Path | None, include_secrets: bool) -> None:
+    """Write the current configuration as TOML, secrets masked unless --include-secrets."""
     conn = _open(db)
-    text = dump(workspace.load_workspace(conn))
+    text = dump(workspace.load_workspace(conn), include_secrets=include_secrets)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -3,10 +3,11 @@ and writing the workspace back in the same form."""
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
-import json
 import re
 import tomllib
+from collections.abc import Collection, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -81,6 +82,11 @@ class _Lines:
         return None
 
     def key(self, start: int | None, name: str) -> int | None:
+        """The line of key ``name`` in the table starting at ``start`` (or ``start``)."""
+        return self.find_key(start, name) or start
+
+    def find_key(self, start: int | None, name: str) -> int | None:
+        """The line of key ``name`` in the table starting at ``start``; None if not there."""
         if start is None:
             return None
         pattern = re.compile(rf"^\s*\"?{re.escape(name)}\"?\s*=")
@@ -89,7 +95,7 @@ class _Lines:
                 break
             if pattern.match(line):
                 return number
-        return start
+        return None
 
 
 class _Reader:
@@ -171,15 +177,24 @@ def _entries(data: dict[str, Any], name: str) -> list[Any]:
     return value
 
 
-def parse(text: str) -> Workspace:
-    """Read a config file; raise ``ConfigError`` naming the line and the problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        match = re.search(r"line (\d+)", str(error))
-        line = int(match.group(1)) if match else None
-        raise ConfigError(line, f"not valid TOML: {error}") from None
+def parse(
+    text: str,
+    known: Workspace | None = None,
+    binding_ids: Collection[str] | None = None,
+) -> Workspace:
+    """Read a config file; raise ``ConfigError`` naming the line and the problem.
+
+    ``known`` is what the database already holds (``workspace.load_workspace(conn)``): with it,
+    a campaign may name sources the database holds, a campaign the database holds needs no
+    sources, and a masked secret is refused when there is no stored one to keep. Without it,
+    the file must define what it refers to. ``binding_ids``, when given, are the dashboard's
+    binding ids: a ``[keys]`` entry for any other id is refused.
+
+    Each record gets ``given``: the keys its table named, which are all that
+    ``apply_workspace`` writes over a stored row."""
+    data = _toml(text)
     lines = _Lines(text)
+    stored = _Known(known)
     top = _Reader(data, "the top level", None, lines)
     top.only(
         (
@@ -197,115 +212,226 @@ def parse(text: str) -> Workspace:
     workspace = Workspace(conversion_types=top.strings("conversion_types"))
     settings = workspace.settings
     settings.currency = str(top.get("currency", str, settings.currency))
-    settings.keys = dict(top.get("keys", dict, {}))
-    _read_listener(data, lines, settings)
-    _read_delivery(data, lines, settings)
-    for index, table in enumerate(_entries(data, "sinks")):
-        reader = _Reader(table, f"sink #{index + 1}", lines.table("sinks", index), lines)
-        reader.only(
-            (
-                "name",
-                "status",
-                "body",
-                "delay_ms",
-                "fail_ratio",
-                "mimic",
-                "error",
-                "fault",
-                "retry_after",
-            )
-        )
-        status = int(reader.get("status", int, 200))
-        if not 100 <= status <= 599:
-            raise reader.fail("status", f"'status' is {status}; use an HTTP status, 100 to 599")
-        fail_ratio = float(reader.get("fail_ratio", (int, float), 0.0))
-        if not 0 <= fail_ratio <= 1:
-            raise reader.fail("fail_ratio", f"'fail_ratio' is {fail_ratio}; use 0 to 1")
-        mimic = str(reader.get("mimic", str, ""))
-        if mimic and mimic not in PLATFORM_KEYS:
-            raise reader.fail(
-                "mimic",
-                f"'mimic' is '{mimic}'; use one of: {', '.join(PLATFORM_KEYS)} (or leave it out)",
-            )
-        mimic_error = bool(reader.get("error", bool, False))
-        if mimic_error and not mimic:
-            raise reader.fail(
-                "error", "'error' needs 'mimic': it answers with that platform's error"
-            )
-        workspace.sinks.append(
-            Sink(
-                reader.required("name"),
-                status,
-                str(reader.get("body", str, "OK")),
-                int(reader.get("delay_ms", int, 0)),
-                fail_ratio,
-                # mimic: answer like this ad platform (success, or its error when error = true)
-                mimic=mimic,
-                error=mimic_error,
-                fault=reader.choice("fault", ("", *SINK_FAULTS), ""),
-                retry_after=_non_negative(reader, "retry_after"),
-            )
-        )
-    for index, table in enumerate(_entries(data, "offer_sources")):
-        reader = _Reader(
-            table, f"offer source #{index + 1}", lines.table("offer_sources", index), lines
-        )
-        reader.only(("name", "default_status", "duplicates", "status_aliases"))
-        aliases = reader.get("status_aliases", dict, {})
-        for raw, status in aliases.items():
-            if status not in STATUSES:
-                raise reader.fail(
-                    "status_aliases",
-                    f"status alias '{raw}' maps to '{status}'; "
-                    f"map it to one of: {', '.join(STATUSES)}",
-                )
-        workspace.offer_sources.append(
-            OfferSource(
-                name=reader.required("name"),
-                default_status=reader.choice("default_status", STATUSES, "pending"),
-                duplicates=reader.choice("duplicates", DUPLICATE_MODES, "update"),
-                status_aliases={str(key): str(value) for key, value in aliases.items()},
-            )
-        )
-    for index, table in enumerate(_entries(data, "traffic_sources")):
-        reader = _Reader(
-            table, f"traffic source #{index + 1}", lines.table("traffic_sources", index), lines
-        )
-        reader.only(("name", "click_id_param", "postback_url", "success_body", "failure_body"))
-        workspace.traffic_sources.append(
-            TrafficSource(
-                name=reader.required("name"),
-                click_id_param=str(reader.get("click_id_param", str, "ref_id")),
-                postback_url=str(reader.get("postback_url", str, "")),
-                success_body=reader.regex("success_body"),
-                failure_body=reader.regex("failure_body"),
-            )
-        )
+    settings.keys = _read_keys(top, lines, binding_ids)
+    listener = _read_listener(data, lines, settings, stored)
+    delivery = _read_delivery(data, lines, settings)
+    settings.given = frozenset(
+        {name for name in ("currency", "keys") if name in data} | listener | delivery
+    )
+    workspace.sinks = [
+        _read_sink(table, index, lines, stored)
+        for index, table in enumerate(_entries(data, "sinks"))
+    ]
+    workspace.offer_sources = [
+        _read_offer_source(table, index, lines)
+        for index, table in enumerate(_entries(data, "offer_sources"))
+    ]
+    workspace.traffic_sources = [
+        _read_traffic_source(table, index, lines)
+        for index, table in enumerate(_entries(data, "traffic_sources"))
+    ]
     postback_index = 0
     for index, table in enumerate(_entries(data, "campaigns")):
-        line = lines.table("campaigns", index)
-        reader = _Reader(table, f"campaign #{index + 1}", line, lines)
-        reader.only(("key", "name", "traffic_source", "offer_source", "offer_url", "postbacks"))
-        key = reader.required("key")
-        reader.where = f"campaign '{key}'"
-        campaign = Campaign(
-            key=key,
-            name=str(reader.get("name", str, key)),
-            traffic_source=reader.required("traffic_source"),
-            offer_source=reader.required("offer_source"),
-            offer_url=str(reader.get("offer_url", str, "")),
-        )
+        campaign = _read_campaign(table, index, lines, stored)
         for table_ in _entries(table, "postbacks"):
             pb_line = lines.table("campaigns.postbacks", postback_index)
             postback_index += 1
-            campaign.postbacks.append(_read_postback(table_, key, pb_line, lines))
+            campaign.postbacks.append(_read_postback(table_, campaign.key, pb_line, lines, stored))
         workspace.campaigns.append(campaign)
-    _check_references(workspace, lines)
+    _check_references(workspace, lines, stored)
     return workspace
 
 
-def _read_listener(data: dict[str, Any], lines: _Lines, settings: Settings) -> None:
-    reader = _Reader(data.get("listener", {}), "[listener]", lines.table("listener"), lines)
+def _toml(text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        match = re.search(r"line (\d+)", str(error))
+        line = int(match.group(1)) if match else None
+        raise ConfigError(line, f"not valid TOML: {error}") from None
+
+
+class _Known:
+    """What the database already holds, as ``parse`` needs it. ``checked`` is False when the
+    caller did not say (then only the file counts, and masked secrets are left to
+    ``apply_workspace`` to check)."""
+
+    def __init__(self, workspace: Workspace | None) -> None:
+        self.checked = workspace is not None
+        held = workspace or Workspace()
+        self.settings = held.settings
+        self.sinks = {sink.name: sink for sink in held.sinks}
+        self.offer_sources = {source.name for source in held.offer_sources}
+        self.traffic_sources = {source.name for source in held.traffic_sources}
+        self.campaigns = {campaign.key: campaign for campaign in held.campaigns}
+
+    def postback(self, campaign: str, name: str) -> PostbackConfig | None:
+        held = self.campaigns.get(campaign)
+        configs = [] if held is None else [c for c in held.postbacks if c.name == name]
+        return configs[0] if configs else None
+
+
+def flatten_keys(keys: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """The ``[keys]`` table as binding id -> keys. A TOML dotted key (``live.follow = "F"``)
+    arrives as a nested table, so nested tables are joined back with dots; a list of keys is
+    joined with commas, as Textual writes several keys."""
+    flat: dict[str, str] = {}
+    for name, value in keys.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            flat.update(flatten_keys(value, f"{key}."))
+        elif isinstance(value, list):
+            flat[key] = ",".join(str(item) for item in value)
+        else:
+            flat[key] = str(value)
+    return flat
+
+
+def _read_keys(top: _Reader, lines: _Lines, binding_ids: Collection[str] | None) -> dict[str, str]:
+    keys = flatten_keys(top.get("keys", dict, {}))
+    if binding_ids is None:
+        return keys
+    known_ids = sorted(set(binding_ids))
+    for binding in keys:
+        if binding in known_ids:
+            continue
+        close = difflib.get_close_matches(binding, known_ids, n=1)
+        hint = f" did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(
+            _binding_line(lines, binding),
+            f"[keys]: there is no binding with the id '{binding}';{hint} "
+            f"the binding ids are: {', '.join(known_ids)}",
+        )
+    return keys
+
+
+def _binding_line(lines: _Lines, binding: str) -> int | None:
+    """The line of a ``[keys]`` entry, written ``"a.b" = ...`` or ``a.b = ...`` under
+    ``[keys]``, or ``b = ...`` under ``[keys.a]``."""
+    prefix, _, last = binding.rpartition(".")
+    start = lines.table("keys")
+    found = lines.find_key(start, binding)
+    if found is None and prefix:
+        found = lines.find_key(lines.table(f"keys.{prefix}"), last)
+    return found or start
+
+
+def _read_sink(table: dict[str, Any], index: int, lines: _Lines, stored: _Known) -> Sink:
+    reader = _Reader(table, f"sink #{index + 1}", lines.table("sinks", index), lines)
+    reader.only(
+        (
+            "name",
+            "status",
+            "body",
+            "delay_ms",
+            "fail_ratio",
+            "mimic",
+            "error",
+            "fault",
+            "retry_after",
+        )
+    )
+    name = reader.required("name")
+    status = int(reader.get("status", int, 200))
+    if not 100 <= status <= 599:
+        raise reader.fail("status", f"'status' is {status}; use an HTTP status, 100 to 599")
+    fail_ratio = float(reader.get("fail_ratio", (int, float), 0.0))
+    if not 0 <= fail_ratio <= 1:
+        raise reader.fail("fail_ratio", f"'fail_ratio' is {fail_ratio}; use 0 to 1")
+    held = stored.sinks.get(name)
+    mimic = str(reader.get("mimic", str, held.mimic if held else ""))
+    if mimic and mimic not in PLATFORM_KEYS:
+        raise reader.fail(
+            "mimic",
+            f"'mimic' is '{mimic}'; use one of: {', '.join(PLATFORM_KEYS)} (or leave it out)",
+        )
+    mimic_error = bool(reader.get("error", bool, False))
+    if mimic_error and not mimic:
+        raise reader.fail("error", "'error' needs 'mimic': it answers with that platform's error")
+    sink = Sink(
+        name,
+        status,
+        str(reader.get("body", str, "OK")),
+        int(reader.get("delay_ms", int, 0)),
+        fail_ratio,
+        # mimic: answer like this ad platform (success, or its error when error = true)
+        mimic=mimic,
+        error=mimic_error,
+        fault=reader.choice("fault", ("", *SINK_FAULTS), ""),
+        retry_after=_non_negative(reader, "retry_after"),
+    )
+    sink.given = frozenset(table)
+    return sink
+
+
+def _read_offer_source(table: dict[str, Any], index: int, lines: _Lines) -> OfferSource:
+    reader = _Reader(
+        table, f"offer source #{index + 1}", lines.table("offer_sources", index), lines
+    )
+    reader.only(("name", "default_status", "duplicates", "status_aliases"))
+    aliases = reader.get("status_aliases", dict, {})
+    for raw, status in aliases.items():
+        if status not in STATUSES:
+            raise reader.fail(
+                "status_aliases",
+                f"status alias '{raw}' maps to '{status}'; map it to one of: {', '.join(STATUSES)}",
+            )
+    source = OfferSource(
+        name=reader.required("name"),
+        default_status=reader.choice("default_status", STATUSES, "pending"),
+        duplicates=reader.choice("duplicates", DUPLICATE_MODES, "update"),
+        status_aliases={str(key): str(value) for key, value in aliases.items()},
+    )
+    source.given = frozenset(table)
+    return source
+
+
+def _read_traffic_source(table: dict[str, Any], index: int, lines: _Lines) -> TrafficSource:
+    reader = _Reader(
+        table, f"traffic source #{index + 1}", lines.table("traffic_sources", index), lines
+    )
+    reader.only(("name", "click_id_param", "postback_url", "success_body", "failure_body"))
+    source = TrafficSource(
+        name=reader.required("name"),
+        click_id_param=str(reader.get("click_id_param", str, "ref_id")),
+        postback_url=str(reader.get("postback_url", str, "")),
+        success_body=reader.regex("success_body"),
+        failure_body=reader.regex("failure_body"),
+    )
+    source.given = frozenset(table)
+    return source
+
+
+def _read_campaign(table: dict[str, Any], index: int, lines: _Lines, stored: _Known) -> Campaign:
+    reader = _Reader(table, f"campaign #{index + 1}", lines.table("campaigns", index), lines)
+    reader.only(("key", "name", "traffic_source", "offer_source", "offer_url", "postbacks"))
+    key = reader.required("key")
+    reader.where = f"campaign '{key}'"
+    held = stored.campaigns.get(key)
+
+    def source(name: str) -> str:
+        # A campaign the database holds keeps its sources unless the file names others.
+        if held is not None and name not in table:
+            return str(getattr(held, name))
+        return reader.required(name)
+
+    campaign = Campaign(
+        key=key,
+        name=str(reader.get("name", str, held.name if held else key)),
+        traffic_source=source("traffic_source"),
+        offer_source=source("offer_source"),
+        offer_url=str(reader.get("offer_url", str, "")),
+    )
+    campaign.given = frozenset(table) - {"postbacks"}
+    return campaign
+
+
+def _read_listener(
+    data: dict[str, Any], lines: _Lines, settings: Settings, stored: _Known
+) -> frozenset[str]:
+    """Read ``[listener]`` into ``settings``; return the keys it gave."""
+    table = data.get("listener", {})
+    reader = _Reader(table, "[listener]", lines.table("listener"), lines)
     reader.only(
         (
             "host",
@@ -334,6 +460,21 @@ def _read_listener(data: dict[str, Any], lines: _Lines, settings: Settings) -> N
     settings.allow_ips = _networks(reader, "allow_ips")
     settings.trusted_proxies = _networks(reader, "trusted_proxies")
     settings.token = str(reader.get("token", str, ""))
+    for name in LISTENER_SECRETS:
+        if (
+            stored.checked
+            and getattr(settings, name) == MASK
+            and not getattr(stored.settings, name)
+        ):
+            raise reader.fail(name, _no_secret_to_keep(f"'{name}'", f"[listener] {name}"))
+    return frozenset(table)
+
+
+def _no_secret_to_keep(what: str, where: str) -> str:
+    return (
+        f"{what} is the mask {MASK} of an exported secret, but the database holds no "
+        f"{where} to keep: write the secret itself"
+    )
 
 
 def _networks(reader: _Reader, key: str) -> list[str]:
@@ -349,8 +490,10 @@ def _networks(reader: _Reader, key: str) -> list[str]:
     return values
 
 
-def _read_delivery(data: dict[str, Any], lines: _Lines, settings: Settings) -> None:
-    reader = _Reader(data.get("delivery", {}), "[delivery]", lines.table("delivery"), lines)
+def _read_delivery(data: dict[str, Any], lines: _Lines, settings: Settings) -> frozenset[str]:
+    """Read ``[delivery]`` into ``settings``; return the keys it gave."""
+    table = data.get("delivery", {})
+    reader = _Reader(table, "[delivery]", lines.table("delivery"), lines)
     reader.only(("timeout", "retry_schedule"))
     settings.timeout = float(reader.get("timeout", (int, float), settings.timeout))
     if settings.timeout <= 0:
@@ -361,15 +504,18 @@ def _read_delivery(data: dict[str, Any], lines: _Lines, settings: Settings) -> N
             "retry_schedule", f"'retry_schedule' must list seconds (0 or more), not {schedule!r}"
         )
     settings.retry_schedule = [float(s) for s in schedule]
+    return frozenset(table)
 
 
 def _read_postback(
-    table: dict[str, Any], campaign: str, line: int | None, lines: _Lines
+    table: dict[str, Any], campaign: str, line: int | None, lines: _Lines, stored: _Known
 ) -> PostbackConfig:
     reader = _Reader(table, f"campaign '{campaign}', postback", line, lines)
     name = reader.required("name")
     reader.where = f"campaign '{campaign}', postback '{name}'"
-    kind = reader.choice("kind", KINDS, "s2s")
+    held = stored.postback(campaign, name)
+    # A stored postback keeps its kind, so its platform settings can be given alone.
+    kind = reader.choice("kind", KINDS, held.kind if held else "s2s")
     platform_keys = (*PLATFORM_KEYS.get(kind, ()), *PLATFORM_COMMON) if kind != "s2s" else ()
     reader.only((*RULE_KEYS, *platform_keys))
     statuses = reader.strings("statuses")
@@ -380,7 +526,7 @@ def _read_postback(
     method = str(reader.get("method", str, "GET")).upper()
     if method not in ("GET", "POST"):
         raise reader.fail("method", f"'method' is '{method}'; use GET or POST")
-    platform = {key: table[key] for key in platform_keys if key in table}
+    platform = {key: value for key, value in table.items() if key in platform_keys}
     for key, value in platform.items():
         if key == "event_names":
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
@@ -389,7 +535,9 @@ def _read_postback(
                 )
         elif isinstance(value, bool) or not isinstance(value, str | int):
             raise reader.fail(key, f"'{key}' must be text, not {value!r}")
-    return PostbackConfig(
+        elif _unkept_secret(stored, key, value, held):
+            raise reader.fail(key, _no_secret_to_keep(f"'{key}'", f"{key} of this postback"))
+    config = PostbackConfig(
         name=name,
         kind=kind,
         url=str(reader.get("url", str, "")),
@@ -403,12 +551,26 @@ def _read_postback(
         refire_on_update=bool(reader.get("refire_on_update", bool, False)),
         platform=platform,
     )
+    config.given = frozenset(table)
+    return config
 
 
-def _check_references(workspace: Workspace, lines: _Lines) -> None:
-    traffic = {source.name for source in workspace.traffic_sources}
-    offers = {source.name for source in workspace.offer_sources}
+def _unkept_secret(stored: _Known, key: str, value: Any, held: PostbackConfig | None) -> bool:
+    """Whether a platform value is the mask of a secret that the database does not hold."""
+    if not (stored.checked and is_secret_key(key) and value == MASK):
+        return False
+    return not (held and held.platform.get(key))
+
+
+def _check_references(workspace: Workspace, lines: _Lines, stored: _Known) -> None:
+    traffic = {source.name for source in workspace.traffic_sources} | stored.traffic_sources
+    offers = {source.name for source in workspace.offer_sources} | stored.offer_sources
     keys = [campaign.key for campaign in workspace.campaigns]
+    undefined = (
+        "which the file does not define and the database does not hold"
+        if stored.checked
+        else "which the file does not define"
+    )
     for index, campaign in enumerate(workspace.campaigns):
         line = lines.table("campaigns", index)
         if keys.count(campaign.key) > 1:
@@ -420,15 +582,13 @@ def _check_references(workspace: Workspace, lines: _Lines) -> None:
             raise ConfigError(
                 lines.key(line, "traffic_source"),
                 f"campaign '{campaign.key}' names traffic source "
-                f"'{campaign.traffic_source}', which the file does not define: "
-                "add it under [[traffic_sources]]",
+                f"'{campaign.traffic_source}', {undefined}: add it under [[traffic_sources]]",
             )
         if campaign.offer_source not in offers:
             raise ConfigError(
                 lines.key(line, "offer_source"),
                 f"campaign '{campaign.key}' names offer source "
-                f"'{campaign.offer_source}', which the file does not define: "
-                "add it under [[offer_sources]]",
+                f"'{campaign.offer_source}', {undefined}: add it under [[offer_sources]]",
             )
         names = [config.name for config in campaign.postbacks]
         for name in names:
@@ -439,25 +599,78 @@ def _check_references(workspace: Workspace, lines: _Lines) -> None:
                     f"'{name}': names must be unique within a campaign",
                 )
     policy = workspace.settings.unknown_clicks
-    if policy.startswith("attach:") and policy.removeprefix("attach:") not in keys:
+    target = policy.removeprefix("attach:")
+    if policy.startswith("attach:") and target not in {*keys, *stored.campaigns}:
         raise ConfigError(
             lines.key(lines.table("listener"), "unknown_clicks"),
-            f"unknown_clicks attaches to campaign '{policy[7:]}', which the file does not define",
+            f"unknown_clicks attaches to campaign '{target}', {undefined}",
         )
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+# What ``config export`` writes in place of a secret. Eight asterisks are no real key or token,
+# and importing them keeps the stored secret, so export -> edit -> import is safe.
+MASK = "********"
+LISTENER_SECRETS = ("key", "token")
+_SECRET_NAME = re.compile(r"token|secret|password", re.IGNORECASE)
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a platform setting of this name holds a secret (``access_token``,
+    ``developer_token``, or any other name with token, secret or password in it)."""
+    return _SECRET_NAME.search(name) is not None
+
+
+def masked(value: Any) -> Any:
+    """A secret as the export writes it: ``MASK``, unless it is empty or an ``env:NAME``
+    reference (which names a variable, not the secret)."""
+    if value is None or value == "" or str(value).strip().startswith("env:"):
+        return value
+    return MASK
 
 
 # -- writing ---------------------------------------------------------------------------------
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+# TOML basic strings must escape the quote, the backslash and every control character but tab:
+# U+0000 to U+001F and U+007F (DEL), which JSON's escaping leaves as it is.
+_MUST_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
+_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+_EXACT_INTEGERS = 2**53  # below this, every whole float is exactly an int and back
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04X}"
+
+
+def _string(text: str) -> str:
+    """A TOML basic string that reads back as ``text``."""
+    return '"' + _MUST_ESCAPE.sub(_escape, text) + '"'
 
 
 def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_INTEGERS:
+        # 10.0 is written 10, as people write seconds and payouts; every number the parser
+        # reads into a float field it converts, so the value reads back the same.
+        return str(int(value))
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_value(item) for item in value) + "]"
     if isinstance(value, dict):
@@ -467,16 +680,29 @@ def _value(value: Any) -> str:
 
 
 def _key(name: str) -> str:
-    return name if _BARE_KEY.match(name) else json.dumps(name)
+    return name if _BARE_KEY.match(name) else _string(name)
 
 
 def _table(header: str, values: dict[str, Any]) -> list[str]:
     return [header, *(f"{_key(k)} = {_value(v)}" for k, v in values.items() if v is not None), ""]
 
 
-def dump(workspace: Workspace) -> str:
-    """The workspace as a config file that ``parse`` reads back to the same workspace."""
+def _platform(settings: dict[str, Any], include_secrets: bool) -> dict[str, Any]:
+    if include_secrets:
+        return dict(settings)
+    return {k: masked(v) if is_secret_key(k) else v for k, v in settings.items()}
+
+
+def dump(workspace: Workspace, *, include_secrets: bool = False) -> str:
+    """The workspace as a config file that ``parse`` reads back to the same workspace.
+
+    Secrets (the listener's ``key`` and ``token``, platform tokens) are written as ``MASK``
+    unless ``include_secrets``; importing the mask keeps the stored secret."""
     s = workspace.settings
+
+    def secret(value: str) -> str:
+        return value if include_secrets else str(masked(value))
+
     out = [
         f"conversion_types = {_value(workspace.conversion_types)}",
         f"currency = {_value(s.currency)}",
@@ -491,10 +717,10 @@ def dump(workspace: Workspace) -> str:
             "port": s.port,
             "unknown_clicks": s.unknown_clicks,
             "max_body": s.max_body,
-            "key": s.key,
+            "key": secret(s.key),
             "allow_ips": s.allow_ips,
             "trusted_proxies": s.trusted_proxies,
-            "token": s.token,
+            "token": secret(s.token),
         },
     )
     out += _table(
@@ -552,6 +778,6 @@ def dump(workspace: Workspace) -> str:
                 "min_payout": config.min_payout,
                 "refire_on_update": config.refire_on_update,
             }
-            values.update(config.platform)
+            values.update(_platform(config.platform, include_secrets))
             out += _table("[[campaigns.postbacks]]", values)
     return "\n".join(out)

@@ -15,8 +15,17 @@ OUTCOMES = ("pending", "retrying", "delivered", "failed")
 SINK_FAULTS = ("hang", "reset", "slow_body", "close")
 
 
+class Given:
+    """The keys a config file gave for a record (``None``: every key, as for a record made in
+    code). The parser sets it; ``apply_workspace`` writes only these keys over a stored row,
+    so a key the file leaves out keeps its stored value. A plain class attribute, not a
+    dataclass field: it takes no part in equality, ``asdict`` or ``repr``."""
+
+    given: frozenset[str] | None = None
+
+
 @dataclass
-class OfferSource:
+class OfferSource(Given):
     """The affiliate network that reports conversions."""
 
     name: str
@@ -27,7 +36,7 @@ class OfferSource:
 
 
 @dataclass
-class TrafficSource:
+class TrafficSource(Given):
     """Where the clicks were bought; receives the outbound S2S postbacks."""
 
     name: str
@@ -39,7 +48,7 @@ class TrafficSource:
 
 
 @dataclass
-class PostbackConfig:
+class PostbackConfig(Given):
     """One outbound postback of a campaign and its conditional rule."""
 
     name: str
@@ -59,7 +68,7 @@ class PostbackConfig:
 
 
 @dataclass
-class Campaign:
+class Campaign(Given):
     """Ties one traffic source to one offer source; owns the postback configs."""
 
     key: str
@@ -72,7 +81,7 @@ class Campaign:
 
 
 @dataclass
-class Sink:
+class Sink(Given):
     """How a built-in sink answers."""
 
     name: str
@@ -87,7 +96,7 @@ class Sink:
 
 
 @dataclass
-class Settings:
+class Settings(Given):
     """Listener and delivery settings (the ``[listener]`` and ``[delivery]`` tables)."""
 
     host: str = "127.0.0.1"

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict, fields
+from collections.abc import Collection
+from dataclasses import asdict, fields, replace
 from typing import Any
 
+from store.config import LISTENER_SECRETS, MASK, ConfigError, is_secret_key
 from store.records import (
     Campaign,
     OfferSource,
@@ -181,12 +183,20 @@ def load_workspace(conn: sqlite3.Connection) -> Workspace:
 
 
 def _upsert(
-    conn: sqlite3.Connection, table: str, key: str, values: dict[str, Any], returning: str = "id"
+    conn: sqlite3.Connection,
+    table: str,
+    key: str,
+    values: dict[str, Any],
+    update: Collection[str] | None = None,
+    returning: str = "id",
 ) -> Any:
-    """Insert or update by a unique key; return the row id (or the ``returning`` column)."""
+    """Insert a row with all ``values``, or update the row of the same unique ``key`` with the
+    columns in ``update`` only (None: all of them); return the row id (or ``returning``)."""
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
-    updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != key)
+    chosen = [name for name in values if name != key and (update is None or name in update)]
+    # Setting the key to itself keeps RETURNING working when nothing else is to change.
+    updates = ", ".join(f"{name} = excluded.{name}" for name in chosen or [key])
     row = conn.execute(
         f"INSERT INTO {table} ({columns}) VALUES ({marks})"
         f" ON CONFLICT ({key}) DO UPDATE SET {updates} RETURNING {returning}",
@@ -198,8 +208,11 @@ def _upsert(
 def apply_workspace(conn: sqlite3.Connection, workspace: Workspace) -> None:
     """Write a workspace in: everything is matched by name (campaigns by key) and updated in
     place, so applying the same workspace twice changes nothing. Things the workspace does not
-    name are left as they are."""
-    save_settings(conn, workspace.settings)
+    name are left as they are, and so are the keys a parsed record did not give (its
+    ``given``); a new row gets the record's defaults for those. A masked secret (``MASK``)
+    keeps the stored one; with none stored, ``ConfigError`` is raised and the caller's
+    transaction must be rolled back."""
+    _apply_settings(conn, workspace.settings)
     conn.executemany(
         "INSERT OR IGNORE INTO conversion_types (name) VALUES (?)",
         [(name,) for name in workspace.conversion_types],
@@ -207,53 +220,86 @@ def apply_workspace(conn: sqlite3.Connection, workspace: Workspace) -> None:
     for sink_ in workspace.sinks:
         values = asdict(sink_)
         values["error"] = int(sink_.error)
-        _upsert(conn, "sinks", "name", values, returning="name")
-    offer_ids = {
-        source.name: _upsert(
+        _upsert(conn, "sinks", "name", values, sink_.given, returning="name")
+    for offer in workspace.offer_sources:
+        _upsert(
             conn,
             "offer_sources",
             "name",
             {
-                "name": source.name,
-                "default_status": source.default_status,
-                "duplicates": source.duplicates,
-                "status_aliases": json.dumps(source.status_aliases),
+                "name": offer.name,
+                "default_status": offer.default_status,
+                "duplicates": offer.duplicates,
+                "status_aliases": json.dumps(offer.status_aliases),
             },
+            offer.given,
         )
-        for source in workspace.offer_sources
-    }
-    traffic_ids = {
-        source.name: _upsert(
+    for traffic in workspace.traffic_sources:
+        _upsert(
             conn,
             "traffic_sources",
             "name",
             {
-                "name": source.name,
-                "click_id_param": source.click_id_param,
-                "postback_url": source.postback_url,
-                "success_body": source.success_body,
-                "failure_body": source.failure_body,
+                "name": traffic.name,
+                "click_id_param": traffic.click_id_param,
+                "postback_url": traffic.postback_url,
+                "success_body": traffic.success_body,
+                "failure_body": traffic.failure_body,
             },
+            traffic.given,
         )
-        for source in workspace.traffic_sources
-    }
     for campaign in workspace.campaigns:
-        campaign_id = _upsert(
-            conn,
-            "campaigns",
-            "key",
-            {
-                "key": campaign.key,
-                "name": campaign.name,
-                "traffic_source_id": traffic_ids.get(campaign.traffic_source)
-                or _id_by_name(conn, "traffic_sources", campaign.traffic_source),
-                "offer_source_id": offer_ids.get(campaign.offer_source)
-                or _id_by_name(conn, "offer_sources", campaign.offer_source),
-                "offer_url": campaign.offer_url,
-            },
+        _apply_campaign(conn, campaign)
+
+
+def _apply_settings(conn: sqlite3.Connection, settings: Settings) -> None:
+    stored = load_settings(conn)
+    names = _SETTING_NAMES if settings.given is None else _SETTING_NAMES & settings.given
+    for name in sorted(names):
+        value = getattr(settings, name)
+        if name in LISTENER_SECRETS and value == MASK:
+            _keep_secret(getattr(stored, name), f"[listener] {name}")
+            continue
+        if name == "keys" and settings.given is not None:
+            value = {**stored.keys, **value}  # bindings the file leaves out stay remapped
+        save_setting(conn, name, value)
+
+
+def _keep_secret(stored: Any, what: str) -> None:
+    """A masked secret keeps the stored one; refuse it when there is none to keep."""
+    if not stored:
+        raise ConfigError(
+            None,
+            f"{what} is the mask {MASK} of an exported secret, but the database holds no "
+            f"{what} to keep: write the secret itself",
         )
-        for position, config in enumerate(campaign.postbacks):
+
+
+def _apply_campaign(conn: sqlite3.Connection, campaign: Campaign) -> None:
+    given = campaign.given
+    update = None if given is None else {_CAMPAIGN_COLUMNS.get(name, name) for name in given}
+    campaign_id = _upsert(
+        conn,
+        "campaigns",
+        "key",
+        {
+            "key": campaign.key,
+            "name": campaign.name,
+            "traffic_source_id": _id_by_name(conn, "traffic_sources", campaign.traffic_source),
+            "offer_source_id": _id_by_name(conn, "offer_sources", campaign.offer_source),
+            "offer_url": campaign.offer_url,
+        },
+        update,
+    )
+    for position, config in enumerate(campaign.postbacks):
+        if config.given is None:
             save_postback_config(conn, campaign_id, config, position)
+        else:
+            _apply_postback_config(conn, campaign_id, config)
+
+
+# The config's keys of a campaign, where the column is named otherwise.
+_CAMPAIGN_COLUMNS = {"traffic_source": "traffic_source_id", "offer_source": "offer_source_id"}
 
 
 def _id_by_name(conn: sqlite3.Connection, table: str, name: str) -> int:
@@ -261,6 +307,51 @@ def _id_by_name(conn: sqlite3.Connection, table: str, name: str) -> int:
     if row is None:
         raise ValueError(f"no {table.replace('_', ' ')[:-1]} is named '{name}'")
     return int(row[0])
+
+
+def _apply_postback_config(
+    conn: sqlite3.Connection, campaign_id: int, config: PostbackConfig
+) -> None:
+    """Save a parsed postback config: a new one goes after the campaign's others with the
+    defaults for what it leaves out; a stored one gets the keys given and keeps its place,
+    its other keys and, when its kind stays, its other platform settings."""
+    row = conn.execute(
+        "SELECT * FROM postback_configs WHERE campaign_id = ? AND name = ?",
+        (campaign_id, config.name),
+    ).fetchone()
+    given = config.given or frozenset()
+    if row is None:
+        for key, value in config.platform.items():
+            if is_secret_key(key) and value == MASK:
+                _keep_secret("", f"{key} of postback '{config.name}'")
+        (last,) = conn.execute(
+            "SELECT max(position) FROM postback_configs WHERE campaign_id = ?", (campaign_id,)
+        ).fetchone()
+        save_postback_config(conn, campaign_id, config, 0 if last is None else last + 1)
+        return
+    held = postback_config(row)
+    merged = replace(
+        held,
+        **{name: getattr(config, name) for name in _RULE_FIELDS if name in given},
+    )
+    merged.platform = _merged_platform(held, config)
+    save_postback_config(conn, campaign_id, merged, row["position"])
+
+
+_RULE_FIELDS = frozenset(f.name for f in fields(PostbackConfig)) - {"name", "id", "campaign_id"}
+
+
+def _merged_platform(held: PostbackConfig, config: PostbackConfig) -> dict[str, Any]:
+    """The given platform settings over the stored ones (all replaced when the kind changes);
+    a masked secret keeps the stored one."""
+    kind_given = "kind" in (config.given or ())
+    platform = {} if kind_given and config.kind != held.kind else dict(held.platform)
+    for key, value in config.platform.items():
+        if is_secret_key(key) and value == MASK:
+            _keep_secret(held.platform.get(key), f"{key} of postback '{config.name}'")
+            continue
+        platform[key] = value
+    return platform
 
 
 def save_postback_config(
