@@ -7,6 +7,7 @@ import gc
 import resource
 import secrets
 import signal
+import sqlite3
 from pathlib import Path
 
 from aiohttp import web
@@ -26,8 +27,12 @@ async def prepare(store: Store, config: Path | None, port: int | None) -> Settin
     the settings in force, the key and token read from the environment where they are written
     ``env:NAME``. A bad config file raises ``ConfigError`` and changes nothing."""
     if config is not None:
-        loaded = parse(config.read_text(encoding="utf-8"))
-        await store.write(lambda conn: workspace.apply_workspace(conn, loaded))
+        text = config.read_text(encoding="utf-8")
+
+        def load(conn: sqlite3.Connection) -> None:  # checked against what the database holds
+            workspace.apply_workspace(conn, parse(text, known=workspace.load_workspace(conn)))
+
+        await store.write(load)
     elif await store.read(workspace.is_empty):
         sample = sample_workspace(port or Settings().port)
         await store.write(lambda conn: workspace.apply_workspace(conn, sample))

@@ -59,6 +59,7 @@ timeout = 1
 retry_schedule = [0.2, 0.2]
 [[offer_sources]]
 name = "AffNet"
+status_aliases = {{}}
 [[traffic_sources]]
 name = "Receiver"
 postback_url = "http://127.0.0.1:{receiver_port}{url}"

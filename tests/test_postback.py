@@ -239,6 +239,8 @@ async def test_min_payout(pw: Listener) -> None:
 [[campaigns.postbacks]]
 name = "paid deposits"
 conditional = true
+types = []
+statuses = []
 min_payout = 30
 """
     )
