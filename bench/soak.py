@@ -153,7 +153,10 @@ def summary(checks: list[Check]) -> str:
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")  # unwinds to the finally that stops everything
+    """Ctrl-C or SIGTERM: the processes started go first (nothing awaited can hold them up),
+    then the runs unwind."""
+    kill_everything()
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str]) -> int:
@@ -161,7 +164,8 @@ def main(argv: list[str]) -> int:
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     runs = {part.strip() for part in args.runs.split(",") if part.strip()}
     print(header(args, plan, seed), flush=True)
-    signal.signal(signal.SIGTERM, _terminate)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # asyncio.run then leaves SIGINT to us
+        signal.signal(signum, _terminate)
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
     began = time.monotonic()
     try:

@@ -145,17 +145,25 @@ def judge(fault: Fault, attempt: FirstAttempt | None) -> str | None:
 
 @dataclass
 class Latency:
+    """Arrival at the listener to receipt at the healthy sink, in ms; and the load's answers."""
+
     p50: float
     p99: float
     delivered: int
     postbacks: int
+    sent: int
+    not_2xx: int
 
 
 async def healthy_latency(
     listener: Service, healthy: Service, prefix: str, rate: float, seconds: float
 ) -> Latency:
     """Paced postbacks; arrival at the listener to receipt at the healthy sink."""
-    await load.paced(listener.base, prefix, rate, seconds)
+    client = await load.paced(listener.base, prefix, rate, seconds)
+    not_2xx = sum(
+        client[key]
+        for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
+    )
     arrived = arrivals(listener.db, prefix)
     deadline = time.monotonic() + 60
     while True:
@@ -169,6 +177,8 @@ async def healthy_latency(
         load.percentile(got, 99) * 1000,
         len(got),
         len(arrived),
+        client["requests"],
+        not_2xx,
     )
 
 
@@ -276,6 +286,10 @@ def report(
     p50_ratio = with_faults.p50 / without.p50 if without.p50 else float("inf")
     latency_rows: list[list[Any]] = [
         ["load", f"{rate:g} approved Deposits/s for {seconds:g} s, each run"],
+        [
+            "postbacks sent / not answered 2xx, without / with faults",
+            f"{without.sent} / {without.not_2xx}, {with_faults.sent} / {with_faults.not_2xx}",
+        ],
         ["healthy sink without faults: p50 / p99 ms", f"{without.p50:.1f} / {without.p99:.1f}"],
         [
             "healthy sink, all 8 faults at once: p50 / p99 ms",

@@ -57,12 +57,12 @@ class Normal:
 async def slow_client(
     port: int,
     trickle: bool,
-    deadline: float,
+    release: asyncio.Event,
     endings: list[Ending],
     opened: list[int],
     rng: random.Random,
 ) -> None:
-    """One slow connection, held until the listener ends it or ``deadline``."""
+    """One slow connection, held until the listener ends it or ``release`` is set."""
     kind = "trickle" if trickle else "silent"
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
@@ -72,24 +72,24 @@ async def slow_client(
     opened[0] += 1
     began = time.monotonic()
     read = asyncio.ensure_future(reader.read(256))
+    released = asyncio.ensure_future(release.wait())
     outcome = "still open at the end"
     sent = 0
     try:
-        await asyncio.sleep(rng.uniform(0, TRICKLE_SECONDS))  # spread the writes over time
-        while time.monotonic() < deadline:
-            if trickle and sent < len(HEAD) and not read.done():
+        await asyncio.wait({read, released}, timeout=rng.uniform(0, TRICKLE_SECONDS))
+        while not release.is_set() and not read.done():
+            if trickle and sent < len(HEAD):
                 writer.write(HEAD[sent : sent + 1])
                 sent += 1
                 await writer.drain()
-            wait = max(0.0, min(TRICKLE_SECONDS, deadline - time.monotonic()))
-            await asyncio.wait({read}, timeout=wait)
-            if read.done():
-                outcome = _ending(read)
-                break
+            await asyncio.wait({read, released}, timeout=TRICKLE_SECONDS)
+        if read.done():
+            outcome = _ending(read)
     except OSError as error:  # ConnectionResetError, BrokenPipeError
         outcome = f"reset ({type(error).__name__} on write)"
     finally:
         read.cancel()
+        released.cancel()
         writer.close()
     endings.append(Ending(kind, outcome, time.monotonic() - began))
 
@@ -159,20 +159,26 @@ async def slowloris(
     rng = random.Random(5)
     endings: list[Ending] = []
     opened = [0]
+    release = asyncio.Event()
     began = time.monotonic()
-    deadline = began + seconds
     clients = [
-        asyncio.create_task(slow_client(listener.port, n < slow, deadline, endings, opened, rng))
+        asyncio.create_task(slow_client(listener.port, n < slow, release, endings, opened, rng))
         for n in range(slow + silent)
     ]
-    while opened[0] + len(endings) < slow + silent and time.monotonic() - began < 15:
-        await asyncio.sleep(0.2)  # all connected (or failed) before the normal postbacks
-    connected_in = time.monotonic() - began
-    await asyncio.sleep(2.0)
-    result = Normal()
-    rate = max(1.0, min(10.0, normal / max(1.0, seconds / 3)))
-    await normal_postbacks(listener.base, normal, rate, result)
-    await asyncio.gather(*clients)
+    try:
+        while opened[0] + len(endings) < slow + silent and time.monotonic() - began < 15:
+            await asyncio.sleep(0.2)  # all connected (or failed) before the normal postbacks
+        connected_in = time.monotonic() - began
+        await asyncio.sleep(2.0)
+        result = Normal()
+        # Sent over the first third of the run; the slow connections stay open until the
+        # run's end and at least until every normal postback is answered or timed out.
+        rate = max(1.0, normal / max(1.0, seconds / 3))
+        await normal_postbacks(listener.base, normal, rate, result)
+        await asyncio.sleep(max(0.0, began + seconds - time.monotonic()))
+    finally:
+        release.set()
+        await asyncio.gather(*clients)
     await listener.stop(10)
     figures = Figures(slow, silent, seconds, normal, own_limit, soft, hard, connected_in)
     return report(run, figures, endings, result)
