@@ -49,6 +49,7 @@ class Plan:
     kills: int = 20
     stops: int = 5
     rate: float = 200.0
+    gap: float = 5.0
     fault_rate: float = 40.0
     fault_seconds: float = 20.0
     overload_rate: float = 250.0
@@ -63,13 +64,14 @@ QUICK = Plan(
     kills=4,
     stops=2,
     rate=100.0,
+    gap=2.5,
     fault_rate=20.0,
-    fault_seconds=5.0,
+    fault_seconds=4.0,
     overload_rate=250.0,
-    overload_seconds=12.0,
+    overload_seconds=10.0,
     slow_connections=1000,
     silent_connections=100,
-    slowloris_seconds=20.0,
+    slowloris_seconds=15.0,
     normal_postbacks=50,
 )
 
@@ -85,6 +87,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, Plan]:
     counts.add_argument("--kills", type=int, help=f"run 1 ({defaults.kills})")
     counts.add_argument("--stops", type=int, help=f"run 2 ({defaults.stops})")
     counts.add_argument("--rate", type=float, help=f"runs 1-2, requests/s ({defaults.rate:g})")
+    counts.add_argument(
+        "--gap", type=float, help=f"runs 1-2, most seconds between restarts ({defaults.gap:g})"
+    )
     counts.add_argument("--fault-rate", type=float, help=f"run 3 ({defaults.fault_rate:g}/s)")
     counts.add_argument("--fault-seconds", type=float, help=f"run 3 ({defaults.fault_seconds:g})")
     counts.add_argument("--overload-rate", type=float, help=f"run 4 ({defaults.overload_rate:g})")
@@ -125,9 +130,13 @@ def header(args: argparse.Namespace, plan: Plan, seed: int) -> str:
 async def run_all(runs: set[str], plan: Plan, workdir: Path, rng: random.Random) -> list[Check]:
     checks: list[Check] = []
     if "1" in runs:
-        checks += await soak_crash.sigkill(workdir / "1-sigkill", plan.kills, plan.rate, rng)
+        checks += await soak_crash.sigkill(
+            workdir / "1-sigkill", plan.kills, plan.rate, plan.gap, rng
+        )
     if "2" in runs:
-        checks += await soak_crash.sigterm(workdir / "2-sigterm", plan.stops, plan.rate, rng)
+        checks += await soak_crash.sigterm(
+            workdir / "2-sigterm", plan.stops, plan.rate, plan.gap, rng
+        )
     if "3" in runs:
         checks += await soak_faults.faults(
             workdir / "3-faults", plan.fault_rate, plan.fault_seconds
