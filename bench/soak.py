@@ -1,5 +1,6 @@
-"""Fault and endurance runs of postwatch (``make soak``): they print figures and a verdict per
-check, and exit 1 when a check fails. Real ``postwatch serve`` processes on 127.0.0.1 only.
+"""Fault and endurance runs of postwatch (make soak), with figures and a verdict per check.
+
+It exits 1 when a check fails. Real ``postwatch serve`` processes, on 127.0.0.1 only.
 
 1. SIGKILL under constant load, restarts on the same database: acknowledged postbacks stored,
    integrity, every fired postback delivered, duplicates at most the attempts in flight.
@@ -28,9 +29,11 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import run as bench_run
 import soak_crash
@@ -40,6 +43,8 @@ import soak_slowloris
 from soak_common import Check, kill_everything, table
 
 BENCH = Path(__file__).resolve().parent
+RUNS = {"1": "1 SIGKILL", "2": "2 SIGTERM", "3": "3 faults", "4": "4 overload", "5": "5 slowloris"}
+RunStep = Callable[[], Coroutine[Any, Any, list[Check]]]
 
 
 @dataclass
@@ -127,32 +132,45 @@ def header(args: argparse.Namespace, plan: Plan, seed: int) -> str:
     return "\n".join(lines)
 
 
-async def run_all(runs: set[str], plan: Plan, workdir: Path, rng: random.Random) -> list[Check]:
-    checks: list[Check] = []
-    if "1" in runs:
-        checks += await soak_crash.sigkill(
+def the_runs(plan: Plan, workdir: Path, rng: random.Random) -> dict[str, RunStep]:
+    """Each run by its number, ready to be awaited."""
+    return {
+        "1": lambda: soak_crash.sigkill(
             workdir / "1-sigkill", plan.kills, plan.rate, plan.gap, rng
-        )
-    if "2" in runs:
-        checks += await soak_crash.sigterm(
+        ),
+        "2": lambda: soak_crash.sigterm(
             workdir / "2-sigterm", plan.stops, plan.rate, plan.gap, rng
-        )
-    if "3" in runs:
-        checks += await soak_faults.faults(
-            workdir / "3-faults", plan.fault_rate, plan.fault_seconds
-        )
-    if "4" in runs:
-        checks += await soak_memory.overload(
+        ),
+        "3": lambda: soak_faults.faults(workdir / "3-faults", plan.fault_rate, plan.fault_seconds),
+        "4": lambda: soak_memory.overload(
             workdir / "4-overload", plan.overload_rate, plan.overload_seconds
-        )
-    if "5" in runs:
-        checks += await soak_slowloris.slowloris(
+        ),
+        "5": lambda: soak_slowloris.slowloris(
             workdir / "5-slowloris",
             slow=plan.slow_connections,
             silent=plan.silent_connections,
             seconds=plan.slowloris_seconds,
             normal=plan.normal_postbacks,
-        )
+        ),
+    }
+
+
+async def run_all(runs: list[str], plan: Plan, workdir: Path, rng: random.Random) -> list[Check]:
+    """The chosen runs in order. A run that breaks down (a listener that does not start, say)
+    is one failed check; its processes are stopped and the next run goes on."""
+    checks: list[Check] = []
+    steps = the_runs(plan, workdir, rng)
+    for number in runs:
+        try:
+            checks += await steps[number]()
+        except Exception as error:
+            kill_everything()
+            print(f"\nrun {number} broke down: {error}", flush=True)
+            checks.append(
+                Check(
+                    RUNS[number], "the run completed", "-", f"{type(error).__name__}: {error}"[:160]
+                )
+            )
     return checks
 
 
@@ -171,7 +189,11 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str]) -> int:
     args, plan = parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
-    runs = {part.strip() for part in args.runs.split(",") if part.strip()}
+    runs = [part.strip() for part in args.runs.split(",") if part.strip()]
+    unknown = [part for part in runs if part not in RUNS]
+    if unknown:
+        print(f"--runs: no run {', '.join(unknown)}; the runs are 1 to 5, e.g. --runs 1,3")
+        return 2
     print(header(args, plan, seed), flush=True)
     for signum in (signal.SIGINT, signal.SIGTERM):  # asyncio.run then leaves SIGINT to us
         signal.signal(signum, _terminate)
