@@ -173,6 +173,10 @@ class Service:
                 await asyncio.sleep(0.05)
         raise RuntimeError(f"{self.name} did not answer on port {self.port} within {timeout:g} s")
 
+    def exit_code(self) -> int | None:
+        """None while it runs; its exit code once it has exited."""
+        return None if self.proc is None else self.proc.poll()
+
     def kill(self) -> None:
         """SIGKILL, and wait until it is gone."""
         if self.proc is not None and self.proc.poll() is None:
@@ -191,6 +195,18 @@ class Service:
             await asyncio.sleep(0.02)
         self.kill()
         return None
+
+
+def kept_running(run: str, service: Service) -> Check:
+    """Whether a service was still running at the end of its run (not crashed, not killed)."""
+    code = service.exit_code()
+    return check(
+        run,
+        f"{service.name} kept running",
+        "running" if code is None else f"exited ({code})",
+        code is None,
+        f"{service.name} exited with code {code} during the run; see {service.log()}",
+    )
 
 
 def rss_kib(pid: int) -> int:

@@ -24,6 +24,7 @@ from soak_common import (
     Service,
     arrivals,
     check,
+    kept_running,
     listener_config,
     print_run,
     read_db,
@@ -246,20 +247,22 @@ async def faults(directory: Path, rate: float, seconds: float) -> list[Check]:
     await listener.start()
     found = await probe(listener.db, listener, TIMEOUT * 2 + 10)
     with_faults = await healthy_latency(listener, healthy, "fault-", rate, seconds)
+    running = kept_running(run, listener)
     await listener.stop()
     await faulty.stop(5)
     await healthy.stop(5)
-    return report(rate, seconds, found, without, with_faults, run)
+    return report(rate, seconds, found, (without, with_faults), run, running)
 
 
 def report(
     rate: float,
     seconds: float,
     found: dict[str, FirstAttempt],
-    without: Latency,
-    with_faults: Latency,
+    latencies: tuple[Latency, Latency],
     run: str,
+    running: Check,
 ) -> list[Check]:
+    without, with_faults = latencies
     checks: list[Check] = []
     rows = []
     for fault in FAULTS:
@@ -304,6 +307,7 @@ def report(
     ]
     lost = (without.postbacks - without.delivered) + (with_faults.postbacks - with_faults.delivered)
     latency_checks = [
+        running,
         check(
             run,
             f"healthy p99 within {TARGET_P99_RATIO:g}x with faults",

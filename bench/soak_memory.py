@@ -16,6 +16,7 @@ from soak_common import (
     Check,
     Service,
     check,
+    kept_running,
     listener_config,
     pending,
     print_run,
@@ -70,9 +71,10 @@ async def overload(directory: Path, rate: float, seconds: float) -> list[Check]:
         stop.set()
         await sampler
     backlog = pending(listener.db)
+    running = kept_running(run, listener)
     await listener.stop(10)
     await sink.stop(10)
-    return report(run, rate, seconds, client, samples, backlog)
+    return report(run, rate, seconds, client, samples, backlog, running)
 
 
 def report(
@@ -82,6 +84,7 @@ def report(
     client: dict[str, Any],
     samples: list[tuple[float, int]],
     backlog: int,
+    running: Check,
 ) -> list[Check]:
     mib = [kib / 1024 for _, kib in samples if kib]
     start, end, peak = (mib[0], mib[-1], max(mib)) if mib else (0.0, 0.0, 0.0)
@@ -106,6 +109,7 @@ def report(
         ["growth per 1,000 pending, MiB", f"{per_thousand:.2f}"],
     ]
     checks = [
+        running,
         check(
             run,
             f"RSS flat under a growing backlog (end - start <= {TARGET_GROWTH_MIB:g} MiB)",

@@ -20,6 +20,7 @@ from soak_common import (
     Check,
     Service,
     check,
+    kept_running,
     listener_config,
     open_files_limit,
     print_run,
@@ -179,9 +180,10 @@ async def slowloris(
     finally:
         release.set()
         await asyncio.gather(*clients)
+    running = kept_running(run, listener)
     await listener.stop(10)
     figures = Figures(slow, silent, seconds, normal, own_limit, soft, hard, connected_in)
-    return report(run, figures, endings, result)
+    return report(run, figures, endings, result, running)
 
 
 @dataclass
@@ -198,7 +200,9 @@ class Figures:
     connected_in: float
 
 
-def report(run: str, f: Figures, endings: list[Ending], result: Normal) -> list[Check]:
+def report(
+    run: str, f: Figures, endings: list[Ending], result: Normal, running: Check
+) -> list[Check]:
     groups: dict[tuple[str, str], list[float]] = {}
     for ending in endings:
         groups.setdefault((ending.kind, ending.outcome), []).append(ending.after)
@@ -240,6 +244,7 @@ def report(run: str, f: Figures, endings: list[Ending], result: Normal) -> list[
         ],
     ]
     checks = [
+        running,
         check(
             run,
             "every normal postback answered 2xx",
