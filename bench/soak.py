@@ -42,7 +42,6 @@ import soak_memory
 import soak_slowloris
 from soak_common import Check, kill_everything, table
 
-BENCH = Path(__file__).resolve().parent
 RUNS = {"1": "1 SIGKILL", "2": "2 SIGTERM", "3": "3 faults", "4": "4 overload", "5": "5 slowloris"}
 RunStep = Callable[[], Coroutine[Any, Any, list[Check]]]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,6 @@ async def probe(db: Path, listener: Service, wait: float) -> dict[str, FirstAtte
 
 
 def _get(url: str) -> None:
-    import urllib.request
-
     with urllib.request.urlopen(url, timeout=10) as response:
         response.read()
 
