@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test bench lint format clean
+.PHONY: run serve test bench soak lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,6 +23,9 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/tui.py
 	$(PY) bench/tui.py --attached
+
+soak: $(STAMP)
+	$(PY) bench/soak.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
