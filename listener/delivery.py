@@ -313,19 +313,23 @@ class Outbox:
         try:
             while True:
                 self._wake.clear()
-                self._dispatch()
-                timeout = self._due[0][0] - time.time() if self._due else None
+                timeout = self._dispatch()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
         finally:
             await self._shut_down(poller)
 
-    def _dispatch(self) -> None:
-        """Start what is due and has a free slot, without waiting for any."""
+    def _dispatch(self) -> float | None:
+        """Start what is due and has a free slot, without waiting for any; return how long
+        to sleep unless woken (None: until woken)."""
         if not self.delivering:
             self._drop_queued()
-            return
+            return None
         now = time.time()
+        if now - self._lease_renewed > self.lease_stale / 2:
+            # Not renewed for a while (the process was stopped, the database is locked):
+            # another process may have taken over. Send nothing until the poller knows.
+            return self.POLL_SECONDS
         while self._due and self._due[0][0] <= now:
             _, _, attempt = heapq.heappop(self._due)
             host = self._known[attempt.id]
@@ -340,6 +344,7 @@ class Outbox:
                 del self._waiting[host]
             elif started:  # the others get the next free global slot first
                 self._waiting.move_to_end(host)
+        return self._due[0][0] - time.time() if self._due else None
 
     def _drop_queued(self) -> None:
         """Forget what is not in flight: the lease holder sends it."""
@@ -469,9 +474,10 @@ class Outbox:
     async def _poll(self) -> None:
         while True:
             try:
+                # the settings first: nothing is sent with a timeout other than the configured
+                self.timeout = (await self.store.read(workspace.load_settings)).timeout
                 await self._renew_lease()
                 if self.delivering:
-                    self.timeout = (await self.store.read(workspace.load_settings)).timeout
                     await self._load_due()
             except Exception as error:  # a locked or broken database: try again next time
                 log.debug("the outbox poll failed: %s", error)
