@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,59 +14,16 @@ import pytest
 from aiohttp import web
 
 from listener.delivery import Outbox
-from listener.keys import OUTBOX
-from tests.conftest import BASE_CONFIG, Listener, start_listener, stop_listener
+from tests.conftest import (
+    BASE_CONFIG,
+    Listener,
+    Target,
+    outbox,
+    start_listener,
+    stop_listener,
+    until,
+)
 from tests.test_delivery import config_for
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class Target:
-    """A traffic-source stand-in on its own port, answering with a handler the test sets."""
-
-    def __init__(self) -> None:
-        self.received: list[web.Request] = []
-        self.handler: Handler = self.ok
-        self.runner: web.AppRunner | None = None
-        self.port = 0
-
-    @staticmethod
-    async def ok(request: web.Request) -> web.StreamResponse:
-        return web.Response(text="OK")
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.received.append(request)
-        return await self.handler(request)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
-        self.port = self.runner.addresses[0][1]
-
-
-@pytest.fixture
-async def target() -> AsyncIterator[Target]:
-    server = Target()
-    await server.start()
-    yield server
-    assert server.runner is not None
-    await server.runner.cleanup()
-
-
-async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait until ``check`` holds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the condition")
-        await asyncio.sleep(0.02)
-
-
-def outbox(listener: Listener) -> Outbox:
-    return listener.runner.app[OUTBOX]
 
 
 async def attempts_of(listener: Listener, clickid: str) -> list[dict[str, object]]:
