@@ -50,7 +50,7 @@ RETRY_AFTER_FLOOR = 1.0
 RETRY_AFTER_CAP = 6 * 3600.0
 _WRITE_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # seconds between tries of an outcome
 _PAGE = 500  # attempts read from the outbox at once
-_SCAN_PAGES = 20  # pages one poll may read past attempts it cannot hold (a saturated target)
+_SCAN_PAGES = 4  # pages one poll may read past attempts it cannot hold (a saturated target)
 # Characters a URL may carry as they are; anything else (spaces, non-ASCII) is percent-encoded.
 _URL_SAFE = string.punctuation
 
@@ -187,6 +187,8 @@ def target_host(url: str) -> str:
 def wire_url(url: str) -> yarl.URL:
     """The URL exactly as recorded: aiohttp must not re-encode ``%2F``, ``%3A``, ``%40``…
     Only what cannot appear in a URL at all (spaces, non-ASCII) is percent-encoded."""
+    if not urlsplit(url).netloc.isascii():  # an internationalised host name: yarl encodes it
+        return yarl.URL(url)
     return yarl.URL(quote(url, safe=_URL_SAFE), encoded=True)
 
 
@@ -206,6 +208,13 @@ async def _read_answer(response: aiohttp.ClientResponse, body: bytearray) -> Non
         if not chunk:
             return
         body += chunk
+
+
+def _kept(response: str | None) -> str | None:
+    """The part of an answer that is stored (and held in memory until then)."""
+    if response is None:
+        return None
+    return response.encode()[: events.RESPONSE_LIMIT].decode(errors="ignore")
 
 
 def _incomplete(body: bytearray, why: str) -> str:
@@ -462,12 +471,11 @@ class Outbox:
                     error,
                     extra={"delivery_id": attempt.id, "error": str(error)},
                 )
-        if self.delivering:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self.store.write(partial(events.release_lease, holder=self.holder)), 10
-                )
-            self.delivering = False
+        with contextlib.suppress(Exception):  # a lease left behind goes stale in 15 s
+            await asyncio.wait_for(
+                self.store.write(partial(events.release_lease, holder=self.holder)), 10
+            )
+        self.delivering = False
 
     # -- the poller: lease, settings, the outbox in the database ------------------------------
 
@@ -587,10 +595,13 @@ class Outbox:
             result.error = f"the request could not be sent: {error}"
         except LookupError as error:  # an unknown charset in the answer's Content-Type
             result.error = f"the answer could not be read: {error}"
+        except Exception as error:  # anything else still ends the attempt, never loops on it
+            result.error = f"the request failed: {error!r}"
         if result.response is None and result.http_status is not None:
             result.response = body.decode("utf-8", errors="replace")
-        result.response = kinds.scrub(result.response, secrets)
         result.error = kinds.scrub(result.error, secrets)
+        # Masked before it is cut to what is kept, so that no half secret survives the cut.
+        result.response = _kept(kinds.scrub(result.response, secrets))
         result.duration_ms = round((time.perf_counter() - clock) * 1000, 2)
         return result
 

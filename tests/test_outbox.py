@@ -4,6 +4,11 @@ target host, the URL as sent and the masking of secrets."""
 from __future__ import annotations
 
 import email.utils
+import os
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -15,8 +20,10 @@ from listener.delivery import (
     target_host,
     wire_url,
 )
-from store.events import OutboxLease, lease_is_free
+from store.db import connect
+from store.events import OutboxLease, current_lease, lease_is_free, release_lease, take_lease
 from store.records import Attempt
+from store.schema import migrate
 
 NOW = 1_800_000_000.0
 SCHEDULE = [10.0, 60.0, 300.0]
@@ -157,3 +164,28 @@ def test_secrets_are_masked_in_any_form(monkeypatch: pytest.MonkeyPatch) -> None
     # a masked token (as stored) is no secret; short values are left alone
     stored = _attempt("http://h/e?access_token=EAAB****&token=ab", {"access_token": ""})
     assert kinds.secrets_of(stored) == []
+
+
+def test_the_lease_in_the_database(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "pw.db")
+    migrate(conn)
+    me = os.getpid()
+    take = partial(take_lease, conn, pid=me, host="box", stale_after=15.0)
+    assert take(holder="a", now=100.0).holder == "a"
+    assert take(holder="b", now=110.0).holder == "a"  # renewed 10 s ago, its process lives
+    assert take(holder="a", now=111.0).heartbeat == 111.0  # renewed
+    assert take(holder="b", now=127.0).holder == "b"  # not renewed for 16 s: taken over
+    release_lease(conn, "a")  # not a's any more: nothing happens
+    assert current_lease(conn) == OutboxLease("b", me, "box", 127.0)
+    release_lease(conn, "b")
+    assert current_lease(conn) is None
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = int(gone.stdout)
+    take_lease(conn, holder="killed", pid=dead, host="box", now=200.0, stale_after=15.0)
+    assert take(holder="c", now=201.0).holder == "c"  # its process is gone: at once
