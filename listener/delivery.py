@@ -386,16 +386,17 @@ class Outbox:
         try:
             completion = await self._record(attempt, result)
         finally:
-            self._known_done(attempt.id)
+            self._forget(attempt.id)
         if completion is None:
             return
         self._log(attempt, host, result, completion)
         if completion.following is not None:
             self.schedule([completion.following])
 
-    def _known_done(self, attempt_id: int) -> None:
-        """The attempt's outcome is written (or the process stops): it is held no longer.
-        The poller's page read while it finished must not load it again: ``_finished``."""
+    def _forget(self, attempt_id: int) -> None:
+        """Stop holding an attempt whose outcome is written (one still unwritten stays held
+        for the last try at shutdown). A page the poller is reading may still list it as
+        pending: ``_finished`` makes the poller skip it."""
         if attempt_id not in self._unrecorded:
             self._release(attempt_id)
             self._finished.add(attempt_id)
