@@ -4,7 +4,9 @@ sink records. Sync functions of a ``sqlite3.Connection``, run as writer jobs."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 from store.jsontext import dumps
@@ -242,6 +244,32 @@ def pending_attempts(conn: sqlite3.Connection, after: int = 0) -> list[Attempt]:
     return [_attempt(row) for row in rows]
 
 
+def due_attempts(
+    conn: sqlite3.Connection,
+    *,
+    until: float,
+    after: tuple[float, int] | None = None,
+    limit: int = 500,
+) -> list[Attempt]:
+    """One page of the outbox: pending attempts due by ``until``, soonest due first (then by
+    id), after the page key ``after`` (the due time and id of the previous page's last row).
+    Read through the ``deliveries_pending`` index, so a large backlog costs one page."""
+    due_at, delivery_id = after if after is not None else (float("-inf"), 0)
+    rows = conn.execute(
+        _ATTEMPT + " WHERE d.outcome = 'pending' AND d.due_at <= ?"
+        " AND (d.due_at > ? OR (d.due_at = ? AND d.id > ?))"
+        " ORDER BY d.due_at, d.id LIMIT ?",
+        (until, due_at, due_at, delivery_id, limit),
+    )
+    return [_attempt(row) for row in rows]
+
+
+def attempt_outcome(conn: sqlite3.Connection, delivery_id: int) -> str | None:
+    """The outcome recorded on an attempt, or None when there is no such attempt."""
+    row = conn.execute("SELECT outcome FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def load_attempt(conn: sqlite3.Connection, delivery_id: int) -> Attempt | None:
     row = conn.execute(_ATTEMPT + " WHERE d.id = ?", (delivery_id,)).fetchone()
     return None if row is None else _attempt(row)
@@ -330,3 +358,89 @@ def insert_sink_record(
         ),
     )
     return int(cursor.lastrowid or 0)
+
+
+# -- the outbox lease ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxLease:
+    """Who delivers for the database: one row, renewed by its holder about every second."""
+
+    holder: str
+    pid: int
+    host: str
+    heartbeat: float
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def lease_is_free(
+    lease: OutboxLease | None,
+    *,
+    holder: str,
+    host: str,
+    now: float,
+    stale_after: float,
+    alive: bool,
+) -> bool:
+    """Whether ``holder`` may take (or keep) the lease: nobody holds it, it holds it already,
+    its holder has not renewed it for ``stale_after`` seconds, or its holder is a process on
+    this machine that no longer exists (``alive`` False), so a restart after a kill takes over
+    at once."""
+    if lease is None or lease.holder == holder:
+        return True
+    if now - lease.heartbeat > stale_after:
+        return True
+    return lease.host == host and not alive
+
+
+def current_lease(conn: sqlite3.Connection) -> OutboxLease | None:
+    row = conn.execute("SELECT holder, pid, host, heartbeat FROM outbox_lease").fetchone()
+    if row is None:
+        return None
+    return OutboxLease(row["holder"], row["pid"], row["host"], row["heartbeat"])
+
+
+def take_lease(
+    conn: sqlite3.Connection,
+    *,
+    holder: str,
+    pid: int,
+    host: str,
+    now: float,
+    stale_after: float,
+) -> OutboxLease:
+    """Take or renew the outbox lease for ``holder`` when it is free; return whoever holds it
+    now. Run as a writer job: the transaction is BEGIN IMMEDIATE, so two processes cannot both
+    take it."""
+    lease = current_lease(conn)
+    alive = lease is not None and (lease.host != host or process_exists(lease.pid))
+    if not lease_is_free(
+        lease, holder=holder, host=host, now=now, stale_after=stale_after, alive=alive
+    ):
+        assert lease is not None
+        return lease
+    conn.execute(
+        "INSERT INTO outbox_lease (id, holder, pid, host, heartbeat) VALUES (1, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, pid = excluded.pid,"
+        " host = excluded.host, heartbeat = excluded.heartbeat",
+        (holder, pid, host, now),
+    )
+    return OutboxLease(holder, pid, host, now)
+
+
+def release_lease(conn: sqlite3.Connection, holder: str) -> None:
+    """Give the lease up (on a clean shutdown), so that the next listener takes it at once."""
+    conn.execute("DELETE FROM outbox_lease WHERE holder = ?", (holder,))

@@ -200,6 +200,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sinks ADD COLUMN fault TEXT NOT NULL DEFAULT '';
     ALTER TABLE sinks ADD COLUMN retry_after INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: the outbox lease. One database has one delivering listener (SPEC §7): the process
+    # that holds this row sends; it renews the heartbeat about every second, and another
+    # process takes the row over once the heartbeat is stale or its holder is gone.
+    """
+    CREATE TABLE outbox_lease (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        holder    TEXT NOT NULL,            -- one listener's own id
+        pid       INTEGER NOT NULL,
+        host      TEXT NOT NULL,            -- the machine's host name
+        heartbeat REAL NOT NULL             -- Unix time of the last renewal
+    );
+    """,
 ]
 
 

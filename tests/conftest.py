@@ -13,6 +13,8 @@ import pytest
 from aiohttp import web
 
 from listener.app import start
+from listener.delivery import Outbox
+from listener.keys import OUTBOX
 from store import workspace
 from store.config import parse
 from store.db import Store
@@ -141,3 +143,57 @@ async def pw(tmp_path: Path) -> AsyncIterator[Listener]:
     await listener.configure(BASE_CONFIG)
     yield listener
     await stop_listener(listener)
+
+
+# -- for the outbox tests ------------------------------------------------------------------
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Target:
+    """A traffic-source stand-in on its own port, answering with a handler the test sets."""
+
+    def __init__(self) -> None:
+        self.received: list[web.Request] = []
+        self.handler: Handler = self.ok
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    @staticmethod
+    async def ok(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="OK")
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.received.append(request)
+        return await self.handler(request)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        self.port = self.runner.addresses[0][1]
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[Target]:
+    server = Target()
+    await server.start()
+    yield server
+    assert server.runner is not None
+    await server.runner.cleanup()
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until ``check`` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the condition")
+        await asyncio.sleep(0.02)
+
+
+def outbox(listener: Listener) -> Outbox:
+    return listener.runner.app[OUTBOX]
