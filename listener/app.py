@@ -7,13 +7,12 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 
-import aiohttp
 from aiohttp import web
 
 from listener import api, endpoints, log
 from listener.access import Access
 from listener.capture import capture
-from listener.delivery import Outbox
+from listener.delivery import Outbox, client_session
 from listener.keys import ACCESS, OUTBOX, SETTINGS, SNAPSHOT, STORE, TOKEN
 from listener.parsing import Rejection
 from listener.pipeline import Answer, record_click, record_postback, reject
@@ -108,7 +107,7 @@ async def postback(request: web.Request) -> web.Response:
 
 
 async def _delivery_worker(app: web.Application) -> AsyncIterator[None]:
-    async with aiohttp.ClientSession() as session:
+    async with client_session() as session:
         outbox = Outbox(app[STORE], session)
         app[OUTBOX] = outbox
         task = asyncio.create_task(outbox.run(), name="outbox")

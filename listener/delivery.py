@@ -48,6 +48,7 @@ LEASE_STALE_SECONDS = 15.0  # a lease not renewed for this long is taken over
 RETRY_AFTER_STATUSES = (429, 503)
 RETRY_AFTER_FLOOR = 1.0
 RETRY_AFTER_CAP = 6 * 3600.0
+SHUTDOWN_GRACE = 30.0  # seconds a stop waits at most for attempts in flight (their timeout)
 _WRITE_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # seconds between tries of an outcome
 _PAGE = 500  # attempts read from the outbox at once
 _SCAN_PAGES = 4  # pages one poll may read past attempts it cannot hold (a saturated target)
@@ -453,9 +454,13 @@ class Outbox:
         )
 
     async def _shut_down(self, poller: asyncio.Task[None]) -> None:
-        """Stop sending; try once more to write outcomes that could not be written; give the
-        lease up so that the next listener delivers at once."""
+        """Start nothing new; let the attempts in flight get their answers (within their
+        timeout) and record them, since one cut off would stay pending and reach the target
+        again at the next start; try once more to write outcomes that could not be written;
+        give the lease up so that the next listener delivers at once."""
         poller.cancel()
+        if self._sending:
+            await asyncio.wait(list(self._sending), timeout=min(self.timeout, SHUTDOWN_GRACE))
         for task in list(self._sending):
             task.cancel()
         await asyncio.gather(poller, *self._sending, return_exceptions=True)

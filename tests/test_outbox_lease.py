@@ -3,6 +3,7 @@ serving process that is killed, deliver every fired postback exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
+import aiohttp.web
 import pytest
 
 from tests.conftest import Listener, Target, outbox, start_listener, stop_listener, until
@@ -146,3 +148,50 @@ async def test_a_killed_serving_process_is_taken_over(tmp_path: Path, target: Ta
             serving.wait(timeout=10)
         if standby is not None:
             await stop_listener(standby)
+
+
+async def test_a_clean_stop_lets_the_attempts_in_flight_finish(
+    tmp_path: Path, target: Target
+) -> None:
+    """SIGTERM while the target is still answering: the answer is recorded before the process
+    exits, so the restarted listener does not send it again."""
+
+    async def slow(request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        await asyncio.sleep(1.0)
+        return aiohttp.web.Response(text="OK")
+
+    target.handler = slow
+    db = tmp_path / "pw.db"
+    config = tmp_path / "pw.toml"
+    config.write_text(CONFIG.replace("TARGET", str(target.port)))
+    port = free_port()
+    command = [sys.executable, "-m", "tui", "serve", "--db", str(db), "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    serving = subprocess.Popen([*command, "--config", str(config)], env=env)
+    try:
+        await until(lambda: lease_pid(db) == serving.pid, timeout=30)
+        async with aiohttp.ClientSession() as session:
+            base = f"http://127.0.0.1:{port}"
+            async with session.get(f"{base}/click/casino-fr") as response:
+                clickid = (await response.json())["clickid"]
+            async with session.get(f"{base}/postback", params={"clickid": clickid}) as response:
+                assert response.status == 200
+        await until(lambda: len(target.received) == 1)  # sent, not yet answered
+        serving.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(serving.wait, 20) == 0
+        with sqlite3.connect(db) as conn:
+            outcomes = [row[0] for row in conn.execute("SELECT outcome FROM deliveries")]
+        assert outcomes == ["delivered"]  # recorded before the process ended
+        again = subprocess.Popen(command, env=env)
+        try:
+            await until(lambda: lease_pid(db) == again.pid, timeout=30)
+            await asyncio.sleep(1.5)  # a poll or more: nothing is pending, nothing is sent
+        finally:
+            again.terminate()
+            await asyncio.to_thread(again.wait, 20)
+        assert received(target) == Counter([clickid])
+    finally:
+        for process in (serving,):
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
