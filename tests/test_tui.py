@@ -430,3 +430,26 @@ async def test_keys_are_remapped_from_the_config(tmp_path: Path) -> None:
         assert pw.app.key_for("live.copy") == "Y"
         await pw.press("x")
         await until(lambda: pw.app.current_mode == "trace")
+
+
+async def test_copy_as_curl_repeats_the_request_byte_for_byte(tmp_path: Path) -> None:
+    # An unreplaced macro, a bracketed one and a double-encoded value: curl globs the first
+    # two unless told not to, and the third must not be decoded on the way.
+    query = "clickid={clickid}&sub1=[sub1]&sub2=%257B&sub3=a%20b"
+    async with dashboard(tmp_path) as pw:
+        raw = URL(f"{pw.base}/postback?{query}", encoded=True)
+        async with pw.session.get(raw) as response:
+            assert response.status == 400
+        await pw.show("inbound")
+        await until(lambda: pw.table().rows)
+        await pw.press("c")
+        command = pw.app.clipboard
+        assert command.startswith("curl -sS -g ")
+        curl = await asyncio.create_subprocess_exec(
+            "bash", "-c", command + " --max-time 10", stdout=asyncio.subprocess.PIPE
+        )
+        answer, _ = await curl.communicate()
+        assert curl.returncode == 0, answer
+        assert b"unreplaced macro" in answer
+        rows = await until(lambda: len(pw.table().rows) == 2 and pw.table().rows)
+        assert [row.data["query"] for row in rows] == [query, query]

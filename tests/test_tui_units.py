@@ -54,9 +54,9 @@ def test_captured_values_are_shown_as_sent(captured: str, shown: str) -> None:
 def test_a_curl_line_quotes_every_part() -> None:
     line = fmt.curl("POST", "http://x/y?a=1&b=[2]", {"X-Key": "it's"}, '{"a": 1}')
     assert line == (
-        "curl -sS -X POST -H 'X-Key: it'\"'\"'s' --data-raw '{\"a\": 1}' 'http://x/y?a=1&b=[2]'"
+        "curl -sS -g -X POST -H 'X-Key: it'\"'\"'s' --data-raw '{\"a\": 1}' 'http://x/y?a=1&b=[2]'"
     )
-    assert fmt.curl("GET", "http://x/", {}, "") == "curl -sS http://x/"
+    assert fmt.curl("GET", "http://x/", {}, "") == "curl -sS -g http://x/"
 
 
 def test_every_binding_has_an_id_and_a_description() -> None:
