@@ -18,6 +18,7 @@ import aiohttp
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import Static
+from textual.widgets._toast import Toast
 from yarl import URL
 
 from store import workspace
@@ -117,10 +118,14 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def dashboard(
-    tmp_path: Path, size: tuple[int, int] = (120, 34), config: str = BASE_CONFIG
+    tmp_path: Path,
+    size: tuple[int, int] = (120, 34),
+    config: str = BASE_CONFIG,
+    *,
+    notifications: bool = False,
 ) -> AsyncIterator[Driver]:
     """The dashboard with its listener on a free loopback port, started with ``--config``
-    (PORT in the text standing for that port)."""
+    (PORT in the text standing for that port); ``notifications`` shows them on screen."""
     port = free_port()
     config_file = tmp_path / "postwatch.toml"
     config_file.write_text(config.replace("PORT", str(port)), encoding="utf-8")
@@ -129,10 +134,20 @@ async def dashboard(
     )
     options.poll_interval = 0.05
     app = PostwatchApp(options)
-    async with app.run_test(size=size) as pilot, aiohttp.ClientSession() as session:
+    async with (
+        app.run_test(size=size, notifications=notifications) as pilot,
+        aiohttp.ClientSession() as session,
+    ):
         await until(lambda: app.dash is not None and app.current_mode == "live")
         await app.wait_ready()
         yield Driver(app, pilot, session)
+
+
+def toasts(app: PostwatchApp) -> list[tuple[str, str]]:
+    """The notifications on screen: (severity, text) each."""
+    return [
+        (toast._notification.severity, str(toast.render())) for toast in app.screen.query(Toast)
+    ]
 
 
 def live_row(driver: Driver, click_id: str) -> dict[str, Any] | None:
@@ -453,3 +468,53 @@ async def test_copy_as_curl_repeats_the_request_byte_for_byte(tmp_path: Path) ->
         assert b"unreplaced macro" in answer
         rows = await until(lambda: len(pw.table().rows) == 2 and pw.table().rows)
         assert [row.data["query"] for row in rows] == [query, query]
+
+
+async def test_failing_background_work_is_shown_and_the_dashboard_keeps_running(
+    tmp_path: Path,
+) -> None:
+    async with dashboard(tmp_path, notifications=True) as pw:
+        first = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=first, type="Lead", status="2")
+        await until(lambda: live_row(pw, first))
+        # Another connection takes a table away: every read that needs it fails, from the
+        # table's fetch to the detail pane's.
+        other = sqlite3.connect(pw.dash.store.path)
+        other.execute("ALTER TABLE decisions RENAME TO decisions_away")
+
+        def failure() -> list[tuple[str, str]]:
+            return [t for t in toasts(pw.app) if "no such table: decisions" in t[1]]
+
+        shown = await until(failure)
+        assert all(severity == "error" for severity, _ in shown)
+        assert all(text.startswith("Could not ") for _, text in shown), shown
+        await pw.press("down", "up")  # the detail is read again, and fails again
+        assert pw.app.is_running and pw.app.return_code is None
+        # Put the table back: the screen takes new conversions as before.
+        other.execute("ALTER TABLE decisions_away RENAME TO decisions")
+        other.close()
+        second = await pw.click(ref_id="ext-2")
+        await pw.postback(clickid=second, type="Lead", status="2")
+        await until(lambda: live_row(pw, second))
+        await until(lambda: "status 'pending' is not one of: approved" in pw.detail())
+        assert pw.app.is_running
+
+
+async def test_the_database_watch_starts_again_after_a_failed_poll(tmp_path: Path) -> None:
+    async with dashboard(tmp_path, notifications=True) as pw:
+        other = sqlite3.connect(pw.dash.store.path)
+        other.execute("ALTER TABLE clicks RENAME TO clicks_away")  # the header counts clicks
+
+        def failure() -> list[str]:
+            return [text for _, text in toasts(pw.app) if "no such table: clicks" in text]
+
+        (text,) = await until(failure)
+        assert text.startswith("Could not watch the database for changes:")
+        assert "trying again" in text
+        other.execute("ALTER TABLE clicks_away RENAME TO clicks")
+        other.close()
+        clickid = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=clickid, type="Lead", status="2")
+        await until(lambda: live_row(pw, clickid))
+        await until(lambda: pw.app.stats.clicks == 1)
+        assert pw.app.is_running

@@ -3,6 +3,7 @@ command palette."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +146,21 @@ async def test_the_detail_pane_takes_the_height_of_each_text() -> None:
             assert pane.max_scroll_y == max(0, height - pane.size.height)
             drawn = [strip.text.strip() for strip in static.render_lines(static.size.region)]
             assert drawn == [f"item {key} line {n}" for n in range(height)]
+
+
+def test_every_worker_leaves_the_app_running_when_it_fails() -> None:
+    # Textual quits the app when a worker raises unless it is told not to; failures are
+    # reported by tui.workers instead. Every worker must say so where it is started.
+    calls = []
+    for path in Path(fmt.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            if name in ("run_worker", "work"):
+                calls.append((path.name, node.lineno))
+                keywords = {k.arg: k.value for k in node.keywords}
+                value = keywords.get("exit_on_error")
+                assert isinstance(value, ast.Constant) and value.value is False, (path, node.lineno)
+                assert isinstance(keywords.get("name"), ast.Constant), (path, node.lineno)
+    assert len(calls) >= 11, calls

@@ -5,6 +5,7 @@ and a poll of SQLite that tells the screens when something changed."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -13,17 +14,19 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Static
+from textual.worker import Worker
 
 from store import views
 from tui.context import Dash, DashOptions, open_dash
 from tui.feed import Feed
-from tui.messages import DataChanged, DemoChanged, Stats, StatsUpdated
+from tui.messages import DataChanged, DemoChanged, Stats, StatsUpdated, WorkFailed
 from tui.screens.base import DashScreen
 from tui.screens.campaigns import CampaignsScreen
 from tui.screens.deliveries import DeliveriesScreen
 from tui.screens.inbound import InboundScreen
 from tui.screens.live import LiveScreen
 from tui.screens.trace import TraceScreen
+from tui.workers import failure_message, report_failure
 
 SCREENS: dict[str, type[DashScreen]] = {
     "live": LiveScreen,
@@ -37,6 +40,8 @@ SCREENS: dict[str, type[DashScreen]] = {
 THEME_ALIASES = {"ansi": "ansi-dark", "textual-ansi": "ansi-dark", "16": "ansi-dark"}
 
 DEMO_RATE = 5.0  # requests a second of demo traffic
+FAILURE_TIMEOUT = 10.0  # seconds a failure stays on screen; the same one is not repeated sooner
+FEED_RETRY = 2.0  # seconds before watching the database again after a failed poll
 
 
 def flatten_keys(keys: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -87,6 +92,7 @@ class PostwatchApp(App[None]):
         self.dash: Dash | None = None
         self.feed: Feed | None = None
         self._demo: asyncio.Task[Any] | None = None
+        self._failures_shown: dict[str, float] = {}  # failure message -> when it was shown
         self._default_keys = {
             binding.id: binding.key
             for binding in self._all_bindings()
@@ -127,7 +133,16 @@ class PostwatchApp(App[None]):
             interval=self.options.poll_interval,
             clock=self.options.clock,
         )
-        self.run_worker(self.feed.run(), name="feed", group="feed")
+        self._watch_database()
+
+    def _watch_database(self) -> None:
+        if self.feed is not None:
+            self.run_worker(
+                self.feed.run(),
+                name="watch the database for changes",
+                group="feed",
+                exit_on_error=False,
+            )
 
     async def on_unmount(self) -> None:
         await self._stop_demo()
@@ -146,6 +161,24 @@ class PostwatchApp(App[None]):
 
     def on_demo_changed(self, message: DemoChanged) -> None:
         self.demo_running = message.running
+
+    # -- failures -----------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event)
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        """Background work failed: say what and why, and keep running. The same failure is
+        shown once while it is on screen (a table that cannot read fails at every poll)."""
+        text = failure_message(message.doing, message.error)
+        if message.group == "feed":
+            text += f" (trying again every {FEED_RETRY:g} s)"
+            self.set_timer(FEED_RETRY, self._watch_database)
+        now = time.monotonic()
+        if now - self._failures_shown.get(text, -FAILURE_TIMEOUT) < FAILURE_TIMEOUT:
+            return
+        self._failures_shown[text] = now
+        self.notify(text, severity="error", timeout=FAILURE_TIMEOUT, markup=False)
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until the first screen shows data (for tests and benchmarks)."""
@@ -178,7 +211,7 @@ class PostwatchApp(App[None]):
             if isinstance(screen, TraceScreen):
                 screen.trace(any_id)
 
-        self.run_worker(go(), group="trace")
+        self.run_worker(go(), name="show the trace", group="trace", exit_on_error=False)
 
     def action_keys(self) -> None:
         if self.screen.query("HelpPanel"):
@@ -203,7 +236,11 @@ class PostwatchApp(App[None]):
         async def demo() -> None:
             try:
                 await run_demo(dash.base_url, campaign=campaign, rate=DEMO_RATE)
+            except Exception as error:  # not a worker: report it the way workers are
+                self.post_message(WorkFailed("send demo traffic", "demo", error))
             finally:
+                if self._demo is asyncio.current_task():
+                    self._demo = None  # it ended by itself: the key starts it again
                 self.post_message(DemoChanged(False))
 
         self._demo = asyncio.create_task(demo(), name="demo")

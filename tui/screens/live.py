@@ -58,7 +58,7 @@ class LiveScreen(TableScreen):
         detail = await self.dash.store.read(lambda conn: views.conversion_detail(conn, key))
         return None if detail is None else fmt.conversion_detail(detail)
 
-    @work(group="empty", exclusive=True)
+    @work(name="show how to start", group="empty", exclusive=True, exit_on_error=False)
     async def _show_getting_started(self) -> None:
         campaign = await self.dash.store.read(lambda conn: views.campaign_key(conn, "sample"))
         text = getting_started(
@@ -98,7 +98,9 @@ class LiveScreen(TableScreen):
             self.nothing("conversion")
             return
         key = int(row["id"])
-        self.run_worker(self._copy_curl(key), group="copy")
+        self.run_worker(
+            self._copy_curl(key), name="copy the curl command", group="copy", exit_on_error=False
+        )
 
     async def _copy_curl(self, key: int) -> None:
         detail = await self.dash.store.read(lambda conn: views.conversion_detail(conn, key))
