@@ -17,7 +17,7 @@ from textual.widgets import Static
 from textual.worker import Worker
 
 from store import views
-from tui.context import Dash, DashOptions, open_dash
+from tui.context import Dash, DashOptions, open_dash, start_failure
 from tui.feed import Feed
 from tui.messages import DataChanged, DemoChanged, Stats, StatsUpdated, WorkFailed
 from tui.screens.base import DashScreen
@@ -82,14 +82,17 @@ class PostwatchApp(App[None]):
     stats: reactive[Stats] = reactive(Stats, always_update=True, repaint=False)
     demo_running: reactive[bool] = reactive(False, repaint=False)
 
-    def __init__(self, options: DashOptions) -> None:
+    def __init__(self, options: DashOptions, dash: Dash | None = None) -> None:
+        """``dash``: the workspace already opened (by the command line, so that what keeps
+        the dashboard from starting is said before the terminal is taken over); without it,
+        the app opens it when mounted."""
         theme = THEME_ALIASES.get(options.theme or "", options.theme or "")
         # Textual picks its colour filters (NO_COLOR included) when the app is made, from
         # whether the theme uses the terminal's own ANSI colours: say so up front.
         super().__init__(ansi_color=True if theme.startswith("ansi-") else None)
         self.options = options
         self.theme_name = theme
-        self.dash: Dash | None = None
+        self.dash: Dash | None = dash
         self.feed: Feed | None = None
         self._demo: asyncio.Task[Any] | None = None
         self._failures_shown: dict[str, float] = {}  # failure message -> when it was shown
@@ -114,12 +117,15 @@ class PostwatchApp(App[None]):
                 )
                 return
             self.theme = self.theme_name
-        try:
-            self.dash = await open_dash(self.options)
-        except (OSError, FileNotFoundError) as error:
-            what = "cannot attach" if self.options.attached else "cannot start the listener"
-            self.exit(return_code=1, message=f"postwatch: {what}: {error}")
-            return
+        if self.dash is None:
+            try:
+                self.dash = await open_dash(self.options)
+            except Exception as error:
+                line = start_failure(self.options, error)
+                if line is None:
+                    raise
+                self.exit(return_code=1, message=f"Error: {line}")
+                return
         keymap = flatten_keys(self.dash.settings.keys)
         if keymap:
             self.set_keymap(keymap)

@@ -4,6 +4,7 @@ headless commands (serve, trace, config, demo) come from ``listener.cli``."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from click.core import ParameterSource
 from listener.cli import cli as headless
 from listener.cli import config_option, db_option, host_option, port_option, token_option
 from listener.serve import tune_garbage_collector
+from store.config import ConfigError, parse
 
 theme_option = click.option(
     "--theme",
@@ -29,10 +31,22 @@ no_mouse_option = click.option(
 DASHBOARD_OPTIONS = ("db", "config", "host", "port", "token", "theme", "no_mouse")
 
 
+def _check_config(config: Path) -> None:
+    """Refuse a bad config file with the line ``serve`` gives for it."""
+    try:
+        text = config.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"{config}: cannot be read: {error}") from None
+    try:
+        parse(text)
+    except ConfigError as error:
+        raise click.ClickException(f"{config}: {error}") from None
+
+
 def _run(options: object, mouse: bool) -> None:
     from textual.theme import BUILTIN_THEMES
 
-    from tui.app import THEME_ALIASES, PostwatchApp
+    from tui.app import THEME_ALIASES
     from tui.context import DashOptions
 
     assert isinstance(options, DashOptions)
@@ -47,11 +61,35 @@ def _run(options: object, mouse: bool) -> None:
         raise click.BadParameter(
             f"no theme is named {theme!r} (known: {known})", param_hint="--theme"
         )
-    app = PostwatchApp(options)
-    tune_garbage_collector()
-    app.run(mouse=mouse)
-    if app.return_code:
-        sys.exit(app.return_code)
+    if options.config is not None:
+        _check_config(options.config)
+    return_code = asyncio.run(_dashboard(options, mouse))
+    if return_code:
+        sys.exit(return_code)
+
+
+async def _dashboard(options: object, mouse: bool) -> int:
+    """Open the workspace (and start the listener) before the terminal is taken over, so that
+    a database or a port that cannot be had is one line on the terminal; then run the app in
+    the same event loop."""
+    from tui.app import PostwatchApp
+    from tui.context import DashOptions, open_dash, start_failure
+
+    assert isinstance(options, DashOptions)
+    try:
+        dash = await open_dash(options)
+    except Exception as error:
+        line = start_failure(options, error)
+        if line is None:
+            raise
+        raise click.ClickException(line) from None
+    try:
+        app = PostwatchApp(options, dash)
+        tune_garbage_collector()
+        await app.run_async(mouse=mouse)
+    finally:
+        await dash.close()
+    return app.return_code or 0
 
 
 @click.group(invoke_without_command=True, help=headless.help)
