@@ -28,6 +28,7 @@ from tui.context import Dash, DashOptions
 from tui.screens.campaigns import CampaignsScreen
 from tui.sources import Fetch, Snapshot
 from tui.widgets.detail import DetailPane
+from tui.widgets.header import StatusBar
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import CURSOR_MARK, RowTable
 
@@ -518,3 +519,46 @@ async def test_the_database_watch_starts_again_after_a_failed_poll(tmp_path: Pat
         await until(lambda: live_row(pw, clickid))
         await until(lambda: pw.app.stats.clicks == 1)
         assert pw.app.is_running
+
+
+def header(app: PostwatchApp) -> list[str]:
+    """The header's two lines as drawn."""
+    return app.screen.query_one(StatusBar).render().plain.split("\n")
+
+
+async def test_on_all_addresses_the_header_says_so_and_a_new_token_is_shown_once(
+    tmp_path: Path,
+) -> None:
+    options = DashOptions(db=tmp_path / "p.db", host="0.0.0.0", port=0, poll_interval=0.05)
+    app = PostwatchApp(options)
+    async with (
+        app.run_test(size=(120, 34), notifications=True) as pilot,
+        aiohttp.ClientSession() as session,
+    ):
+        await app.wait_ready()
+        assert app.dash is not None and app.dash.runner is not None
+        port = app.dash.runner.addresses[0][1]
+        token = (await app.dash.store.read(workspace.load_settings)).token
+        assert token
+        await until(lambda: any(token in text for _, text in toasts(app)))
+        first, second = header(app)
+        assert f"● 0.0.0.0:{port} (all addresses)" in first
+        assert second.endswith("API token: `postwatch token` shows it")
+        assert token not in first + second
+        # The curl lines' address reaches it, and the token shown is the one it wants.
+        base = app.dash.base_url
+        assert base == f"http://127.0.0.1:{port}"
+        async with session.get(f"{base}/api/conversions") as response:
+            assert response.status == 401
+        bearer = {"Authorization": f"Bearer {token}"}
+        async with session.get(f"{base}/api/conversions", headers=bearer) as response:
+            assert response.status == 200
+        await pilot.pause()
+    again = PostwatchApp(options)
+    async with again.run_test(size=(80, 24), notifications=True) as pilot:
+        await again.wait_ready()
+        await until(lambda: "needs the API token" in again.screen.query_one(DetailPane).plain)
+        await pilot.pause()
+        assert not any(token in text for _, text in toasts(again)), "shown only when made up"
+        assert header(again)[1].endswith("token: postwatch token")
+        assert "`postwatch token` shows it" in again.screen.query_one(DetailPane).plain

@@ -14,6 +14,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.widgets import Static
 
+from tui import context
 from tui import format as fmt
 from tui.app import SCREENS, PostwatchApp, flatten_keys
 from tui.cli import cli
@@ -164,3 +165,20 @@ def test_every_worker_leaves_the_app_running_when_it_fails() -> None:
                 assert isinstance(value, ast.Constant) and value.value is False, (path, node.lineno)
                 assert isinstance(keywords.get("name"), ast.Constant), (path, node.lineno)
     assert len(calls) >= 11, calls
+
+
+@pytest.mark.parametrize(
+    ("host", "shown", "url"),
+    [
+        ("127.0.0.1", "127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("0.0.0.0", "0.0.0.0:8080 (all addresses)", "http://127.0.0.1:8080"),
+        ("::", "[::]:8080 (all addresses)", "http://[::1]:8080"),
+        ("::1", "[::1]:8080", "http://[::1]:8080"),
+        ("192.0.2.7", "192.0.2.7:8080", "http://192.0.2.7:8080"),
+    ],
+)
+def test_the_listening_address_is_shown_as_bound_and_reached_on_loopback(
+    host: str, shown: str, url: str
+) -> None:
+    assert context.listening_on(host, 8080) == shown
+    assert context._url(host, 8080) == url

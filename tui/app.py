@@ -41,6 +41,7 @@ THEME_ALIASES = {"ansi": "ansi-dark", "textual-ansi": "ansi-dark", "16": "ansi-d
 
 DEMO_RATE = 5.0  # requests a second of demo traffic
 FAILURE_TIMEOUT = 10.0  # seconds a failure stays on screen; the same one is not repeated sooner
+NEW_TOKEN_TIMEOUT = 60.0  # seconds the made-up API token stays on screen, to be copied
 FEED_RETRY = 2.0  # seconds before watching the database again after a failed poll
 
 
@@ -133,6 +134,7 @@ class PostwatchApp(App[None]):
             dash = self.dash
             self.add_mode(name, lambda screen=screen, dash=dash: screen(dash))  # type: ignore[misc]
         await self.switch_mode("live")
+        self._show_new_token()
         self.feed = Feed(
             self.dash.store,
             self,
@@ -140,6 +142,20 @@ class PostwatchApp(App[None]):
             clock=self.options.clock,
         )
         self._watch_database()
+
+    def _show_new_token(self) -> None:
+        """A token made up at this start is shown here, once: it is in no log and on no
+        screen afterwards (``postwatch token`` shows it again)."""
+        dash = self.dash
+        if dash is None or not dash.new_token:
+            return
+        self.notify(
+            f"{dash.new_token}\nSent as Authorization: Bearer … to /api/…; "
+            f"`postwatch token --db {dash.options.db}` shows it again.",
+            title="New API token, shown only now",
+            timeout=NEW_TOKEN_TIMEOUT,
+            markup=False,
+        )
 
     def _watch_database(self) -> None:
         if self.feed is not None:
@@ -222,8 +238,13 @@ class PostwatchApp(App[None]):
     def action_keys(self) -> None:
         if self.screen.query("HelpPanel"):
             self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+            return
+        self.action_show_help_panel()
+        if self.dash is not None and self.dash.token_hint:
+            where = "Attached to" if self.dash.attached else "Listening on"
+            self.notify(
+                f"{where} {self.dash.address}. {self.dash.token_hint}.", timeout=5, markup=False
+            )
 
     async def action_demo(self) -> None:
         if self._demo is not None:

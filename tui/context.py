@@ -57,6 +57,22 @@ class Dash:
         return self.runner is None
 
     @property
+    def token_where(self) -> str:
+        """Where the JSON API's token can be found ("" when the API needs none). Never the
+        token itself: that is shown once, when it is made up (``new_token``)."""
+        if not self.token:
+            return ""
+        if self.options.token:
+            return "the one given with --token or POSTWATCH_TOKEN"
+        return "`postwatch token` shows it"
+
+    @property
+    def token_hint(self) -> str:
+        """The header's words about the token ("" when the API needs none)."""
+        where = self.token_where
+        return f"API token: {where}" if where else ""
+
+    @property
     def address(self) -> str:
         """Where the listener is bound (attached: the URL the curl lines use)."""
         return self.listening or self.base_url.removeprefix("http://")

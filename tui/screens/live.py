@@ -67,6 +67,7 @@ class LiveScreen(TableScreen):
             self.dash_app.key_for("app.demo"),
             attached=self.dash.attached,
             db=str(self.dash.options.db),
+            token_where=self.dash.token_where,
         )
         self.query_one(DetailPane).show("getting-started", text)
 
@@ -115,7 +116,13 @@ class LiveScreen(TableScreen):
 
 
 def getting_started(
-    base_url: str, campaign: str | None, demo_key: str, *, attached: bool, db: str
+    base_url: str,
+    campaign: str | None,
+    demo_key: str,
+    *,
+    attached: bool,
+    db: str,
+    token_where: str = "",
 ) -> Text:
     """How to start: the curl lines for a click and a postback against the real listener, and
     the key that starts demo traffic."""
@@ -145,4 +152,7 @@ def getting_started(
         Text(demo_key, style="bold reverse"),
         f" to start demo traffic to campaign '{key}' (press it again to stop).",
     )
+    if token_where:
+        out.line("")
+        out.line(Text(f"The JSON API (/api/…) needs the API token: {token_where}.", style="dim"))
     return out.text
