@@ -562,3 +562,17 @@ async def test_on_all_addresses_the_header_says_so_and_a_new_token_is_shown_once
         assert not any(token in text for _, text in toasts(again)), "shown only when made up"
         assert header(again)[1].endswith("token: postwatch token")
         assert "`postwatch token` shows it" in again.screen.query_one(DetailPane).plain
+
+
+async def test_an_unknown_binding_id_in_the_stored_keys_is_named_at_start(tmp_path: Path) -> None:
+    config = BASE_CONFIG + '\n[keys]\n"live.folow" = "F"\n"live.copy" = "Y"\n'
+    async with dashboard(tmp_path, config=config, notifications=True) as pw:
+
+        def warned() -> list[tuple[str, str]]:
+            return [t for t in toasts(pw.app) if "live.folow" in t[1]]
+
+        ((severity, text),) = await until(warned)
+        assert severity == "warning"
+        assert "unknown key binding id 'live.folow'" in text
+        assert "nearest: live.follow" in text
+        assert pw.app.key_for("live.copy") == "Y"  # the known ones still apply

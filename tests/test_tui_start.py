@@ -128,3 +128,15 @@ async def test_a_dashboard_whose_listener_cannot_bind_says_what_to_do(
         await pilot.pause()
     assert app.return_code == 1
     assert app.dash is None
+
+
+def test_the_dashboard_refuses_an_unknown_binding_id_in_its_config(tmp_path: Path) -> None:
+    config = tmp_path / "keys.toml"
+    config.write_text(
+        'conversion_types = ["Lead"]\n\n[keys]\n"live.copy" = "Y"\nlive.folow = "F"\n'
+    )
+    db = tmp_path / "p.db"
+    line = one_line(run("--db", str(db), "--config", str(config), "--port", "0"))
+    assert line.startswith(f"{config}: line 5: unknown key binding id 'live.folow'")
+    assert "nearest: live.follow" in line
+    assert not db.exists(), "refused before anything was opened"

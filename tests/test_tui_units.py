@@ -4,9 +4,12 @@ command palette."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 from rich.text import Text
@@ -16,9 +19,10 @@ from textual.widgets import Static
 
 from tui import context
 from tui import format as fmt
-from tui.app import SCREENS, PostwatchApp, flatten_keys
+from tui.app import SCREENS, PostwatchApp
 from tui.cli import cli
 from tui.context import DashOptions
+from tui.keys import binding_ids, flatten_keys, line_of, unknown_binding, unknown_ids
 from tui.widgets.detail import DetailPane
 from tui.widgets.rows import Column, layout_columns
 
@@ -182,3 +186,59 @@ def test_the_listening_address_is_shown_as_bound_and_reached_on_loopback(
 ) -> None:
     assert context.listening_on(host, 8080) == shown
     assert context._url(host, 8080) == url
+
+
+def test_binding_ids_are_every_id_given_in_the_dashboard_code() -> None:
+    # Every Binding(..., id="...") written anywhere in tui/ is listed, and nothing else.
+    written = set()
+    for path in Path(fmt.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Binding":
+                for keyword in node.keywords:
+                    if keyword.arg == "id" and isinstance(keyword.value, ast.Constant):
+                        written.add(keyword.value.value)
+    assert binding_ids() == written
+    assert {"app.quit", "live.follow", "rules.enabled", "table.down"} <= written
+
+
+def test_an_unknown_binding_id_is_named_with_the_nearest_known_ones() -> None:
+    known = binding_ids()
+    assert unknown_ids(["live.follow", "live.folow", "app.qiut"], known) == [
+        "live.folow",
+        "app.qiut",
+    ]
+    line = unknown_binding("live.folow", known)
+    assert line.startswith("unknown key binding id 'live.folow' in [keys] (nearest: live.follow")
+    far = unknown_binding("zzz", known)
+    assert "app.*" in far and "live.*" in far
+
+
+def test_the_line_of_a_binding_id_in_a_config_file() -> None:
+    text = 'conversion_types = []\n\n[keys]\n"live.copy" = "Y"\napp.trace = "x"\n'
+    assert line_of(text, "live.copy") == 4
+    assert line_of(text, "app.trace") == 5
+    nested = "[keys.live]\nfolow = 'F'\n"
+    assert line_of(nested, "live.folow") == 2
+
+
+def test_importing_the_key_ids_module_does_not_import_textual() -> None:
+    code = "import sys, tui.keys; assert 'textual' not in sys.modules, 'textual imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_the_root_command_gives_config_import_the_binding_ids() -> None:
+    seen: list[object] = []
+
+    @click.command("probe-binding-ids")
+    @click.pass_obj
+    def probe(obj: dict[str, Any]) -> None:
+        seen.append(obj["binding_ids"])
+
+    cli.add_command(probe)
+    try:
+        result = CliRunner().invoke(cli, ["probe-binding-ids"])
+    finally:
+        cli.commands.pop("probe-binding-ids")
+    assert result.exit_code == 0, result.output
+    (given,) = seen
+    assert callable(given) and given() == binding_ids()

@@ -19,6 +19,7 @@ from textual.worker import Worker
 from store import views
 from tui.context import Dash, DashOptions, open_dash, start_failure
 from tui.feed import Feed
+from tui.keys import binding_ids, flatten_keys, unknown_binding, unknown_ids
 from tui.messages import DataChanged, DemoChanged, Stats, StatsUpdated, WorkFailed
 from tui.screens.base import DashScreen
 from tui.screens.campaigns import CampaignsScreen
@@ -43,21 +44,6 @@ DEMO_RATE = 5.0  # requests a second of demo traffic
 FAILURE_TIMEOUT = 10.0  # seconds a failure stays on screen; the same one is not repeated sooner
 NEW_TOKEN_TIMEOUT = 60.0  # seconds the made-up API token stays on screen, to be copied
 FEED_RETRY = 2.0  # seconds before watching the database again after a failed poll
-
-
-def flatten_keys(keys: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """The ``[keys]`` table as binding id -> keys. A TOML dotted key (``live.follow = "F"``)
-    arrives as a nested table, so nested tables are joined back with dots."""
-    flat: dict[str, str] = {}
-    for name, value in keys.items():
-        key = f"{prefix}{name}"
-        if isinstance(value, dict):
-            flat.update(flatten_keys(value, f"{key}."))
-        elif isinstance(value, list):
-            flat[key] = ",".join(str(item) for item in value)
-        else:
-            flat[key] = str(value)
-    return flat
 
 
 class PostwatchApp(App[None]):
@@ -135,6 +121,7 @@ class PostwatchApp(App[None]):
             self.add_mode(name, lambda screen=screen, dash=dash: screen(dash))  # type: ignore[misc]
         await self.switch_mode("live")
         self._show_new_token()
+        self._warn_unknown_keys(keymap)
         self.feed = Feed(
             self.dash.store,
             self,
@@ -142,6 +129,19 @@ class PostwatchApp(App[None]):
             clock=self.options.clock,
         )
         self._watch_database()
+
+    def _warn_unknown_keys(self, keymap: dict[str, str]) -> None:
+        """Textual ignores a keymap entry that names no binding: say so, with the ids that
+        were probably meant (the stored keys may come from an older or hand-edited import)."""
+        known = binding_ids()
+        for binding_id in unknown_ids(keymap, known):
+            self.notify(
+                f"{unknown_binding(binding_id, known)}: it was ignored",
+                title="Key binding",
+                severity="warning",
+                timeout=FAILURE_TIMEOUT,
+                markup=False,
+            )
 
     def _show_new_token(self) -> None:
         """A token made up at this start is shown here, once: it is in no log and on no
