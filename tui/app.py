@@ -197,7 +197,10 @@ class PostwatchApp(App[None]):
             text += f" (trying again every {FEED_RETRY:g} s)"
             self.set_timer(FEED_RETRY, self._watch_database)
         now = time.monotonic()
-        if now - self._failures_shown.get(text, -FAILURE_TIMEOUT) < FAILURE_TIMEOUT:
+        self._failures_shown = {
+            shown: at for shown, at in self._failures_shown.items() if now - at < FAILURE_TIMEOUT
+        }
+        if text in self._failures_shown:
             return
         self._failures_shown[text] = now
         self.notify(text, severity="error", timeout=FAILURE_TIMEOUT, markup=False)
