@@ -140,3 +140,23 @@ def test_the_dashboard_refuses_an_unknown_binding_id_in_its_config(tmp_path: Pat
     assert line.startswith(f"{config}: line 5: unknown key binding id 'live.folow'")
     assert "nearest: live.follow" in line
     assert not db.exists(), "refused before anything was opened"
+
+
+def test_a_database_that_refuses_writes_at_start_is_a_database_problem(tmp_path: Path) -> None:
+    # A real database that opens but refuses the first write (as a read-only one does): the
+    # sample workspace cannot be stored. That is said as a database problem, not a listener's.
+    import sqlite3
+
+    from store.schema import migrate
+
+    db = tmp_path / "p.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn)
+    conn.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON campaigns "
+        "BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END"
+    )
+    conn.close()
+    line = one_line(run("--db", str(db), "--port", "0"))
+    assert line.startswith(f"cannot open the database {db}: attempt to write a readonly database")
+    assert "listen" not in line
