@@ -16,6 +16,15 @@ import pytest
 
 from tests.test_tui import free_port
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _postwatch() -> str:
+    """The real console script, run with this checkout's code (the tmux server does not pass
+    the test's environment on to its sessions)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return f"env PYTHONPATH='{path}' '{Path(sys.executable).with_name('postwatch')}'"
+
 
 def setup_module() -> None:
     missing = [tool for tool in ("tmux", "curl") if shutil.which(tool) is None]
@@ -42,8 +51,7 @@ def _curl(url: str) -> str:
 def session(tmp_path: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     name = f"postwatch-smoke-{os.getpid()}"
-    postwatch = Path(sys.executable).with_name("postwatch")
-    command = f"'{postwatch}' --db '{tmp_path / 'postwatch.db'}' --port {port}"
+    command = f"{_postwatch()} --db '{tmp_path / 'postwatch.db'}' --port {port}"
     _tmux("new-session", "-d", "-s", name, "-x", "80", "-y", "24", command)
     try:
         yield name, port
@@ -78,3 +86,29 @@ def test_postwatch_shows_a_postback_and_why_in_a_real_terminal(
         name, f"click {clickid}", "FILTERED paid deposits", "status 'pending' is not one of"
     )
     assert "pending (2)" in screen
+
+
+def test_on_all_addresses_the_header_and_the_token_in_a_real_terminal(tmp_path: Path) -> None:
+    name = f"postwatch-smoke-all-{os.getpid()}"
+    postwatch = Path(sys.executable).with_name("postwatch")
+    db = tmp_path / "postwatch.db"
+    command = f"{_postwatch()} --db '{db}' --host 0.0.0.0 --port 0"
+    _tmux("new-session", "-d", "-s", name, "-x", "80", "-y", "24", command)
+    try:
+        screen = _screen_until(name, "(all addresses)", "New API token, shown only now")
+        first, second = screen.splitlines()[:2]
+        assert "● 0.0.0.0:" in first
+        assert second.rstrip().endswith("token: postwatch token")
+        token = subprocess.run(
+            [str(postwatch), "token", "--db", str(db)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
+        assert token and token in screen  # shown in the notification, as stored
+        assert token not in first + second
+    finally:
+        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=False, timeout=10)
+        time.sleep(0.3)
+        subprocess.run(["tmux", "kill-session", "-t", name], check=False, timeout=10)

@@ -18,6 +18,7 @@ import aiohttp
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import Static
+from textual.widgets._toast import Toast
 from yarl import URL
 
 from store import workspace
@@ -27,6 +28,7 @@ from tui.context import Dash, DashOptions
 from tui.screens.campaigns import CampaignsScreen
 from tui.sources import Fetch, Snapshot
 from tui.widgets.detail import DetailPane
+from tui.widgets.header import StatusBar
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import CURSOR_MARK, RowTable
 
@@ -117,10 +119,14 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def dashboard(
-    tmp_path: Path, size: tuple[int, int] = (120, 34), config: str = BASE_CONFIG
+    tmp_path: Path,
+    size: tuple[int, int] = (120, 34),
+    config: str = BASE_CONFIG,
+    *,
+    notifications: bool = False,
 ) -> AsyncIterator[Driver]:
     """The dashboard with its listener on a free loopback port, started with ``--config``
-    (PORT in the text standing for that port)."""
+    (PORT in the text standing for that port); ``notifications`` shows them on screen."""
     port = free_port()
     config_file = tmp_path / "postwatch.toml"
     config_file.write_text(config.replace("PORT", str(port)), encoding="utf-8")
@@ -129,10 +135,20 @@ async def dashboard(
     )
     options.poll_interval = 0.05
     app = PostwatchApp(options)
-    async with app.run_test(size=size) as pilot, aiohttp.ClientSession() as session:
+    async with (
+        app.run_test(size=size, notifications=notifications) as pilot,
+        aiohttp.ClientSession() as session,
+    ):
         await until(lambda: app.dash is not None and app.current_mode == "live")
         await app.wait_ready()
         yield Driver(app, pilot, session)
+
+
+def toasts(app: PostwatchApp) -> list[tuple[str, str]]:
+    """The notifications on screen: (severity, text) each."""
+    return [
+        (toast._notification.severity, str(toast.render())) for toast in app.screen.query(Toast)
+    ]
 
 
 def live_row(driver: Driver, click_id: str) -> dict[str, Any] | None:
@@ -430,3 +446,133 @@ async def test_keys_are_remapped_from_the_config(tmp_path: Path) -> None:
         assert pw.app.key_for("live.copy") == "Y"
         await pw.press("x")
         await until(lambda: pw.app.current_mode == "trace")
+
+
+async def test_copy_as_curl_repeats_the_request_byte_for_byte(tmp_path: Path) -> None:
+    # An unreplaced macro, a bracketed one and a double-encoded value: curl globs the first
+    # two unless told not to, and the third must not be decoded on the way.
+    query = "clickid={clickid}&sub1=[sub1]&sub2=%257B&sub3=a%20b"
+    async with dashboard(tmp_path) as pw:
+        raw = URL(f"{pw.base}/postback?{query}", encoded=True)
+        async with pw.session.get(raw) as response:
+            assert response.status == 400
+        await pw.show("inbound")
+        await until(lambda: pw.table().rows)
+        await pw.press("c")
+        command = pw.app.clipboard
+        assert command.startswith("curl -sS -g ")
+        curl = await asyncio.create_subprocess_exec(
+            "bash", "-c", command + " --max-time 10", stdout=asyncio.subprocess.PIPE
+        )
+        answer, _ = await curl.communicate()
+        assert curl.returncode == 0, answer
+        assert b"unreplaced macro" in answer
+        rows = await until(lambda: len(pw.table().rows) == 2 and pw.table().rows)
+        assert [row.data["query"] for row in rows] == [query, query]
+
+
+async def test_failing_background_work_is_shown_and_the_dashboard_keeps_running(
+    tmp_path: Path,
+) -> None:
+    async with dashboard(tmp_path, notifications=True) as pw:
+        first = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=first, type="Lead", status="2")
+        await until(lambda: live_row(pw, first))
+        # Another connection takes a table away: every read that needs it fails, from the
+        # table's fetch to the detail pane's.
+        other = sqlite3.connect(pw.dash.store.path)
+        other.execute("ALTER TABLE decisions RENAME TO decisions_away")
+
+        def failure() -> list[tuple[str, str]]:
+            return [t for t in toasts(pw.app) if "no such table: decisions" in t[1]]
+
+        shown = await until(failure)
+        assert all(severity == "error" for severity, _ in shown)
+        assert all(text.startswith("Could not ") for _, text in shown), shown
+        await pw.press("down", "up")  # the detail is read again, and fails again
+        assert pw.app.is_running and pw.app.return_code is None
+        # Put the table back: the screen takes new conversions as before.
+        other.execute("ALTER TABLE decisions_away RENAME TO decisions")
+        other.close()
+        second = await pw.click(ref_id="ext-2")
+        await pw.postback(clickid=second, type="Lead", status="2")
+        await until(lambda: live_row(pw, second))
+        await until(lambda: "status 'pending' is not one of: approved" in pw.detail())
+        assert pw.app.is_running
+
+
+async def test_the_database_watch_starts_again_after_a_failed_poll(tmp_path: Path) -> None:
+    async with dashboard(tmp_path, notifications=True) as pw:
+        other = sqlite3.connect(pw.dash.store.path)
+        other.execute("ALTER TABLE clicks RENAME TO clicks_away")  # the header counts clicks
+
+        def failure() -> list[str]:
+            return [text for _, text in toasts(pw.app) if "no such table: clicks" in text]
+
+        (text,) = await until(failure)
+        assert text.startswith("Could not watch the database for changes:")
+        assert "trying again" in text
+        other.execute("ALTER TABLE clicks_away RENAME TO clicks")
+        other.close()
+        clickid = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=clickid, type="Lead", status="2")
+        await until(lambda: live_row(pw, clickid))
+        await until(lambda: pw.app.stats.clicks == 1)
+        assert pw.app.is_running
+
+
+def header(app: PostwatchApp) -> list[str]:
+    """The header's two lines as drawn."""
+    return app.screen.query_one(StatusBar).render().plain.split("\n")
+
+
+async def test_on_all_addresses_the_header_says_so_and_a_new_token_is_shown_once(
+    tmp_path: Path,
+) -> None:
+    options = DashOptions(db=tmp_path / "p.db", host="0.0.0.0", port=0, poll_interval=0.05)
+    app = PostwatchApp(options)
+    async with (
+        app.run_test(size=(120, 34), notifications=True) as pilot,
+        aiohttp.ClientSession() as session,
+    ):
+        await app.wait_ready()
+        assert app.dash is not None and app.dash.runner is not None
+        port = app.dash.runner.addresses[0][1]
+        token = (await app.dash.store.read(workspace.load_settings)).token
+        assert token
+        await until(lambda: any(token in text for _, text in toasts(app)))
+        first, second = header(app)
+        assert f"● 0.0.0.0:{port} (all addresses)" in first
+        assert second.endswith("API token: `postwatch token` shows it")
+        assert token not in first + second
+        # The curl lines' address reaches it, and the token shown is the one it wants.
+        base = app.dash.base_url
+        assert base == f"http://127.0.0.1:{port}"
+        async with session.get(f"{base}/api/conversions") as response:
+            assert response.status == 401
+        bearer = {"Authorization": f"Bearer {token}"}
+        async with session.get(f"{base}/api/conversions", headers=bearer) as response:
+            assert response.status == 200
+        await pilot.pause()
+    again = PostwatchApp(options)
+    async with again.run_test(size=(80, 24), notifications=True) as pilot:
+        await again.wait_ready()
+        await until(lambda: "needs the API token" in again.screen.query_one(DetailPane).plain)
+        await pilot.pause()
+        assert not any(token in text for _, text in toasts(again)), "shown only when made up"
+        assert header(again)[1].endswith("token: postwatch token")
+        assert "`postwatch token` shows it" in again.screen.query_one(DetailPane).plain
+
+
+async def test_an_unknown_binding_id_in_the_stored_keys_is_named_at_start(tmp_path: Path) -> None:
+    config = BASE_CONFIG + '\n[keys]\n"live.folow" = "F"\n"live.copy" = "Y"\n'
+    async with dashboard(tmp_path, config=config, notifications=True) as pw:
+
+        def warned() -> list[tuple[str, str]]:
+            return [t for t in toasts(pw.app) if "live.folow" in t[1]]
+
+        ((severity, text),) = await until(warned)
+        assert severity == "warning"
+        assert "unknown key binding id 'live.folow'" in text
+        assert "nearest: live.follow" in text
+        assert pw.app.key_for("live.copy") == "Y"  # the known ones still apply

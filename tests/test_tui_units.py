@@ -3,9 +3,13 @@ command palette."""
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 from rich.text import Text
@@ -13,10 +17,12 @@ from textual.app import App
 from textual.binding import Binding
 from textual.widgets import Static
 
+from tui import context
 from tui import format as fmt
-from tui.app import SCREENS, PostwatchApp, flatten_keys
+from tui.app import SCREENS, PostwatchApp
 from tui.cli import cli
 from tui.context import DashOptions
+from tui.keys import binding_ids, flatten_keys, line_of, unknown_binding, unknown_ids
 from tui.widgets.detail import DetailPane
 from tui.widgets.rows import Column, layout_columns
 
@@ -54,9 +60,9 @@ def test_captured_values_are_shown_as_sent(captured: str, shown: str) -> None:
 def test_a_curl_line_quotes_every_part() -> None:
     line = fmt.curl("POST", "http://x/y?a=1&b=[2]", {"X-Key": "it's"}, '{"a": 1}')
     assert line == (
-        "curl -sS -X POST -H 'X-Key: it'\"'\"'s' --data-raw '{\"a\": 1}' 'http://x/y?a=1&b=[2]'"
+        "curl -sS -g -X POST -H 'X-Key: it'\"'\"'s' --data-raw '{\"a\": 1}' 'http://x/y?a=1&b=[2]'"
     )
-    assert fmt.curl("GET", "http://x/", {}, "") == "curl -sS http://x/"
+    assert fmt.curl("GET", "http://x/", {}, "") == "curl -sS -g http://x/"
 
 
 def test_every_binding_has_an_id_and_a_description() -> None:
@@ -145,3 +151,94 @@ async def test_the_detail_pane_takes_the_height_of_each_text() -> None:
             assert pane.max_scroll_y == max(0, height - pane.size.height)
             drawn = [strip.text.strip() for strip in static.render_lines(static.size.region)]
             assert drawn == [f"item {key} line {n}" for n in range(height)]
+
+
+def test_every_worker_leaves_the_app_running_when_it_fails() -> None:
+    # Textual quits the app when a worker raises unless it is told not to; failures are
+    # reported by tui.workers instead. Every worker must say so where it is started.
+    calls = []
+    for path in Path(fmt.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            if name in ("run_worker", "work"):
+                calls.append((path.name, node.lineno))
+                keywords = {k.arg: k.value for k in node.keywords}
+                value = keywords.get("exit_on_error")
+                assert isinstance(value, ast.Constant) and value.value is False, (path, node.lineno)
+                assert isinstance(keywords.get("name"), ast.Constant), (path, node.lineno)
+    assert len(calls) >= 11, calls
+
+
+@pytest.mark.parametrize(
+    ("host", "shown", "url"),
+    [
+        ("127.0.0.1", "127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("0.0.0.0", "0.0.0.0:8080 (all addresses)", "http://127.0.0.1:8080"),
+        ("::", "[::]:8080 (all addresses)", "http://[::1]:8080"),
+        ("::1", "[::1]:8080", "http://[::1]:8080"),
+        ("192.0.2.7", "192.0.2.7:8080", "http://192.0.2.7:8080"),
+    ],
+)
+def test_the_listening_address_is_shown_as_bound_and_reached_on_loopback(
+    host: str, shown: str, url: str
+) -> None:
+    assert context.listening_on(host, 8080) == shown
+    assert context._url(host, 8080) == url
+
+
+def test_binding_ids_are_every_id_given_in_the_dashboard_code() -> None:
+    # Every Binding(..., id="...") written anywhere in tui/ is listed, and nothing else.
+    written = set()
+    for path in Path(fmt.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Binding":
+                for keyword in node.keywords:
+                    if keyword.arg == "id" and isinstance(keyword.value, ast.Constant):
+                        written.add(keyword.value.value)
+    assert binding_ids() == written
+    assert {"app.quit", "live.follow", "rules.enabled", "table.down"} <= written
+
+
+def test_an_unknown_binding_id_is_named_with_the_nearest_known_ones() -> None:
+    known = binding_ids()
+    assert unknown_ids(["live.follow", "live.folow", "app.qiut"], known) == [
+        "live.folow",
+        "app.qiut",
+    ]
+    line = unknown_binding("live.folow", known)
+    assert line.startswith("unknown key binding id 'live.folow' in [keys] (nearest: live.follow")
+    far = unknown_binding("zzz", known)
+    assert "app.*" in far and "live.*" in far
+
+
+def test_the_line_of_a_binding_id_in_a_config_file() -> None:
+    text = 'conversion_types = []\n\n[keys]\n"live.copy" = "Y"\napp.trace = "x"\n'
+    assert line_of(text, "live.copy") == 4
+    assert line_of(text, "app.trace") == 5
+    nested = "[keys.live]\nfolow = 'F'\n"
+    assert line_of(nested, "live.folow") == 2
+
+
+def test_importing_the_key_ids_module_does_not_import_textual() -> None:
+    code = "import sys, tui.keys; assert 'textual' not in sys.modules, 'textual imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_the_root_command_gives_config_import_the_binding_ids() -> None:
+    seen: list[object] = []
+
+    @click.command("probe-binding-ids")
+    @click.pass_obj
+    def probe(obj: dict[str, Any]) -> None:
+        seen.append(obj["binding_ids"])
+
+    cli.add_command(probe)
+    try:
+        result = CliRunner().invoke(cli, ["probe-binding-ids"])
+    finally:
+        cli.commands.pop("probe-binding-ids")
+    assert result.exit_code == 0, result.output
+    (given,) = seen
+    assert callable(given) and given() == binding_ids()

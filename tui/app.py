@@ -5,6 +5,7 @@ and a poll of SQLite that tells the screens when something changed."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -13,17 +14,20 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Static
+from textual.worker import Worker
 
 from store import views
-from tui.context import Dash, DashOptions, open_dash
+from tui.context import Dash, DashOptions, open_dash, start_failure
 from tui.feed import Feed
-from tui.messages import DataChanged, DemoChanged, Stats, StatsUpdated
+from tui.keys import binding_ids, flatten_keys, unknown_binding, unknown_ids
+from tui.messages import DataChanged, DemoChanged, Stats, StatsUpdated, WorkFailed
 from tui.screens.base import DashScreen
 from tui.screens.campaigns import CampaignsScreen
 from tui.screens.deliveries import DeliveriesScreen
 from tui.screens.inbound import InboundScreen
 from tui.screens.live import LiveScreen
 from tui.screens.trace import TraceScreen
+from tui.workers import failure_message, report_failure
 
 SCREENS: dict[str, type[DashScreen]] = {
     "live": LiveScreen,
@@ -37,21 +41,9 @@ SCREENS: dict[str, type[DashScreen]] = {
 THEME_ALIASES = {"ansi": "ansi-dark", "textual-ansi": "ansi-dark", "16": "ansi-dark"}
 
 DEMO_RATE = 5.0  # requests a second of demo traffic
-
-
-def flatten_keys(keys: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """The ``[keys]`` table as binding id -> keys. A TOML dotted key (``live.follow = "F"``)
-    arrives as a nested table, so nested tables are joined back with dots."""
-    flat: dict[str, str] = {}
-    for name, value in keys.items():
-        key = f"{prefix}{name}"
-        if isinstance(value, dict):
-            flat.update(flatten_keys(value, f"{key}."))
-        elif isinstance(value, list):
-            flat[key] = ",".join(str(item) for item in value)
-        else:
-            flat[key] = str(value)
-    return flat
+FAILURE_TIMEOUT = 10.0  # seconds a failure stays on screen; the same one is not repeated sooner
+NEW_TOKEN_TIMEOUT = 60.0  # seconds the made-up API token stays on screen, to be copied
+FEED_RETRY = 2.0  # seconds before watching the database again after a failed poll
 
 
 class PostwatchApp(App[None]):
@@ -77,16 +69,20 @@ class PostwatchApp(App[None]):
     stats: reactive[Stats] = reactive(Stats, always_update=True, repaint=False)
     demo_running: reactive[bool] = reactive(False, repaint=False)
 
-    def __init__(self, options: DashOptions) -> None:
+    def __init__(self, options: DashOptions, dash: Dash | None = None) -> None:
+        """``dash``: the workspace already opened (by the command line, so that what keeps
+        the dashboard from starting is said before the terminal is taken over); without it,
+        the app opens it when mounted."""
         theme = THEME_ALIASES.get(options.theme or "", options.theme or "")
         # Textual picks its colour filters (NO_COLOR included) when the app is made, from
         # whether the theme uses the terminal's own ANSI colours: say so up front.
         super().__init__(ansi_color=True if theme.startswith("ansi-") else None)
         self.options = options
         self.theme_name = theme
-        self.dash: Dash | None = None
+        self.dash: Dash | None = dash
         self.feed: Feed | None = None
         self._demo: asyncio.Task[Any] | None = None
+        self._failures_shown: dict[str, float] = {}  # failure message -> when it was shown
         self._default_keys = {
             binding.id: binding.key
             for binding in self._all_bindings()
@@ -108,12 +104,15 @@ class PostwatchApp(App[None]):
                 )
                 return
             self.theme = self.theme_name
-        try:
-            self.dash = await open_dash(self.options)
-        except (OSError, FileNotFoundError) as error:
-            what = "cannot attach" if self.options.attached else "cannot start the listener"
-            self.exit(return_code=1, message=f"postwatch: {what}: {error}")
-            return
+        if self.dash is None:
+            try:
+                self.dash = await open_dash(self.options)
+            except Exception as error:
+                line = start_failure(self.options, error)
+                if line is None:
+                    raise
+                self.exit(return_code=1, message=f"Error: {line}")
+                return
         keymap = flatten_keys(self.dash.settings.keys)
         if keymap:
             self.set_keymap(keymap)
@@ -121,13 +120,51 @@ class PostwatchApp(App[None]):
             dash = self.dash
             self.add_mode(name, lambda screen=screen, dash=dash: screen(dash))  # type: ignore[misc]
         await self.switch_mode("live")
+        self._show_new_token()
+        self._warn_unknown_keys(keymap)
         self.feed = Feed(
             self.dash.store,
             self,
             interval=self.options.poll_interval,
             clock=self.options.clock,
         )
-        self.run_worker(self.feed.run(), name="feed", group="feed")
+        self._watch_database()
+
+    def _warn_unknown_keys(self, keymap: dict[str, str]) -> None:
+        """Textual ignores a keymap entry that names no binding: say so, with the ids that
+        were probably meant (the stored keys may come from an older or hand-edited import)."""
+        known = binding_ids()
+        for binding_id in unknown_ids(keymap, known):
+            self.notify(
+                f"{unknown_binding(binding_id, known)}: it was ignored",
+                title="Key binding",
+                severity="warning",
+                timeout=FAILURE_TIMEOUT,
+                markup=False,
+            )
+
+    def _show_new_token(self) -> None:
+        """A token made up at this start is shown here, once: it is in no log and on no
+        screen afterwards (``postwatch token`` shows it again)."""
+        dash = self.dash
+        if dash is None or not dash.new_token:
+            return
+        self.notify(
+            f"{dash.new_token}\nSent as Authorization: Bearer … to /api/…; "
+            f"`postwatch token --db {dash.options.db}` shows it again.",
+            title="New API token, shown only now",
+            timeout=NEW_TOKEN_TIMEOUT,
+            markup=False,
+        )
+
+    def _watch_database(self) -> None:
+        if self.feed is not None:
+            self.run_worker(
+                self.feed.run(),
+                name="watch the database for changes",
+                group="feed",
+                exit_on_error=False,
+            )
 
     async def on_unmount(self) -> None:
         await self._stop_demo()
@@ -146,6 +183,27 @@ class PostwatchApp(App[None]):
 
     def on_demo_changed(self, message: DemoChanged) -> None:
         self.demo_running = message.running
+
+    # -- failures -----------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event)
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        """Background work failed: say what and why, and keep running. The same failure is
+        shown once while it is on screen (a table that cannot read fails at every poll)."""
+        text = failure_message(message.doing, message.error)
+        if message.group == "feed":
+            text += f" (trying again every {FEED_RETRY:g} s)"
+            self.set_timer(FEED_RETRY, self._watch_database)
+        now = time.monotonic()
+        self._failures_shown = {
+            shown: at for shown, at in self._failures_shown.items() if now - at < FAILURE_TIMEOUT
+        }
+        if text in self._failures_shown:
+            return
+        self._failures_shown[text] = now
+        self.notify(text, severity="error", timeout=FAILURE_TIMEOUT, markup=False)
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until the first screen shows data (for tests and benchmarks)."""
@@ -178,13 +236,18 @@ class PostwatchApp(App[None]):
             if isinstance(screen, TraceScreen):
                 screen.trace(any_id)
 
-        self.run_worker(go(), group="trace")
+        self.run_worker(go(), name="show the trace", group="trace", exit_on_error=False)
 
     def action_keys(self) -> None:
         if self.screen.query("HelpPanel"):
             self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+            return
+        self.action_show_help_panel()
+        if self.dash is not None and self.dash.token_hint:
+            where = "Attached to" if self.dash.attached else "Listening on"
+            self.notify(
+                f"{where} {self.dash.address}. {self.dash.token_hint}.", timeout=5, markup=False
+            )
 
     async def action_demo(self) -> None:
         if self._demo is not None:
@@ -203,7 +266,11 @@ class PostwatchApp(App[None]):
         async def demo() -> None:
             try:
                 await run_demo(dash.base_url, campaign=campaign, rate=DEMO_RATE)
+            except Exception as error:  # not a worker: report it the way workers are
+                self.post_message(WorkFailed("send demo traffic", "demo", error))
             finally:
+                if self._demo is asyncio.current_task():
+                    self._demo = None  # it ended by itself: the key starts it again
                 self.post_message(DemoChanged(False))
 
         self._demo = asyncio.create_task(demo(), name="demo")

@@ -3,6 +3,8 @@ attached to), and the actions that change data."""
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -15,7 +17,8 @@ from aiohttp import web
 from listener import delivery
 from listener.serve import api_token, prepare
 from store import workspace
-from store.db import Store
+from store.config import ConfigError
+from store.db import DatabaseError, Store
 from store.records import PostbackConfig, Settings
 
 
@@ -45,14 +48,34 @@ class Dash:
     base_url: str  # the listener's URL, for curl lines and demo traffic
     runner: web.AppRunner | None = None
     token: str = ""
+    listening: str = ""  # where the listener is bound, as the header shows it
+    token_note: str = ""  # where the API token comes from ("" when there is none)
+    new_token: str = ""  # the token, when it was made up at this start (shown once)
 
     @property
     def attached(self) -> bool:
         return self.runner is None
 
     @property
+    def token_where(self) -> str:
+        """Where the JSON API's token can be found ("" when the API needs none). Never the
+        token itself: that is shown once, when it is made up (``new_token``)."""
+        if not self.token:
+            return ""
+        if self.options.token:
+            return "the one given with --token or POSTWATCH_TOKEN"
+        return "`postwatch token` shows it"
+
+    @property
+    def token_hint(self) -> str:
+        """The header's words about the token ("" when the API needs none)."""
+        where = self.token_where
+        return f"API token: {where}" if where else ""
+
+    @property
     def address(self) -> str:
-        return self.base_url.removeprefix("http://")
+        """Where the listener is bound (attached: the URL the curl lines use)."""
+        return self.listening or self.base_url.removeprefix("http://")
 
     async def resend(self, delivery_id: int) -> int | None:
         """Queue a new attempt of a delivery; return its id (None: no such delivery).
@@ -97,37 +120,105 @@ class Dash:
         await self.store.close()
 
 
+ALL_IPV4 = ("0.0.0.0", "")
+ALL_IPV6 = ("::",)
+
+
 def _url(host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    """The URL that reaches a listener bound to ``host``: an all-addresses bind is reached on
+    loopback (IPv6 sockets are bound IPv6-only, so "::" is reached on ::1)."""
+    shown = "127.0.0.1" if host in ALL_IPV4 else "::1" if host in ALL_IPV6 else host
     if ":" in shown:
         shown = f"[{shown}]"
     return f"http://{shown}:{port}"
 
 
+def listening_on(host: str, port: int) -> str:
+    """Where a listener is bound, as a person reads it: "0.0.0.0:8080 (all addresses)"."""
+    if host in ALL_IPV4:
+        return f"0.0.0.0:{port} (all addresses)"
+    if host in ALL_IPV6:
+        return f"[::]:{port} (all addresses)"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ListenError(Exception):
+    """The listener cannot listen on its address: the message says so and what to do."""
+
+    def __init__(self, host: str, port: int, db: Path, cause: OSError) -> None:
+        if cause.errno == errno.EADDRINUSE:
+            reason = os.strerror(cause.errno).lower()
+        else:
+            reason = cause.strerror or str(cause)
+        super().__init__(
+            f"cannot listen on {listening_on(host, port)}: {reason}; choose another port with "
+            f"--port (--port 0 takes any free one), or, if a postwatch serve on this database "
+            f"listens there, attach to it with `postwatch dash --db {db}`"
+        )
+
+
+def start_failure(options: DashOptions, error: BaseException) -> str | None:
+    """The one line that explains why the dashboard could not start (None: not a failure
+    of the start, a bug to show in full)."""
+    if isinstance(error, ConfigError):
+        return f"{options.config}: {error}"
+    if isinstance(error, DatabaseError | ListenError | FileNotFoundError):
+        return str(error)
+    return None
+
+
 async def open_dash(options: DashOptions) -> Dash:
     """Open the database; start the listener in this event loop unless attached.
 
-    Raises ``FileNotFoundError`` when attaching to a database that does not exist, and
-    ``OSError`` when the listener cannot listen."""
-    from listener.app import start
-
+    Raises ``FileNotFoundError`` when attaching to a database that does not exist,
+    ``DatabaseError`` when the database cannot be opened or written, ``ConfigError`` for a
+    bad config file, and ``ListenError`` when the listener cannot listen (``start_failure``
+    gives the line to show for each)."""
     if options.attached and not options.db.exists():
         raise FileNotFoundError(
             f"no database at {options.db}: start `postwatch serve --db {options.db}` first"
         )
     store = await Store(options.db).open()
     try:
-        if options.attached:
-            settings = await store.read(workspace.load_settings)
-            base_url = options.listener_url or _url(settings.host, settings.port)
-            return Dash(options, store, settings, base_url.rstrip("/"))
-        settings = await prepare(store, options.config, options.port)
-        host = options.host or settings.host
-        port = options.port if options.port is not None else settings.port
-        token, _ = await api_token(store, settings, host, options.token)
-        runner = await start(store, settings, host, port, token=token)
-        bound = runner.addresses[0][1] if runner.addresses else port
-        return Dash(options, store, settings, _url(host, bound), runner, token)
+        try:
+            if options.attached:
+                return await _attach(options, store)
+            return await _listen(options, store)
+        except sqlite3.Error as error:  # say, the first write to a read-only database
+            raise DatabaseError(store.path, error) from error
     except BaseException:
         await store.close()
         raise
+
+
+async def _attach(options: DashOptions, store: Store) -> Dash:
+    settings = await store.read(workspace.load_settings)
+    base_url = options.listener_url or _url(settings.host, settings.port)
+    return Dash(options, store, settings, base_url.rstrip("/"))
+
+
+async def _listen(options: DashOptions, store: Store) -> Dash:
+    from listener.app import start
+
+    settings = await prepare(store, options.config, options.port)
+    host = options.host or settings.host
+    port = options.port if options.port is not None else settings.port
+    token, note = await api_token(store, settings, host, options.token)
+    try:
+        runner = await start(store, settings, host, port, token=token)
+    except OSError as error:
+        raise ListenError(host, port, options.db, error) from error
+    bound = runner.addresses[0][1] if runner.addresses else port
+    # api_token puts the token itself in its note only when it made it up just now.
+    new_token = token if token and token in note else ""
+    return Dash(
+        options,
+        store,
+        settings,
+        _url(host, bound),
+        runner,
+        token,
+        listening=listening_on(host, bound),
+        token_note=note,
+        new_token=new_token,
+    )

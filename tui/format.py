@@ -148,8 +148,10 @@ def request_target(path: str, query: str) -> str:
 
 
 def curl(method: str, url: str, headers: dict[str, str], body: str) -> str:
-    """A shell command that sends the same request again."""
-    parts = ["curl", "-sS"]
+    """A shell command that sends the same request again, byte for byte: ``-g`` stops curl
+    from reading ``{…}`` and ``[…]`` as globs, which are exactly the unreplaced macros people
+    copy, and the URL is passed as stored (still percent-encoded)."""
+    parts = ["curl", "-sS", "-g"]
     if method.upper() != "GET":
         parts += ["-X", method.upper()]
     for name, value in headers.items():

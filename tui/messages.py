@@ -46,3 +46,12 @@ class DemoChanged(Message, bubble=False):
     """Demo traffic started or stopped."""
 
     running: bool
+
+
+@dataclass
+class WorkFailed(Message, bubble=False):
+    """Background work failed; the app shows it and keeps running."""
+
+    doing: str  # what it was doing, as a verb phrase: "read the delivery's detail"
+    group: str
+    error: BaseException

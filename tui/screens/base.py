@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
+from textual.worker import Worker
 
 from tui.context import Dash
 from tui.messages import DataChanged
@@ -24,6 +25,7 @@ from tui.widgets.detail import DetailPane
 from tui.widgets.header import StatusBar
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import RowTable
+from tui.workers import report_failure
 
 if TYPE_CHECKING:
     from tui.app import PostwatchApp
@@ -62,6 +64,9 @@ class DashScreen(Screen[None]):
 
     def body(self) -> Any:
         raise NotImplementedError
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event)
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -105,7 +110,7 @@ class DashScreen(Screen[None]):
         if self._detail_loader is not None:
             self._read_detail(self._detail_key, self._detail_loader)
 
-    @work(group="detail", exclusive=True)
+    @work(name="read the detail", group="detail", exclusive=True, exit_on_error=False)
     async def _read_detail(self, key: object, loader: Callable[[], Awaitable[Text | None]]) -> None:
         text = await loader()
         self.post_message(DetailLoaded(key, text))

@@ -203,7 +203,7 @@ class CampaignsScreen(DashScreen):
 
         self._load_workspace()
 
-    @work(group="campaigns", exclusive=True)
+    @work(name="read the campaigns", group="campaigns", exclusive=True, exit_on_error=False)
     async def _load_workspace(self) -> None:
         loaded = await self.dash.store.read(
             lambda conn: Workspace(
@@ -314,12 +314,15 @@ class CampaignsScreen(DashScreen):
         async def save() -> None:
             try:
                 await self.dash.save_rule(updated)
-            finally:
+            except Exception:
                 self._saving -= 1
+                self._reload(force=True)  # show the rule as it is stored, not as edited
+                raise
+            self._saving -= 1
             await self._compute_what_if(config_id, before=config)
             self._reload(force=True)
 
-        self.run_worker(save(), group="save")
+        self.run_worker(save(), name="save the rule", group="save", exit_on_error=False)
 
     def on_checkbox_changed(self, message: Checkbox.Changed) -> None:
         field = {"enabled": "enabled", "conditional": "conditional", "refire": "refire_on_update"}
@@ -361,7 +364,12 @@ class CampaignsScreen(DashScreen):
 
     # -- what-if ------------------------------------------------------------------------------
 
-    @work(group="what-if", exclusive=True)
+    @work(
+        name="count what the rule lets through",
+        group="what-if",
+        exclusive=True,
+        exit_on_error=False,
+    )
     async def _what_if(self, config_id: int) -> None:
         await self._compute_what_if(config_id)
 

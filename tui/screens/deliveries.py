@@ -52,7 +52,12 @@ class DeliveriesScreen(TableScreen):
         if row is None:
             self.nothing("delivery")
             return
-        self.run_worker(self._resend(int(row["id"])), group="resend")
+        self.run_worker(
+            self._resend(int(row["id"])),
+            name="resend the delivery",
+            group="resend",
+            exit_on_error=False,
+        )
 
     async def _resend(self, delivery_id: int) -> None:
         new_id = await self.dash.resend(delivery_id)

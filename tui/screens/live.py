@@ -58,7 +58,7 @@ class LiveScreen(TableScreen):
         detail = await self.dash.store.read(lambda conn: views.conversion_detail(conn, key))
         return None if detail is None else fmt.conversion_detail(detail)
 
-    @work(group="empty", exclusive=True)
+    @work(name="show how to start", group="empty", exclusive=True, exit_on_error=False)
     async def _show_getting_started(self) -> None:
         campaign = await self.dash.store.read(lambda conn: views.campaign_key(conn, "sample"))
         text = getting_started(
@@ -67,6 +67,7 @@ class LiveScreen(TableScreen):
             self.dash_app.key_for("app.demo"),
             attached=self.dash.attached,
             db=str(self.dash.options.db),
+            token_where=self.dash.token_where,
         )
         self.query_one(DetailPane).show("getting-started", text)
 
@@ -98,7 +99,9 @@ class LiveScreen(TableScreen):
             self.nothing("conversion")
             return
         key = int(row["id"])
-        self.run_worker(self._copy_curl(key), group="copy")
+        self.run_worker(
+            self._copy_curl(key), name="copy the curl command", group="copy", exit_on_error=False
+        )
 
     async def _copy_curl(self, key: int) -> None:
         detail = await self.dash.store.read(lambda conn: views.conversion_detail(conn, key))
@@ -113,7 +116,13 @@ class LiveScreen(TableScreen):
 
 
 def getting_started(
-    base_url: str, campaign: str | None, demo_key: str, *, attached: bool, db: str
+    base_url: str,
+    campaign: str | None,
+    demo_key: str,
+    *,
+    attached: bool,
+    db: str,
+    token_where: str = "",
 ) -> Text:
     """How to start: the curl lines for a click and a postback against the real listener, and
     the key that starts demo traffic."""
@@ -143,4 +152,7 @@ def getting_started(
         Text(demo_key, style="bold reverse"),
         f" to start demo traffic to campaign '{key}' (press it again to stop).",
     )
+    if token_where:
+        out.line("")
+        out.line(Text(f"The JSON API (/api/…) needs the API token: {token_where}.", style="dim"))
     return out.text

@@ -85,21 +85,43 @@ class StatusBar(Widget):
             text.append(" demo ", style="bold reverse yellow")
         return text
 
-    def _tabs(self) -> Text:
+    def _tabs(self, *, compact: bool = False) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis", end="")
+        gap = "" if compact else " "
         for name, key, label in SCREENS:
             action = Style(meta={"@click": f"app.show_screen('{name}')"})
             text.append(" ")
             if name == self.current:
-                text.append(f" {key} {label} ", style=Style(bold=True, reverse=True) + action)
+                text.append(f" {key} {label}{gap}", style=Style(bold=True, reverse=True) + action)
             else:
                 text.append(f" {key} ", style=Style(dim=True) + action)
-                text.append(f"{label} ", style=action)
+                text.append(f"{label}{gap}", style=action)
         return text
+
+    def _tabs_and_token(self, width: int) -> Text:
+        """The tabs, then where the API token is, right-aligned, in as many words as fit:
+        "API token: `postwatch token` shows it", or, on a narrow terminal, the tabs closer
+        together and "token: postwatch token"."""
+        dash = self.dash_app.dash
+        hint = "" if dash is None else dash.token_hint
+        tabs = self._tabs()
+        if not hint:
+            return tabs
+        choices = [(tabs, hint)]
+        if "postwatch token" in hint:
+            choices += [(tabs, "token: `postwatch token`")]
+            choices += [(self._tabs(compact=True), "token: postwatch token")]
+        for text, shown in choices:
+            room = width - text.cell_len - 1
+            if len(shown) <= room:
+                text.append(" " * (room - len(shown)))
+                text.append(shown, style="dim")
+                return text
+        return tabs
 
     def render(self) -> Text:
         width = self.size.width
         text = self._status(width)
         text.append("\n")
-        text.append_text(self._tabs())
+        text.append_text(self._tabs_and_token(width))
         return text

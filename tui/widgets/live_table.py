@@ -12,11 +12,13 @@ from typing import Any
 from rich.text import Text
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.worker import Worker
 
 from store.db import Store
 from tui.sources import Fetch, Row, Snapshot, Source
 from tui.widgets.rows import RowTable
 from tui.widgets.text_line import TextLine
+from tui.workers import report_failure
 
 
 class LiveTable(Vertical):
@@ -136,10 +138,14 @@ class LiveTable(Vertical):
         generation = self.generation
 
         async def fetch() -> None:
-            fetched = await self.store.read(self._fetcher(snapshot))
+            try:
+                fetched = await self.store.read(self._fetcher(snapshot))
+            except Exception:
+                self._busy = False  # the next change fetches again
+                raise
             self.post_message(self.Fetched(self, fetched, generation))
 
-        self.run_worker(fetch(), group="live-fetch")
+        self.run_worker(fetch(), name="read new rows", group="live-fetch", exit_on_error=False)
 
     def _fetcher(self, snapshot: Snapshot) -> Callable[[sqlite3.Connection], Fetch]:
         source = self.source
@@ -148,6 +154,9 @@ class LiveTable(Vertical):
             return source.fetch(conn, snapshot)
 
         return fetch
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_failure(self, event)
 
     def on_live_table_fetched(self, message: Fetched) -> None:
         message.stop()
@@ -208,7 +217,7 @@ class LiveTable(Vertical):
             finally:
                 self._paging = False
 
-        self.run_worker(page(), group="live-page")
+        self.run_worker(page(), name="read older rows", group="live-page", exit_on_error=False)
 
     def on_live_table_paged(self, message: Paged) -> None:
         message.stop()
