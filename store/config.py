@@ -289,20 +289,28 @@ def flatten_keys(keys: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 def _read_keys(top: _Reader, lines: _Lines, binding_ids: Collection[str] | None) -> dict[str, str]:
     keys = flatten_keys(top.get("keys", dict, {}))
-    if binding_ids is None:
-        return keys
-    known_ids = sorted(set(binding_ids))
-    for binding in keys:
-        if binding in known_ids:
-            continue
-        close = difflib.get_close_matches(binding, known_ids, n=1)
-        hint = f" did you mean '{close[0]}'?" if close else ""
+    for binding in unknown_bindings(keys, binding_ids or keys):
         raise ConfigError(
-            _binding_line(lines, binding),
-            f"[keys]: there is no binding with the id '{binding}';{hint} "
-            f"the binding ids are: {', '.join(known_ids)}",
+            _binding_line(lines, binding), unknown_binding(binding, binding_ids or ())
         )
     return keys
+
+
+def unknown_bindings(keys: Collection[str], binding_ids: Collection[str]) -> list[str]:
+    """The ids of ``keys`` that name no binding, in their order."""
+    return [binding for binding in keys if binding not in binding_ids]
+
+
+def unknown_binding(binding: str, binding_ids: Collection[str]) -> str:
+    """The sentence for a ``[keys]`` id that names no binding, with the ids it may mean."""
+    known_ids = sorted(set(binding_ids))
+    close = difflib.get_close_matches(binding, known_ids, n=3, cutoff=0.6)
+    if close:
+        hint = "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    else:
+        scopes = sorted({known.split(".")[0] + ".*" for known in known_ids})
+        hint = f"the ids start with {', '.join(scopes)}; the dashboard's ? panel lists them all"
+    return f"[keys]: there is no binding with the id '{binding}'; {hint}"
 
 
 def _binding_line(lines: _Lines, binding: str) -> int | None:

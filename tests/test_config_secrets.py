@@ -178,22 +178,20 @@ def test_keys_are_stored_flat_by_binding_id(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "line", "binding", "hint"),
     [
-        ('live.follow = "F"', 'live.folow = "F"', 3, "live.folow", " did you mean 'live.follow'?"),
-        ('"deliveries.resend"', '"menu.open"', 4, "menu.open", ""),
-        ('toggle = "E"', 'togle = "E"', 7, "rules.togle", " did you mean 'rules.toggle'?"),
+        ('live.follow = "F"', 'live.folow = "F"', 3, "live.folow", "did you mean 'live.follow'?"),
+        ('"deliveries.resend"', '"menu.open"', 4, "menu.open", "the ids start with"),
+        ('toggle = "E"', 'togle = "E"', 7, "rules.togle", "did you mean 'rules.toggle'?"),
     ],
 )
 def test_an_unknown_binding_id_is_refused_with_its_line(
     tmp_path: Path, old: str, new: str, line: int, binding: str, hint: str
 ) -> None:
     text = KEYS.replace(old, new)
-    message = (
-        f"[keys]: there is no binding with the id '{binding}';{hint} "
-        f"the binding ids are: {', '.join(BINDING_IDS)}"
-    )
     with pytest.raises(ConfigError) as refused:
         parse(text, binding_ids=BINDING_IDS)
-    assert (refused.value.line, refused.value.message) == (line, message)
+    message = refused.value.message
+    assert refused.value.line == line
+    assert message.startswith(f"[keys]: there is no binding with the id '{binding}'; {hint}")
     config = tmp_path / "keys.toml"
     config.write_text(text)
     db = tmp_path / "pw.db"

@@ -573,6 +573,6 @@ async def test_an_unknown_binding_id_in_the_stored_keys_is_named_at_start(tmp_pa
 
         ((severity, text),) = await until(warned)
         assert severity == "warning"
-        assert "unknown key binding id 'live.folow'" in text
-        assert "nearest: live.follow" in text
+        assert "there is no binding with the id 'live.folow'" in text
+        assert "did you mean 'live.follow'" in text
         assert pw.app.key_for("live.copy") == "Y"  # the known ones still apply

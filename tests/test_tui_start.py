@@ -137,8 +137,10 @@ def test_the_dashboard_refuses_an_unknown_binding_id_in_its_config(tmp_path: Pat
     )
     db = tmp_path / "p.db"
     line = one_line(run("--db", str(db), "--config", str(config), "--port", "0"))
-    assert line.startswith(f"{config}: line 5: unknown key binding id 'live.folow'")
-    assert "nearest: live.follow" in line
+    assert line.startswith(
+        f"{config}: line 5: [keys]: there is no binding with the id 'live.folow'"
+    )
+    assert "did you mean 'live.follow'" in line
     assert not db.exists(), "refused before anything was opened"
 
 

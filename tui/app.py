@@ -17,9 +17,10 @@ from textual.widgets import Static
 from textual.worker import Worker
 
 from store import views
+from store.config import flatten_keys, unknown_binding, unknown_bindings
 from tui.context import Dash, DashOptions, open_dash, start_failure
 from tui.feed import Feed
-from tui.keys import binding_ids, flatten_keys, unknown_binding, unknown_ids
+from tui.keys import binding_ids
 from tui.messages import DataChanged, DemoChanged, Stats, StatsUpdated, WorkFailed
 from tui.screens.base import DashScreen
 from tui.screens.campaigns import CampaignsScreen
@@ -134,7 +135,7 @@ class PostwatchApp(App[None]):
         """Textual ignores a keymap entry that names no binding: say so, with the ids that
         were probably meant (the stored keys may come from an older or hand-edited import)."""
         known = binding_ids()
-        for binding_id in unknown_ids(keymap, known):
+        for binding_id in unknown_bindings(keymap, known):
             self.notify(
                 f"{unknown_binding(binding_id, known)}: it was ignored",
                 title="Key binding",

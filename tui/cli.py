@@ -15,7 +15,7 @@ from listener.cli import cli as headless
 from listener.cli import config_option, db_option, host_option, port_option, token_option
 from listener.serve import tune_garbage_collector
 from store.config import ConfigError, parse
-from tui.keys import binding_ids, flatten_keys, line_of, unknown_binding, unknown_ids
+from tui.keys import binding_ids
 
 theme_option = click.option(
     "--theme",
@@ -33,24 +33,16 @@ DASHBOARD_OPTIONS = ("db", "config", "host", "port", "token", "theme", "no_mouse
 
 
 def _check_config(config: Path) -> None:
-    """Refuse a bad config file with the line ``serve`` gives for it, and one whose ``[keys]``
-    names a binding the dashboard does not have."""
+    """Refuse a bad config file with the line ``serve`` gives for it, or one whose ``[keys]``
+    names a binding the dashboard does not have, before the terminal is taken over."""
     try:
         text = config.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise click.ClickException(f"{config}: cannot be read: {error}") from None
     try:
-        # Once store.config.parse takes binding_ids, this line is the switch:
-        # loaded = parse(text, binding_ids=binding_ids())
-        loaded = parse(text)
+        parse(text, binding_ids=binding_ids())
     except ConfigError as error:
         raise click.ClickException(f"{config}: {error}") from None
-    # Until then (and harmless after it): the same refusal, here.
-    known = binding_ids()
-    for binding_id in unknown_ids(flatten_keys(loaded.settings.keys), known):
-        line = line_of(text, binding_id)
-        where = f"line {line}: " if line else ""
-        raise click.ClickException(f"{config}: {where}{unknown_binding(binding_id, known)}")
 
 
 def _run(options: object, mouse: bool) -> None:

@@ -185,7 +185,7 @@ async def open_dash(options: DashOptions) -> Dash:
                 return await _attach(options, store)
             return await _listen(options, store)
         except sqlite3.Error as error:  # say, the first write to a read-only database
-            raise DatabaseError(store.path, error) from error
+            raise DatabaseError(store.path, str(error)) from error
     except BaseException:
         await store.close()
         raise
