@@ -92,7 +92,7 @@ def serve(
     log_format: str,
 ) -> None:
     """Run the listener alone (headless), logging to stderr."""
-    from listener.serve import raise_open_files_limit
+    from listener.serve import ListenError, raise_open_files_limit
     from listener.serve import serve as run
 
     log.configure(log_level, log_format)
@@ -101,10 +101,8 @@ def serve(
         asyncio.run(run(db, config, host, port, token))
     except ConfigError as error:
         raise click.ClickException(f"{config}: {error}" if config else str(error)) from None
-    except DatabaseError as error:
+    except (DatabaseError, ListenError) as error:
         raise click.ClickException(str(error)) from None
-    except OSError as error:
-        raise click.ClickException(f"cannot listen: {error}") from None
 
 
 @cli.command()

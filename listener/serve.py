@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
+import os
 import resource
 import secrets
 import signal
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -22,20 +25,17 @@ from store.records import Settings
 from store.sample import sample_workspace
 
 
-async def prepare(store: Store, config: Path | None, port: int | None) -> Settings:
-    """Import the config file, or give a new, empty database the sample workspace; return
-    the settings in force, the key and token read from the environment where they are written
+async def prepare(store: Store, config: Path | None) -> Settings:
+    """Import the config file, checked against what the database holds; return the settings
+    in force, the key and token read from the environment where they are written
     ``env:NAME``. A bad config file raises ``ConfigError`` and changes nothing."""
     if config is not None:
         text = config.read_text(encoding="utf-8")
 
-        def load(conn: sqlite3.Connection) -> None:  # checked against what the database holds
+        def load(conn: sqlite3.Connection) -> None:
             workspace.apply_workspace(conn, parse(text, known=workspace.load_workspace(conn)))
 
         await store.write(load)
-    elif await store.read(workspace.is_empty):
-        sample = sample_workspace(port or Settings().port)
-        await store.write(lambda conn: workspace.apply_workspace(conn, sample))
     settings = await store.read(workspace.load_settings)
     try:
         settings.key = resolve(settings.key, "the [listener] key")
@@ -43,6 +43,70 @@ async def prepare(store: Store, config: Path | None, port: int | None) -> Settin
     except Missing as error:
         raise ConfigError(None, f"{error}: set it, or write the value itself") from None
     return settings
+
+
+ALL_IPV4 = ("0.0.0.0", "")
+ALL_IPV6 = ("::",)
+
+
+def listening_on(host: str, port: int) -> str:
+    """Where a listener is bound, as a person reads it: "0.0.0.0:8080 (all addresses)"."""
+    if host in ALL_IPV4:
+        return f"0.0.0.0:{port} (all addresses)"
+    if host in ALL_IPV6:
+        return f"[::]:{port} (all addresses)"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ListenError(Exception):
+    """The listener cannot listen on its address: the message says so and what to do."""
+
+    def __init__(self, host: str, port: int, db: Path, cause: OSError) -> None:
+        if cause.errno == errno.EADDRINUSE:
+            reason = os.strerror(cause.errno).lower()
+        else:
+            reason = cause.strerror or str(cause)
+        super().__init__(
+            f"cannot listen on {listening_on(host, port)}: {reason}; choose another port with "
+            f"--port (--port 0 takes any free one), or, if a postwatch serve on this database "
+            f"listens there, attach to it with `postwatch dash --db {db}`"
+        )
+
+
+@dataclass
+class Listening:
+    """A started listener and what a person is told about it."""
+
+    runner: web.AppRunner
+    settings: Settings
+    host: str
+    port: int  # the bound port (--port 0 takes any free one)
+    token: str
+    token_note: str  # where the token is; the token itself only when just made up
+    warnings: list[str]
+
+
+async def listen(
+    store: Store, config: Path | None, host: str | None, port: int | None, token: str
+) -> Listening:
+    """Import the config, choose the API token, and start listening in this event loop (the
+    headless listener and the dashboard alike). A new, empty database then gets the sample
+    workspace, whose traffic source posts to this very listener's sink. Raises ``ConfigError``
+    for a bad config file and ``ListenError`` when the address cannot be had."""
+    settings = await prepare(store, config)
+    host = host or settings.host
+    port = port if port is not None else settings.port
+    token, token_note = await api_token(store, settings, host, token)
+    try:
+        runner = await start(store, settings, host, port, token=token)
+    except OSError as error:
+        raise ListenError(host, port, store.path, error) from error
+    bound = int(runner.addresses[0][1]) if runner.addresses else port
+    if await store.read(workspace.is_empty):
+        sample = sample_workspace(bound)
+        await store.write(lambda conn: workspace.apply_workspace(conn, sample))
+    warnings = exposure_warnings(host, settings)
+    return Listening(runner, settings, host, bound, token, token_note, warnings)
 
 
 def raise_open_files_limit() -> int:
@@ -111,14 +175,11 @@ async def serve(
 ) -> None:
     """Run the listener until SIGINT or SIGTERM."""
     async with Store(db) as store:
-        settings = await prepare(store, config, port)
-        host = host or settings.host
-        port = port if port is not None else settings.port
-        token, token_note = await api_token(store, settings, host, token)
-        runner: web.AppRunner = await start(store, settings, host, port, token=token)
-        print(f"postwatch listening on http://{host}:{port}  (database {db})", flush=True)
+        listening = await listen(store, config, host, port, token)
+        where = listening_on(listening.host, listening.port)
+        print(f"postwatch listening on http://{where}  (database {db})", flush=True)
         tune_garbage_collector()
-        for line in [token_note, *exposure_warnings(host, settings)]:
+        for line in [listening.token_note, *listening.warnings]:
             if line:
                 print(line, flush=True)
         stop = asyncio.Event()
@@ -128,4 +189,4 @@ async def serve(
         try:
             await stop.wait()
         finally:
-            await runner.cleanup()
+            await listening.runner.cleanup()

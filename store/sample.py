@@ -8,9 +8,11 @@ from store.records import Campaign, OfferSource, PostbackConfig, Settings, Traff
 def sample_workspace(port: int = 8080) -> Workspace:
     """One offer source, one traffic source posting to the built-in sink, and one campaign
     with an unconditional and a conditional postback."""
+    settings = Settings(port=port)
+    settings.given = frozenset({"port"})  # the other settings (a stored token) stay
     return Workspace(
         conversion_types=["Lead", "Deposit"],
-        settings=Settings(port=port),
+        settings=settings,
         offer_sources=[
             OfferSource(
                 name="Sample Network",

@@ -14,10 +14,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from listener.serve import prepare
+from listener.serve import listen, prepare
 from store.config import ConfigError
 from store.db import Store
-from store.workspace import campaigns
+from store.workspace import campaigns, traffic_sources
 from tests.test_config import SPEC_EXAMPLE
 
 
@@ -31,17 +31,24 @@ async def test_a_new_database_gets_the_sample_and_a_configured_one_does_not(
     tmp_path: Path,
 ) -> None:
     async with Store(tmp_path / "new.db") as store:
-        await prepare(store, None, 9123)
-        (sample,) = await store.read(campaigns)
+        listening = await listen(store, None, None, 0, "")
+        try:
+            (sample,) = await store.read(campaigns)
+            (traffic,) = await store.read(traffic_sources)
+        finally:
+            await listening.runner.cleanup()
     assert sample.name == "Sample Campaign"
     assert [(p.name, p.conditional, p.types, p.statuses) for p in sample.postbacks] == [
         ("all events", False, [], []),
         ("paid deposits", True, ["Deposit"], ["approved"]),
     ]
+    # --port 0: the sample posts to the port the listener really has
+    assert listening.port != 0
+    assert traffic.postback_url.startswith(f"http://127.0.0.1:{listening.port}/sink/")
     config = tmp_path / "c.toml"
     config.write_text(SPEC_EXAMPLE)
     async with Store(tmp_path / "configured.db") as store:
-        await prepare(store, config, None)
+        await prepare(store, config)
         assert [c.key for c in await store.read(campaigns)] == ["casino-fr"]
 
 
@@ -239,8 +246,8 @@ async def test_the_key_and_token_may_be_read_from_the_environment(
     monkeypatch.setenv("PW_TEST_KEY", "k-env")
     monkeypatch.setenv("PW_TEST_TOKEN", "t-env")
     async with Store(tmp_path / "pw.db") as store:
-        settings = await prepare(store, config, None)
+        settings = await prepare(store, config)
         assert (settings.key, settings.token) == ("k-env", "t-env")
         monkeypatch.delenv("PW_TEST_TOKEN")
         with pytest.raises(ConfigError, match="PW_TEST_TOKEN, which is not set"):
-            await prepare(store, config, None)
+            await prepare(store, config)

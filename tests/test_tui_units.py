@@ -17,6 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.widgets import Static
 
+from listener.serve import listening_on
 from store.config import flatten_keys, unknown_binding, unknown_bindings
 from tui import context
 from tui import format as fmt
@@ -185,7 +186,7 @@ def test_every_worker_leaves_the_app_running_when_it_fails() -> None:
 def test_the_listening_address_is_shown_as_bound_and_reached_on_loopback(
     host: str, shown: str, url: str
 ) -> None:
-    assert context.listening_on(host, 8080) == shown
+    assert listening_on(host, 8080) == shown
     assert context._url(host, 8080) == url
 
 

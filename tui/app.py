@@ -122,6 +122,8 @@ class PostwatchApp(App[None]):
             self.add_mode(name, lambda screen=screen, dash=dash: screen(dash))  # type: ignore[misc]
         await self.switch_mode("live")
         self._show_new_token()
+        for warning in self.dash.warnings:  # say, beyond loopback without an inbound key
+            self.notify(warning, severity="warning", timeout=FAILURE_TIMEOUT, markup=False)
         self._warn_unknown_keys(keymap)
         self.feed = Feed(
             self.dash.store,

@@ -13,7 +13,7 @@ from click.core import ParameterSource
 
 from listener.cli import cli as headless
 from listener.cli import config_option, db_option, host_option, port_option, token_option
-from listener.serve import tune_garbage_collector
+from listener.serve import raise_open_files_limit, tune_garbage_collector
 from store.config import ConfigError, parse
 from tui.keys import binding_ids
 
@@ -65,6 +65,7 @@ def _run(options: object, mouse: bool) -> None:
         )
     if options.config is not None:
         _check_config(options.config)
+    raise_open_files_limit()
     return_code = asyncio.run(_dashboard(options, mouse))
     if return_code:
         sys.exit(return_code)

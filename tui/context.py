@@ -3,8 +3,6 @@ attached to), and the actions that change data."""
 
 from __future__ import annotations
 
-import errno
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -15,7 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from listener import delivery
-from listener.serve import api_token, prepare
+from listener.serve import ALL_IPV4, ALL_IPV6, ListenError, listen, listening_on
 from store import workspace
 from store.config import ConfigError
 from store.db import DatabaseError, Store
@@ -51,6 +49,7 @@ class Dash:
     listening: str = ""  # where the listener is bound, as the header shows it
     token_note: str = ""  # where the API token comes from ("" when there is none)
     new_token: str = ""  # the token, when it was made up at this start (shown once)
+    warnings: list[str] = field(default_factory=list)  # what the start has to warn about
 
     @property
     def attached(self) -> bool:
@@ -120,10 +119,6 @@ class Dash:
         await self.store.close()
 
 
-ALL_IPV4 = ("0.0.0.0", "")
-ALL_IPV6 = ("::",)
-
-
 def _url(host: str, port: int) -> str:
     """The URL that reaches a listener bound to ``host``: an all-addresses bind is reached on
     loopback (IPv6 sockets are bound IPv6-only, so "::" is reached on ::1)."""
@@ -131,30 +126,6 @@ def _url(host: str, port: int) -> str:
     if ":" in shown:
         shown = f"[{shown}]"
     return f"http://{shown}:{port}"
-
-
-def listening_on(host: str, port: int) -> str:
-    """Where a listener is bound, as a person reads it: "0.0.0.0:8080 (all addresses)"."""
-    if host in ALL_IPV4:
-        return f"0.0.0.0:{port} (all addresses)"
-    if host in ALL_IPV6:
-        return f"[::]:{port} (all addresses)"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-class ListenError(Exception):
-    """The listener cannot listen on its address: the message says so and what to do."""
-
-    def __init__(self, host: str, port: int, db: Path, cause: OSError) -> None:
-        if cause.errno == errno.EADDRINUSE:
-            reason = os.strerror(cause.errno).lower()
-        else:
-            reason = cause.strerror or str(cause)
-        super().__init__(
-            f"cannot listen on {listening_on(host, port)}: {reason}; choose another port with "
-            f"--port (--port 0 takes any free one), or, if a postwatch serve on this database "
-            f"listens there, attach to it with `postwatch dash --db {db}`"
-        )
 
 
 def start_failure(options: DashOptions, error: BaseException) -> str | None:
@@ -198,27 +169,19 @@ async def _attach(options: DashOptions, store: Store) -> Dash:
 
 
 async def _listen(options: DashOptions, store: Store) -> Dash:
-    from listener.app import start
-
-    settings = await prepare(store, options.config, options.port)
-    host = options.host or settings.host
-    port = options.port if options.port is not None else settings.port
-    token, note = await api_token(store, settings, host, options.token)
-    try:
-        runner = await start(store, settings, host, port, token=token)
-    except OSError as error:
-        raise ListenError(host, port, options.db, error) from error
-    bound = runner.addresses[0][1] if runner.addresses else port
+    listening = await listen(store, options.config, options.host, options.port, options.token)
+    token, note = listening.token, listening.token_note
     # api_token puts the token itself in its note only when it made it up just now.
     new_token = token if token and token in note else ""
     return Dash(
         options,
         store,
-        settings,
-        _url(host, bound),
-        runner,
+        listening.settings,
+        _url(listening.host, listening.port),
+        listening.runner,
         token,
-        listening=listening_on(host, bound),
+        listening=listening_on(listening.host, listening.port),
         token_note=note,
         new_token=new_token,
+        warnings=listening.warnings,
     )
