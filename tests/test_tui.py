@@ -576,3 +576,25 @@ async def test_an_unknown_binding_id_in_the_stored_keys_is_named_at_start(tmp_pa
         assert "there is no binding with the id 'live.folow'" in text
         assert "did you mean 'live.follow'" in text
         assert pw.app.key_for("live.copy") == "Y"  # the known ones still apply
+
+
+async def test_the_header_says_when_another_process_sends_the_postbacks(tmp_path: Path) -> None:
+    from tests.conftest import outbox, start_listener, stop_listener
+
+    serving = await start_listener(tmp_path / "postwatch.db")  # `postwatch serve`, say
+    running = True
+    try:
+        await until(lambda: outbox(serving).delivering)
+        async with dashboard(tmp_path, notifications=True) as pw:
+            ((severity, text),) = await until(
+                lambda: [t for t in toasts(pw.app) if "another postwatch process" in t[1]]
+            )
+            assert severity == "warning" and "leaves the outbox to it" in text
+            assert "sent by another process" in header(pw.app)[0]
+            await stop_listener(serving)  # the other one stops: this one takes over
+            running = False
+            await until(lambda: "sent by another" not in header(pw.app)[0], timeout=10)
+            assert pw.app.dash is not None and pw.app.dash.outbox_elsewhere == ""
+    finally:
+        if running:
+            await stop_listener(serving)

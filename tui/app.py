@@ -69,6 +69,7 @@ class PostwatchApp(App[None]):
     # repaint the whole screen at every poll.
     stats: reactive[Stats] = reactive(Stats, always_update=True, repaint=False)
     demo_running: reactive[bool] = reactive(False, repaint=False)
+    outbox_elsewhere: reactive[str] = reactive("", repaint=False)  # another process delivers
 
     def __init__(self, options: DashOptions, dash: Dash | None = None) -> None:
         """``dash``: the workspace already opened (by the command line, so that what keeps
@@ -125,6 +126,8 @@ class PostwatchApp(App[None]):
         for warning in self.dash.warnings:  # say, beyond loopback without an inbound key
             self.notify(warning, severity="warning", timeout=FAILURE_TIMEOUT, markup=False)
         self._warn_unknown_keys(keymap)
+        if not self.dash.attached:
+            self.set_interval(1.0, self._check_outbox)
         self.feed = Feed(
             self.dash.store,
             self,
@@ -132,6 +135,19 @@ class PostwatchApp(App[None]):
             clock=self.options.clock,
         )
         self._watch_database()
+
+    def _check_outbox(self) -> None:
+        """Say so when another process delivers for this database (two listeners on one
+        database: this one records, the other sends), and when that ends."""
+        assert self.dash is not None
+        elsewhere = self.dash.outbox_elsewhere
+        if elsewhere == self.outbox_elsewhere:
+            return
+        self.outbox_elsewhere = elsewhere
+        if elsewhere:
+            self.notify(elsewhere, title="Deliveries", severity="warning", markup=False)
+        else:
+            self.notify("this dashboard's listener now sends the postbacks", title="Deliveries")
 
     def _warn_unknown_keys(self, keymap: dict[str, str]) -> None:
         """Textual ignores a keymap entry that names no binding: say so, with the ids that

@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from listener import delivery
+from listener.keys import OUTBOX
 from listener.serve import ALL_IPV4, ALL_IPV6, ListenError, listen, listening_on
 from store import workspace
 from store.config import ConfigError
@@ -54,6 +55,12 @@ class Dash:
     @property
     def attached(self) -> bool:
         return self.runner is None
+
+    @property
+    def outbox_elsewhere(self) -> str:
+        """The sentence saying that another process sends this database's postbacks, when
+        the listener inside the dashboard leaves its outbox to it ("" otherwise)."""
+        return "" if self.runner is None else self.runner.app[OUTBOX].other_holder
 
     @property
     def token_where(self) -> str:

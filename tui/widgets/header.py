@@ -49,6 +49,7 @@ class StatusBar(Widget):
     def on_mount(self) -> None:
         self.watch(self.app, "stats", self._changed, init=False)
         self.watch(self.app, "demo_running", self._changed, init=False)
+        self.watch(self.app, "outbox_elsewhere", self._changed, init=False)
 
     def _changed(self, _value: object) -> None:
         self.refresh()
@@ -80,6 +81,9 @@ class StatusBar(Widget):
             text.append(" · ", style="dim")
             text.append(value, style="bold")
             text.append(label)
+        if app.outbox_elsewhere:  # another process on this database sends the postbacks
+            text.append("  ")
+            text.append("sent by another process" if not narrow else "sent elsewhere", "yellow")
         if app.demo_running:
             text.append("  ")
             text.append(" demo ", style="bold reverse yellow")
