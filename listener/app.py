@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -144,6 +145,15 @@ IDLE_TIMEOUT = 60.0
 MAX_LINE = 64 * 1024
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: any free one), so that the port is known
+    before the listener answers anything. Raises ``OSError`` when the address cannot be had."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    return socket.create_server(address, family=family)
+
+
 async def start(
     store: Store,
     settings: Settings,
@@ -152,8 +162,10 @@ async def start(
     *,
     token: str = "",
     idle_timeout: float = IDLE_TIMEOUT,
+    sock: socket.socket | None = None,
 ) -> web.AppRunner:
-    """Start listening on host:port inside the running event loop; return the runner."""
+    """Start listening on host:port (or on ``sock``, bound already) inside the running event
+    loop; return the runner."""
     runner = web.AppRunner(
         create_app(store, settings, token=token),
         shutdown_timeout=1.0,
@@ -163,6 +175,6 @@ async def start(
         max_field_size=MAX_LINE,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.SockSite(runner, sock or bind(host, port))
     await site.start()
     return runner

@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from listener.access import is_loopback
-from listener.app import start
+from listener.app import bind, start
 from listener.platforms.common import Missing, resolve
 from store import workspace
 from store.config import ConfigError, parse
@@ -98,13 +98,14 @@ async def listen(
     port = port if port is not None else settings.port
     token, token_note = await api_token(store, settings, host, token)
     try:
-        runner = await start(store, settings, host, port, token=token)
+        sock = bind(host, port)
     except OSError as error:
         raise ListenError(host, port, store.path, error) from error
-    bound = int(runner.addresses[0][1]) if runner.addresses else port
-    if await store.read(workspace.is_empty):
+    bound = int(sock.getsockname()[1])
+    if await store.read(workspace.is_empty):  # before the first request can come
         sample = sample_workspace(bound)
         await store.write(lambda conn: workspace.apply_workspace(conn, sample))
+    runner = await start(store, settings, host, bound, token=token, sock=sock)
     warnings = exposure_warnings(host, settings)
     return Listening(runner, settings, host, bound, token, token_note, warnings)
 

@@ -52,63 +52,6 @@ async def test_a_new_database_gets_the_sample_and_a_configured_one_does_not(
         assert [c.key for c in await store.read(campaigns)] == ["casino-fr"]
 
 
-async def test_serve_walk_through(tmp_path: Path) -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tui",
-            "serve",
-            "--db",
-            str(tmp_path / "pw.db"),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession(base) as http:
-            for _ in range(100):
-                try:
-                    async with http.get("/api/health") as response:
-                        assert (await response.json())["ok"] is True
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
-            async with http.get("/click/sample", params={"ref_id": "visitor-1"}) as response:
-                clickid = (await response.json())["clickid"]
-            async with http.get(
-                "/postback",
-                params={"clickid": clickid, "type": "Deposit", "status": "2", "sum": "40"},
-            ) as response:
-                lead = await response.json()
-            async with http.get(
-                "/postback", params={"clickid": clickid, "type": "Deposit", "status": "1"}
-            ) as response:
-                paid = await response.json()
-            assert [d["verdict"] for d in lead["decisions"]] == ["fired", "filtered"]
-            assert [d["verdict"] for d in paid["decisions"]] == ["skipped", "fired"]
-            for _ in range(100):
-                async with http.get("/api/sink/sample-traffic") as response:
-                    records = await response.json()
-                if len(records) == 2:
-                    break
-                await asyncio.sleep(0.05)
-            assert [r["query"] for r in records] == [
-                "visitor=visitor-1&event=Deposit&status=approved&payout=40",
-                "visitor=visitor-1&event=Deposit&status=pending&payout=40",
-            ]
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=10)
-    assert process.returncode == 0, output
-    assert f"postwatch listening on http://127.0.0.1:{port}" in output
-
-
 def _serve(tmp_path: Path, *args: str, **popen: Any) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     process = subprocess.Popen(
@@ -148,6 +91,39 @@ def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
     out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     return out, err
+
+
+async def test_serve_walk_through(tmp_path: Path) -> None:
+    process, port = _serve(tmp_path)
+    try:
+        await _until_up(port)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            async with http.get("/click/sample", params={"ref_id": "visitor-1"}) as response:
+                clickid = (await response.json())["clickid"]
+            async with http.get(
+                "/postback",
+                params={"clickid": clickid, "type": "Deposit", "status": "2", "sum": "40"},
+            ) as response:
+                lead = await response.json()
+            async with http.get(
+                "/postback", params={"clickid": clickid, "type": "Deposit", "status": "1"}
+            ) as response:
+                paid = await response.json()
+            assert [d["verdict"] for d in lead["decisions"]] == ["fired", "filtered"]
+            assert [d["verdict"] for d in paid["decisions"]] == ["skipped", "fired"]
+            for _ in range(100):
+                async with http.get("/api/sink/sample-traffic") as response:
+                    records = await response.json()
+                if len(records) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert [r["query"] for r in records] == [
+                "visitor=visitor-1&event=Deposit&status=approved&payout=40",
+                "visitor=visitor-1&event=Deposit&status=pending&payout=40",
+            ]
+    finally:
+        output, _ = _stop(process)
+    assert f"postwatch listening on http://127.0.0.1:{port}" in output
 
 
 async def test_serve_logs_a_json_line_per_request_with_its_outcome(tmp_path: Path) -> None:
