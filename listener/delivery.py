@@ -51,6 +51,7 @@ RETRY_AFTER_CAP = 6 * 3600.0
 SHUTDOWN_GRACE = 30.0  # seconds a stop waits at most for attempts in flight (their timeout)
 _WRITE_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # seconds between tries of an outcome
 _PAGE = 500  # attempts read from the outbox at once
+_REFILL_AFTER = 50  # with more due than held: read again once this many attempts finished
 _SCAN_PAGES = 4  # pages one poll may read past attempts it cannot hold (a saturated target)
 # Characters a URL may carry as they are; anything else (spaces, non-ASCII) is percent-encoded.
 _URL_SAFE = string.punctuation
@@ -276,6 +277,12 @@ class Outbox:
         self._finished: set[int] = set()  # finished since the last poll began
         self._unrecorded: dict[int, tuple[Attempt, Result]] = {}
         self._resume_after: tuple[float, int] | None = None
+        # More is due in the database than memory held: the poller reads on as attempts
+        # finish (after every ``_refill_after`` of them), not only once a second.
+        self._more_due = False
+        self._freed = 0
+        self._refill_after = max(1, min(_REFILL_AFTER, self.capacity // 4))
+        self._refill = asyncio.Event()
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -299,10 +306,11 @@ class Outbox:
         return max(self.per_host, self.capacity // 4)
 
     def _hold(self, attempt: Attempt) -> bool:
-        if attempt.id in self._known or len(self._known) >= self.capacity:
+        if attempt.id in self._known:
             return False
         host = target_host(attempt.url)
-        if self._held[host] >= self._share():
+        if len(self._known) >= self.capacity or self._held[host] >= self._share():
+            self._more_due = True  # it waits in the database: read it when there is room
             return False
         self._known[attempt.id] = host
         self._held[host] += 1
@@ -401,6 +409,10 @@ class Outbox:
         if attempt_id not in self._unrecorded:
             self._release(attempt_id)
             self._finished.add(attempt_id)
+            self._freed += 1
+            if self._more_due and self._freed >= self._refill_after:
+                self._freed = 0
+                self._refill.set()
 
     async def _record(self, attempt: Attempt, result: Result) -> Completion | None:
         """Write the attempt's outcome, trying again with a backoff until the database takes
@@ -486,16 +498,21 @@ class Outbox:
     # -- the poller: lease, settings, the outbox in the database ------------------------------
 
     async def _poll(self) -> None:
+        renewed = 0.0
         while True:
             try:
-                # the settings first: nothing is sent with a timeout other than the configured
-                self.timeout = (await self.store.read(workspace.load_settings)).timeout
-                await self._renew_lease()
+                if time.monotonic() - renewed >= self.POLL_SECONDS:
+                    # the settings first: nothing is sent with a timeout other than the set one
+                    self.timeout = (await self.store.read(workspace.load_settings)).timeout
+                    await self._renew_lease()
+                    renewed = time.monotonic()
                 if self.delivering:
                     await self._load_due()
             except Exception as error:  # a locked or broken database: try again next time
                 log.debug("the outbox poll failed: %s", error)
-            await asyncio.sleep(self.POLL_SECONDS)
+            self._refill.clear()
+            with contextlib.suppress(TimeoutError):  # once a second, or when room is made
+                await asyncio.wait_for(self._refill.wait(), self.POLL_SECONDS)
 
     async def _renew_lease(self) -> None:
         now = time.time()
@@ -542,11 +559,13 @@ class Outbox:
         """Load due attempts that are not held yet, soonest first, until memory is full. A
         page read while an attempt finishes may still list it: ``_finished`` skips it."""
         self._finished = set()
+        self._more_due = False  # set again by _hold when something does not fit
         until = time.time() + self.POLL_SECONDS
         after = self._resume_after
         self._resume_after = None
         for _ in range(_SCAN_PAGES):
             if len(self._known) >= self.capacity:
+                self._more_due = True
                 return
             page = await self.store.read(
                 partial(events.due_attempts, until=until, after=after, limit=_PAGE)
@@ -558,6 +577,7 @@ class Outbox:
                 return
             after = (page[-1].due_at, page[-1].id)
         self._resume_after = after  # a long backlog: the next poll reads on from here
+        self._more_due = True
 
     # -- one attempt on the wire ---------------------------------------------------------------
 

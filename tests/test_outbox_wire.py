@@ -379,3 +379,36 @@ async def test_a_backlog_larger_than_memory_is_paged_from_the_database(
     finally:
         release.set()
         await stop_listener(listener)
+
+
+async def test_a_backlog_is_read_on_as_attempts_finish_not_once_a_poll(
+    tmp_path: Path, target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With more due than memory holds, finishing attempts make room and the outbox reads
+    on at once: a backlog drains at the target's pace, not a page per poll."""
+    monkeypatch.setattr(Outbox, "CAPACITY", 4)
+    release = asyncio.Event()
+
+    async def gated(request: web.Request) -> web.StreamResponse:
+        await release.wait()
+        return web.Response(text="OK")
+
+    target.handler = gated
+    listener = await start_listener(tmp_path / "pw.db")
+    try:
+        await listener.configure(
+            config_for(target.port, "/pb?c={clickid}").replace("timeout = 1", "timeout = 30")
+        )
+        box = outbox(listener)
+        await until(lambda: box.delivering)
+        clickids = [await fire(listener) for _ in range(40)]
+        await until(lambda: len(target.received) == 4)  # the rest waits in the database
+        monkeypatch.setattr(box, "POLL_SECONDS", 3600.0)  # no periodic poll from now on
+        await asyncio.sleep(1.1)  # the poll under way ends; the next would be in an hour
+        release.set()
+        await until(lambda: len(target.received) == 40)
+        assert sorted(r.query["c"] for r in target.received) == sorted(clickids)
+        assert box.peak_in_memory <= 4
+    finally:
+        release.set()
+        await stop_listener(listener)
