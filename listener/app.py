@@ -108,8 +108,8 @@ async def postback(request: web.Request) -> web.Response:
 
 
 async def _delivery_worker(app: web.Application) -> AsyncIterator[None]:
-    async with client_session() as session:
-        outbox = Outbox(app[STORE], session)
+    async with client_session(per_host=app[SETTINGS].per_target) as session:
+        outbox = Outbox(app[STORE], session, per_host=app[SETTINGS].per_target)
         app[OUTBOX] = outbox
         task = asyncio.create_task(outbox.run(), name="outbox")
         yield

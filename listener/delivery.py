@@ -35,13 +35,13 @@ import yarl
 from listener import kinds
 from store import events, workspace
 from store.db import Store
-from store.records import Attempt
+from store.records import Attempt, Settings
 
 log = logging.getLogger("postwatch.delivery")
 
 READ_LIMIT = 64 * 1024  # bytes of an answer read and judged; the first 2 KiB are kept
 CONCURRENCY = 64  # attempts in flight at once, over all targets
-PER_HOST = 8  # attempts in flight at once to one target (host:port)
+PER_HOST = Settings.per_target  # attempts in flight at once to one target (host:port)
 CAPACITY = 1000  # attempts held in memory: queued, waiting for a slot, in flight, unrecorded
 LEASE_STALE_SECONDS = 15.0  # a lease not renewed for this long is taken over
 # Retry-After (on a 429 or 503) is obeyed within these bounds, in seconds.

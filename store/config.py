@@ -502,7 +502,7 @@ def _read_delivery(data: dict[str, Any], lines: _Lines, settings: Settings) -> f
     """Read ``[delivery]`` into ``settings``; return the keys it gave."""
     table = data.get("delivery", {})
     reader = _Reader(table, "[delivery]", lines.table("delivery"), lines)
-    reader.only(("timeout", "retry_schedule"))
+    reader.only(("timeout", "retry_schedule", "per_target"))
     settings.timeout = float(reader.get("timeout", (int, float), settings.timeout))
     if settings.timeout <= 0:
         raise reader.fail("timeout", f"'timeout' is {settings.timeout:g}; use seconds above 0")
@@ -512,6 +512,11 @@ def _read_delivery(data: dict[str, Any], lines: _Lines, settings: Settings) -> f
             "retry_schedule", f"'retry_schedule' must list seconds (0 or more), not {schedule!r}"
         )
     settings.retry_schedule = [float(s) for s in schedule]
+    settings.per_target = int(reader.get("per_target", int, settings.per_target))
+    if not 1 <= settings.per_target <= 64:
+        raise reader.fail(
+            "per_target", f"'per_target' is {settings.per_target}; use 1 to 64 attempts at once"
+        )
     return frozenset(table)
 
 
@@ -736,6 +741,7 @@ def dump(workspace: Workspace, *, include_secrets: bool = False) -> str:
         {
             "timeout": s.timeout,
             "retry_schedule": s.retry_schedule,
+            "per_target": s.per_target,
         },
     )
     for sink in workspace.sinks:

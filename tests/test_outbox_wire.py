@@ -14,6 +14,8 @@ import pytest
 from aiohttp import web
 
 from listener.delivery import Outbox
+from store.config import ConfigError, parse
+from store.records import Settings
 from tests.conftest import (
     BASE_CONFIG,
     Listener,
@@ -412,3 +414,25 @@ async def test_a_backlog_is_read_on_as_attempts_finish_not_once_a_poll(
     finally:
         release.set()
         await stop_listener(listener)
+
+
+async def test_the_limit_per_target_is_a_setting(tmp_path: Path) -> None:
+    hang = Hang()
+    await hang.start()
+    listener = await start_listener(tmp_path / "pw.db", Settings(per_target=3))
+    try:
+        await listener.configure(
+            config_for(hang.port, "/pb?c={clickid}").replace("timeout = 1", "timeout = 60")
+        )
+        await until(lambda: outbox(listener).delivering)
+        for _ in range(10):
+            await fire(listener)
+        await until(lambda: hang.open == 3)
+        await asyncio.sleep(0.2)  # room for a fourth, were the limit not kept
+        assert hang.most == 3 and outbox(listener).per_host == 3
+    finally:
+        await stop_listener(listener)
+        assert hang.server is not None
+        hang.server.close()
+    with pytest.raises(ConfigError, match="'per_target' is 0; use 1 to 64"):
+        parse("[delivery]\nper_target = 0\n")
