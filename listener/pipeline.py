@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from listener import kinds, outbound, rules
 from listener.parsing import (
@@ -22,7 +22,7 @@ from listener.parsing import (
     type_warning,
 )
 from store import events
-from store.records import Attempt, Click, Conversion, InboundRequest
+from store.records import Attempt, Click, Conversion, InboundRequest, OfferSource, PostbackConfig
 from store.snapshot import CampaignSetup, Snapshot, SnapshotCache
 
 
@@ -155,6 +155,83 @@ def record_postback(
     return _convert(conn, request, postback, payout, click, snapshot, new_click=new)
 
 
+def repeat_policy(
+    existing: Conversion | None, postback: Postback, offer_source: OfferSource
+) -> str:
+    """What a postback does with the conversion it repeats (same click and txid, or without a
+    txid the same click and type): ``create`` a conversion (none yet, or the offer source's
+    duplicates are ``new``), ``update`` it, or ``ignore`` the repeat."""
+    if existing is None:
+        return "create"
+    if postback.txid is not None or offer_source.duplicates == "update":
+        return "update"
+    return "ignore" if offer_source.duplicates == "ignore" else "create"
+
+
+def merge(
+    existing: Conversion | None,
+    postback: Postback,
+    status: str,
+    payout: float | None,
+    click: Click,
+    currency: str,
+) -> tuple[Conversion, str | None]:
+    """The conversion as this postback leaves it: a new one (``existing`` None), or the
+    existing one where what the postback does not say stays as it was. Also the sentence for
+    a kept status (an update sent without one), else None."""
+    conversion = Conversion(
+        id=0,
+        click_id=click.id,
+        campaign_id=click.campaign_id,
+        type=postback.type,
+        status=status,
+        raw_status=postback.raw_status,
+        payout=payout,
+        currency=postback.currency or currency,
+        txid=postback.txid,
+    )
+    if existing is None:
+        return conversion, None
+    conversion.id = existing.id
+    conversion.type = postback.type or existing.type
+    conversion.payout = existing.payout if payout is None else payout
+    conversion.currency = postback.currency or existing.currency
+    conversion.txid = postback.txid or existing.txid
+    if postback.raw_status is not None:
+        return conversion, None
+    conversion.status, conversion.raw_status = existing.status, existing.raw_status
+    return conversion, f"no status was sent: the conversion keeps '{existing.status}'"
+
+
+class Decided(NamedTuple):
+    """One postback config's decision for a conversion event, and what it sends."""
+
+    config: PostbackConfig
+    verdict: rules.Verdict
+    built: outbound.Built | None  # the request, when it fired (or was built but not sent)
+
+
+def decide(
+    config: PostbackConfig,
+    conversion: Conversion,
+    *,
+    fired_at: float | None,
+    click: Click,
+    setup: CampaignSetup,
+    at: float,
+) -> Decided:
+    """The rule's verdict; a fired one is built, and skipped when its request cannot be
+    made or sent (say, no external id, no access token)."""
+    verdict = rules.decide(config, conversion, fired_at=fired_at)
+    if verdict.verdict != "fired":  # only what would fire is built
+        return Decided(config, verdict, None)
+    context = outbound.Context(config, conversion, click, setup.campaign, setup.traffic_source, at)
+    built = kinds.build(context)
+    if built.missing is not None:
+        verdict = rules.Verdict("skipped", [built.missing])
+    return Decided(config, verdict, built)
+
+
 def _convert(
     conn: sqlite3.Connection,
     request: InboundRequest,
@@ -186,46 +263,29 @@ def _convert(
         if new_click  # a click made just now has no conversion yet
         else events.find_conversion(conn, click.id, txid=postback.txid, type_=postback.type)
     )
-    if existing is not None and postback.txid is None and offer_source.duplicates != "update":
-        if offer_source.duplicates == "ignore":
-            reason = (
-                f"duplicate of conversion {existing.id} (same click and type, no txid): offer "
-                f"source '{offer_source.name}' ignores duplicates"
-            )
-            events.insert_inbound(
-                conn, request, reason=reason, conversion_id=existing.id, **inbound
-            )
-            body = {"ok": True, "ignored": reason, "conversion_id": existing.id}
-            return Answer(200, body | {"warnings": warnings})
-        existing = None  # duplicates = "new"
-
-    conversion = Conversion(
-        id=0,
-        click_id=click.id,
-        campaign_id=click.campaign_id,
-        type=postback.type,
-        status=status.status,
-        raw_status=postback.raw_status,
-        payout=payout,
-        currency=postback.currency or snapshot.settings.currency,
-        txid=postback.txid,
+    policy = repeat_policy(existing, postback, offer_source)
+    if policy == "ignore":
+        assert existing is not None
+        reason = (
+            f"duplicate of conversion {existing.id} (same click and type, no txid): offer "
+            f"source '{offer_source.name}' ignores duplicates"
+        )
+        events.insert_inbound(conn, request, reason=reason, conversion_id=existing.id, **inbound)
+        body = {"ok": True, "ignored": reason, "conversion_id": existing.id}
+        return Answer(200, body | {"warnings": warnings})
+    updated = existing if policy == "update" else None
+    conversion, kept = merge(
+        updated, postback, status.status, payout, click, snapshot.settings.currency
     )
-    if existing is not None:  # an update: what this postback does not say stays as it was
-        conversion.id = existing.id
-        conversion.type = postback.type or existing.type
-        conversion.payout = existing.payout if payout is None else payout
-        conversion.currency = postback.currency or existing.currency
-        conversion.txid = postback.txid or existing.txid
-        if postback.raw_status is None:
-            conversion.status, conversion.raw_status = existing.status, existing.raw_status
-            parsed["status"] = f"no status was sent: the conversion keeps '{existing.status}'"
+    if kept is not None:
+        parsed["status"] = kept
 
     at = request.received_at
     conversion.id = events.save_conversion(conn, conversion, at)
     inbound_id = events.insert_inbound(
         conn, request, reason="", conversion_id=conversion.id, **inbound
     )
-    change = "updated" if existing else "created"
+    change = "updated" if updated else "created"
     event_id = events.insert_event(conn, conversion, inbound_id, change, at)
     answer = Answer(
         200,
@@ -240,39 +300,45 @@ def _convert(
     )
     for config in setup.campaign.postbacks:
         assert config.id is not None
-        fired_at = events.last_fired_at(conn, conversion.id, config.id) if existing else None
-        verdict = rules.decide(config, conversion, fired_at=fired_at)
-        built = None
-        unsent = None
-        if verdict.verdict == "fired":  # only what would fire is built
-            built = kinds.build(
-                outbound.Context(
-                    config, conversion, click, setup.campaign, setup.traffic_source, at
-                )
-            )
-            if built.missing is not None:
-                verdict = rules.Verdict("skipped", [built.missing])
-                # Built but not sent (say, no access token): kept, secrets masked, for the trace.
-                unsent = None if built.request is None else asdict(built.request)
-        decision_id = events.insert_decision(
-            conn,
-            conversion_id=conversion.id,
-            event_id=event_id,
-            config_id=config.id,
-            postback=config.name,
-            kind=config.kind,
-            verdict=verdict.verdict,
-            reasons=verdict.reasons,
-            warnings=built.warnings if built and verdict.verdict == "fired" else [],
-            at=at,
-            request=unsent,
-        )
-        answer.body["decisions"].append(
-            {"postback": config.name, "verdict": verdict.verdict, "reasons": verdict.reasons}
-        )
-        if built and verdict.verdict == "fired" and built.request is not None:
-            answer.attempts.append(_first_attempt(conn, decision_id, config, setup, built, at))
+        fired_at = events.last_fired_at(conn, conversion.id, config.id) if updated else None
+        decided = decide(config, conversion, fired_at=fired_at, click=click, setup=setup, at=at)
+        _record(conn, decided, answer, conversion.id, event_id, setup, at)
     return answer
+
+
+def _record(
+    conn: sqlite3.Connection,
+    decided: Decided,
+    answer: Answer,
+    conversion_id: int,
+    event_id: int,
+    setup: CampaignSetup,
+    at: float,
+) -> None:
+    """Store a decision; a fired one's first attempt goes to the answer, for the outbox."""
+    config, verdict, built = decided
+    assert config.id is not None
+    fired = verdict.verdict == "fired"
+    # Built but not sent (say, no access token): kept, secrets masked, for the trace.
+    unsent = asdict(built.request) if built and not fired and built.request else None
+    decision_id = events.insert_decision(
+        conn,
+        conversion_id=conversion_id,
+        event_id=event_id,
+        config_id=config.id,
+        postback=config.name,
+        kind=config.kind,
+        verdict=verdict.verdict,
+        reasons=verdict.reasons,
+        warnings=built.warnings if built and fired else [],
+        at=at,
+        request=unsent,
+    )
+    answer.body["decisions"].append(
+        {"postback": config.name, "verdict": verdict.verdict, "reasons": verdict.reasons}
+    )
+    if built and fired and built.request is not None:
+        answer.attempts.append(_first_attempt(conn, decision_id, config, setup, built, at))
 
 
 def _first_attempt(
