@@ -223,7 +223,3 @@ def demo(url: str, campaign: str, rate: float, count: int | None) -> None:
     click.echo(
         f"sent {stats.clicks} clicks and {stats.postbacks} postbacks ({stats.errors} errors)"
     )
-
-
-def main() -> None:
-    cli()

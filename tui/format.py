@@ -66,14 +66,6 @@ def clock_time(at: float | None) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(at))
 
 
-def full_time(at: float | None) -> str:
-    """YYYY-MM-DD HH:MM:SS.mmm UTC."""
-    if at is None:
-        return "—"
-    millis = round((at % 1) * 1000) % 1000
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at)) + f".{millis:03d} UTC"
-
-
 def when(iso: str | None) -> str:
     """An ISO 8601 UTC time from the read helpers, as 2026-01-01 00:09:00.000 UTC."""
     if not iso:
@@ -117,10 +109,6 @@ def legend() -> Text:
         text.append_text(mark(state))
         text.append(f" {state}", style="dim")
     return text
-
-
-def short_id(value: str, keep: int = 12) -> str:
-    return value if len(value) <= keep else value[: keep - 1] + "…"
 
 
 def outcome_text(outcome: str) -> Text:

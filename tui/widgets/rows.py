@@ -22,8 +22,6 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.format import literal
-
 CURSOR_MARK = "▶"
 EMPTY = Text("", end="")
 
@@ -285,12 +283,6 @@ class RowTable(ScrollView, can_focus=True):
         height = max(1, self.scrollable_content_region.height - 1)
         return max(0, top - margin), min(len(self.rows), top + height + margin)
 
-    def trim(self, keep: int) -> None:
-        """Drop rows beyond the first ``keep``."""
-        if len(self.rows) > keep:
-            del self.rows[keep:]
-            self._reindex()
-
     def drop_top(self, count: int) -> None:
         """Drop the first ``count`` rows, keeping the cursor on its row and the view still."""
         count = min(count, max(0, self.cursor))
@@ -320,13 +312,6 @@ class RowTable(ScrollView, can_focus=True):
         self._post_highlight(by_user=True)
         if len(self.rows) - self.cursor <= max(10, self._page_size()):
             self.post_message(self.NearEnd(self).set_sender(self))
-
-    def move_to_key(self, key: int) -> bool:
-        index = self._index.get(key)
-        if index is None:
-            return False
-        self.move_cursor(index)
-        return True
 
     def _page_size(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)
@@ -475,10 +460,3 @@ class RowTable(ScrollView, can_focus=True):
         self._cache[key] = strip
         if len(self._cache) > 400:
             self._cache.popitem(last=False)
-
-
-def text_cells(**cells: str | Text) -> dict[str, Text]:
-    """Cells from plain strings (taken literally) or ready Text."""
-    return {
-        key: value if isinstance(value, Text) else literal(value) for key, value in cells.items()
-    }
