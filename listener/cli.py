@@ -16,7 +16,7 @@ from listener import log
 from listener.log import FORMATS, LEVELS
 from store import reads, workspace
 from store.config import MASK, ConfigError, dump, parse
-from store.db import DatabaseError, connect
+from store.db import DatabaseError, NoDatabase, connect, require
 from store.records import Workspace
 from store.schema import migrate
 
@@ -48,8 +48,10 @@ token_option = click.option(
 
 
 def _open(db: Path) -> sqlite3.Connection:
-    if not db.exists():
-        raise click.ClickException(f"no database at {db}: start `postwatch serve --db {db}` first")
+    try:
+        require(db)
+    except NoDatabase as error:
+        raise click.ClickException(str(error)) from None
     conn = connect(db)
     migrate(conn)
     return conn

@@ -121,6 +121,19 @@ class DatabaseError(Exception):
         )
 
 
+class NoDatabase(Exception):
+    """No database where one must be already (to read it, or to attach to it)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no database at {path}: start `postwatch serve --db {path}` first")
+
+
+def require(path: Path) -> None:
+    """Raise ``NoDatabase`` unless a database file is at ``path``."""
+    if not path.exists():
+        raise NoDatabase(path)
+
+
 class Store:
     """The database of one postwatch workspace."""
 

@@ -53,10 +53,6 @@ def _run(options: object, mouse: bool) -> None:
 
     assert isinstance(options, DashOptions)
     # Refuse what can be refused before the terminal is taken over.
-    if options.attached and not options.db.exists():
-        raise click.ClickException(
-            f"no database at {options.db}: start `postwatch serve --db {options.db}` first"
-        )
     theme = THEME_ALIASES.get(options.theme or "", options.theme)
     if theme and theme not in BUILTIN_THEMES:
         known = ", ".join(sorted(BUILTIN_THEMES))

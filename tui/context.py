@@ -17,7 +17,7 @@ from listener.keys import OUTBOX
 from listener.serve import ALL_IPV4, ALL_IPV6, ListenError, listen, listening_on
 from store import workspace
 from store.config import ConfigError
-from store.db import DatabaseError, Store
+from store.db import DatabaseError, NoDatabase, Store, require
 from store.records import PostbackConfig, Settings
 
 
@@ -140,7 +140,7 @@ def start_failure(options: DashOptions, error: BaseException) -> str | None:
     of the start, a bug to show in full)."""
     if isinstance(error, ConfigError):
         return f"{options.config}: {error}"
-    if isinstance(error, DatabaseError | ListenError | FileNotFoundError):
+    if isinstance(error, DatabaseError | ListenError | NoDatabase):
         return str(error)
     return None
 
@@ -148,14 +148,12 @@ def start_failure(options: DashOptions, error: BaseException) -> str | None:
 async def open_dash(options: DashOptions) -> Dash:
     """Open the database; start the listener in this event loop unless attached.
 
-    Raises ``FileNotFoundError`` when attaching to a database that does not exist,
+    Raises ``NoDatabase`` when attaching to a database that does not exist,
     ``DatabaseError`` when the database cannot be opened or written, ``ConfigError`` for a
     bad config file, and ``ListenError`` when the listener cannot listen (``start_failure``
     gives the line to show for each)."""
-    if options.attached and not options.db.exists():
-        raise FileNotFoundError(
-            f"no database at {options.db}: start `postwatch serve --db {options.db}` first"
-        )
+    if options.attached:
+        require(options.db)
     store = await Store(options.db).open()
     try:
         try:
