@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,32 @@ def stored_attempt(kind: str, built: Built) -> Attempt:
         failure_body="",
         platform=COMPLETE[kind],
     )
+
+
+def test_store_declares_the_settings_without_importing_the_listener() -> None:
+    """Why the settings are plain data in store.platforms: store must not import listener."""
+    store = Path(declared.__file__).parent
+    names = [f"store.{info.name}" for info in pkgutil.iter_modules([str(store)])]
+    assert "store.platforms" in names and "store.config" in names
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "from store.config import parse\n"
+        'parse(\'[[sinks]]\\nname = "s"\\nmimic = "bing"\\n\')\n'
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'listener')\n"
+        "assert not loaded, f'store imported {loaded}'\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=store.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
 
 
 # -- the registry is whole -------------------------------------------------------------------
