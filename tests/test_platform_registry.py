@@ -5,9 +5,12 @@ exactly the settings a platform declares."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
+import os
 import pkgutil
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -139,6 +142,18 @@ def test_every_platform_module_is_registered() -> None:
             assert PLATFORMS.get(platform.kind) is platform, f"{info.name} is not in PLATFORMS"
             declaring.append(platform.kind)
     assert sorted(declaring) == sorted(PLATFORMS)
+
+
+@pytest.mark.parametrize("kind", ["linkedin", "hashing"])
+def test_a_declared_kind_without_its_platform_module_is_refused(kind: str) -> None:
+    """store.platforms declaring a kind whose module is missing (or declares no PLATFORM)
+    stops the listener from importing, with what to write."""
+    with pytest.raises(ImportError) as refused:
+        platforms.declared_platform(kind)
+    assert str(refused.value) == (
+        f"store.platforms declares the kind '{kind}': listener/platforms/{kind}.py must "
+        f"declare PLATFORM = Platform(settings=store.platforms.{kind.upper()}, ...)"
+    )
 
 
 @pytest.mark.parametrize("kind", KIND_NAMES)
@@ -291,3 +306,135 @@ def test_a_sink_mimics_each_platform_kind_and_nothing_else(kind: str) -> None:
     assert parse(f'[[sinks]]\nname = "s"\nmimic = "{kind}"\n').sinks[0].mimic == kind
     with pytest.raises(ConfigError, match=f"use one of: {', '.join(declared.SETTINGS)} "):
         parse('[[sinks]]\nname = "s"\nmimic = "s2s"\n')
+
+
+# -- adding a platform -----------------------------------------------------------------------
+
+NEW_PLATFORM = '''
+"""A made-up platform, as a new module would declare it."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from listener.outbound import Built, Context, Outbound
+from listener.platforms import common, hashing
+from listener.platforms.common import Platform
+from store import platforms
+from store.records import Attempt
+
+
+def request(platform: Platform, ctx: Context, needed: Mapping[str, str]) -> Built:
+    click = common.click(ctx, platform)
+    amounts, warnings = common.amounts(ctx, "value", "currency", "order")
+    hashed, user_warnings = common.identifiers(
+        ctx, ("em", hashing.meta_email), ("ph", hashing.e164_phone)
+    )
+    body = {"partner": needed["partner_id"], "id": common.event_id(ctx), click.name: click.value,
+            **amounts, **hashed}
+    url = common.base_url(ctx, "https://linkedin.invalid") + "/conversions"
+    return Built(Outbound("POST", url, {}, common.to_json(body)), None, warnings + user_warnings)
+
+
+def judge(attempt: Attempt, status: int, body: str) -> str | None:
+    return None if status == 201 else f"HTTP {status}: LinkedIn answers 201"
+
+
+def mimic(body: str, error: bool) -> tuple[int, Any]:
+    return (422, {"message": "bad"}) if error else (201, {"id": common.TRACE_ID})
+
+
+PLATFORM = Platform(
+    settings=platforms.LINKEDIN,
+    label="LinkedIn",
+    required=("partner_id",),
+    click_ids=("li_fat_id",),
+    request=request,
+    judge=judge,
+    prepare=lambda attempt: attempt,
+    mimic=mimic,
+)
+'''
+
+USE_IT = '''
+from listener import kinds
+from listener.outbound import Context
+from listener.platforms import mimic
+from store.config import parse
+from store.records import KINDS, Attempt, Campaign, Click, Conversion, TrafficSource
+
+assert KINDS[-1] == "linkedin", KINDS
+workspace = parse("""
+[[sinks]]
+name = "li"
+mimic = "linkedin"
+
+[[offer_sources]]
+name = "AffNet"
+
+[[traffic_sources]]
+name = "Ads"
+
+[[campaigns]]
+key = "ads"
+traffic_source = "Ads"
+offer_source = "AffNet"
+
+[[campaigns.postbacks]]
+name = "li"
+kind = "linkedin"
+partner_id = "77"
+""")
+config = workspace.campaigns[0].postbacks[0]
+config.id = 5
+click = Click("c1", 1, "", {"li_fat_id": "LI-1", "email": "A@b.example"}, 1.0)
+conversion = Conversion(9, "c1", 1, "Lead", "approved", None, 2.5, "EUR", "tx")
+ctx = Context(config, conversion, click, workspace.campaigns[0], TrafficSource("Ads"), 2.0)
+built = kinds.build(ctx)
+assert built.request is not None, built.missing
+attempt = Attempt(1, 1, 1, None, "linkedin", "POST", built.request.url, {},
+                  built.request.body, "", "", config.platform)
+status, answer = mimic.answer("linkedin", False, built.request.body)
+assert kinds.judge(kinds.prepare(attempt), status, answer) is None
+status, answer = mimic.answer("linkedin", True, built.request.body)
+print(built.request.body)
+print(kinds.judge(attempt, status, answer))
+'''
+
+
+def test_a_new_platform_is_its_settings_and_one_module(tmp_path: Path) -> None:
+    """In a copy of the product: one PlatformSettings in store.platforms and one module in
+    listener/platforms make a kind the config accepts, a sink mimics, and kinds build,
+    judge and prepare."""
+    root = Path(declared.__file__).parent.parent
+    for package in ("store", "listener"):
+        shutil.copytree(
+            root / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    settings = tmp_path / "store" / "platforms.py"
+    text = settings.read_text(encoding="utf-8")
+    listed = "(FACEBOOK, GOOGLE, TIKTOK, BING)"
+    assert listed in text
+    declaration = 'LINKEDIN = PlatformSettings("linkedin", ("partner_id", "access_token"))\n'
+    text = text.replace("\n# Every ad-platform kind", f"\n{declaration}\n# Every ad-platform kind")
+    settings.write_text(text.replace(listed, "(FACEBOOK, GOOGLE, TIKTOK, BING, LINKEDIN)"), "utf-8")
+    (tmp_path / "listener" / "platforms" / "linkedin.py").write_text(NEW_PLATFORM, "utf-8")
+    result = subprocess.run(
+        [sys.executable, "-c", USE_IT],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    body, failure = result.stdout.splitlines()
+    assert json.loads(body) == {
+        "partner": "77",
+        "id": "pw-9-5",
+        "li_fat_id": "LI-1",
+        "value": 2.5,
+        "currency": "EUR",
+        "order": "tx",
+        "em": hashlib.sha256(b"a@b.example").hexdigest(),
+    }
+    assert failure == "HTTP 422: LinkedIn answers 201"
