@@ -1,24 +1,23 @@
 """What each postback kind builds, how its answers are judged, and how its secrets are
-filled in at send time. S2S is here from the start; each ad platform adds its own entries."""
+filled in at send time: S2S here, each ad platform as its ``Platform`` declares
+(``listener.platforms.PLATFORMS``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
-from listener import platforms
 from listener.outbound import Built, Context, build_s2s, judge_s2s
-from listener.platforms import common
+from listener.platforms import PLATFORMS, common
+from listener.platforms.common import Judge, Preparer
 from store.records import Attempt
 
 Builder = Callable[[Context], Built]
-Judge = Callable[[Attempt, int, str], "str | None"]
-Preparer = Callable[[Attempt], Attempt]
 
-BUILDERS: dict[str, Builder] = {"s2s": build_s2s, **platforms.BUILDERS}
-JUDGES: dict[str, Judge] = {"s2s": judge_s2s, **platforms.JUDGES}
+BUILDERS: dict[str, Builder] = {"s2s": build_s2s, **{k: p.build for k, p in PLATFORMS.items()}}
+JUDGES: dict[str, Judge] = {"s2s": judge_s2s, **{k: p.judge for k, p in PLATFORMS.items()}}
 # Stored attempts hold masked secrets; a preparer puts the real ones back just before sending.
-PREPARERS: dict[str, Preparer] = {**platforms.PREPARERS}
+PREPARERS: dict[str, Preparer] = {k: p.prepare for k, p in PLATFORMS.items()}
 
 
 def build(ctx: Context) -> Built:

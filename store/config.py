@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import fields
 from typing import Any
 
+from store.platforms import COMMON, SETTINGS
 from store.records import (
     DUPLICATE_MODES,
     KINDS,
@@ -25,21 +26,10 @@ from store.records import (
     Workspace,
 )
 
-# Platform settings each API kind accepts (SPEC §5), besides the rule and `name`/`kind`.
-PLATFORM_KEYS: dict[str, tuple[str, ...]] = {
-    "facebook": ("pixel_id", "access_token", "api_version", "test_event_code", "action_source"),
-    "google": (
-        "customer_id",
-        "conversion_action",
-        "developer_token",
-        "login_customer_id",
-        "access_token",
-        "api_version",
-    ),
-    "tiktok": ("pixel_code", "access_token", "test_event_code"),
-    "bing": ("tag_id", "access_token"),
-}
-PLATFORM_COMMON = ("base_url", "event_names", "currency")
+# Platform settings each API kind accepts (SPEC §5), besides the rule and `name`/`kind`; they
+# are declared once, in store.platforms.
+PLATFORM_KEYS: dict[str, tuple[str, ...]] = {kind: p.keys for kind, p in SETTINGS.items()}
+PLATFORM_COMMON = COMMON
 
 RULE_KEYS = (
     "name",
@@ -348,10 +338,10 @@ def _read_sink(table: dict[str, Any], index: int, lines: _Lines, stored: _Known)
         raise reader.fail("fail_ratio", f"'fail_ratio' is {fail_ratio}; use 0 to 1")
     held = stored.sinks.get(name)
     mimic = str(reader.get("mimic", str, held.mimic if held else ""))
-    if mimic and mimic not in PLATFORM_KEYS:
+    if mimic and mimic not in SETTINGS:
         raise reader.fail(
             "mimic",
-            f"'mimic' is '{mimic}'; use one of: {', '.join(PLATFORM_KEYS)} (or leave it out)",
+            f"'mimic' is '{mimic}'; use one of: {', '.join(SETTINGS)} (or leave it out)",
         )
     mimic_error = bool(reader.get("error", bool, False))
     if mimic_error and not mimic:
@@ -529,7 +519,7 @@ def _read_postback(
     held = stored.postback(campaign, name)
     # A stored postback keeps its kind, so its platform settings can be given alone.
     kind = reader.choice("kind", KINDS, held.kind if held else "s2s")
-    platform_keys = (*PLATFORM_KEYS.get(kind, ()), *PLATFORM_COMMON) if kind != "s2s" else ()
+    platform_keys = SETTINGS[kind].accepted if kind in SETTINGS else ()
     reader.only((*RULE_KEYS, *platform_keys))
     statuses = reader.strings("statuses")
     for status in statuses:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from store.platforms import SETTINGS as PLATFORM_SETTINGS
+
 STATUSES = ("approved", "pending", "declined", "other")
 DUPLICATE_MODES = ("update", "new", "ignore")
-KINDS = ("s2s", "facebook", "google", "tiktok", "bing")
+KINDS = ("s2s", *PLATFORM_SETTINGS)  # S2S, then each ad platform declared in store.platforms
 VERDICTS = ("fired", "filtered", "skipped")
 OUTCOMES = ("pending", "retrying", "delivered", "failed")
 # How a sink can misbehave: never answer, reset the connection mid-body, trickle the body one

@@ -2,35 +2,42 @@
 uploadClickConversions (``google``), TikTok Events API (``tiktok``) and Microsoft UET
 Conversions API (``bing``).
 
-Each platform module is pure: ``build`` (conversion in, request out, secrets masked),
-``judge`` (the platform's answer in, error sentence or None out) and ``prepare`` (the stored
-attempt in, the attempt with the real secrets out, just before sending). ``listener.kinds``
-registers them next to S2S.
+Each kind that ``store.platforms`` declares (its settings, as plain data the config parser
+reads) has a module here named after it, which declares one ``Platform``
+(``listener.platforms.common``): those settings, the settings it requires, the click ids it
+attributes by, its request, its answer judge, its secret preparer and its sink mimic. Each
+module is pure. ``PLATFORMS`` holds them; ``listener.kinds`` dispatches to them next to S2S,
+and ``listener.platforms.mimic`` answers for them in a sink.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 
-from listener.outbound import Built, Context
-from listener.platforms import bing, facebook, google, tiktok
-from store.records import Attempt
+from listener.platforms.common import Platform
+from store.platforms import SETTINGS
 
-BUILDERS: dict[str, Callable[[Context], Built]] = {
-    "facebook": facebook.build,
-    "google": google.build,
-    "tiktok": tiktok.build,
-    "bing": bing.build,
-}
-JUDGES: dict[str, Callable[[Attempt, int, str], str | None]] = {
-    "facebook": facebook.judge,
-    "google": google.judge,
-    "tiktok": tiktok.judge,
-    "bing": bing.judge,
-}
-PREPARERS: dict[str, Callable[[Attempt], Attempt]] = {
-    "facebook": facebook.prepare,
-    "google": google.prepare,
-    "tiktok": tiktok.prepare,
-    "bing": bing.prepare,
-}
+
+def declared_platform(kind: str) -> Platform:
+    """The ``PLATFORM`` of ``listener/platforms/{kind}.py``; ImportError, saying what to
+    write, when that module is missing or declares none for this kind."""
+    wanted = (
+        f"store.platforms declares the kind '{kind}': listener/platforms/{kind}.py must declare "
+        f"PLATFORM = Platform(settings=store.platforms.{kind.upper()}, ...)"
+    )
+    name = f"{__name__}.{kind}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as missing:
+        if missing.name != name:
+            raise
+        raise ImportError(wanted) from missing
+    platform = getattr(module, "PLATFORM", None)
+    if not isinstance(platform, Platform) or platform.kind != kind:
+        raise ImportError(wanted)
+    return platform
+
+
+# One module per declared kind, so adding a platform is its settings in store.platforms and
+# its module here; nothing else lists the kinds.
+PLATFORMS: dict[str, Platform] = {kind: declared_platform(kind) for kind in SETTINGS}

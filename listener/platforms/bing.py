@@ -7,11 +7,14 @@ refuses the request, and 401 for a wrong token.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from listener.outbound import Built, Context, Outbound
 from listener.platforms import common, hashing
+from listener.platforms.common import Platform
+from store import platforms
 from store.records import Attempt
 
 DEFAULT_BASE_URL = "https://capi.uet.microsoft.com"
@@ -21,38 +24,25 @@ FALLBACK_EVENT = "purchase"
 def event(ctx: Context, msclkid: str) -> tuple[dict[str, Any], list[str]]:
     """The custom event of the conversion, and warnings."""
     name, warnings = common.event_name(ctx, FALLBACK_EVENT)
-    user: dict[str, Any] = {"msclkid": msclkid}
-    email, phone, user_warnings = common.user_data(ctx, hashing.microsoft_email, hashing.e164_phone)
-    if email:
-        user["em"] = email
-    if phone:
-        user["ph"] = phone
-    custom: dict[str, Any] = {}
-    value = common.value(ctx)
-    if value is not None:
-        custom["value"] = value
-    custom["currency"] = common.currency(ctx)
-    if ctx.conversion.txid:
-        custom["transactionId"] = ctx.conversion.txid
+    hashed, user_warnings = common.identifiers(
+        ctx, ("em", hashing.microsoft_email), ("ph", hashing.e164_phone)
+    )
+    custom, value_warnings = common.amounts(ctx, "value", "currency", "transactionId")
     data = {
         "eventType": "custom",
         "eventName": name,
         "eventTime": int(ctx.now),
         "eventId": common.event_id(ctx),
-        "userData": user,
+        "userData": {"msclkid": msclkid, **hashed},
         "customData": custom,
     }
-    return data, warnings + user_warnings + common.value_warnings(ctx)
+    return data, warnings + user_warnings + value_warnings
 
 
-def build(ctx: Context) -> Built:
+def request(platform: Platform, ctx: Context, needed: Mapping[str, str]) -> Built:
     """The Conversions API request of a conversion (secret masked)."""
-    try:
-        tag_id = common.required(ctx, "tag_id")
-        url = f"{common.base_url(ctx, DEFAULT_BASE_URL)}/v1/{tag_id}/events"
-        data, warnings = event(ctx, common.click_id(ctx, "msclkid", "Microsoft Advertising"))
-    except common.Missing as missing:
-        return Built(None, str(missing))
+    url = f"{common.base_url(ctx, DEFAULT_BASE_URL)}/v1/{needed['tag_id']}/events"
+    data, warnings = event(ctx, common.click(ctx, platform).value)
     headers = {"Content-Type": "application/json"}
     token, not_sent = common.masked_secret(ctx, "access_token", "access token")
     if token is not None:
@@ -88,3 +78,35 @@ def prepare(attempt: Attempt) -> Attempt:
     token = common.real_secret(attempt.platform, "access_token", "access token")
     headers["Authorization"] = f"Bearer {token}"
     return replace(attempt, headers=headers)
+
+
+def mimic(body: str, error: bool) -> tuple[int, Any]:
+    """Microsoft's answer: events received, or its validation error naming the field."""
+    if error:
+        return 400, {
+            "error": {
+                "code": "ValidationError",
+                "message": "One or multiple parameters did not pass validation checks, see "
+                "details (postwatch sink answering like Microsoft).",
+                "details": [
+                    {
+                        "index": 0,
+                        "propertyName": "data[0].userData.msclkid",
+                        "errorMessage": "'msclkid' must be a valid click id.",
+                    }
+                ],
+            }
+        }
+    return 200, {"eventsReceived": len(common.requested(body, "data")) or 1}
+
+
+PLATFORM = Platform(
+    settings=platforms.BING,
+    label="Microsoft Advertising",
+    required=("tag_id",),
+    click_ids=("msclkid",),
+    request=request,
+    judge=judge,
+    prepare=prepare,
+    mimic=mimic,
+)

@@ -1,4 +1,6 @@
-"""What the ad-platform kinds share: settings, secrets, event ids, click ids, user data, JSON.
+"""What the ad-platform kinds share: the ``Platform`` each platform module declares, and the
+steps every builder takes the same way: settings, secrets, event ids, click ids, value,
+currency and order id, hashed user data, JSON.
 
 Secrets (``access_token``, ``developer_token``) never leave this module unmasked except on the
 wire: a builder records the request with the masked secret, and the kind's preparer puts the
@@ -10,14 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from listener.outbound import Context, format_number
+from listener.outbound import Built, Context, format_number
 from listener.platforms import hashing
+from store.platforms import SETTINGS, PlatformSettings
+from store.records import Attempt
 
-SECRET_KEYS = ("access_token", "developer_token")
+# Every platform's secret settings (access_token, developer_token), as store.platforms declares.
+SECRET_KEYS = tuple(dict.fromkeys(key for p in SETTINGS.values() for key in p.secrets))
 # Headers the ad platforms read credentials and account ids from (kept by the sink, masked).
 SECRET_HEADERS = ("Authorization", "Access-Token", "developer-token")
 PLATFORM_HEADERS = (*SECRET_HEADERS, "login-customer-id")
@@ -27,6 +33,55 @@ PHONE_PARAMS = ("phone", "ph")
 
 class Missing(ValueError):
     """A value the request needs cannot be had; the message is the reason, for a person."""
+
+
+# -- the declaration -------------------------------------------------------------------------
+
+# The platform's own request, once the shared steps found its required settings (by name).
+Request = Callable[["Platform", Context, Mapping[str, str]], Built]
+Judge = Callable[[Attempt, int, str], "str | None"]
+Preparer = Callable[[Attempt], Attempt]
+# A sink's answer in the platform's shapes: (request body, error?) -> (status, JSON value).
+Mimic = Callable[[str, bool], tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Everything postwatch knows of one ad platform; its module declares one, as ``PLATFORM``,
+    and ``listener.platforms.PLATFORMS`` lists them all."""
+
+    settings: PlatformSettings  # what its postback configs hold (store.platforms)
+    label: str  # its name in sentences: "Meta", "Google Ads"
+    required: tuple[str, ...]  # settings the request cannot do without
+    click_ids: tuple[str, ...]  # click parameters it attributes by, preferred first
+    request: Request  # the request, in the platform's documented shape (secrets masked)
+    judge: Judge  # its answer in, the reason it is not delivered (or None) out
+    prepare: Preparer  # the stored attempt in, the attempt with the real secrets out
+    mimic: Mimic  # how a sink standing in for it answers
+
+    def __post_init__(self) -> None:
+        unknown = [key for key in self.required if key not in self.settings.keys]
+        if unknown:
+            raise ValueError(
+                f"platform '{self.kind}' requires {', '.join(unknown)}, which its settings "
+                "do not declare: add them to its PlatformSettings in store.platforms"
+            )
+        if not self.click_ids:
+            raise ValueError(f"platform '{self.kind}' names no click id to attribute by")
+
+    @property
+    def kind(self) -> str:
+        """The postback kind (``kind = "facebook"``)."""
+        return self.settings.kind
+
+    def build(self, ctx: Context) -> Built:
+        """The request of a conversion, or the reason it cannot be made: the required
+        settings are read first, then the platform lays out its request."""
+        try:
+            needed = {key: required(ctx, key) for key in self.required}
+            return self.request(self, ctx, needed)
+        except Missing as missing:
+            return Built(None, str(missing))
 
 
 # -- settings --------------------------------------------------------------------------------
@@ -167,16 +222,42 @@ def event_name(ctx: Context, fallback: str) -> tuple[str, list[str]]:
     return fallback, [f"the conversion has no type: the event was sent as '{fallback}'"]
 
 
-def click_id(ctx: Context, name: str, platform: str) -> str:
-    """The platform's click id on the click, exactly as the tracking link passed it."""
-    value = ctx.click.params.get(name, "")
-    if not value.strip():
-        raise Missing(
-            f"the click has no {name}: {platform} attributes a conversion to its ad click by "
-            f"the {name}, so pass {name} on the tracking link "
-            f"(/click/{ctx.campaign.key}?{name}=…)"
+@dataclass(frozen=True)
+class ClickId:
+    """The platform click id a request is attributed by."""
+
+    name: str  # fbclid, gclid, …
+    value: str  # exactly as the tracking link passed it
+    warnings: list[str] = field(default_factory=list)
+
+
+def _either(names: tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def click(ctx: Context, platform: Platform) -> ClickId:
+    """The click's platform click id (the first of the platform's ``click_ids`` it has), with
+    a warning when it had several: a platform takes exactly one."""
+    names = platform.click_ids
+    present = [name for name in names if ctx.click.params.get(name, "").strip()]
+    if not present:
+        how = (
+            f"by the {names[0]}, so pass {names[0]}"
+            if len(names) == 1
+            else "by one of them, so pass it"
         )
-    return value
+        raise Missing(
+            f"the click has no {_either(names)}: {platform.label} attributes a conversion to "
+            f"its ad click {how} on the tracking link (/click/{ctx.campaign.key}?{names[0]}=…)"
+        )
+    name = present[0]
+    warnings = []
+    if len(present) > 1:
+        warnings.append(
+            f"the click has {', '.join(present)}: only {name} was sent ({platform.label} "
+            "takes exactly one click id)"
+        )
+    return ClickId(name, ctx.click.params[name], warnings)
 
 
 def value(ctx: Context) -> float | None:
@@ -194,6 +275,21 @@ def value_warnings(ctx: Context) -> list[str]:
     if ctx.conversion.payout is None:
         return ["the conversion has no payout: the event was sent without a value"]
     return []
+
+
+def amounts(
+    ctx: Context, value_key: str, currency_key: str, order_key: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The conversion's value (when it has a payout), currency and order id (its txid, when
+    it has one), under the platform's names, and a warning when there is no value."""
+    found: dict[str, Any] = {}
+    payout = value(ctx)
+    if payout is not None:
+        found[value_key] = payout
+    found[currency_key] = currency(ctx)
+    if ctx.conversion.txid:
+        found[order_key] = ctx.conversion.txid
+    return found, value_warnings(ctx)
 
 
 def user_data(
@@ -218,6 +314,22 @@ def user_data(
     return found[0], found[1], warnings
 
 
+def identifiers(
+    ctx: Context,
+    email: tuple[str, hashing.Normaliser],
+    phone: tuple[str, hashing.Normaliser],
+) -> tuple[dict[str, str], list[str]]:
+    """The click's hashed email and phone under the platform's names (``("em", rule)``),
+    those it has only, and a warning for each one that cannot be normalised."""
+    email_digest, phone_digest, warnings = user_data(ctx, email[1], phone[1])
+    found = {
+        key: digest
+        for key, digest in ((email[0], email_digest), (phone[0], phone_digest))
+        if digest is not None
+    }
+    return found, warnings
+
+
 # -- JSON ------------------------------------------------------------------------------------
 
 
@@ -232,6 +344,18 @@ def from_json(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+def requested(body: str, key: str) -> list[dict[str, Any]]:
+    """The objects a request body lists under ``key`` (for a mimicked answer)."""
+    request = from_json(body)
+    items = request.get(key) if isinstance(request, dict) else None
+    return [item for item in items or [] if isinstance(item, dict)]
+
+
+# A sink answering like a platform puts this where the platform puts its trace or request id,
+# so a demo never passes its answers off as the platform's own.
+TRACE_ID = "postwatch-sink"
 
 
 def error_object(answer: Any) -> dict[str, Any] | None:

@@ -6,12 +6,15 @@ made from the click's ``fbclid`` as Meta documents for a value made server-side.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
 from listener.outbound import Built, Context, Outbound
 from listener.platforms import common, hashing
+from listener.platforms.common import Platform
+from store import platforms
 from store.records import Attempt, Click
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
@@ -28,19 +31,12 @@ def fbc(click: Click, fbclid: str) -> str:
 def event(ctx: Context, fbclid: str) -> tuple[dict[str, Any], list[str]]:
     """The server event of the conversion, and warnings."""
     name, warnings = common.event_name(ctx, FALLBACK_EVENT)
-    user: dict[str, Any] = {"fbc": fbc(ctx.click, fbclid)}
-    email, phone, user_warnings = common.user_data(ctx, hashing.meta_email, hashing.meta_phone)
-    if email:
-        user["em"] = [email]
-    if phone:
-        user["ph"] = [phone]
-    custom: dict[str, Any] = {}
-    value = common.value(ctx)
-    if value is not None:
-        custom["value"] = value
-    custom["currency"] = common.currency(ctx)
-    if ctx.conversion.txid:
-        custom["order_id"] = ctx.conversion.txid
+    hashed, user_warnings = common.identifiers(
+        ctx, ("em", hashing.meta_email), ("ph", hashing.meta_phone)
+    )
+    # Meta takes a list of hashes for each customer information parameter.
+    user = {"fbc": fbc(ctx.click, fbclid), **{key: [digest] for key, digest in hashed.items()}}
+    custom, value_warnings = common.amounts(ctx, "value", "currency", "order_id")
     data = {
         "event_name": name,
         "event_time": int(ctx.now),
@@ -49,29 +45,25 @@ def event(ctx: Context, fbclid: str) -> tuple[dict[str, Any], list[str]]:
         "user_data": user,
         "custom_data": custom,
     }
-    return data, warnings + user_warnings + common.value_warnings(ctx)
+    return data, warnings + user_warnings + value_warnings
 
 
-def build(ctx: Context) -> Built:
+def request(platform: Platform, ctx: Context, needed: Mapping[str, str]) -> Built:
     """The Conversions API request of a conversion (secret masked)."""
-    try:
-        pixel_id = common.required(ctx, "pixel_id")
-        url = (
-            f"{common.base_url(ctx, DEFAULT_BASE_URL)}/"
-            f"{common.setting(ctx, 'api_version', DEFAULT_API_VERSION)}/{pixel_id}/events"
-        )
-        test_event_code = common.setting(ctx, "test_event_code")
-        data, warnings = event(ctx, common.click_id(ctx, "fbclid", "Meta"))
-    except common.Missing as missing:
-        return Built(None, str(missing))
+    url = (
+        f"{common.base_url(ctx, DEFAULT_BASE_URL)}/"
+        f"{common.setting(ctx, 'api_version', DEFAULT_API_VERSION)}/{needed['pixel_id']}/events"
+    )
+    test_event_code = common.setting(ctx, "test_event_code")
+    data, warnings = event(ctx, common.click(ctx, platform).value)
     body: dict[str, Any] = {"data": [data]}
     if test_event_code:
         body["test_event_code"] = test_event_code
     token, not_sent = common.masked_secret(ctx, "access_token", "access token")
     if token is not None:
         url += "?" + urlencode({"access_token": token}, safe="*")
-    request = Outbound("POST", url, {"Content-Type": "application/json"}, common.to_json(body))
-    return Built(request, not_sent, warnings)
+    outbound = Outbound("POST", url, {"Content-Type": "application/json"}, common.to_json(body))
+    return Built(outbound, not_sent, warnings)
 
 
 def judge(attempt: Attempt, status: int, body: str) -> str | None:
@@ -101,3 +93,38 @@ def prepare(attempt: Attempt) -> Attempt:
     """The attempt with the real access token in its URL."""
     token = common.real_secret(attempt.platform, "access_token", "access token")
     return replace(attempt, url=common.with_query(attempt.url, "access_token", token))
+
+
+def mimic(body: str, error: bool) -> tuple[int, Any]:
+    """Meta's answer: events received, or its error for a malformed parameter."""
+    if error:
+        return 400, {
+            "error": {
+                "message": "Invalid parameter",
+                "type": "OAuthException",
+                "code": 100,
+                "error_subcode": 2804050,
+                "is_transient": False,
+                "error_user_title": "Invalid parameter",
+                "error_user_msg": "The fbc parameter is malformed (postwatch sink answering "
+                "like Meta).",
+                "fbtrace_id": common.TRACE_ID,
+            }
+        }
+    return 200, {
+        "events_received": len(common.requested(body, "data")) or 1,
+        "messages": [],
+        "fbtrace_id": common.TRACE_ID,
+    }
+
+
+PLATFORM = Platform(
+    settings=platforms.FACEBOOK,
+    label="Meta",
+    required=("pixel_id",),
+    click_ids=("fbclid",),
+    request=request,
+    judge=judge,
+    prepare=prepare,
+    mimic=mimic,
+)

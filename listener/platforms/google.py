@@ -7,17 +7,19 @@ conversion, and says so in ``partialFailureError``, which counts as a failure he
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from listener.outbound import Built, Context, Outbound
 from listener.platforms import common, hashing
+from listener.platforms.common import Platform
+from store import platforms
 from store.records import Attempt
 
 DEFAULT_BASE_URL = "https://googleads.googleapis.com"
 DEFAULT_API_VERSION = "v25"
-CLICK_IDS = ("gclid", "gbraid", "wbraid")  # in order of preference; Google takes one
 
 
 def conversion_date_time(at: float) -> str:
@@ -50,65 +52,37 @@ def conversion_action(ctx: Context, customer_id: str) -> str:
     return action
 
 
-def click_ids(ctx: Context) -> tuple[str, str, list[str]]:
-    """The one click id sent (name, value), and a warning when the click had several."""
-    present = [name for name in CLICK_IDS if ctx.click.params.get(name, "").strip()]
-    if not present:
-        raise common.Missing(
-            "the click has no gclid, gbraid or wbraid: Google Ads attributes a conversion to "
-            "its ad click by one of them, so pass it on the tracking link "
-            f"(/click/{ctx.campaign.key}?gclid=…)"
-        )
-    name = present[0]
-    warnings = []
-    if len(present) > 1:
-        warnings.append(
-            f"the click has {', '.join(present)}: only {name} was sent (Google Ads takes "
-            "exactly one click id)"
-        )
-    return name, ctx.click.params[name], warnings
-
-
-def conversion(ctx: Context, customer_id: str) -> tuple[dict[str, Any], list[str]]:
+def conversion(
+    ctx: Context, click: common.ClickId, customer_id: str
+) -> tuple[dict[str, Any], list[str]]:
     """The click conversion, and warnings."""
-    name, click_id, warnings = click_ids(ctx)
     data: dict[str, Any] = {
-        name: click_id,
+        click.name: click.value,
         "conversionAction": conversion_action(ctx, customer_id),
         "conversionDateTime": conversion_date_time(ctx.now),
     }
-    value = common.value(ctx)
-    if value is not None:
-        data["conversionValue"] = value
-    data["currencyCode"] = common.currency(ctx)
-    if ctx.conversion.txid:
-        data["orderId"] = ctx.conversion.txid
-    email, phone, user_warnings = common.user_data(ctx, hashing.google_email, hashing.e164_phone)
+    amounts, value_warnings = common.amounts(ctx, "conversionValue", "currencyCode", "orderId")
+    data.update(amounts)
+    hashed, user_warnings = common.identifiers(
+        ctx, ("hashedEmail", hashing.google_email), ("hashedPhoneNumber", hashing.e164_phone)
+    )
     # User identifiers (enhanced conversions for leads) go with a gclid only.
-    identifiers = [
-        {key: digest}
-        for key, digest in (("hashedEmail", email), ("hashedPhoneNumber", phone))
-        if digest is not None
-    ]
-    if identifiers and name == "gclid":
-        data["userIdentifiers"] = identifiers
-    return data, warnings + user_warnings + common.value_warnings(ctx)
+    if hashed and click.name == "gclid":
+        data["userIdentifiers"] = [{key: digest} for key, digest in hashed.items()]
+    return data, click.warnings + user_warnings + value_warnings
 
 
-def build(ctx: Context) -> Built:
+def request(platform: Platform, ctx: Context, needed: Mapping[str, str]) -> Built:
     """The uploadClickConversions request of a conversion (secrets masked)."""
-    try:
-        customer_id = customer_digits(common.required(ctx, "customer_id"), "customer_id")
-        login = common.setting(ctx, "login_customer_id")
-        login = customer_digits(login, "login_customer_id") if login else ""
-        url = (
-            f"{common.base_url(ctx, DEFAULT_BASE_URL)}/"
-            f"{common.setting(ctx, 'api_version', DEFAULT_API_VERSION)}/"
-            f"customers/{customer_id}:uploadClickConversions"
-        )
-        data, warnings = conversion(ctx, customer_id)
-    except common.Missing as missing:
-        return Built(None, str(missing))
+    customer_id = customer_digits(needed["customer_id"], "customer_id")
+    login = common.setting(ctx, "login_customer_id")
+    login = customer_digits(login, "login_customer_id") if login else ""
+    url = (
+        f"{common.base_url(ctx, DEFAULT_BASE_URL)}/"
+        f"{common.setting(ctx, 'api_version', DEFAULT_API_VERSION)}/"
+        f"customers/{customer_id}:uploadClickConversions"
+    )
+    data, warnings = conversion(ctx, common.click(ctx, platform), customer_id)
     headers = {"Content-Type": "application/json"}
     token, no_token = common.masked_secret(ctx, "access_token", "access token")
     developer, no_developer = common.masked_secret(ctx, "developer_token", "developer token")
@@ -119,8 +93,8 @@ def build(ctx: Context) -> Built:
     if login:
         headers["login-customer-id"] = login
     body = {"conversions": [data], "partialFailure": True}
-    request = Outbound("POST", url, headers, common.to_json(body))
-    return Built(request, no_token or no_developer, warnings)
+    outbound = Outbound("POST", url, headers, common.to_json(body))
+    return Built(outbound, no_token or no_developer, warnings)
 
 
 def _failures(error: dict[str, Any]) -> list[str]:
@@ -175,3 +149,54 @@ def prepare(attempt: Attempt) -> Attempt:
         attempt.platform, "developer_token", "developer token"
     )
     return replace(attempt, headers=headers)
+
+
+def mimic(body: str, error: bool) -> tuple[int, Any]:
+    """Google's answer: the uploaded conversions, or (with HTTP 200, as under partialFailure)
+    its partialFailureError for a click id it cannot decode."""
+    conversions = common.requested(body, "conversions")
+    if error:
+        return 200, {
+            "partialFailureError": {
+                "code": 3,
+                "message": "The click identifier could not be decoded., at conversions[0].gclid",
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.ads.googleads.v25.errors."
+                        "GoogleAdsFailure",
+                        "errors": [
+                            {
+                                "errorCode": {"conversionUploadError": "UNPARSEABLE_GCLID"},
+                                "message": "The click identifier could not be decoded.",
+                                "location": {
+                                    "fieldPathElements": [
+                                        {"fieldName": "conversions", "index": 0},
+                                        {"fieldName": "gclid"},
+                                    ]
+                                },
+                            }
+                        ],
+                        "requestId": common.TRACE_ID,
+                    }
+                ],
+            },
+            "results": [{} for _ in conversions] or [{}],
+            "jobId": "0",
+        }
+    keys = (*PLATFORM.click_ids, "conversionAction", "conversionDateTime")
+    return 200, {
+        "results": [{k: c[k] for k in keys if k in c} for c in conversions] or [{}],
+        "jobId": "0",
+    }
+
+
+PLATFORM = Platform(
+    settings=platforms.GOOGLE,
+    label="Google Ads",
+    required=("customer_id",),
+    click_ids=("gclid", "gbraid", "wbraid"),  # in order of preference; Google takes one
+    request=request,
+    judge=judge,
+    prepare=prepare,
+    mimic=mimic,
+)

@@ -6,11 +6,14 @@ HTTP 200 to nearly everything: its JSON ``code`` says whether the event was take
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from listener.outbound import Built, Context, Outbound
 from listener.platforms import common, hashing
+from listener.platforms.common import Platform
+from store import platforms
 from store.records import Attempt
 
 DEFAULT_BASE_URL = "https://business-api.tiktok.com"
@@ -21,39 +24,30 @@ FALLBACK_EVENT = "CompletePayment"
 def event(ctx: Context, ttclid: str) -> tuple[dict[str, Any], list[str]]:
     """The web event of the conversion, and warnings."""
     name, warnings = common.event_name(ctx, FALLBACK_EVENT)
-    user: dict[str, Any] = {"ttclid": ttclid}
-    email, phone, user_warnings = common.user_data(ctx, hashing.tiktok_email, hashing.e164_phone)
-    if email:
-        user["email"] = email
-    if phone:
-        user["phone"] = phone
-    properties: dict[str, Any] = {}
-    value = common.value(ctx)
-    if value is not None:
-        properties["value"] = value
-    properties["currency"] = common.currency(ctx)
-    if ctx.conversion.txid:
-        properties["order_id"] = ctx.conversion.txid
+    hashed, user_warnings = common.identifiers(
+        ctx, ("email", hashing.tiktok_email), ("phone", hashing.e164_phone)
+    )
+    properties, value_warnings = common.amounts(ctx, "value", "currency", "order_id")
     data = {
         "event": name,
         "event_time": int(ctx.now),
         "event_id": common.event_id(ctx),
-        "user": user,
+        "user": {"ttclid": ttclid, **hashed},
         "properties": properties,
     }
-    return data, warnings + user_warnings + common.value_warnings(ctx)
+    return data, warnings + user_warnings + value_warnings
 
 
-def build(ctx: Context) -> Built:
+def request(platform: Platform, ctx: Context, needed: Mapping[str, str]) -> Built:
     """The Events API request of a conversion (secret masked)."""
-    try:
-        pixel_code = common.required(ctx, "pixel_code")
-        url = common.base_url(ctx, DEFAULT_BASE_URL) + PATH
-        test_event_code = common.setting(ctx, "test_event_code")
-        data, warnings = event(ctx, common.click_id(ctx, "ttclid", "TikTok"))
-    except common.Missing as missing:
-        return Built(None, str(missing))
-    body: dict[str, Any] = {"event_source": "web", "event_source_id": pixel_code, "data": [data]}
+    url = common.base_url(ctx, DEFAULT_BASE_URL) + PATH
+    test_event_code = common.setting(ctx, "test_event_code")
+    data, warnings = event(ctx, common.click(ctx, platform).value)
+    body: dict[str, Any] = {
+        "event_source": "web",
+        "event_source_id": needed["pixel_code"],
+        "data": [data],
+    }
     if test_event_code:
         body["test_event_code"] = test_event_code
     headers = {"Content-Type": "application/json"}
@@ -85,3 +79,27 @@ def prepare(attempt: Attempt) -> Attempt:
     headers = dict(attempt.headers)
     headers["Access-Token"] = common.real_secret(attempt.platform, "access_token", "access token")
     return replace(attempt, headers=headers)
+
+
+def mimic(body: str, error: bool) -> tuple[int, Any]:
+    """TikTok's answer: HTTP 200 either way, its JSON ``code`` 0 or an error code."""
+    if error:
+        return 200, {
+            "code": 40002,
+            "message": "Invalid value for ttclid (postwatch sink answering like TikTok).",
+            "request_id": common.TRACE_ID,
+            "data": {},
+        }
+    return 200, {"code": 0, "message": "OK", "request_id": common.TRACE_ID, "data": {}}
+
+
+PLATFORM = Platform(
+    settings=platforms.TIKTOK,
+    label="TikTok",
+    required=("pixel_code",),
+    click_ids=("ttclid",),
+    request=request,
+    judge=judge,
+    prepare=prepare,
+    mimic=mimic,
+)
