@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from listener.cli import cli
 from store.config import ConfigError, dump, parse
 from store.sample import sample_workspace
-from tests.conftest import Listener
+from tests.helpers import Listener
 
 SPEC_EXAMPLE = """
 conversion_types = ["Lead", "Deposit"]

@@ -14,7 +14,7 @@ from listener.cli import cli
 from store import workspace
 from store.config import ConfigError, parse
 from store.records import PostbackConfig, Workspace
-from tests.conftest import Listener
+from tests.helpers import Listener
 
 FULL = """
 conversion_types = ["Lead", "Deposit"]

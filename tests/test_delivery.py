@@ -3,80 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-from aiohttp import web
-
-from tests.conftest import BASE_CONFIG, Listener, start_listener, stop_listener
-
-
-class Receiver:
-    """A real traffic-source stand-in that answers from a script and records requests."""
-
-    def __init__(self) -> None:
-        self.answers: list[tuple[int, str]] = []
-        self.received: list[web.Request] = []
-        self.bodies: list[str] = []
-        self.runner: web.AppRunner | None = None
-        self.port = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append(request)
-        self.bodies.append(await request.text())
-        status, text = self.answers.pop(0) if self.answers else (200, "OK")
-        return web.Response(status=status, text=text)
-
-    async def start(self, port: int = 0) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", port, reuse_address=True)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
+from tests.helpers import (
+    BASE_CONFIG,
+    Listener,
+    Target,
+    config_for,
+    free_port,
+    start_listener,
+    stop_listener,
+)
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-def config_for(receiver_port: int, url: str, extra: str = "") -> str:
-    return f"""
-conversion_types = ["Lead", "Deposit"]
-[delivery]
-timeout = 1
-retry_schedule = [0.2, 0.2]
-[[offer_sources]]
-name = "AffNet"
-status_aliases = {{}}
-[[traffic_sources]]
-name = "Receiver"
-postback_url = "http://127.0.0.1:{receiver_port}{url}"
-{extra}
-[[campaigns]]
-key = "casino-fr"
-traffic_source = "Receiver"
-offer_source = "AffNet"
-[[campaigns.postbacks]]
-name = "all events"
-"""
-
-
-async def test_macros_are_expanded_and_url_encoded(pw: Listener, receiver: Receiver) -> None:
+async def test_macros_are_expanded_and_url_encoded(pw: Listener, target: Target) -> None:
     await pw.configure(
         config_for(
-            receiver.port,
+            target.port,
             "/pb?v={external_id}&c={clickid}&p={payout}&s={sum}&cur={currency}&st={status}"
             "&raw={raw_status}&t={type}&tx={txid}&camp={campaign}&ts={timestamp}&s1={sub1}"
             "&x={nope}&e={externalid}",
@@ -85,7 +29,7 @@ async def test_macros_are_expanded_and_url_encoded(pw: Listener, receiver: Recei
     clickid = await pw.click(ref_id="a b&c=d", sub1="fr/é")
     await pw.postback(clickid=clickid, type="First Deposit", status="hold", sum="12.50", txid="T#1")
     await pw.delivered(clickid)
-    (request,) = receiver.received
+    (request,) = target.received
     query = parse_qs(urlsplit(str(request.url)).query)
     assert query["v"] == ["a b&c=d"] and query["e"] == ["a b&c=d"]
     assert query["c"] == [clickid]
@@ -100,7 +44,7 @@ async def test_macros_are_expanded_and_url_encoded(pw: Listener, receiver: Recei
     assert "unknown macro {nope} was left empty" in decision["warnings"]
 
 
-async def test_post_with_a_json_body_template(pw: Listener, receiver: Receiver) -> None:
+async def test_post_with_a_json_body_template(pw: Listener, target: Target) -> None:
     await pw.configure(
         """
 [[traffic_sources]]
@@ -116,21 +60,21 @@ offer_source = "AffNet"
 name = "all events"
 method = "POST"
 body = '{"id": "{clickid}", "type": "{type}", "payout": {payout}}'
-""".replace("RPORT", str(receiver.port))
+""".replace("RPORT", str(target.port))
     )
     clickid = await pw.click()
     await pw.postback(clickid=clickid, type='Say "hi"', sum="3")
     await pw.delivered(clickid)
-    assert receiver.received[0].method == "POST"
-    assert receiver.received[0].headers["Content-Type"] == "application/json"
-    assert json.loads(receiver.bodies[0]) == {"id": clickid, "type": 'Say "hi"', "payout": 3}
+    assert target.received[0].method == "POST"
+    assert target.received[0].headers["Content-Type"] == "application/json"
+    assert json.loads(target.bodies[0]) == {"id": clickid, "type": 'Say "hi"', "payout": 3}
 
 
 async def test_a_500_then_200_is_delivered_on_the_second_attempt(
-    pw: Listener, receiver: Receiver
+    pw: Listener, target: Target
 ) -> None:
-    await pw.configure(config_for(receiver.port, "/pb?c={clickid}"))
-    receiver.answers = [(500, "oops")]
+    await pw.configure(config_for(target.port, "/pb?c={clickid}"))
+    target.answers = [(500, "oops")]
     clickid = await pw.click()
     await pw.postback(clickid=clickid, type="Lead")
     await pw.delivered(clickid)
@@ -141,14 +85,12 @@ async def test_a_500_then_200_is_delivered_on_the_second_attempt(
     ]
     assert attempts[0]["response"] == "oops"
     assert attempts[0]["error"] == "HTTP 500: only a 2xx answer counts as delivered"
-    assert len(receiver.received) == 2
+    assert len(target.received) == 2
 
 
-async def test_a_200_matching_failure_body_is_not_delivered(
-    pw: Listener, receiver: Receiver
-) -> None:
-    await pw.configure(config_for(receiver.port, "/pb", 'failure_body = "(?i)error"'))
-    receiver.answers = [(200, "ERROR: bad visitor")] * 3
+async def test_a_200_matching_failure_body_is_not_delivered(pw: Listener, target: Target) -> None:
+    await pw.configure(config_for(target.port, "/pb", 'failure_body = "(?i)error"'))
+    target.answers = [(200, "ERROR: bad visitor")] * 3
     clickid = await pw.click()
     await pw.postback(clickid=clickid, type="Lead")
     await pw.delivered(clickid)
@@ -157,9 +99,9 @@ async def test_a_200_matching_failure_body_is_not_delivered(
     assert "matches the traffic source's failure_body" in attempts[-1]["error"]
 
 
-async def test_success_body_must_match(pw: Listener, receiver: Receiver) -> None:
-    await pw.configure(config_for(receiver.port, "/pb", 'success_body = "^OK$"'))
-    receiver.answers = [(200, "queued")]
+async def test_success_body_must_match(pw: Listener, target: Target) -> None:
+    await pw.configure(config_for(target.port, "/pb", 'success_body = "^OK$"'))
+    target.answers = [(200, "queued")]
     clickid = await pw.click()
     await pw.postback(clickid=clickid, type="Lead")
     await pw.delivered(clickid)
@@ -169,11 +111,7 @@ async def test_success_body_must_match(pw: Listener, receiver: Receiver) -> None
 
 
 async def test_connection_refused_is_retried_then_failed(pw: Listener) -> None:
-    receiver = Receiver()
-    await receiver.start()
-    port = receiver.port
-    await receiver.stop()  # nothing listens there any more
-    await pw.configure(config_for(port, "/pb"))
+    await pw.configure(config_for(free_port(), "/pb"))  # nothing listens there
     clickid = await pw.click()
     await pw.postback(clickid=clickid, type="Lead")
     await pw.delivered(clickid)
@@ -182,12 +120,10 @@ async def test_connection_refused_is_retried_then_failed(pw: Listener) -> None:
     assert all(a["error"].startswith("the request failed") for a in attempts)
 
 
-async def test_a_pending_retry_resumes_after_a_restart(tmp_path: Path) -> None:
-    receiver = Receiver()
-    await receiver.start()
+async def test_a_pending_retry_resumes_after_a_restart(tmp_path: Path, target: Target) -> None:
     listener = await start_listener(tmp_path / "pw.db")
-    await listener.configure(config_for(receiver.port, "/pb").replace("[0.2, 0.2]", "[1.5]"))
-    receiver.answers = [(503, "busy")]
+    await listener.configure(config_for(target.port, "/pb").replace("[0.2, 0.2]", "[1.5]"))
+    target.answers = [(503, "busy")]
     clickid = await listener.click()
     await listener.postback(clickid=clickid, type="Lead")
     await listener.settle(lambda: _has_outcome(listener, clickid, "retrying"))
@@ -201,18 +137,17 @@ async def test_a_pending_retry_resumes_after_a_restart(tmp_path: Path) -> None:
             (1, "retrying"),
             (2, "delivered"),
         ]
-        assert len(receiver.received) == 2
+        assert len(target.received) == 2
     finally:
         await stop_listener(listener)
-        await receiver.stop()
 
 
 async def _has_outcome(listener: Listener, clickid: str, outcome: str) -> bool:
     return any(outcome in outcomes for outcomes in await listener.outcomes(clickid))
 
 
-async def test_resend_appends_an_attempt(pw: Listener, receiver: Receiver) -> None:
-    await pw.configure(config_for(receiver.port, "/pb?c={clickid}"))
+async def test_resend_appends_an_attempt(pw: Listener, target: Target) -> None:
+    await pw.configure(config_for(target.port, "/pb?c={clickid}"))
     clickid = await pw.click()
     await pw.postback(clickid=clickid, type="Lead")
     await pw.delivered(clickid)
@@ -226,7 +161,7 @@ async def test_resend_appends_an_attempt(pw: Listener, receiver: Receiver) -> No
         (2, first["id"], "delivered"),
     ]
     assert attempts[1]["url"] == first["url"]
-    assert len(receiver.received) == 2
+    assert len(target.received) == 2
     status, body = await pw.post("/api/deliveries/999/resend")
     assert status == 404 and body["error"] == "no delivery has id 999"
 

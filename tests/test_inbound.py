@@ -14,7 +14,7 @@ import pytest
 from listener.app import start
 from store.db import Store
 from store.records import Settings
-from tests.conftest import BASE_CONFIG, Listener, start_listener, stop_listener
+from tests.helpers import BASE_CONFIG, Listener, start_listener, stop_listener
 
 
 async def raw_request(port: int, *pieces: bytes) -> tuple[int, dict[str, str], bytes]:

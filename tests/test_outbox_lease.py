@@ -18,7 +18,15 @@ import aiohttp
 import aiohttp.web
 import pytest
 
-from tests.conftest import Listener, Target, outbox, start_listener, stop_listener, until
+from tests.helpers import (
+    Listener,
+    Target,
+    free_port,
+    outbox,
+    start_listener,
+    stop_listener,
+    until,
+)
 
 CONFIG = """
 [delivery]
@@ -89,12 +97,6 @@ async def test_two_listeners_on_one_database_deliver_each_postback_once(
             await stop_listener(first)
         if second is not None:
             await stop_listener(second)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def lease_pid(db: Path) -> int | None:

@@ -16,16 +16,17 @@ from aiohttp import web
 from listener.delivery import Outbox
 from store.config import ConfigError, parse
 from store.records import Settings
-from tests.conftest import (
+from tests.helpers import (
     BASE_CONFIG,
     Listener,
     Target,
+    config_for,
+    free_port,
     outbox,
     start_listener,
     stop_listener,
     until,
 )
-from tests.test_delivery import config_for
 
 
 async def attempts_of(listener: Listener, clickid: str) -> list[dict[str, object]]:
@@ -261,11 +262,7 @@ async def test_secrets_are_masked_in_errors_answers_and_logs(
         return web.Response(status=400, text=f"bad request to {request.raw_path}")
 
     target.handler = echo
-    closed = Target()
-    await closed.start()
-    assert closed.runner is not None
-    await closed.runner.cleanup()
-    url = base_url.replace("CLOSED", str(closed.port)).replace("ECHO", str(target.port))
+    url = base_url.replace("CLOSED", str(free_port())).replace("ECHO", str(target.port))
     await pw.configure(facebook_config(url))
     clickid = await pw.click("ads", fbclid="IwAR2F4")
     await pw.postback(clickid=clickid, type="Lead")

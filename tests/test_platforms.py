@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from listener.story import story
-from tests.conftest import Listener
+from tests.helpers import Listener
 
 TOKEN = "EAABsecretTOKEN0123456789"
 DEV_TOKEN = "DEVtokenABCDEFGH"

@@ -10,7 +10,7 @@ import pytest
 
 from store import workspace
 from store.db import connect
-from tests.conftest import Listener
+from tests.helpers import Listener
 
 # One campaign and its sources; tests add the postback configs they need.
 CAMPAIGN = """

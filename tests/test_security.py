@@ -13,7 +13,7 @@ from listener.serve import api_token
 from store import workspace
 from store.db import Store
 from store.records import Settings
-from tests.conftest import BASE_CONFIG, Listener, start_listener, stop_listener
+from tests.helpers import BASE_CONFIG, Listener, start_listener, stop_listener
 
 
 async def test_a_token_is_made_up_beyond_loopback_only_and_kept(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,13 +17,8 @@ from listener.serve import listen, prepare
 from store.config import ConfigError
 from store.db import Store
 from store.workspace import campaigns, traffic_sources
+from tests.helpers import free_port
 from tests.test_config import SPEC_EXAMPLE
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_a_new_database_gets_the_sample_and_a_configured_one_does_not(

@@ -1,4 +1,4 @@
-from tests.conftest import Listener
+from tests.helpers import Listener
 
 
 async def test_click_then_paid_deposit_fires_both_postbacks(pw: Listener) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_tui import free_port
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

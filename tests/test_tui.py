@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,7 +21,7 @@ from textual.widgets._toast import Toast
 from yarl import URL
 
 from store import workspace
-from tests.conftest import BASE_CONFIG
+from tests.helpers import BASE_CONFIG, free_port
 from tui.app import PostwatchApp
 from tui.context import Dash, DashOptions
 from tui.screens.campaigns import CampaignsScreen
@@ -109,12 +108,6 @@ class Driver:
         """The table's lines as last drawn (only the lines it asked to redraw are new)."""
         table = self.table()
         return [strip.text for strip in table.render_lines(table.size.region)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @asynccontextmanager
@@ -579,7 +572,7 @@ async def test_an_unknown_binding_id_in_the_stored_keys_is_named_at_start(tmp_pa
 
 
 async def test_the_header_says_when_another_process_sends_the_postbacks(tmp_path: Path) -> None:
-    from tests.conftest import outbox, start_listener, stop_listener
+    from tests.helpers import outbox, start_listener, stop_listener
 
     serving = await start_listener(tmp_path / "postwatch.db")  # `postwatch serve`, say
     running = True

@@ -22,7 +22,7 @@ import pytest
 from textual.pilot import Pilot
 
 from store.db import connect
-from tests.conftest import start_listener, stop_listener
+from tests.helpers import start_listener, stop_listener
 from tui.app import PostwatchApp
 from tui.context import DashOptions
 from tui.screens.base import DashScreen

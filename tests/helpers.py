@@ -1,0 +1,212 @@
+"""What the tests share: a real listener on a loopback port over a real SQLite file, a
+traffic-source stand-in, and small waits. The fixtures that hand them out are in conftest."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from listener.app import start
+from listener.delivery import Outbox
+from listener.keys import OUTBOX
+from store import workspace
+from store.config import parse
+from store.db import Store
+from store.records import Settings
+
+BASE_CONFIG = """
+conversion_types = ["Lead", "Deposit"]
+
+[delivery]
+timeout = 2
+retry_schedule = [0.2, 0.2]
+
+[[offer_sources]]
+name = "AffNet"
+default_status = "pending"
+duplicates = "update"
+status_aliases = { "1" = "approved", "2" = "pending", "3" = "declined", hold = "pending" }
+
+[[traffic_sources]]
+name = "Propeller"
+click_id_param = "ref_id"
+postback_url = "http://127.0.0.1:PORT/sink/propeller?visitor_id={external_id}&payout={payout}"
+
+[[campaigns]]
+key = "casino-fr"
+name = "Casino FR"
+traffic_source = "Propeller"
+offer_source = "AffNet"
+
+[[campaigns.postbacks]]
+name = "all events"
+
+[[campaigns.postbacks]]
+name = "paid deposits"
+conditional = true
+types = ["Deposit"]
+statuses = ["approved"]
+"""
+
+
+class Listener:
+    """A running postwatch listener and the helpers tests drive it with."""
+
+    def __init__(self, store: Store, runner: web.AppRunner, session: aiohttp.ClientSession):
+        self.store = store
+        self.runner = runner
+        self.session = session
+        self.port: int = runner.addresses[0][1]
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    async def configure(self, toml: str) -> None:
+        """Import a config; the text's PORT stands for this listener's port."""
+        loaded = parse(toml.replace("PORT", str(self.port)))
+        await self.store.write(lambda conn: workspace.apply_workspace(conn, loaded))
+
+    async def get(self, path: str, **params: Any) -> tuple[int, Any]:
+        async with self.session.get(self.base + path, params=params, allow_redirects=False) as r:
+            body = await r.json() if r.content_type == "application/json" else await r.text()
+            return r.status, body
+
+    async def post(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        async with self.session.post(self.base + path, allow_redirects=False, **kwargs) as r:
+            body = await r.json() if r.content_type == "application/json" else await r.text()
+            return r.status, body
+
+    async def click(self, campaign: str = "casino-fr", **params: Any) -> str:
+        status, body = await self.get(f"/click/{campaign}", **params)
+        assert status == 200, body
+        return str(body["clickid"])
+
+    async def postback(self, **params: Any) -> tuple[int, Any]:
+        return await self.get("/postback", **params)
+
+    async def trace(self, any_id: str) -> Any:
+        status, body = await self.get(f"/api/trace/{any_id}")
+        assert status == 200
+        return body
+
+    async def settle(self, check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+        """Wait until ``check`` holds (deliveries happen after the answer)."""
+        deadline = time.monotonic() + timeout
+        while not await check():
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out waiting for the condition")
+            await asyncio.sleep(0.02)
+
+    async def outcomes(self, any_id: str) -> list[list[str]]:
+        """Every decision's attempt outcomes, in order, for the click of ``any_id``."""
+        trace = await self.trace(any_id)
+        return [
+            [attempt["outcome"] for attempt in decision["deliveries"]]
+            for conversion in trace["conversions"]
+            for decision in conversion["decisions"]
+            if decision["deliveries"]
+        ]
+
+    async def delivered(self, any_id: str) -> None:
+        """Wait until no attempt of this click is pending or retrying."""
+
+        async def done() -> bool:
+            return all(
+                outcome in ("delivered", "failed")
+                for outcomes in await self.outcomes(any_id)
+                for outcome in outcomes[-1:]
+            )
+
+        await self.settle(done)
+
+
+async def start_listener(db: Path, settings: Settings | None = None) -> Listener:
+    store = await Store(db).open()
+    runner = await start(store, settings or Settings(), "127.0.0.1", 0)
+    return Listener(store, runner, aiohttp.ClientSession())
+
+
+async def stop_listener(listener: Listener) -> None:
+    await listener.session.close()
+    await listener.runner.cleanup()
+    await listener.store.close()
+
+
+def config_for(receiver_port: int, url: str, extra: str = "") -> str:
+    return f"""
+conversion_types = ["Lead", "Deposit"]
+[delivery]
+timeout = 1
+retry_schedule = [0.2, 0.2]
+[[offer_sources]]
+name = "AffNet"
+status_aliases = {{}}
+[[traffic_sources]]
+name = "Receiver"
+postback_url = "http://127.0.0.1:{receiver_port}{url}"
+{extra}
+[[campaigns]]
+key = "casino-fr"
+traffic_source = "Receiver"
+offer_source = "AffNet"
+[[campaigns.postbacks]]
+name = "all events"
+"""
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Target:
+    """A traffic-source stand-in: records every request and its body, and answers with the
+    next of ``answers`` (status, text) while there are any, then with ``handler`` (200 "OK"
+    unless a test sets another). Served by the ``target`` fixture (pytest-aiohttp)."""
+
+    def __init__(self) -> None:
+        self.received: list[web.Request] = []
+        self.bodies: list[str] = []
+        self.answers: list[tuple[int, str]] = []
+        self.handler: Handler = self.ok
+        self.port = 0
+
+    @staticmethod
+    async def ok(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="OK")
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.received.append(request)
+        self.bodies.append(await request.text())
+        if self.answers:
+            status, text = self.answers.pop(0)
+            return web.Response(status=status, text=text)
+        return await self.handler(request)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for a server to take, or to be refused at)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until ``check`` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the condition")
+        await asyncio.sleep(0.02)
+
+
+def outbox(listener: Listener) -> Outbox:
+    return listener.runner.app[OUTBOX]
