@@ -135,7 +135,8 @@ def fill(size: int, workdir: Path) -> Path:
     rate = 2000.0  # conversions a second, a guess until the first run says
     with server(postwatch_command(db, config, port), port, workdir / "fill.log"):
         while (have := count(db, "conversions")) < size:
-            seconds = min(60.0, max(1.0, (size - have) / rate))
+            # the first run is short: it measures the rate the rest is planned by
+            seconds = min(60.0 if seed > 1 else 10.0, max(1.0, (size - have) / rate))
             wrk_run(port, seconds, seed)
             rate = max(100.0, (count(db, "conversions") - have) / seconds)
             seed += 1
