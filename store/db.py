@@ -30,10 +30,10 @@ Hook = Callable[[sqlite3.Connection], None]
 MAX_BATCH = 256
 
 # Checkpoints (copying the WAL back into the database file) run on their own connection and
-# thread, about every CHECKPOINT_INTERVAL seconds, instead of inside the commit that crosses
+# thread, four times a second, instead of inside the commit that crosses
 # SQLite's default 1,000 pages: on a large database that commit waited for the copy. The
 # writer keeps a high automatic threshold as a bound, should the checkpointer fall behind.
-CHECKPOINT_INTERVAL = 1.0
+CHECKPOINT_INTERVAL = 0.25
 WRITER_AUTOCHECKPOINT = 10_000  # pages (about 40 MiB of WAL)
 # Random click ids and txids land all over four large indexes: a larger page cache keeps
 # their inner pages (and many leaves) in memory instead of re-reading them on every postback.
