@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -329,6 +330,7 @@ def ingest(db: Path | None, workdir: Path, seconds: float, *, random_ids: bool) 
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     if db is not None:
         shutil.copyfile(db, target)
+        os.sync()  # the copy's dirty pages would be written back during the run's checkpoints
     port = free_port()
     config = bench_config(workdir, port)
     with server(postwatch_command(target, config, port), port, workdir / "ingest.log"):

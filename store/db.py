@@ -13,7 +13,6 @@ is what makes a few thousand postbacks a second fit on one core.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -28,16 +27,6 @@ Job = Callable[[sqlite3.Connection], Any]
 Hook = Callable[[sqlite3.Connection], None]
 
 MAX_BATCH = 256
-
-# Checkpoints (copying the WAL back into the database file) run on their own connection and
-# thread, four times a second, instead of inside the commit that crosses
-# SQLite's default 1,000 pages: on a large database that commit waited for the copy. The
-# writer keeps a high automatic threshold as a bound, should the checkpointer fall behind.
-CHECKPOINT_INTERVAL = 0.25
-WRITER_AUTOCHECKPOINT = 10_000  # pages (about 40 MiB of WAL)
-# Random click ids and txids land all over four large indexes: a larger page cache keeps
-# their inner pages (and many leaves) in memory instead of re-reading them on every postback.
-WRITER_CACHE_KIB = 32 * 1024
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -57,19 +46,6 @@ def configure(conn: sqlite3.Connection) -> None:
     # References are declared for readers; enforcing them costs a tenth of a postback, and
     # every row that refers to another is written by the same job as its parent.
     conn.execute("PRAGMA foreign_keys = OFF")
-
-
-def configure_writer(conn: sqlite3.Connection) -> None:
-    """The writer's own settings, on top of ``configure``."""
-    conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}")
-    conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
-
-
-def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """Copy what the WAL holds back into the database without waiting for readers or the
-    writer (PASSIVE); SQLite's (busy, frames in the WAL, frames copied)."""
-    row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return int(row[0]), int(row[1]), int(row[2])
 
 
 def _run_batch(
@@ -153,9 +129,7 @@ class Store:
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]] | None] = asyncio.Queue()
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._checkpointer: aiosqlite.Connection | None = None
         self._task: asyncio.Task[None] | None = None
-        self._checkpoints: asyncio.Task[None] | None = None
         self._hooks: list[Hook] = []
         self.batches = 0
 
@@ -171,40 +145,22 @@ class Store:
         try:
             self._writer = await _open(self.path)
             await _on_thread(self._writer, migrate)
-            await _on_thread(self._writer, configure_writer)
             self._reader = await _open(self.path)
-            self._checkpointer = await _open(self.path)
         except (OSError, sqlite3.Error) as error:
             await self.close()
             raise DatabaseError(self.path, str(error)) from error
         self._task = asyncio.create_task(self._drain(), name="store-writer")
-        self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="store-checkpoints")
         return self
 
     async def close(self) -> None:
-        if self._checkpoints is not None:
-            self._checkpoints.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpoints
-            self._checkpoints = None
         if self._task is not None:
             await self._queue.put(None)
             await self._task
             self._task = None
-        for db in (self._writer, self._reader, self._checkpointer):
+        for db in (self._writer, self._reader):
             if db is not None:
                 await db.close()
-        self._writer = self._reader = self._checkpointer = None
-
-    async def _checkpoint_loop(self) -> None:
-        """Checkpoint about every CHECKPOINT_INTERVAL seconds while the store is open. A
-        checkpoint that fails (say, the disk is full) is tried again next time; the writer's
-        own threshold still bounds the WAL."""
-        assert self._checkpointer is not None
-        while True:
-            await asyncio.sleep(CHECKPOINT_INTERVAL)
-            with contextlib.suppress(sqlite3.Error):
-                await _on_thread(self._checkpointer, checkpoint)
+        self._writer = self._reader = None
 
     async def __aenter__(self) -> Store:
         return await self.open()
