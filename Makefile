@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test bench soak lint format clean
+.PHONY: run serve test bench scale soak lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,6 +23,10 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/tui.py
 	$(PY) bench/tui.py --attached
+
+# reads and ingest on a large database; SIZES=1000,1000000 for the full run (fills once, cached)
+scale: $(STAMP)
+	$(PY) bench/scale.py --sizes $(or $(SIZES),1000,100000)
 
 soak: $(STAMP)
 	$(PY) bench/soak.py

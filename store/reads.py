@@ -146,7 +146,10 @@ def find_click_id(conn: sqlite3.Connection, any_id: str) -> str | None:
     """The click a click id, an external id or a transaction id belongs to."""
     for sql in (
         "SELECT id FROM clicks WHERE id = ?",
-        "SELECT id FROM clicks WHERE external_id = ? ORDER BY created_at DESC LIMIT 1",
+        # the second term lets SQLite use the partial index (clicks without an external id,
+        # all of those a postback makes under unknown_clicks = attach, are not in it)
+        "SELECT id FROM clicks WHERE external_id = ? AND external_id != ''"
+        " ORDER BY created_at DESC LIMIT 1",
         "SELECT click_id FROM conversions WHERE txid = ? ORDER BY id DESC LIMIT 1",
     ):
         row = conn.execute(sql, (any_id,)).fetchone()

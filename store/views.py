@@ -50,8 +50,29 @@ class Counters:
     last_inbound: int = 0
 
 
+def totals(conn: sqlite3.Connection) -> Counters:
+    """The header's totals, as the triggers of schema step 6 keep them: one row read, however
+    large the database (counting them read three whole tables). The ``last_*`` fields are the
+    newest ids, for callers that page from there."""
+    row = conn.execute(
+        "SELECT clicks, conversions, inbound, rejected, postbacks,"
+        " (SELECT coalesce(max(rowid), 0) FROM clicks),"
+        " (SELECT coalesce(max(id), 0) FROM conversions),"
+        " (SELECT coalesce(max(id), 0) FROM inbound) FROM totals"
+    ).fetchone()
+    if row is None:  # a database made without the row (never by postwatch): count once
+        return _count_from(conn, None)
+    return Counters(*(int(value) for value in row))
+
+
 def count_since(conn: sqlite3.Connection, previous: Counters | None = None) -> Counters:
-    """The counters, advanced from ``previous`` (from scratch when None)."""
+    """The counters (kept for older callers: ``previous`` is no longer needed, the totals
+    are kept by the database)."""
+    return totals(conn)
+
+
+def _count_from(conn: sqlite3.Connection, previous: Counters | None) -> Counters:
+    """The counters, advanced from ``previous`` by counting (from scratch when None)."""
     old = previous or Counters()
     clicks = conn.execute(
         "SELECT count(*), coalesce(max(rowid), ?) FROM clicks WHERE rowid > ?",
@@ -208,10 +229,12 @@ def conversion_detail(conn: sqlite3.Connection, conversion_id: int) -> Row | Non
         return None
     conversion = reads.conversion_row(conn, row, full=True)
     inbound_ids = [event["inbound_id"] for event in conversion["history"]]
+    # Every inbound row that names a conversion names its click too, so the click's rows
+    # (through the inbound_click index) hold them; inbound has no index on conversion_id.
     requests = conn.execute(
         f"SELECT * FROM inbound WHERE id IN ({_placeholders(inbound_ids)})"
-        " OR conversion_id = ? ORDER BY id",
-        (*inbound_ids, conversion_id),
+        " OR (click_id = ? AND conversion_id = ?) ORDER BY id",
+        (*inbound_ids, row["click_id"], conversion_id),
     ).fetchall()
     click = conn.execute(
         "SELECT external_id FROM clicks WHERE id = ?", (row["click_id"],)
@@ -250,6 +273,8 @@ def inbound_page(
     else:
         sql, args = _id_page("inbound", before=before, after=after, where=INBOUND_FILTERS[show])
         found = [row[0] for row in conn.execute(sql, (*args, limit))]
+        if not found:  # "id IN ()" is planned as a scan of the table
+            return []
         rows = conn.execute(
             f"SELECT * FROM inbound WHERE id IN ({_placeholders(found)}) ORDER BY id DESC", found
         ).fetchall()

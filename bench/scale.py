@@ -1,0 +1,434 @@
+"""How postwatch holds up on a large database: fill one through the real listener, then time
+the read paths a support person uses (trace over the JSON API, the dashboard attached to it),
+the header totals at start, the bytes each conversion costs, and ingest on the full database
+against an empty one and against a bare aiohttp handler. Prints the figures; it is not a test.
+
+    .venv/bin/python bench/scale.py [--sizes 1000,100000] [--ingest-seconds 5]
+
+The fill is ``postwatch serve`` taking wrk traffic from bench/scale.lua: postbacks with random
+click ids and transaction ids (attached to the bench campaign), and one request in ten a click
+with a random external id. A filled file is kept under bench/results/, named by its size and
+the schema version, and reused by the next run; delete it to fill again.
+
+Readers are real: traces over HTTP against ``postwatch serve`` on the filled file, and the
+dashboard in ``postwatch dash`` mode (attached) driven by Textual's Pilot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(BENCH))  # after ROOT: bench/tui.py must not shadow the tui package
+
+from run import (  # noqa: E402
+    CONFIG,
+    FILTERED,
+    GENERATOR_CORE,
+    PY,
+    RESULTS,
+    _figures,
+    free_port,
+    percentile,
+    postwatch_command,
+    server,
+)
+
+from store import views  # noqa: E402
+from store.schema import MIGRATIONS  # noqa: E402
+
+WRK = shutil.which("wrk")
+CONNECTIONS = 50
+SAMPLES = 200  # traces of each kind
+SWITCHES = (("2", "campaigns"), ("3", "deliveries"), ("4", "inbound"), ("5", "trace"))
+
+
+# --- filling -------------------------------------------------------------------------------
+
+
+def bench_config(directory: Path, port: int) -> Path:
+    """Two conditional postback configs that judge and filter every bench postback: two
+    decisions a conversion, no deliveries (the fill stays a fill of the ingest path)."""
+    path = directory / "scale.toml"
+    path.write_text((CONFIG + FILTERED).replace("PORT", str(port)), encoding="utf-8")
+    return path
+
+
+def count(db: Path, table: str) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def wrk_run(port: int, seconds: float, seed: int, *, clicks: bool = True) -> dict[str, Any]:
+    """One wrk run of bench/scale.lua (random ids) for ``seconds``."""
+    assert WRK is not None, "the scale benchmark needs wrk"
+    command = [
+        WRK,
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "scale.lua"),
+        f"http://127.0.0.1:{port}",
+        "--",
+        str(seed),
+        "clicks" if clicks else "noclicks",
+    ]
+    return _figures(command, seconds + 60)
+
+
+def counting_run(port: int, seconds: float, prefix: str) -> dict[str, Any]:
+    """One wrk run of bench/postbacks.lua (counting click ids, no txid) for ``seconds``."""
+    assert WRK is not None, "the scale benchmark needs wrk"
+    command = [
+        WRK,
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "postbacks.lua"),
+        f"http://127.0.0.1:{port}",
+        "--",
+        prefix,
+    ]
+    return _figures(command, seconds + 60)
+
+
+def cached(size: int) -> Path:
+    return RESULTS / f"scale-{size}-v{len(MIGRATIONS)}.db"
+
+
+def fill(size: int, workdir: Path) -> Path:
+    """The database of ``size`` conversions, from the cache or filled now."""
+    target = cached(size)
+    if target.exists():
+        print(f"  {size:,} conversions: cached {target.relative_to(ROOT)}", flush=True)
+        return target
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    db = workdir / f"fill-{size}.db"
+    port = free_port()
+    config = bench_config(workdir, port)
+    started = time.monotonic()
+    seed = 1
+    rate = 2000.0  # conversions a second, a guess until the first run says
+    with server(postwatch_command(db, config, port), port, workdir / "fill.log"):
+        while (have := count(db, "conversions")) < size:
+            # the first run is short: it measures the rate the rest is planned by
+            seconds = min(60.0 if seed > 1 else 10.0, max(1.0, (size - have) / rate))
+            wrk_run(port, seconds, seed)
+            rate = max(100.0, (count(db, "conversions") - have) / seconds)
+            seed += 1
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    shutil.move(db, target)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    took = time.monotonic() - started
+    print(f"  {size:,} conversions: filled in {took:.0f} s -> {target.relative_to(ROOT)}")
+    return target
+
+
+# --- what the database holds ---------------------------------------------------------------
+
+
+def bytes_per_conversion(db: Path) -> dict[str, Any]:
+    """File size and dbstat's bytes per table (indexes counted with their table)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        conversions = int(conn.execute("SELECT count(*) FROM conversions").fetchone()[0])
+        tables = dict(conn.execute("SELECT name, tbl_name FROM sqlite_master"))
+        per_table: dict[str, int] = {}
+        for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+            owner = tables.get(name, name)
+            per_table[owner] = per_table.get(owner, 0) + int(size)
+    finally:
+        conn.close()
+    file_size = db.stat().st_size
+    return {
+        "conversions": conversions,
+        "file": file_size,
+        "per_conversion": file_size / max(1, conversions),
+        "tables": {k: v / max(1, conversions) for k, v in sorted(per_table.items())},
+    }
+
+
+def header_totals_ms(db: Path) -> tuple[float, float]:
+    """The header totals as the dashboard reads them at start (from scratch): the first time
+    on a freshly opened connection and the best of three after."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        started = time.perf_counter()
+        views.count_since(conn, None)
+        first = (time.perf_counter() - started) * 1000
+        warm = []
+        for _ in range(3):
+            started = time.perf_counter()
+            views.count_since(conn, None)
+            warm.append((time.perf_counter() - started) * 1000)
+    finally:
+        conn.close()
+    return first, min(warm)
+
+
+# --- traces over HTTP ----------------------------------------------------------------------
+
+
+def sample_ids(db: Path, rng: random.Random) -> dict[str, list[str]]:
+    """Ids to trace: click ids, external ids and txids spread over the whole file."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        (top,) = conn.execute("SELECT max(id) FROM conversions").fetchone()
+        ids = [rng.randint(1, top) for _ in range(SAMPLES)]
+        marks = ", ".join("?" for _ in ids)
+        rows = conn.execute(
+            f"SELECT click_id, txid FROM conversions WHERE id IN ({marks})", ids
+        ).fetchall()
+        (clicks,) = conn.execute("SELECT max(rowid) FROM clicks").fetchone()
+        external = [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT external_id FROM clicks WHERE rowid IN"
+                f" ({', '.join('?' for _ in ids)}) AND external_id != ''",
+                [rng.randint(1, clicks) for _ in ids],
+            )
+        ]
+    finally:
+        conn.close()
+    return {
+        "click id": [str(r[0]) for r in rows],
+        "external id": external or ["none"],
+        "txid": [str(r[1]) for r in rows if r[1]],
+        "unknown id": [f"nobody-{n}" for n in range(SAMPLES)],
+    }
+
+
+def trace_timings(port: int, ids: dict[str, list[str]]) -> dict[str, float]:
+    """p99 in ms of ``GET /api/trace/{id}`` for each kind of id, one request at a time."""
+    result: dict[str, float] = {}
+    for kind, values in ids.items():
+        took = []
+        for value in values:
+            started = time.perf_counter()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/trace/{value}") as answer:
+                body = json.loads(answer.read())
+            took.append((time.perf_counter() - started) * 1000)
+            if kind != "unknown id":
+                assert body["click"] is not None, f"trace of {kind} {value} found no click"
+        result[kind] = percentile(took, 99)
+    return result
+
+
+# --- the dashboard, attached ---------------------------------------------------------------
+
+
+async def _settle(app: Any, pilot: Any, until: Callable[[], bool], limit: float = 10.0) -> None:
+    deadline = time.perf_counter() + limit
+    while not until() and time.perf_counter() < deadline:
+        await asyncio.sleep(0.001)
+    await pilot.pause()
+
+
+def _grew(values: list[float], size: int) -> bool:
+    return len(values) > size
+
+
+def _shown(app: Any, mode: str) -> bool:
+    return bool(app.current_mode == mode) and _tables_idle(app)
+
+
+def _tables_idle(app: Any) -> bool:
+    from tui.widgets.live_table import LiveTable
+
+    tables = list(app.screen.query(LiveTable))
+    return all(t.loaded and not t._busy and not t._paging for t in tables)
+
+
+async def dashboard_timings(db: Path, port: int) -> dict[str, float]:
+    """Down on Live (the detail of the next conversion, read and formatted), the first switch
+    to each other screen (until its tables show their first rows), and the slowest of 50
+    PageDowns (until the page is read and drawn), all in ms."""
+    from rich.text import Text
+
+    from tui.app import PostwatchApp
+    from tui.context import DashOptions
+    from tui.screens.live import LiveScreen
+
+    details: list[float] = []
+    read_detail = LiveScreen.read_detail
+
+    async def timed(screen: LiveScreen, key: int) -> Text | None:
+        started = time.perf_counter()
+        try:
+            return await read_detail(screen, key)
+        finally:
+            details.append((time.perf_counter() - started) * 1000)
+
+    LiveScreen.read_detail = timed  # type: ignore[method-assign, assignment]
+    options = DashOptions(db=db, attached=True, listener_url=f"http://127.0.0.1:{port}")
+    app = PostwatchApp(options)
+    result: dict[str, float] = {}
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await app.wait_ready()
+            await _settle(app, pilot, lambda: _tables_idle(app))
+            for _ in range(20):
+                count_before = len(details)
+                await pilot.press("down")
+                await _settle(app, pilot, partial(_grew, details, count_before), limit=2.0)
+            result["Live: detail of the next conversion (Down), p99"] = percentile(details, 99)
+            for key, name in SWITCHES:
+                started = time.perf_counter()
+                await pilot.press(key)
+                await _settle(app, pilot, partial(_shown, app, name))
+                result[f"first switch to {name.title()}"] = (time.perf_counter() - started) * 1000
+            await pilot.press("1")
+            await _settle(app, pilot, lambda: _tables_idle(app))
+            presses = []
+            for _ in range(50):
+                started = time.perf_counter()
+                await pilot.press("pagedown")
+                await _settle(app, pilot, lambda: _tables_idle(app))
+                presses.append((time.perf_counter() - started) * 1000)
+            result["PageDown x50 on Live, slowest press"] = max(presses)
+    finally:
+        LiveScreen.read_detail = read_detail  # type: ignore[method-assign]
+    return result
+
+
+# --- ingest --------------------------------------------------------------------------------
+
+
+def ingest(db: Path | None, workdir: Path, seconds: float, *, random_ids: bool) -> dict[str, Any]:
+    """Postbacks a second (and p99) of ``postwatch serve`` on a copy of ``db`` (or an empty
+    database), with random ids (bench/scale.lua, no clicks) or counting ones."""
+    target = workdir / "ingest.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    if db is not None:
+        shutil.copyfile(db, target)
+        os.sync()  # the copy's dirty pages would be written back during the run's checkpoints
+    port = free_port()
+    config = bench_config(workdir, port)
+    with server(postwatch_command(target, config, port), port, workdir / "ingest.log"):
+        if random_ids:
+            figures = wrk_run(port, seconds, random.randrange(1 << 30), clicks=False)
+        else:
+            figures = counting_run(port, seconds, f"c{random.randrange(1 << 30)}-")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    return figures
+
+
+def bare(workdir: Path, seconds: float) -> dict[str, Any]:
+    port = free_port()
+    with server([PY, str(BENCH / "bare.py"), str(port)], port, workdir / "bare.log"):
+        return wrk_run(port, seconds, 1, clicks=False)
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def measure(db: Path, workdir: Path) -> dict[str, Any]:
+    size = count(db, "conversions")
+    copy = workdir / "read.db"
+    shutil.copyfile(db, copy)  # the readers' server migrates and writes samples: not the cache
+    figures: dict[str, Any] = {"size": size}
+    figures["bytes"] = bytes_per_conversion(db)
+    figures["header_first_ms"], figures["header_warm_ms"] = header_totals_ms(copy)
+    port = free_port()
+    config = bench_config(workdir, port)
+    with server(postwatch_command(copy, config, port), port, workdir / "read.log"):
+        figures["trace"] = trace_timings(port, sample_ids(copy, random.Random(size)))
+        figures["dash"] = asyncio.run(dashboard_timings(copy, port))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    return figures
+
+
+def table(results: list[dict[str, Any]]) -> None:
+    """The issue's table, one column per size."""
+    sizes = [f"{r['size']:,}" for r in results]
+    print(f"\n{'':<56}" + "".join(f"{s:>14}" for s in sizes))
+
+    def line(name: str, values: list[str]) -> None:
+        print(f"{name:<56}" + "".join(f"{v:>14}" for v in values))
+
+    for kind in ("click id", "external id", "txid", "unknown id"):
+        line(f"trace by {kind} (API), p99 ms", [f"{r['trace'][kind]:.1f}" for r in results])
+    for name in results[0]["dash"]:
+        line(f"{name} ms", [f"{r['dash'][name]:.0f}" for r in results])
+    line("bytes per conversion (file)", [f"{r['bytes']['per_conversion']:.0f}" for r in results])
+    for name, share in results[-1]["bytes"]["tables"].items():
+        if share >= 5:  # the growing tables (the configuration's are a few pages in all)
+            shares = [f"{r['bytes']['tables'].get(name, 0):.0f}" for r in results]
+            line(f"  {name} (with its indexes)", shares)
+    line("header totals at start, first read ms", [f"{r['header_first_ms']:.0f}" for r in results])
+    line("header totals at start, warm ms", [f"{r['header_warm_ms']:.1f}" for r in results])
+
+
+def ingest_table(workdir: Path, largest: Path, seconds: float) -> None:
+    rounds = {
+        "bare aiohttp handler": bare(workdir, seconds),
+        "empty database, random ids": ingest(None, workdir, seconds, random_ids=True),
+        "full database, random ids": ingest(largest, workdir, seconds, random_ids=True),
+        "empty database, counting ids": ingest(None, workdir, seconds, random_ids=False),
+        "full database, counting ids": ingest(largest, workdir, seconds, random_ids=False),
+    }
+    print(f"\ningest, {seconds:g} s each, wrk -c{CONNECTIONS} on core {GENERATOR_CORE}:")
+    base = rounds["bare aiohttp handler"]["per_second"]
+    for name, figures in rounds.items():
+        print(
+            f"  {name:<32} {figures['per_second']:>9,.0f}/s  p99 {figures['p99_us'] / 1000:6.1f} ms"
+            f"  ({figures['per_second'] / base:.2f} of bare, {figures['errors']} errors)"
+        )
+    for kind in ("random ids", "counting ids"):
+        full = rounds[f"full database, {kind}"]["per_second"]
+        empty = rounds[f"empty database, {kind}"]["per_second"]
+        print(f"  full vs empty, {kind}: {full / empty:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,100000", help="conversions, comma-separated")
+    parser.add_argument("--ingest-seconds", type=float, default=5.0)
+    parser.add_argument("--no-ingest", action="store_true", help="skip the ingest runs")
+    args = parser.parse_args()
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="postwatch-scale-"))
+    try:
+        print(f"postwatch at scale, schema v{len(MIGRATIONS)}:")
+        files = [fill(size, workdir) for size in sizes]
+        results = [measure(db, workdir) for db in files]
+        table(results)
+        if not args.no_ingest:
+            ingest_table(workdir, files[-1], args.ingest_seconds)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
