@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from store import db, events, reads, views
-from tests.conftest import Listener
+from tests.helpers import Listener
 from tui import sources
 
 GROWING = frozenset(

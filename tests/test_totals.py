@@ -9,7 +9,7 @@ from pathlib import Path
 
 from store import db, views
 from store.schema import MIGRATIONS, migrate
-from tests.conftest import Listener
+from tests.helpers import Listener
 
 
 def counted(conn: sqlite3.Connection) -> tuple[int, int, int, int, int]:
