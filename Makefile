@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/tui.py
 	$(PY) bench/tui.py --attached
+	$(PY) bench/scale.py --sizes 1000,100000
 
 # reads and ingest on a large database; SIZES=1000,1000000 for the full run (fills once, cached)
 scale: $(STAMP)
