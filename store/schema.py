@@ -212,49 +212,10 @@ MIGRATIONS: list[str] = [
         heartbeat REAL NOT NULL             -- Unix time of the last renewal
     );
     """,
-    # 6: reads that stay fast at a million conversions. The header's totals are kept by
-    # triggers in one row (counting them from scratch read three whole tables at start); the
-    # list filters read indexes that grow at their right edge (low-cardinality key, then the
-    # rising id), so a postback adds two cheap index entries instead of a filter scanning the
-    # table until enough rows match.
+    # 6: the list filters read indexes that grow at their right edge (a low-cardinality key,
+    # then the rising id): a postback adds two cheap index entries instead of a filter
+    # scanning the table until enough rows match.
     """
-    CREATE TABLE totals (
-        id          INTEGER PRIMARY KEY CHECK (id = 1),
-        clicks      INTEGER NOT NULL,
-        conversions INTEGER NOT NULL,
-        inbound     INTEGER NOT NULL,
-        rejected    INTEGER NOT NULL,
-        postbacks   INTEGER NOT NULL
-    );
-    INSERT INTO totals VALUES (
-        1,
-        (SELECT count(*) FROM clicks),
-        (SELECT count(*) FROM conversions),
-        (SELECT count(*) FROM inbound),
-        (SELECT count(*) FROM inbound WHERE outcome = 'rejected'),
-        (SELECT count(*) FROM inbound WHERE endpoint = 'postback')
-    );
-    CREATE TRIGGER clicks_insert_totals AFTER INSERT ON clicks
-        BEGIN UPDATE totals SET clicks = clicks + 1; END;
-    CREATE TRIGGER clicks_delete_totals AFTER DELETE ON clicks
-        BEGIN UPDATE totals SET clicks = clicks - 1; END;
-    CREATE TRIGGER conversions_insert_totals AFTER INSERT ON conversions
-        BEGIN UPDATE totals SET conversions = conversions + 1; END;
-    CREATE TRIGGER conversions_delete_totals AFTER DELETE ON conversions
-        BEGIN UPDATE totals SET conversions = conversions - 1; END;
-    CREATE TRIGGER inbound_insert_totals AFTER INSERT ON inbound
-        BEGIN UPDATE totals SET inbound = inbound + 1,
-            rejected = rejected + (NEW.outcome = 'rejected'),
-            postbacks = postbacks + (NEW.endpoint = 'postback'); END;
-    CREATE TRIGGER inbound_update_totals AFTER UPDATE OF outcome, endpoint ON inbound
-        BEGIN UPDATE totals SET
-            rejected = rejected + (NEW.outcome = 'rejected') - (OLD.outcome = 'rejected'),
-            postbacks = postbacks + (NEW.endpoint = 'postback') - (OLD.endpoint = 'postback');
-        END;
-    CREATE TRIGGER inbound_delete_totals AFTER DELETE ON inbound
-        BEGIN UPDATE totals SET inbound = inbound - 1,
-            rejected = rejected - (OLD.outcome = 'rejected'),
-            postbacks = postbacks - (OLD.endpoint = 'postback'); END;
     CREATE INDEX inbound_outcome ON inbound(outcome, id);
     CREATE INDEX inbound_endpoint ON inbound(endpoint, id);
     CREATE INDEX deliveries_outcome ON deliveries(outcome, id);

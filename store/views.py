@@ -50,29 +50,8 @@ class Counters:
     last_inbound: int = 0
 
 
-def totals(conn: sqlite3.Connection) -> Counters:
-    """The header's totals, as the triggers of schema step 6 keep them: one row read, however
-    large the database (counting them read three whole tables). The ``last_*`` fields are the
-    newest ids, for callers that page from there."""
-    row = conn.execute(
-        "SELECT clicks, conversions, inbound, rejected, postbacks,"
-        " (SELECT coalesce(max(rowid), 0) FROM clicks),"
-        " (SELECT coalesce(max(id), 0) FROM conversions),"
-        " (SELECT coalesce(max(id), 0) FROM inbound) FROM totals"
-    ).fetchone()
-    if row is None:  # a database made without the row (never by postwatch): count once
-        return _count_from(conn, None)
-    return Counters(*(int(value) for value in row))
-
-
 def count_since(conn: sqlite3.Connection, previous: Counters | None = None) -> Counters:
-    """The counters (kept for older callers: ``previous`` is no longer needed, the totals
-    are kept by the database)."""
-    return totals(conn)
-
-
-def _count_from(conn: sqlite3.Connection, previous: Counters | None) -> Counters:
-    """The counters, advanced from ``previous`` by counting (from scratch when None)."""
+    """The counters, advanced from ``previous`` (from scratch when None)."""
     old = previous or Counters()
     clicks = conn.execute(
         "SELECT count(*), coalesce(max(rowid), ?) FROM clicks WHERE rowid > ?",

@@ -42,7 +42,7 @@ class Feed:
         version = views.data_version(conn)
         if version == self.version and self.counters is not None:
             return version, None
-        return version, views.totals(conn)
+        return version, views.count_since(conn, self.counters)
 
     def _rate(self, now: float, postbacks: int) -> float:
         self._samples.append((now, postbacks))
