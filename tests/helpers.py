@@ -192,6 +192,18 @@ class Target:
         return app
 
 
+def hold_answers(target: Target) -> asyncio.Event:
+    """Make ``target`` hold every answer until the returned event is set."""
+    release = asyncio.Event()
+
+    async def held(request: web.Request) -> web.StreamResponse:
+        await release.wait()
+        return web.Response(text="OK")
+
+    target.handler = held
+    return release
+
+
 def free_port() -> int:
     """A port nothing listens on now (for a server to take, or to be refused at)."""
     with socket.socket() as sock:

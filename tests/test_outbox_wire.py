@@ -22,6 +22,7 @@ from tests.helpers import (
     Target,
     config_for,
     free_port,
+    hold_answers,
     outbox,
     start_listener,
     stop_listener,
@@ -348,13 +349,7 @@ async def test_a_backlog_larger_than_memory_is_paged_from_the_database(
     tmp_path: Path, target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(Outbox, "CAPACITY", 5)
-    release = asyncio.Event()
-
-    async def gated(request: web.Request) -> web.StreamResponse:
-        await release.wait()
-        return web.Response(text="OK")
-
-    target.handler = gated
+    release = hold_answers(target)
     listener = await start_listener(tmp_path / "pw.db")
     try:
         await listener.configure(
@@ -386,13 +381,7 @@ async def test_a_backlog_is_read_on_as_attempts_finish_not_once_a_poll(
     """With more due than memory holds, finishing attempts make room and the outbox reads
     on at once: a backlog drains at the target's pace, not a page per poll."""
     monkeypatch.setattr(Outbox, "CAPACITY", 4)
-    release = asyncio.Event()
-
-    async def gated(request: web.Request) -> web.StreamResponse:
-        await release.wait()
-        return web.Response(text="OK")
-
-    target.handler = gated
+    release = hold_answers(target)
     listener = await start_listener(tmp_path / "pw.db")
     try:
         await listener.configure(
