@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -193,7 +193,10 @@ class PostwatchApp(App[None]):
     # -- data ---------------------------------------------------------------------------------
 
     def on_data_changed(self, message: DataChanged) -> None:
-        screen = self.screen
+        try:
+            screen = self.screen
+        except ScreenStackError:  # the app is closing: its screens are gone, the feed not yet
+            return
         if isinstance(screen, DashScreen):
             screen.post_message(DataChanged(message.version))
 
