@@ -197,6 +197,7 @@ def parse(
             "traffic_sources",
             "campaigns",
             "keys",
+            "storage",
         )
     )
     workspace = Workspace(conversion_types=top.strings("conversion_types"))
@@ -205,8 +206,9 @@ def parse(
     settings.keys = _read_keys(top, lines, binding_ids)
     listener = _read_listener(data, lines, settings, stored)
     delivery = _read_delivery(data, lines, settings)
+    storage = _read_storage(data, lines, settings)
     settings.given = frozenset(
-        {name for name in ("currency", "keys") if name in data} | listener | delivery
+        {name for name in ("currency", "keys") if name in data} | listener | delivery | storage
     )
     workspace.sinks = [
         _read_sink(table, index, lines, stored)
@@ -488,6 +490,22 @@ def _networks(reader: _Reader, key: str) -> list[str]:
     return values
 
 
+def _read_storage(data: dict[str, Any], lines: _Lines, settings: Settings) -> frozenset[str]:
+    """Read ``[storage]`` into ``settings``; return the keys it gave."""
+    table = data.get("storage", {})
+    reader = _Reader(table, "[storage]", lines.table("storage"), lines)
+    reader.only(("keep_days",))
+    settings.keep_days = int(reader.get("keep_days", int, settings.keep_days))
+    if settings.keep_days != 0:
+        # Refused rather than stored and ignored: nothing would be pruned yet.
+        raise reader.fail(
+            "keep_days",
+            f"'keep_days' is {settings.keep_days}: pruning old data is not in this version of "
+            "postwatch yet; use 0 (keep everything)",
+        )
+    return frozenset(table)
+
+
 def _read_delivery(data: dict[str, Any], lines: _Lines, settings: Settings) -> frozenset[str]:
     """Read ``[delivery]`` into ``settings``; return the keys it gave."""
     table = data.get("delivery", {})
@@ -734,6 +752,7 @@ def dump(workspace: Workspace, *, include_secrets: bool = False) -> str:
             "per_target": s.per_target,
         },
     )
+    out += _table("[storage]", {"keep_days": s.keep_days})
     for sink in workspace.sinks:
         out += _table("[[sinks]]", {f.name: getattr(sink, f.name) for f in fields(Sink)})
     for offer in workspace.offer_sources:

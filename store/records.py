@@ -107,6 +107,7 @@ class Settings(Given):
     timeout: float = 10.0
     retry_schedule: list[float] = field(default_factory=lambda: [10, 60, 300, 1800, 7200, 21600])
     per_target: int = 8  # attempts in flight at once to one target (host:port)
+    keep_days: int = 0  # [storage]: 0 keeps everything
     currency: str = "USD"
     max_body: int = 64 * 1024
     key: str = ""

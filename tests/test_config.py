@@ -182,3 +182,11 @@ def test_trace_without_a_database_says_what_to_do(tmp_path: Path) -> None:
     code, output = run("trace", "x", "--db", str(tmp_path / "none.db"))
     assert code == 1
     assert "no database at" in output and "postwatch serve" in output
+
+
+def test_storage_keep_days_zero_is_accepted_and_pruning_is_refused_plainly() -> None:
+    assert parse("[storage]\nkeep_days = 0\n").settings.keep_days == 0
+    with pytest.raises(ConfigError) as refused:
+        parse("[storage]\nkeep_days = 30\n")
+    assert refused.value.line == 2
+    assert "pruning old data is not in this version" in str(refused.value)
