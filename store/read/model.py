@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import Any, Protocol
 
 TIME: Mapping[str, Any] = {"time": True}
@@ -31,7 +32,12 @@ class Fields(Mapping[str, Any]):
         return len(self._names())
 
     def _names(self) -> tuple[str, ...]:
-        return tuple(item.name for item in fields(self))  # type: ignore[arg-type]
+        return _field_names(type(self))
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(item.name for item in fields(cls))
 
 
 @dataclass(frozen=True)
