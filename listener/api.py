@@ -10,7 +10,9 @@ from aiohttp import web
 
 from listener import delivery
 from listener.keys import OUTBOX, STORE, TOKEN
+from listener.story import markdown
 from store import reads
+from store.read import queries
 
 VERSION = "0.1.0"
 
@@ -56,8 +58,13 @@ async def health(request: web.Request) -> web.Response:
 
 async def trace(request: web.Request) -> web.Response:
     any_id = request.match_info["id"]
-    result = await request.app[STORE].read(lambda conn: reads.trace(conn, any_id))
-    return web.json_response(result)
+    shape = request.query.get("format", "json")
+    if shape not in ("json", "markdown"):
+        return _error(400, f"format must be json or markdown, not {shape!r}")
+    found = await request.app[STORE].read(lambda conn: queries.trace(conn, any_id))
+    if shape == "markdown":
+        return web.Response(text=markdown(found, any_id), content_type="text/markdown")
+    return web.json_response(reads.as_json(found))
 
 
 async def conversions(request: web.Request) -> web.Response:

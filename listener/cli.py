@@ -17,6 +17,7 @@ from listener.log import FORMATS, LEVELS
 from store import reads, workspace
 from store.config import MASK, ConfigError, dump, parse
 from store.db import DatabaseError, NoDatabase, connect, require
+from store.read import queries
 from store.records import Workspace
 from store.schema import migrate
 
@@ -110,19 +111,30 @@ def serve(
 @cli.command()
 @click.argument("id")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON of /api/trace/{id}.")
+@click.option(
+    "--markdown",
+    "as_markdown",
+    is_flag=True,
+    help="Print the trace as a Markdown ticket for a network or a traffic source (secrets masked).",
+)
 @db_option
-def trace(id: str, as_json: bool, db: Path) -> None:
+def trace(id: str, as_json: bool, as_markdown: bool, db: Path) -> None:
     """The whole story of a click id, external id or transaction id."""
+    if as_json and as_markdown:
+        raise click.UsageError("--json and --markdown print the trace two ways: give one of them")
     conn = _open(db)
-    result = reads.trace(conn, id)
+    found = queries.trace(conn, id)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json.dumps(reads.as_json(found), indent=2))
         return
-    from listener.story import story
+    from listener.story import markdown, story
 
-    for line in story(result):
-        click.echo(line)
-    if result["click"] is None and not result["inbound"]:
+    if as_markdown:
+        click.echo(markdown(found, id), nl=False)
+    else:
+        for line in story(found):
+            click.echo(line)
+    if found.empty:
         sys.exit(1)
 
 

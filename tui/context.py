@@ -92,12 +92,8 @@ class Dash:
             return await self._resend_over_api(delivery_id)
 
         def job(conn: sqlite3.Connection) -> int | None:
-            if delivery.resend(conn, delivery_id) is None:
-                return None
-            row = conn.execute(
-                "SELECT max(id) FROM deliveries WHERE resend_of = ?", (delivery_id,)
-            ).fetchone()
-            return None if row[0] is None else int(row[0])
+            queued = delivery.resend(conn, delivery_id)
+            return None if queued is None else queued.id
 
         return await self.store.write(job)
 

@@ -10,13 +10,21 @@ from __future__ import annotations
 import re
 import shlex
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from rich.text import Text
 
 from listener.outbound import format_number
-from store.views import mark_of
+from listener.story import Line, timeline, timestamp
+from store.read.model import (
+    AttemptRow,
+    AttemptView,
+    ConversionDetail,
+    DecisionView,
+    EventView,
+    InboundView,
+    Trace,
+)
 
 MARK_SYMBOLS: dict[str, tuple[str, str]] = {
     "delivered": ("✓", "green"),
@@ -66,11 +74,11 @@ def clock_time(at: float | None) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(at))
 
 
-def when(iso: str | None) -> str:
-    """An ISO 8601 UTC time from the read helpers, as 2026-01-01 00:09:00.000 UTC."""
-    if not iso:
+def when(at: float | None) -> str:
+    """A Unix time as 2026-01-01 00:09:00.000 UTC."""
+    if at is None:
         return "—"
-    return iso.replace("T", " ").removesuffix("Z") + " UTC"
+    return timestamp(at) + " UTC"
 
 
 def payout(value: float | None, currency: str = "") -> str:
@@ -135,7 +143,7 @@ def request_target(path: str, query: str) -> str:
     return f"{path}?{query}" if query else path
 
 
-def curl(method: str, url: str, headers: dict[str, str], body: str) -> str:
+def curl(method: str, url: str, headers: Mapping[str, str], body: str) -> str:
     """A shell command that sends the same request again, byte for byte: ``-g`` stops curl
     from reading ``{…}`` and ``[…]`` as globs, which are exactly the unreplaced macros people
     copy, and the URL is passed as stored (still percent-encoded)."""
@@ -188,46 +196,45 @@ class Lines:
         return self
 
 
-def attempt_lines(out: Lines, attempt: dict[str, Any], indent: int = 4) -> None:
-    head = Text(f"attempt {attempt['attempt']}", style="bold")
-    if attempt.get("resend_of"):
-        head.append(f" (resend of #{attempt['resend_of']})")
-    head.append(f" #{attempt['id']}  ")
-    head.append_text(outcome_text(attempt["outcome"]))
-    if attempt.get("http_status") is not None:
-        head.append(f"  HTTP {attempt['http_status']}")
-    if attempt.get("duration_ms") is not None:
-        head.append(f"  {duration(attempt['duration_ms'])}")
+def attempt_lines(out: Lines, attempt: AttemptView, indent: int = 4) -> None:
+    head = Text(f"attempt {attempt.attempt}", style="bold")
+    if attempt.resend_of:
+        head.append(f" (resend of #{attempt.resend_of})")
+    head.append(f" #{attempt.id}  ")
+    head.append_text(outcome_text(attempt.outcome))
+    if attempt.http_status is not None:
+        head.append(f"  HTTP {attempt.http_status}")
+    if attempt.duration_ms is not None:
+        head.append(f"  {duration(attempt.duration_ms)}")
     out.line(head, indent=indent)
-    out.line(literal(attempt["method"]), " ", literal(attempt["url"]), indent=indent + 2)
-    if attempt.get("sent_at"):
-        out.line(Text("sent ", style="dim"), when(attempt["sent_at"]), indent=indent + 2)
-    elif attempt.get("due_at"):
-        out.line(Text("due ", style="dim"), when(attempt["due_at"]), indent=indent + 2)
-    if attempt.get("error"):
-        out.line(Text("why: ", style="dim"), literal(attempt["error"], "yellow"), indent=indent + 2)
-    if attempt.get("response"):
+    out.line(literal(attempt.method), " ", literal(attempt.url), indent=indent + 2)
+    if attempt.sent_at:
+        out.line(Text("sent ", style="dim"), when(attempt.sent_at), indent=indent + 2)
+    elif attempt.due_at:
+        out.line(Text("due ", style="dim"), when(attempt.due_at), indent=indent + 2)
+    if attempt.error:
+        out.line(Text("why: ", style="dim"), literal(attempt.error, "yellow"), indent=indent + 2)
+    if attempt.response:
         out.line(Text("response:", style="dim"), indent=indent + 2)
-        out.block(attempt["response"], indent=indent + 4)
+        out.block(attempt.response, indent=indent + 4)
 
 
 def decision_lines(
-    out: Lines, decision: dict[str, Any], indent: int = 2, *, attempts: bool = True
+    out: Lines, decision: DecisionView, indent: int = 2, *, attempts: bool = True
 ) -> None:
     """A decision: mark, verdict, postback and why (one reason inline, several as a list),
     its warnings, and (``attempts``) its delivery attempts."""
-    verdict = decision["verdict"]
-    mark_state = decision.get("mark", verdict)
+    verdict = decision.verdict
     head = Text(end="")
-    head.append_text(mark(mark_state))
+    head.append_text(mark(decision.mark))
     head.append(" ")
     head.append(verdict.upper(), style=f"bold {VERDICT_STYLES.get(verdict, '')}")
     head.append(" ")
-    head.append_text(literal(decision["postback"], "bold"))
+    head.append_text(literal(decision.postback, "bold"))
     head.append(" (")
-    head.append_text(literal(decision["kind"]))
+    head.append_text(literal(decision.kind))
     head.append(")")
-    reasons = decision["reasons"]
+    reasons = decision.reasons
     if len(reasons) == 1:
         head.append(": ")
         head.append_text(literal(reasons[0]))
@@ -235,91 +242,90 @@ def decision_lines(
     if len(reasons) > 1:
         for reason in reasons:
             out.line("• ", literal(reason), indent=indent + 2)
-    for warning in decision.get("warnings", []):
+    for warning in decision.warnings:
         out.line(Text("warning: ", style="yellow"), literal(warning), indent=indent + 2)
     if attempts:
-        for attempt in decision.get("deliveries", []):
+        for attempt in decision.deliveries:
             attempt_lines(out, attempt, indent + 2)
 
 
-def conversion_detail(detail: dict[str, Any]) -> Text:
+def _event_line(event: EventView, currency: str) -> Text:
+    line = Text(f"{when(event.at)}  ", style="dim")
+    line.append(f"{event.change}  ")
+    line.append_text(literal(event.type or "(no type)"))
+    line.append("  ")
+    line.append_text(status_text(event.status, event.raw_status))
+    line.append(f"  {payout(event.payout, currency)}")
+    line.append(f"  (request #{event.inbound_id})", style="dim")
+    return line
+
+
+def conversion_detail(detail: ConversionDetail) -> Text:
     """The detail of a conversion: decisions first (why each postback fired or not), then the
     delivery attempts, the inbound requests as received and parsed, and the status history."""
+    conversion = detail.conversion
     out = Lines()
-    head = Text(f"Conversion #{detail['id']}  ", style="bold")
-    head.append_text(literal(detail["type"] or "(no type)"))
+    head = Text(f"Conversion #{conversion.id}  ", style="bold")
+    head.append_text(literal(conversion.type or "(no type)"))
     head.append("  ")
-    head.append_text(status_text(detail["status"], detail["raw_status"]))
-    head.append(f"  {payout(detail['payout'], detail['currency'])}")
+    head.append_text(status_text(conversion.status, conversion.raw_status))
+    head.append(f"  {payout(conversion.payout, conversion.currency)}")
     out.line(head)
-    out.line(Text("click ", style="dim"), literal(detail["click_id"], "bold"))
+    out.line(Text("click ", style="dim"), literal(conversion.click_id, "bold"))
     details = Text("campaign ", style="dim")
-    details.append_text(literal(detail["campaign"]))
-    if detail.get("external_id"):
+    details.append_text(literal(conversion.campaign))
+    if detail.external_id:
         details.append("  external id ", style="dim")
-        details.append_text(literal(detail["external_id"]))
-    if detail.get("txid"):
+        details.append_text(literal(detail.external_id))
+    if conversion.txid:
         details.append("  txid ", style="dim")
-        details.append_text(literal(detail["txid"]))
+        details.append_text(literal(conversion.txid))
     out.line(details)
 
-    history = detail["history"]
-    latest_event = history[-1]["event_id"] if history else None
-    by_event: dict[int, list[dict[str, Any]]] = {}
-    for decision in detail["decisions"]:
-        by_event.setdefault(decision["event_id"], []).append(decision)
+    history = conversion.history or ()
+    latest_event = history[-1].event_id if history else None
+    by_event: dict[int, list[DecisionView]] = {}
+    for decision in conversion.decisions:
+        by_event.setdefault(decision.event_id, []).append(decision)
     latest = by_event.get(latest_event or -1, [])
     out.heading("Why (latest event)")
     for decision in latest:
-        decision_lines(out, {**decision, "mark": _decision_mark(decision)}, attempts=False)
+        decision_lines(out, decision, attempts=False)
     if not latest:
         out.line(Text("no postback config: nothing to decide", style="dim"), indent=2)
-    sent = [decision for decision in latest if decision["deliveries"]]
+    sent = [decision for decision in latest if decision.deliveries]
     if sent:
         out.heading("Delivery attempts")
         for decision in sent:
-            out.line(literal(decision["postback"], "bold"), indent=2)
-            for attempt in decision["deliveries"]:
+            out.line(literal(decision.postback, "bold"), indent=2)
+            for attempt in decision.deliveries:
                 attempt_lines(out, attempt, indent=4)
 
-    requests = {request["id"]: request for request in detail.get("inbound", [])}
     out.heading("Status history")
     for event in history:
-        line = Text(f"{when(event['at'])}  ", style="dim")
-        line.append(f"{event['change']}  ")
-        line.append_text(literal(event["type"] or "(no type)"))
-        line.append("  ")
-        line.append_text(status_text(event["status"], event["raw_status"]))
-        line.append(f"  {payout(event['payout'], detail['currency'])}")
-        line.append(f"  (request #{event['inbound_id']})", style="dim")
-        out.line(line, indent=2)
-        if event["event_id"] != latest_event:
-            for decision in by_event.get(event["event_id"], []):
-                decision_lines(out, {**decision, "mark": _decision_mark(decision)}, indent=4)
+        out.line(_event_line(event, conversion.currency), indent=2)
+        if event.event_id != latest_event:
+            for decision in by_event.get(event.event_id, []):
+                decision_lines(out, decision, indent=4)
 
     out.heading("Requests received")
-    for request in requests.values():
+    for request in detail.inbound:
         inbound_lines(out, request, indent=2)
     return out.text
 
 
-def _decision_mark(decision: dict[str, Any]) -> str:
-    return mark_of(decision["verdict"], decision.get("deliveries", []))
-
-
-def inbound_lines(out: Lines, request: dict[str, Any], indent: int = 0) -> None:
-    head = Text(f"#{request['id']} ", style="bold")
-    head.append_text(literal(request["endpoint"]))
-    head.append(f"  {when(request['received_at'])}  ", style="dim")
-    head.append_text(outcome_text(request["outcome"]))
-    head.append(f"  HTTP {request['http_status']}")
+def inbound_lines(out: Lines, request: InboundView, indent: int = 0) -> None:
+    head = Text(f"#{request.id} ", style="bold")
+    head.append_text(literal(request.endpoint))
+    head.append(f"  {when(request.received_at)}  ", style="dim")
+    head.append_text(outcome_text(request.outcome))
+    head.append(f"  HTTP {request.http_status}")
     out.line(head, indent=indent)
-    target = request_target(request["path"], request["query"])
-    out.line(literal(request["method"], "bold"), " ", literal(target), indent=indent + 2)
-    if request.get("reason"):
-        out.line(Text("why: ", style="dim"), literal(request["reason"]), indent=indent + 2)
-    parsed = request.get("parsed") or {}
-    aliases = parsed.get("aliases") or {}
+    target = request_target(request.path, request.query)
+    out.line(literal(request.method, "bold"), " ", literal(target), indent=indent + 2)
+    if request.reason:
+        out.line(Text("why: ", style="dim"), literal(request.reason), indent=indent + 2)
+    aliases = request.parsed.get("aliases") or {}
     if aliases:
         read = Text("read: ", style="dim")
         for index, (label, name) in enumerate(aliases.items()):
@@ -329,96 +335,102 @@ def inbound_lines(out: Lines, request: dict[str, Any], indent: int = 0) -> None:
             read.append(" from ", style="dim")
             read.append_text(literal(repr(str(name))))
         out.line(read, indent=indent + 2)
-    if parsed.get("status"):
-        out.line(Text("status: ", style="dim"), literal(parsed["status"]), indent=indent + 2)
-    for warning in request.get("warnings") or []:
+    if request.parsed.get("status"):
+        out.line(
+            Text("status: ", style="dim"), literal(request.parsed["status"]), indent=indent + 2
+        )
+    for warning in request.warnings:
         out.line(Text("warning: ", style="yellow"), literal(warning), indent=indent + 2)
-    if request.get("body"):
+    if request.body:
         out.line(Text("body:", style="dim"), indent=indent + 2)
-        out.block(request["body"], indent=indent + 4)
+        out.block(request.body, indent=indent + 4)
 
 
-def inbound_detail(request: dict[str, Any]) -> Text:
+def inbound_detail(request: InboundView) -> Text:
     out = Lines()
     inbound_lines(out, request)
     out.heading("As received")
-    out.field("endpoint", request["endpoint"])
-    out.field("remote", request["remote"])
-    for name, value in (request.get("headers") or {}).items():
+    out.field("endpoint", request.endpoint)
+    out.field("remote", request.remote)
+    for name, value in request.headers.items():
         out.field(str(name), value)
-    if request.get("click_id"):
-        out.field("click id", request["click_id"])
-    if request.get("conversion_id"):
-        out.field("conversion", f"#{request['conversion_id']}")
+    if request.click_id:
+        out.field("click id", request.click_id)
+    if request.conversion_id:
+        out.field("conversion", f"#{request.conversion_id}")
     return out.text
 
 
-def delivery_detail(delivery: dict[str, Any]) -> Text:
+def delivery_detail(delivery: AttemptRow) -> Text:
     out = Lines()
-    head = Text(f"Delivery #{delivery['id']}  ", style="bold")
-    head.append_text(literal(delivery["postback"], "bold"))
+    head = Text(f"Delivery #{delivery.id}  ", style="bold")
+    head.append_text(literal(delivery.postback, "bold"))
     head.append(" (")
-    head.append_text(literal(delivery["kind"]))
+    head.append_text(literal(delivery.kind))
     head.append(")  ")
-    head.append_text(outcome_text(delivery["outcome"]))
+    head.append_text(outcome_text(delivery.outcome))
     out.line(head)
     summary = Text("conversion ", style="dim")
-    summary.append(f"#{delivery['conversion_id']}  ")
+    summary.append(f"#{delivery.conversion_id}  ")
     summary.append("click ", style="dim")
-    summary.append_text(literal(delivery["click_id"]))
+    summary.append_text(literal(delivery.click_id))
     summary.append("  campaign ", style="dim")
-    summary.append_text(literal(delivery["campaign"]))
+    summary.append_text(literal(delivery.campaign))
     out.line(summary)
     out.heading("Request")
-    out.line(literal(delivery["method"], "bold"), " ", literal(delivery["url"]), indent=2)
-    for name, value in (delivery.get("headers") or {}).items():
+    out.line(literal(delivery.method, "bold"), " ", literal(delivery.url), indent=2)
+    for name, value in delivery.headers.items():
         out.field(str(name), value)
-    if delivery.get("body"):
+    if delivery.body:
         out.line(Text("body:", style="dim"), indent=2)
-        out.block(delivery["body"])
+        out.block(delivery.body)
     out.heading("Answer")
-    out.field("attempt", delivery["attempt"])
-    if delivery.get("resend_of"):
-        out.field("resend of", f"#{delivery['resend_of']}")
-    out.field("HTTP status", http_status(delivery["http_status"]))
-    out.field("sent", when(delivery["sent_at"]) if delivery["sent_at"] else "not yet")
-    if delivery["outcome"] == "pending":
-        out.field("due", when(delivery["due_at"]))
-    out.field("took", duration(delivery["duration_ms"]) or "—")
-    if delivery.get("error"):
-        out.field("why not delivered", delivery["error"], style="yellow")
-    if delivery.get("response") is not None:
+    out.field("attempt", delivery.attempt)
+    if delivery.resend_of:
+        out.field("resend of", f"#{delivery.resend_of}")
+    out.field("HTTP status", http_status(delivery.http_status))
+    out.field("sent", when(delivery.sent_at) if delivery.sent_at else "not yet")
+    if delivery.outcome == "pending":
+        out.field("due", when(delivery.due_at))
+    out.field("took", duration(delivery.duration_ms) or "—")
+    if delivery.error:
+        out.field("why not delivered", delivery.error, style="yellow")
+    if delivery.response is not None:
         out.line(Text("response:", style="dim"), indent=2)
-        out.block(delivery["response"])
+        out.block(delivery.response)
     out.heading("Decision")
-    verdict = Text(delivery["verdict"].upper(), style=VERDICT_STYLES.get(delivery["verdict"], ""))
+    verdict = Text(delivery.verdict.upper(), style=VERDICT_STYLES.get(delivery.verdict, ""))
     out.line(verdict, indent=2)
-    for reason in delivery["reasons"]:
+    for reason in delivery.reasons:
         out.line("• ", literal(reason), indent=4)
     return out.text
 
 
-_STORY_STYLES = (
-    (re.compile(r"\bFIRED\b"), "bold green"),
-    (re.compile(r"\bFILTERED\b"), "bold magenta"),
-    (re.compile(r"\bSKIPPED\b"), "bold"),
-    (re.compile(r": rejected\b"), "bold red"),
-    (re.compile(r"\bdelivered\b"), "green"),
-    (re.compile(r"\bfailed\b"), "red"),
-    (re.compile(r"\bretrying\b"), "yellow"),
-    (re.compile(r"warning:"), "yellow"),
-    (re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+"), "dim"),
-)
+# How the trace timeline styles each role of its pieces (see listener.story.timeline).
+TIMELINE_STYLES: dict[str, str] = {
+    "time": "dim",
+    "verdict.fired": "bold green",
+    "verdict.filtered": "bold magenta",
+    "verdict.skipped": "bold",
+    "inbound.rejected": "bold red",
+    "outcome.delivered": "green",
+    "outcome.failed": "red",
+    "outcome.retrying": "yellow",
+    "warning": "yellow",
+}
 
 
-def story_text(lines: list[str]) -> Text:
-    """The trace timeline (``listener.story``), styled by keyword, shown literally."""
+def timeline_text(lines: list[Line]) -> Text:
+    """Timeline lines, each piece styled by its role, captured values shown literally."""
     text = Text(end="")
     for index, line in enumerate(lines):
         if index:
             text.append("\n")
-        part = literal(line, one_line=True)
-        for pattern, style in _STORY_STYLES:
-            part.highlight_regex(pattern, style)
-        text.append_text(part)
+        for piece, role in line:
+            text.append(clean(piece), style=TIMELINE_STYLES.get(role, ""))
     return text
+
+
+def trace_text(trace: Trace) -> Text:
+    """The trace timeline (``listener.story``), styled from its structure."""
+    return timeline_text(timeline(trace))

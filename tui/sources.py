@@ -1,19 +1,23 @@
-"""Where each live table's rows come from: sync queries run on the store's reader, and how a
-row becomes cells. One fetch is one trip to the reader thread."""
+"""Where each live table's rows come from: the read model's queries run on the store's
+reader, and how a row becomes cells. One fetch is one trip to the reader thread."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from rich.text import Text
 
-from store import views
+from store.read import queries
+from store.read.filters import ALL, DELIVERY_SHOWS, INBOUND_SHOWS, ListFilter
+from store.read.model import AttemptRow, ConversionRow, InboundView
 from tui import format as fmt
 from tui.widgets.rows import Column, TableRow
 
-Row = dict[str, Any]
+# A table row's data: a record of the read model, read by field name.
+Row = Mapping[str, Any]
 
 
 @dataclass
@@ -41,10 +45,20 @@ class Source:
 
     table: ClassVar[str]
     columns: ClassVar[list[Column]]
-    filters: ClassVar[tuple[str, ...]] = ("all",)
+    shows: ClassVar[Mapping[str, ListFilter]] = {"all": ALL}
 
     def __init__(self) -> None:
         self.show = self.filters[0]
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        """The names of the choices the filter key cycles through."""
+        return tuple(self.shows)
+
+    @property
+    def chosen(self) -> ListFilter:
+        """The filter of the choice shown."""
+        return self.shows[self.show]
 
     def page(
         self,
@@ -59,19 +73,16 @@ class Source:
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
         raise NotImplementedError
 
-    def cells(self, row: Row) -> dict[str, Text]:
+    def cells(self, row: Any) -> dict[str, Text]:
         raise NotImplementedError
 
-    def settled(self, row: Row) -> bool:
+    def settled(self, row: Any) -> bool:
         """Whether the row can no longer change by itself."""
         return True
 
     def touched(self, conn: sqlite3.Connection, window: list[int]) -> set[int]:
         """Rows of the window that changed (other than unsettled ones)."""
         return set()
-
-    def where(self) -> tuple[str, tuple[Any, ...]]:
-        return "", ()
 
     def row(self, data: Row) -> TableRow:
         return TableRow(key=int(data["id"]), cells=lambda: self.cells(data), data=data)
@@ -81,8 +92,7 @@ class Source:
             newer = self.page(conn, limit=snapshot.limit, after=snapshot.top)
             result = Fetch(newer=newer, new_count=0)
         else:
-            where, args = self.where()
-            count = views.count_newer(conn, self.table, snapshot.top or 0, where, args)
+            count = queries.count_newer(conn, self.table, snapshot.top or 0, self.chosen)
             result = Fetch(newer=None, new_count=count)
         reread = set(snapshot.unsettled) | self.touched(conn, snapshot.window)
         if reread:
@@ -90,8 +100,8 @@ class Source:
         return result
 
     def next_filter(self) -> str:
-        index = self.filters.index(self.show)
-        self.show = self.filters[(index + 1) % len(self.filters)]
+        names = self.filters
+        self.show = names[(names.index(self.show) + 1) % len(names)]
         return self.show
 
 
@@ -121,45 +131,40 @@ class Conversions(Source):
         before: int | None = None,
         after: int | None = None,
     ) -> list[Row]:
-        return views.conversions_page(conn, limit=limit, before=before, after=after)
+        chosen = self.chosen.page(limit=limit, before=before, after=after)
+        return list(queries.conversion_row_page(conn, chosen))
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
-        return views.conversions_by_id(conn, ids)
+        return list(queries.conversion_rows(conn, ids))
 
-    def settled(self, row: Row) -> bool:
-        return all(item["mark"] in views.SETTLED_MARKS for item in row["marks"])
+    def settled(self, row: ConversionRow) -> bool:
+        return row.settled
 
     def touched(self, conn: sqlite3.Connection, window: list[int]) -> set[int]:
         """Conversions of the window updated by a new event (a status change, say)."""
-        (latest,) = conn.execute("SELECT coalesce(max(id), 0) FROM conversion_events").fetchone()
-        previous, self._last_event = self._last_event, int(latest)
+        latest = queries.latest_event_id(conn)
+        previous, self._last_event = self._last_event, latest
         if previous is None or not window or latest <= previous:
             return set()
-        rows = conn.execute(
-            "SELECT DISTINCT conversion_id FROM conversion_events WHERE id > ? AND"
-            " conversion_id BETWEEN ? AND ?",
-            (previous, min(window), max(window)),
-        )
-        shown = set(window)
-        return {int(row[0]) for row in rows if row[0] in shown}
+        return queries.conversions_updated(conn, previous, window)
 
-    def cells(self, row: Row) -> dict[str, Text]:
+    def cells(self, row: ConversionRow) -> dict[str, Text]:
         return {
-            "id": Text(str(row["id"]), style="dim"),
-            "time": Text(fmt.clock_time(row["created_at"])),
-            "click": fmt.literal(row["click_id"]),
-            "campaign": fmt.literal(row["campaign"]),
-            "type": fmt.literal(row["type"] or "—"),
-            "status": fmt.status_text(row["status"], row["raw_status"]),
-            "payout": Text(fmt.payout(row["payout"], row["currency"])),
-            "txid": fmt.literal(row["txid"] or ""),
-            "marks": fmt.marks(item["mark"] for item in row["marks"]),
+            "id": Text(str(row.id), style="dim"),
+            "time": Text(fmt.clock_time(row.created_at)),
+            "click": fmt.literal(row.click_id),
+            "campaign": fmt.literal(row.campaign),
+            "type": fmt.literal(row.type or "—"),
+            "status": fmt.status_text(row.status, row.raw_status),
+            "payout": Text(fmt.payout(row.payout, row.currency)),
+            "txid": fmt.literal(row.txid or ""),
+            "marks": fmt.marks(item.mark for item in row.marks),
         }
 
 
 class Deliveries(Source):
     table = "deliveries"
-    filters = ("all", "pending", "retrying", "delivered", "failed")
+    shows = DELIVERY_SHOWS
     columns: ClassVar[list[Column]] = [
         Column("id", "#", 5, 8, priority=2, justify="right"),
         Column("time", "time", 8),
@@ -172,9 +177,6 @@ class Deliveries(Source):
         Column("took", "took", 7, justify="right", priority=1),
     ]
 
-    def where(self) -> tuple[str, tuple[Any, ...]]:
-        return ("outcome = ?", (self.show,)) if self.show != "all" else ("", ())
-
     def page(
         self,
         conn: sqlite3.Connection,
@@ -183,33 +185,33 @@ class Deliveries(Source):
         before: int | None = None,
         after: int | None = None,
     ) -> list[Row]:
-        outcome = None if self.show == "all" else self.show
-        return views.deliveries_page(conn, outcome=outcome, limit=limit, before=before, after=after)
+        chosen = self.chosen.page(limit=limit, before=before, after=after)
+        return list(queries.attempt_row_page(conn, chosen))
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
-        return views.deliveries_page(conn, ids=ids)
+        return list(queries.attempt_rows(conn, ids))
 
-    def settled(self, row: Row) -> bool:
-        return bool(row["outcome"] != "pending")
+    def settled(self, row: AttemptRow) -> bool:
+        return row.outcome != "pending"
 
-    def cells(self, row: Row) -> dict[str, Text]:
-        at = row["sent"] if row["sent"] is not None else row["due"]
+    def cells(self, row: AttemptRow) -> dict[str, Text]:
+        at = row.sent_at if row.sent_at is not None else row.due_at
         return {
-            "id": Text(str(row["id"]), style="dim"),
+            "id": Text(str(row.id), style="dim"),
             "time": Text(fmt.clock_time(at)),
-            "postback": fmt.literal(row["postback"]),
-            "click": fmt.literal(row["click_id"]),
-            "attempt": Text(str(row["attempt"])),
-            "url": fmt.literal(f"{row['method']} {fmt.without_scheme(row['url'])}"),
-            "http": Text(fmt.http_status(row["http_status"])),
-            "outcome": fmt.outcome_text(row["outcome"]),
-            "took": Text(fmt.duration(row["duration_ms"])),
+            "postback": fmt.literal(row.postback),
+            "click": fmt.literal(row.click_id),
+            "attempt": Text(str(row.attempt)),
+            "url": fmt.literal(f"{row.method} {fmt.without_scheme(row.url)}"),
+            "http": Text(fmt.http_status(row.http_status)),
+            "outcome": fmt.outcome_text(row.outcome),
+            "took": Text(fmt.duration(row.duration_ms)),
         }
 
 
 class Inbound(Source):
     table = "inbound"
-    filters = tuple(views.INBOUND_FILTERS)
+    shows = INBOUND_SHOWS
     columns: ClassVar[list[Column]] = [
         Column("id", "#", 5, 8, priority=2, justify="right"),
         Column("time", "time", 8),
@@ -219,9 +221,6 @@ class Inbound(Source):
         Column("reason", "reason", 12, None, weight=3, priority=1),
     ]
 
-    def where(self) -> tuple[str, tuple[Any, ...]]:
-        return views.INBOUND_FILTERS[self.show], ()
-
     def page(
         self,
         conn: sqlite3.Connection,
@@ -230,19 +229,18 @@ class Inbound(Source):
         before: int | None = None,
         after: int | None = None,
     ) -> list[Row]:
-        return views.inbound_page(conn, show=self.show, limit=limit, before=before, after=after)
+        chosen = self.chosen.page(limit=limit, before=before, after=after)
+        return list(queries.inbound(conn, chosen))
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
-        return views.inbound_page(conn, ids=ids)
+        return list(queries.inbound_by_id(conn, ids))
 
-    def cells(self, row: Row) -> dict[str, Text]:
+    def cells(self, row: InboundView) -> dict[str, Text]:
         return {
-            "id": Text(str(row["id"]), style="dim"),
-            "time": Text(fmt.clock_time(row["at"])),
-            "endpoint": fmt.literal(row["endpoint"]),
-            "request": fmt.literal(
-                f"{row['method']} {fmt.request_target(row['path'], row['query'])}"
-            ),
-            "outcome": fmt.outcome_text(row["outcome"]),
-            "reason": fmt.literal(row["reason"]),
+            "id": Text(str(row.id), style="dim"),
+            "time": Text(fmt.clock_time(row.received_at)),
+            "endpoint": fmt.literal(row.endpoint),
+            "request": fmt.literal(f"{row.method} {fmt.request_target(row.path, row.query)}"),
+            "outcome": fmt.outcome_text(row.outcome),
+            "reason": fmt.literal(row.reason),
         }

@@ -19,7 +19,8 @@ from textual.widgets import Checkbox, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from listener.rules import would_fire
-from store import views, workspace
+from store import workspace
+from store.read import queries
 from store.records import STATUSES, Campaign, PostbackConfig
 from tui import format as fmt
 from tui.screens.base import DashScreen
@@ -209,7 +210,7 @@ class CampaignsScreen(DashScreen):
             lambda conn: Workspace(
                 workspace.campaigns(conn),
                 workspace.conversion_types(conn),
-                views.seen_types(conn),
+                queries.seen_types(conn),
             )
         )
         self.post_message(WorkspaceLoaded(loaded))
@@ -384,7 +385,7 @@ class CampaignsScreen(DashScreen):
         assert campaign.id is not None
         campaign_id = campaign.id
         conversions = await self.dash.store.read(
-            lambda conn: views.recent_conversions(conn, campaign_id, WHAT_IF_SAMPLE)
+            lambda conn: queries.recent_conversions(conn, campaign_id, WHAT_IF_SAMPLE)
         )
         result = WhatIf(
             campaign=campaign.key,

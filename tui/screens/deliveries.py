@@ -8,7 +8,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.binding import Binding, BindingType
 
-from store import views
+from store.read import queries
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
 from tui.sources import Deliveries
@@ -41,7 +41,7 @@ class DeliveriesScreen(TableScreen):
             self.show_detail(key, delay=FOLLOW_DELAY)
 
     async def read_detail(self, key: int) -> Text | None:
-        rows = await self.dash.store.read(lambda conn: views.deliveries_page(conn, ids=[key]))
+        rows = await self.dash.store.read(lambda conn: queries.attempt_rows(conn, [key]))
         return fmt.delivery_detail(rows[0]) if rows else None
 
     def action_outcome(self) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 
+from store.read.model import InboundView
 from tui import format as fmt
 from tui.screens.base import TableScreen
 from tui.sources import Inbound
@@ -34,17 +36,18 @@ class InboundScreen(TableScreen):
 
     def show_detail(self, key: int, *, delay: float) -> None:
         # The table's row holds the whole request: nothing to read.
-        row = self.selected()
+        row = self.live.table.cursor_row
         if row is not None:
-            self.load_detail(key, lambda: self._detail(row), delay=delay)
+            request: InboundView = row.data
+            self.load_detail(key, lambda: self._detail(request), delay=delay)
 
-    async def _detail(self, row: dict[str, Any]) -> Text:
-        return fmt.inbound_detail(row)
+    async def _detail(self, request: InboundView) -> Text:
+        return fmt.inbound_detail(request)
 
     def action_show(self) -> None:
         self.next_filter()
 
-    def _url(self, row: dict[str, Any]) -> str:
+    def _url(self, row: Mapping[str, Any]) -> str:
         return self.dash.base_url + fmt.request_target(row["path"], row["query"])
 
     def action_copy_url(self) -> None:

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import work
 from textual.binding import Binding, BindingType
 
-from store import views
+from store.read import queries
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
 from tui.sources import Conversions, Source
@@ -55,12 +55,12 @@ class LiveScreen(TableScreen):
             self.show_detail(key, delay=FOLLOW_DELAY)
 
     async def read_detail(self, key: int) -> Text | None:
-        detail = await self.dash.store.read(lambda conn: views.conversion_detail(conn, key))
+        detail = await self.dash.store.read(lambda conn: queries.conversion_detail(conn, key))
         return None if detail is None else fmt.conversion_detail(detail)
 
     @work(name="show how to start", group="empty", exclusive=True, exit_on_error=False)
     async def _show_getting_started(self) -> None:
-        campaign = await self.dash.store.read(lambda conn: views.campaign_key(conn, "sample"))
+        campaign = await self.dash.store.read(lambda conn: queries.campaign_key(conn, "sample"))
         text = getting_started(
             self.dash.base_url,
             campaign,
@@ -104,15 +104,15 @@ class LiveScreen(TableScreen):
         )
 
     async def _copy_curl(self, key: int) -> None:
-        detail = await self.dash.store.read(lambda conn: views.conversion_detail(conn, key))
-        requests = [] if detail is None else detail["inbound"]
+        detail = await self.dash.store.read(lambda conn: queries.conversion_detail(conn, key))
+        requests = () if detail is None else detail.inbound
         if not requests:
             self.nothing("postback")
             return
         request = requests[-1]
-        url = self.dash.base_url + fmt.request_target(request["path"], request["query"])
-        headers = {k: v for k, v in request["headers"].items() if k == "Content-Type"}
-        self.copy(fmt.curl(request["method"], url, headers, request["body"]), "curl command")
+        url = self.dash.base_url + fmt.request_target(request.path, request.query)
+        headers = {k: v for k, v in request.headers.items() if k == "Content-Type"}
+        self.copy(fmt.curl(request.method, url, headers, request.body), "curl command")
 
 
 def getting_started(

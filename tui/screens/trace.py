@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Input
 
 from listener.story import story
-from store import reads
+from store.read import queries
 from tui import format as fmt
 from tui.screens.base import DashScreen
 from tui.widgets.detail import DetailPane
@@ -67,14 +67,14 @@ class TraceScreen(DashScreen):
             self.load_detail(("trace", traced), lambda: self._story(traced))
 
     async def _story(self, any_id: str) -> Text:
-        result = await self.dash.store.read(lambda conn: reads.trace(conn, any_id))
-        self.lines = story(result)
+        found = await self.dash.store.read(lambda conn: queries.trace(conn, any_id))
+        self.lines = story(found)
         text = Text(end="")
-        if result["click"] is None and not result["inbound"]:
+        if found.empty:
             text.append_text(fmt.literal(f"Nothing is known about '{any_id}'.", "bold"))
             text.append("\nNo click, external id, transaction id or request has this id.")
             return text
-        return fmt.story_text(self.lines)
+        return fmt.trace_text(found)
 
     def action_search(self) -> None:
         field = self.query_one(Input)

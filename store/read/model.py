@@ -1,0 +1,266 @@
+"""Typed records of what the read model returns: frozen dataclasses, times as Unix seconds.
+
+A field marked ``TIME`` is a time, which the JSON edge (``store.reads``) writes as ISO 8601.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from functools import cache
+from typing import Any, Protocol
+
+TIME: Mapping[str, Any] = {"time": True}
+
+# A mark is the state of one postback config for a conversion's latest event.
+SETTLED_MARKS = frozenset({"delivered", "failed", "filtered", "skipped"})
+
+
+class Fields(Mapping[str, Any]):
+    """A record read as a mapping of its fields by name (``row["id"]``, ``dict(row)``): the
+    dashboard's table widgets hold their rows' data as mappings."""
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names():
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def _names(self) -> tuple[str, ...]:
+        return _field_names(type(self))
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(item.name for item in fields(cls))
+
+
+@dataclass(frozen=True)
+class ClickView:
+    """A click as the trace shows it."""
+
+    id: str
+    campaign: str
+    campaign_name: str
+    external_id: str
+    params: Mapping[str, str]
+    created_at: float = field(metadata=TIME)
+
+
+@dataclass(frozen=True)
+class InboundView(Fields):
+    """A request as it was received, with its outcome and how it was read."""
+
+    id: int
+    received_at: float = field(metadata=TIME)
+    endpoint: str
+    method: str
+    path: str
+    query: str
+    body: str
+    remote: str
+    headers: Mapping[str, str]
+    outcome: str
+    reason: str
+    http_status: int
+    warnings: tuple[str, ...]
+    parsed: Mapping[str, Any]
+    click_id: str | None
+    conversion_id: int | None
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One event of a conversion's status history (a creation or an update)."""
+
+    event_id: int
+    at: float = field(metadata=TIME)
+    change: str
+    type: str | None
+    status: str
+    raw_status: str | None
+    payout: float | None
+    inbound_id: int
+
+
+@dataclass(frozen=True)
+class AttemptView(Fields):
+    """One outbound HTTP request of a delivery and its answer."""
+
+    id: int
+    decision_id: int
+    attempt: int
+    resend_of: int | None
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: str
+    http_status: int | None
+    response: str | None
+    error: str | None
+    outcome: str
+    due_at: float = field(metadata=TIME)
+    sent_at: float | None = field(metadata=TIME)
+    duration_ms: float | None
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """The decision of one postback config for one conversion event."""
+
+    id: int
+    event_id: int
+    postback: str
+    kind: str
+    verdict: str
+    reasons: tuple[str, ...]
+    warnings: tuple[str, ...]
+    at: float = field(metadata=TIME)
+    deliveries: tuple[AttemptView, ...] = ()
+    # the request built but not sent (say, no access token), secrets masked; else None
+    request: Mapping[str, Any] | None = None
+
+    @property
+    def mark(self) -> str:
+        return mark_of(self.verdict, self.deliveries)
+
+
+@dataclass(frozen=True)
+class ConversionValues(Fields):
+    """A conversion's current values."""
+
+    id: int
+    click_id: str
+    campaign: str
+    type: str | None
+    status: str
+    raw_status: str | None
+    payout: float | None
+    currency: str
+    txid: str | None
+    created_at: float = field(metadata=TIME)
+    updated_at: float = field(metadata=TIME)
+
+
+@dataclass(frozen=True)
+class ConversionView(ConversionValues):
+    """A conversion with its status history (None: not read, as in a list) and decisions
+    (every event's, or only the latest event's in a list)."""
+
+    history: tuple[EventView, ...] | None = None
+    decisions: tuple[DecisionView, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mark(Fields):
+    """Where one postback config stands for a conversion's latest event."""
+
+    postback: str
+    kind: str
+    verdict: str
+    mark: str
+
+
+@dataclass(frozen=True)
+class ConversionRow(ConversionValues):
+    """A row of the dashboard's Live table: the values and one mark per postback config of
+    the latest event (the reasons are read with the detail, not for each of a flood)."""
+
+    marks: tuple[Mark, ...] = ()
+
+    @property
+    def settled(self) -> bool:
+        """Whether no mark can change by itself any more."""
+        return all(item.mark in SETTLED_MARKS for item in self.marks)
+
+
+@dataclass(frozen=True)
+class ConversionDetail:
+    """Everything about one conversion: the conversion with its history and decisions, its
+    click's external id and the inbound requests that made its events."""
+
+    conversion: ConversionView
+    external_id: str
+    inbound: tuple[InboundView, ...]
+
+
+@dataclass(frozen=True)
+class AttemptRow(AttemptView):
+    """A row of the dashboard's Deliveries table: an attempt with its decision and
+    conversion."""
+
+    postback: str
+    kind: str
+    verdict: str
+    reasons: tuple[str, ...]
+    conversion_id: int
+    click_id: str
+    type: str | None
+    status: str
+    campaign: str
+
+
+@dataclass(frozen=True)
+class SinkRecordView:
+    """A request a built-in sink received."""
+
+    id: int
+    received_at: float = field(metadata=TIME)
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: str
+    http_status: int
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The whole story of a click: the click (None: no click has the id), every inbound
+    request naming it, and every conversion with its history, decisions and attempts."""
+
+    click: ClickView | None
+    inbound: tuple[InboundView, ...]
+    conversions: tuple[ConversionView, ...]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing at all is known about the id traced."""
+        return self.click is None and not self.inbound
+
+    def event_of(self, inbound_id: int) -> tuple[ConversionView, EventView] | None:
+        """The conversion event an inbound request made, if it made one."""
+        for conversion in self.conversions:
+            for event in conversion.history or ():
+                if event.inbound_id == inbound_id:
+                    return conversion, event
+        return None
+
+
+class AttemptState(Protocol):
+    """What the mark of a decision needs to know of its latest attempt."""
+
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def resend_of(self) -> int | None: ...
+
+
+def mark_of(verdict: str, attempts: Sequence[AttemptState]) -> str:
+    """The mark of one decision: its verdict, or for a fired one, where its delivery stands."""
+    if verdict != "fired":
+        return verdict
+    if not attempts:
+        return "fired"
+    latest = attempts[-1]
+    if latest.outcome == "pending":
+        retried = latest.attempt > 1 and latest.resend_of is None
+        return "retrying" if retried else "fired"
+    return latest.outcome

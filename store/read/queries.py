@@ -1,0 +1,491 @@
+"""Every read of the JSON API, the CLI and the dashboard: sync functions of a
+``sqlite3.Connection`` that return the typed records of ``store.read.model``.
+
+Rows are read in batches by id (one query per table, never one per row), and every query
+is served by an index (tests/test_query_plans.py checks each one's plan). Decisions and
+inbound requests are read with plain SELECTs on ``decisions`` and ``inbound``, whatever
+those are backed by.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from store import events
+from store.read.filters import ALL, ListFilter, id_page, newer_count
+from store.read.model import (
+    AttemptRow,
+    AttemptView,
+    ClickView,
+    ConversionDetail,
+    ConversionRow,
+    ConversionView,
+    DecisionView,
+    EventView,
+    InboundView,
+    Mark,
+    SinkRecordView,
+    Trace,
+    mark_of,
+)
+from store.records import Conversion
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+# -- row -> record ----------------------------------------------------------------------------
+
+
+def _inbound(row: sqlite3.Row) -> InboundView:
+    return InboundView(
+        id=row["id"],
+        received_at=row["received_at"],
+        endpoint=row["endpoint"],
+        method=row["method"],
+        path=row["path"],
+        query=row["query"],
+        body=row["body"],
+        remote=row["remote"],
+        headers=json.loads(row["headers"]),
+        outcome=row["outcome"],
+        reason=row["reason"],
+        http_status=row["http_status"],
+        warnings=tuple(json.loads(row["warnings"])),
+        parsed=json.loads(row["parsed"]),
+        click_id=row["click_id"],
+        conversion_id=row["conversion_id"],
+    )
+
+
+def _attempt_values(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "decision_id": row["decision_id"],
+        "attempt": row["attempt"],
+        "resend_of": row["resend_of"],
+        "method": row["method"],
+        "url": row["url"],
+        "headers": json.loads(row["headers"]),
+        "body": row["body"],
+        "http_status": row["http_status"],
+        "response": row["response"],
+        "error": row["error"],
+        "outcome": row["outcome"],
+        "due_at": row["due_at"],
+        "sent_at": row["sent_at"],
+        "duration_ms": row["duration_ms"],
+    }
+
+
+def _event(row: sqlite3.Row) -> EventView:
+    return EventView(
+        event_id=row["id"],
+        at=row["at"],
+        change=row["change"],
+        type=row["type"],
+        status=row["status"],
+        raw_status=row["raw_status"],
+        payout=row["payout"],
+        inbound_id=row["inbound_id"],
+    )
+
+
+def _decision(row: sqlite3.Row, attempts: Sequence[AttemptView]) -> DecisionView:
+    return DecisionView(
+        id=row["id"],
+        event_id=row["event_id"],
+        postback=row["postback"],
+        kind=row["kind"],
+        verdict=row["verdict"],
+        reasons=tuple(json.loads(row["reasons"])),
+        warnings=tuple(json.loads(row["warnings"])),
+        at=row["at"],
+        deliveries=tuple(attempts),
+        request=json.loads(row["request"]) if row["request"] else None,
+    )
+
+
+def _values(row: sqlite3.Row) -> dict[str, Any]:
+    """A conversions row (joined with its campaign's key) as the record's values."""
+    return {
+        "id": row["id"],
+        "click_id": row["click_id"],
+        "campaign": row["campaign"],
+        "type": row["type"],
+        "status": row["status"],
+        "raw_status": row["raw_status"],
+        "payout": row["payout"],
+        "currency": row["currency"],
+        "txid": row["txid"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+# -- batches by id ----------------------------------------------------------------------------
+
+_CONVERSIONS = (
+    "SELECT c.*, k.key AS campaign FROM conversions c JOIN campaigns k ON k.id = c.campaign_id"
+)
+# The decisions of each conversion's latest event (what a list shows).
+_LATEST = (
+    " AND d.event_id = (SELECT max(event_id) FROM decisions WHERE conversion_id = d.conversion_id)"
+)
+
+
+def _conversion_rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[sqlite3.Row]:
+    if not ids:
+        return []
+    return conn.execute(
+        f"{_CONVERSIONS} WHERE c.id IN ({_marks(ids)}) ORDER BY c.id DESC", ids
+    ).fetchall()
+
+
+def _decision_rows(
+    conn: sqlite3.Connection, conversion_ids: Sequence[int], *, latest: bool, columns: str = "d.*"
+) -> list[sqlite3.Row]:
+    if not conversion_ids:
+        return []
+    return conn.execute(
+        f"SELECT {columns} FROM decisions d WHERE d.conversion_id IN ({_marks(conversion_ids)})"
+        f"{_LATEST if latest else ''} ORDER BY d.id",
+        conversion_ids,
+    ).fetchall()
+
+
+def _attempts_by_decision(
+    conn: sqlite3.Connection, decision_ids: Sequence[int]
+) -> dict[int, list[AttemptView]]:
+    found: dict[int, list[AttemptView]] = {}
+    if not decision_ids:
+        return found
+    for row in conn.execute(
+        f"SELECT * FROM deliveries WHERE decision_id IN ({_marks(decision_ids)})"
+        " ORDER BY decision_id, attempt",
+        decision_ids,
+    ):
+        found.setdefault(row["decision_id"], []).append(AttemptView(**_attempt_values(row)))
+    return found
+
+
+def _history(conn: sqlite3.Connection, conversion_ids: Sequence[int]) -> dict[int, list[EventView]]:
+    found: dict[int, list[EventView]] = {}
+    if not conversion_ids:
+        return found
+    for row in conn.execute(
+        f"SELECT * FROM conversion_events WHERE conversion_id IN ({_marks(conversion_ids)})"
+        " ORDER BY id",
+        conversion_ids,
+    ):
+        found.setdefault(row["conversion_id"], []).append(_event(row))
+    return found
+
+
+def _conversion_views(
+    conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], *, full: bool
+) -> list[ConversionView]:
+    """Conversions with every event and decision (``full``) or the latest event's decisions
+    and no history, in the order of ``rows``."""
+    ids = [row["id"] for row in rows]
+    decisions = _decision_rows(conn, ids, latest=not full)
+    attempts = _attempts_by_decision(conn, [row["id"] for row in decisions])
+    by_conversion: dict[int, list[DecisionView]] = {}
+    for row in decisions:
+        by_conversion.setdefault(row["conversion_id"], []).append(
+            _decision(row, attempts.get(row["id"], []))
+        )
+    history = _history(conn, ids) if full else {}
+    return [
+        ConversionView(
+            **_values(row),
+            history=tuple(history.get(row["id"], [])) if full else None,
+            decisions=tuple(by_conversion.get(row["id"], [])),
+        )
+        for row in rows
+    ]
+
+
+class _State(NamedTuple):
+    """What a Live row's mark needs of an attempt (the rest is read with the detail)."""
+
+    attempt: int
+    outcome: str
+    resend_of: int | None
+
+
+def conversion_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> list[ConversionRow]:
+    """Rows of the Live table, newest first: each conversion's values and one mark per
+    decision of its latest event (in postback config order)."""
+    wanted = sorted(set(ids), reverse=True)
+    rows = _conversion_rows(conn, wanted)
+    decisions = _decision_rows(
+        conn, wanted, latest=True, columns="d.id, d.conversion_id, d.postback, d.kind, d.verdict"
+    )
+    states: dict[int, list[_State]] = {}
+    decision_ids = [row["id"] for row in decisions]
+    if decision_ids:
+        for attempt in conn.execute(
+            "SELECT decision_id, attempt, outcome, resend_of FROM deliveries"
+            f" WHERE decision_id IN ({_marks(decision_ids)}) ORDER BY decision_id, attempt",
+            decision_ids,
+        ):
+            states.setdefault(attempt["decision_id"], []).append(
+                _State(attempt["attempt"], attempt["outcome"], attempt["resend_of"])
+            )
+    marks: dict[int, list[Mark]] = {}
+    for row in decisions:
+        marks.setdefault(row["conversion_id"], []).append(
+            Mark(
+                postback=row["postback"],
+                kind=row["kind"],
+                verdict=row["verdict"],
+                mark=mark_of(row["verdict"], states.get(row["id"], [])),
+            )
+        )
+    return [ConversionRow(**_values(row), marks=tuple(marks.get(row["id"], []))) for row in rows]
+
+
+def inbound_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[InboundView]:
+    """Inbound requests, newest first."""
+    if not ids:  # "id IN ()" is planned as a scan of the table
+        return []
+    rows = conn.execute(
+        f"SELECT * FROM inbound WHERE id IN ({_marks(ids)}) ORDER BY id DESC", list(ids)
+    )
+    return [_inbound(row) for row in rows]
+
+
+_ATTEMPT_ROWS = """
+    SELECT d.*, k.postback, k.kind, k.verdict, k.reasons, k.conversion_id,
+           c.click_id, c.type, c.status, m.key AS campaign
+    FROM deliveries d
+    JOIN decisions k ON k.id = d.decision_id
+    JOIN conversions c ON c.id = k.conversion_id
+    JOIN campaigns m ON m.id = c.campaign_id
+"""
+
+
+def attempt_rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[AttemptRow]:
+    """Rows of the Deliveries table, newest first: each attempt with its postback config,
+    decision and conversion."""
+    if not ids:
+        return []
+    rows = conn.execute(
+        _ATTEMPT_ROWS + f" WHERE d.id IN ({_marks(ids)}) ORDER BY d.id DESC", list(ids)
+    )
+    return [
+        AttemptRow(
+            **_attempt_values(row),
+            postback=row["postback"],
+            kind=row["kind"],
+            verdict=row["verdict"],
+            reasons=tuple(json.loads(row["reasons"])),
+            conversion_id=row["conversion_id"],
+            click_id=row["click_id"],
+            type=row["type"],
+            status=row["status"],
+            campaign=row["campaign"],
+        )
+        for row in rows
+    ]
+
+
+# -- lists ------------------------------------------------------------------------------------
+
+
+def page_ids(conn: sqlite3.Connection, table: str, chosen: ListFilter = ALL) -> list[int]:
+    """The ids of one page of ``table`` (conversions, inbound, deliveries), newest first."""
+    sql, values = id_page(table, chosen)
+    return [int(row[0]) for row in conn.execute(sql, values)]
+
+
+def count_newer(
+    conn: sqlite3.Connection, table: str, after_id: int, chosen: ListFilter = ALL
+) -> int:
+    """How many rows of ``table`` above ``after_id`` the filter matches."""
+    sql, values = newer_count(table, after_id, chosen)
+    return int(conn.execute(sql, values).fetchone()[0])
+
+
+def conversions(conn: sqlite3.Connection, chosen: ListFilter = ALL) -> list[ConversionView]:
+    """Conversions newest first, each with the decisions of its latest event."""
+    rows = _conversion_rows(conn, page_ids(conn, "conversions", chosen))
+    return _conversion_views(conn, rows, full=False)
+
+
+def conversion_row_page(conn: sqlite3.Connection, chosen: ListFilter = ALL) -> list[ConversionRow]:
+    """One page of the Live table."""
+    return conversion_rows(conn, page_ids(conn, "conversions", chosen))
+
+
+def inbound(conn: sqlite3.Connection, chosen: ListFilter = ALL) -> list[InboundView]:
+    """Inbound requests newest first."""
+    return inbound_by_id(conn, page_ids(conn, "inbound", chosen))
+
+
+def attempt_row_page(conn: sqlite3.Connection, chosen: ListFilter = ALL) -> list[AttemptRow]:
+    """One page of the Deliveries table."""
+    return attempt_rows(conn, page_ids(conn, "deliveries", chosen))
+
+
+def sink_records(conn: sqlite3.Connection, name: str, limit: int = 100) -> list[SinkRecordView]:
+    """What a sink received, newest first."""
+    rows = conn.execute(
+        "SELECT * FROM sink_records WHERE sink = ? ORDER BY id DESC LIMIT ?", (name, limit)
+    )
+    return [
+        SinkRecordView(
+            id=row["id"],
+            received_at=row["received_at"],
+            method=row["method"],
+            path=row["path"],
+            query=row["query"],
+            headers=json.loads(row["headers"]),
+            body=row["body"],
+            http_status=row["http_status"],
+        )
+        for row in rows
+    ]
+
+
+# -- one conversion, one trace ----------------------------------------------------------------
+
+
+def conversion_detail(conn: sqlite3.Connection, conversion_id: int) -> ConversionDetail | None:
+    """Everything about one conversion: its values and status history, every decision with
+    its reasons and attempts, its click's external id, and the inbound requests that made
+    each event, with how they were parsed."""
+    rows = _conversion_rows(conn, [conversion_id])
+    if not rows:
+        return None
+    (conversion,) = _conversion_views(conn, rows, full=True)
+    inbound_ids = [event.inbound_id for event in conversion.history or ()]
+    # Every inbound row that names a conversion names its click too, so the click's rows
+    # (through the inbound_click index) hold them; inbound has no index on conversion_id.
+    requests = conn.execute(
+        f"SELECT * FROM inbound WHERE id IN ({_marks(inbound_ids)})"
+        " OR (click_id = ? AND conversion_id = ?) ORDER BY id",
+        (*inbound_ids, conversion.click_id, conversion_id),
+    )
+    click = conn.execute(
+        "SELECT external_id FROM clicks WHERE id = ?", (conversion.click_id,)
+    ).fetchone()
+    return ConversionDetail(
+        conversion=conversion,
+        external_id="" if click is None else click["external_id"],
+        inbound=tuple(_inbound(row) for row in requests),
+    )
+
+
+def find_click_id(conn: sqlite3.Connection, any_id: str) -> str | None:
+    """The click a click id, an external id or a transaction id belongs to."""
+    for sql in (
+        "SELECT id FROM clicks WHERE id = ?",
+        # the second term lets SQLite use the partial index (clicks without an external id,
+        # all of those a postback makes under unknown_clicks = attach, are not in it)
+        "SELECT id FROM clicks WHERE external_id = ? AND external_id != ''"
+        " ORDER BY created_at DESC LIMIT 1",
+        "SELECT click_id FROM conversions WHERE txid = ? ORDER BY id DESC LIMIT 1",
+    ):
+        row = conn.execute(sql, (any_id,)).fetchone()
+        if row is not None:
+            return str(row[0])
+    return None
+
+
+def _inbound_of_click(conn: sqlite3.Connection, click_id: str) -> tuple[InboundView, ...]:
+    rows = conn.execute("SELECT * FROM inbound WHERE click_id = ? ORDER BY id", (click_id,))
+    return tuple(_inbound(row) for row in rows)
+
+
+def trace(conn: sqlite3.Connection, any_id: str) -> Trace:
+    """The whole story of a click found by a click id, an external id or a transaction id:
+    the click, every inbound request naming it, every conversion with its history,
+    decisions and attempts. With no such click, the requests that named the id."""
+    click_id = find_click_id(conn, any_id)
+    if click_id is None:
+        return Trace(click=None, inbound=_inbound_of_click(conn, any_id), conversions=())
+    click = conn.execute(
+        "SELECT c.*, k.key AS campaign, k.name AS campaign_name FROM clicks c"
+        " JOIN campaigns k ON k.id = c.campaign_id WHERE c.id = ?",
+        (click_id,),
+    ).fetchone()
+    rows = conn.execute(
+        f"{_CONVERSIONS} WHERE c.click_id = ? ORDER BY c.id", (click_id,)
+    ).fetchall()
+    return Trace(
+        click=ClickView(
+            id=click["id"],
+            campaign=click["campaign"],
+            campaign_name=click["campaign_name"],
+            external_id=click["external_id"],
+            params=json.loads(click["params"]),
+            created_at=click["created_at"],
+        ),
+        inbound=_inbound_of_click(conn, click_id),
+        conversions=tuple(_conversion_views(conn, rows, full=True)),
+    )
+
+
+# -- the Live table's changes -----------------------------------------------------------------
+
+
+def latest_event_id(conn: sqlite3.Connection) -> int:
+    """The id of the newest conversion event (0: none yet)."""
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM conversion_events").fetchone()[0])
+
+
+def conversions_updated(
+    conn: sqlite3.Connection, after_event: int, window: Sequence[int]
+) -> set[int]:
+    """Conversions of ``window`` that an event above ``after_event`` changed."""
+    if not window:
+        return set()
+    rows = conn.execute(
+        "SELECT DISTINCT conversion_id FROM conversion_events WHERE id > ? AND"
+        " conversion_id BETWEEN ? AND ?",
+        (after_event, min(window), max(window)),
+    )
+    shown = set(window)
+    return {int(row[0]) for row in rows if row[0] in shown}
+
+
+# -- campaigns and rules ----------------------------------------------------------------------
+
+
+def seen_types(conn: sqlite3.Connection, recent: int = 5000) -> list[str]:
+    """The conversion types seen in the most recent conversions, as sent (case kept)."""
+    rows = conn.execute(
+        "SELECT DISTINCT type FROM (SELECT type FROM conversions ORDER BY id DESC LIMIT ?)"
+        " WHERE type IS NOT NULL ORDER BY type",
+        (recent,),
+    )
+    return [str(row[0]) for row in rows]
+
+
+def recent_conversions(
+    conn: sqlite3.Connection, campaign_id: int, limit: int = 500
+) -> list[Conversion]:
+    """A campaign's latest conversions in their current state, for what-if counts."""
+    rows = conn.execute(
+        "SELECT * FROM conversions WHERE campaign_id = ? ORDER BY id DESC LIMIT ?",
+        (campaign_id, limit),
+    )
+    return [events.conversion(row) for row in rows]
+
+
+def first_campaign_key(conn: sqlite3.Connection) -> str | None:
+    """The key of the first campaign (None: there is none)."""
+    row = conn.execute("SELECT key FROM campaigns ORDER BY id LIMIT 1").fetchone()
+    return None if row is None else str(row[0])
+
+
+def campaign_key(conn: sqlite3.Connection, preferred: str) -> str | None:
+    """``preferred`` if such a campaign exists, else the first campaign's key."""
+    row = conn.execute("SELECT key FROM campaigns WHERE key = ?", (preferred,)).fetchone()
+    return preferred if row is not None else first_campaign_key(conn)
