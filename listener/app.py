@@ -13,6 +13,7 @@ from aiohttp import web
 from listener import api, endpoints, log
 from listener.access import Access
 from listener.capture import capture
+from listener.clock import CLOCK, SYSTEM, Clock
 from listener.delivery import Outbox, client_session
 from listener.keys import ACCESS, OUTBOX, SETTINGS, SNAPSHOT, STORE, TOKEN
 from listener.parsing import Rejection
@@ -67,7 +68,7 @@ async def _store(request: web.Request, captured: InboundRequest, job: WriterJob)
         log.unavailable(captured, error)
         return _unavailable(error)
     request.app[OUTBOX].schedule(answer.attempts)
-    log.answered(captured, answer)
+    log.answered(captured, answer, at=request.app[CLOCK]())
     return _respond(answer)
 
 
@@ -109,7 +110,7 @@ async def postback(request: web.Request) -> web.Response:
 
 async def _delivery_worker(app: web.Application) -> AsyncIterator[None]:
     async with client_session(per_host=app[SETTINGS].per_target) as session:
-        outbox = Outbox(app[STORE], session, per_host=app[SETTINGS].per_target)
+        outbox = Outbox(app[STORE], session, per_host=app[SETTINGS].per_target, clock=app[CLOCK])
         app[OUTBOX] = outbox
         task = asyncio.create_task(outbox.run(), name="outbox")
         yield
@@ -117,10 +118,14 @@ async def _delivery_worker(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(task, return_exceptions=True)
 
 
-def create_app(store: Store, settings: Settings, *, token: str = "") -> web.Application:
-    """The listener for an open store. ``token``, when set, guards the JSON API."""
+def create_app(
+    store: Store, settings: Settings, *, token: str = "", clock: Clock = SYSTEM
+) -> web.Application:
+    """The listener for an open store. ``token``, when set, guards the JSON API; ``clock``
+    gives every time the listener stores or logs (``listener.clock``)."""
     app = web.Application()  # bodies are read by capture(), up to the max_body setting
     app[STORE] = store
+    app[CLOCK] = clock
     app[SETTINGS] = settings
     app[ACCESS] = Access.from_settings(settings)
     app[TOKEN] = token
@@ -163,11 +168,12 @@ async def start(
     token: str = "",
     idle_timeout: float = IDLE_TIMEOUT,
     sock: socket.socket | None = None,
+    clock: Clock = SYSTEM,
 ) -> web.AppRunner:
     """Start listening on host:port (or on ``sock``, bound already) inside the running event
-    loop; return the runner."""
+    loop; return the runner. ``clock``: as ``create_app`` takes it."""
     runner = web.AppRunner(
-        create_app(store, settings, token=token),
+        create_app(store, settings, token=token, clock=clock),
         shutdown_timeout=1.0,
         access_log=None,  # the listener logs each request itself, with its outcome
         keepalive_timeout=idle_timeout,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from urllib.parse import unquote_plus
 
 from aiohttp import StreamReader, web
 
 from listener.access import KEY_HEADER, MASK, Access
+from listener.clock import CLOCK
 from listener.parsing import Rejection
 from store.records import InboundRequest
 
@@ -34,8 +34,9 @@ async def capture(
     """Read a request once: its raw form for the inbound log (the client's address behind
     trusted proxies, the inbound key masked), its merged parameters (the body's keys over the
     query's), a rejection if the body cannot be read, and the rejection of a body over the
-    size limit (kept apart: the endpoint decides when it applies)."""
-    received_at = time.time()
+    size limit (kept apart: the endpoint decides when it applies). The arrival time is the
+    application's clock's (``listener.clock``): every time of the request's effects is it."""
+    received_at = request.app[CLOCK]()
     body, oversize, rejection = "", None, None
     if request.body_exists:
         try:

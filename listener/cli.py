@@ -8,8 +8,10 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 from platformdirs import user_data_dir
 
 from listener import log
@@ -58,7 +60,71 @@ def _open(db: Path) -> sqlite3.Connection:
     return conn
 
 
-@click.group(invoke_without_command=False)
+class DefaultGroup(click.Group):
+    """A group that runs a default command when no command is named (``postwatch`` alone is
+    the dashboard, which ``tui.cli`` sets: this layer cannot import it).
+
+    The default command's options are the group's own too, so that ``postwatch --config
+    x.toml`` works and ``postwatch --help`` lists them; given before another command they are
+    refused with where to put them, since they would apply to nothing."""
+
+    def __init__(self, name: str | None = None, **attrs: Any) -> None:
+        attrs.setdefault("invoke_without_command", True)
+        super().__init__(name, **attrs)
+        self.default_command: click.Command | None = None
+        self._own = self.callback
+        self.callback = click.pass_context(self._root)
+
+    def set_default(self, command: click.Command) -> click.Command:
+        """Run ``command`` when no command is named; its options become the group's."""
+        self.default_command = command
+        taken = {param.name for param in self.params}
+        self.params.extend(param for param in command.params if param.name not in taken)
+        return command
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help_text(ctx, formatter)
+        if self.default_command is not None:
+            with formatter.indentation():
+                formatter.write_paragraph()
+                what = self.default_command.get_short_help_str(limit=200)
+                formatter.write_text(f"With no command: {what[:1].lower()}{what[1:]}")
+
+    def _default_options(self) -> list[str]:
+        if self.default_command is None:
+            return []
+        return [param.name for param in self.default_command.params if param.name]
+
+    def _root(self, ctx: click.Context, **options: Any) -> None:
+        """The group's callback: its own (the decorated function), then the default command
+        when no command is named."""
+        if ctx.invoked_subcommand is not None:
+            _refuse_misplaced(ctx, self._default_options())
+        if self._own is not None:
+            ctx.invoke(self._own)
+        if ctx.invoked_subcommand is not None:
+            return
+        if self.default_command is None:
+            click.echo(ctx.get_help())
+            ctx.exit()
+        ctx.invoke(self.default_command, **options)
+
+
+def _refuse_misplaced(ctx: click.Context, names: list[str]) -> None:
+    """A default command's option written before another command applies to nothing: say
+    where it goes rather than ignore it."""
+    given = [
+        name for name in names if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    ]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise click.UsageError(
+            f"{flags} before '{ctx.invoked_subcommand}' applies to the dashboard only: "
+            f"put it after the command (postwatch {ctx.invoked_subcommand} {flags} …)"
+        )
+
+
+@click.group(cls=DefaultGroup)
 @click.version_option(package_name="postwatch")
 def cli() -> None:
     """postwatch: capture conversion postbacks, apply conditional postback rules, deliver
@@ -138,7 +204,7 @@ def trace(id: str, as_json: bool, as_markdown: bool, db: Path) -> None:
         sys.exit(1)
 
 
-@cli.command()
+@cli.command(short_help="Show the JSON API token stored in the database.")
 @db_option
 def token(db: Path) -> None:
     """Show the JSON API token stored in the database (set in the config, or made up when

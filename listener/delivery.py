@@ -33,6 +33,7 @@ import aiohttp
 import yarl
 
 from listener import kinds
+from listener.clock import SYSTEM, Clock
 from store import events, workspace
 from store.db import Store
 from store.records import Attempt, Settings
@@ -167,9 +168,11 @@ def complete(
     return Completion(outcome, due_at, events.load_attempt(conn, retry_id))
 
 
-def resend(conn: sqlite3.Connection, delivery_id: int) -> Attempt | None:
-    """A new attempt of a delivery, linked to it and due now; None if there is no such one."""
-    new_id = events.repeat_attempt(conn, delivery_id, due_at=time.time(), resend_of=delivery_id)
+def resend(conn: sqlite3.Connection, delivery_id: int, now: float | None = None) -> Attempt | None:
+    """A new attempt of a delivery, linked to it and due ``now`` (default: the system clock's
+    now); None if there is no such one."""
+    due_at = time.time() if now is None else now
+    new_id = events.repeat_attempt(conn, delivery_id, due_at=due_at, resend_of=delivery_id)
     return None if new_id is None else events.load_attempt(conn, new_id)
 
 
@@ -236,6 +239,8 @@ class Outbox:
     attached dashboard), those a listener without the lease fired, and those that did not fit
     in memory. Attempts due for a target that is busy wait in that target's queue while the
     others go on.
+
+    ``clock`` gives the times it records and compares with due times (``listener.clock``).
     """
 
     POLL_SECONDS = 1.0
@@ -250,8 +255,10 @@ class Outbox:
         per_host: int = PER_HOST,
         capacity: int | None = None,
         lease_stale: float = LEASE_STALE_SECONDS,
+        clock: Clock = SYSTEM,
     ):
         self.store = store
+        self.clock = clock
         self.session = session
         self.timeout = 10.0
         # Within the connection pool's own limits, so that nothing waits inside aiohttp.
@@ -343,7 +350,7 @@ class Outbox:
         if not self.delivering:
             self._drop_queued()
             return None
-        now = time.time()
+        now = self.clock()
         if now - self._lease_renewed > self.lease_stale / 2:
             # Not renewed for a while (the process was stopped, the database is locked):
             # another process may have taken over. Send nothing until the poller knows.
@@ -362,7 +369,7 @@ class Outbox:
                 del self._waiting[host]
             elif started:  # the others get the next free global slot first
                 self._waiting.move_to_end(host)
-        return self._due[0][0] - time.time() if self._due else None
+        return self._due[0][0] - self.clock() if self._due else None
 
     def _drop_queued(self) -> None:
         """Forget what is not in flight: the lease holder sends it."""
@@ -414,15 +421,19 @@ class Outbox:
                 self._freed = 0
                 self._refill.set()
 
+    def _complete(
+        self, attempt: Attempt, result: Result, conn: sqlite3.Connection
+    ) -> Completion | None:
+        """``complete`` as a writer job, at the clock's time when the writer runs it."""
+        return complete(conn, attempt, result, now=self.clock())
+
     async def _record(self, attempt: Attempt, result: Result) -> Completion | None:
         """Write the attempt's outcome, trying again with a backoff until the database takes
         it: an answered attempt is never left pending to be sent again."""
         tries = 0
         while True:
             try:
-                completion = await self.store.write(
-                    partial(complete, attempt=attempt, result=result)
-                )
+                completion = await self.store.write(partial(self._complete, attempt, result))
             except Exception as error:
                 self.write_failures += 1
                 wait = _WRITE_BACKOFF[min(tries, len(_WRITE_BACKOFF) - 1)]
@@ -445,7 +456,7 @@ class Outbox:
         if completion.outcome == "delivered":
             return
         if completion.due_at is not None:
-            wait = max(completion.due_at - time.time(), 0.0)
+            wait = max(completion.due_at - self.clock(), 0.0)
             then = f"retry in {wait:.0f} s" if wait >= 1 else f"retry in {wait:.1f} s"
         else:
             then = "failed, no retries left"
@@ -479,7 +490,7 @@ class Outbox:
         for attempt, result in list(self._unrecorded.values()):
             try:
                 await asyncio.wait_for(
-                    self.store.write(partial(complete, attempt=attempt, result=result)), 10
+                    self.store.write(partial(self._complete, attempt, result)), 10
                 )
             except Exception as error:
                 log.warning(
@@ -508,14 +519,22 @@ class Outbox:
                     renewed = time.monotonic()
                 if self.delivering:
                     await self._load_due()
+                    self._wake_if_due()
             except Exception as error:  # a locked or broken database: try again next time
                 log.debug("the outbox poll failed: %s", error)
             self._refill.clear()
             with contextlib.suppress(TimeoutError):  # once a second, or when room is made
                 await asyncio.wait_for(self._refill.wait(), self.POLL_SECONDS)
 
+    def _wake_if_due(self) -> None:
+        """Wake the dispatcher when an attempt it holds is due: it sleeps on the monotonic
+        clock until the soonest due time, and due times are the wall clock's, which may jump
+        ahead (a clock set forward, a test's clock)."""
+        if self._due and self._due[0][0] <= self.clock():
+            self._wake.set()
+
     async def _renew_lease(self) -> None:
-        now = time.time()
+        now = self.clock()
         try:
             lease = await self.store.write(
                 partial(
@@ -529,7 +548,7 @@ class Outbox:
             )
         except Exception:
             # Keep sending only while no other process can have taken a stale lease over.
-            if self.delivering and time.time() - self._lease_renewed > self.lease_stale / 2:
+            if self.delivering and self.clock() - self._lease_renewed > self.lease_stale / 2:
                 self._set_lease(
                     False,
                     "this postwatch process could not renew its outbox lease (the database "
@@ -560,7 +579,7 @@ class Outbox:
         page read while an attempt finishes may still list it: ``_finished`` skips it."""
         self._finished = set()
         self._more_due = False  # set again by _hold when something does not fit
-        until = time.time() + self.POLL_SECONDS
+        until = self.clock() + self.POLL_SECONDS
         after = self._resume_after
         self._resume_after = None
         for _ in range(_SCAN_PAGES):
@@ -584,8 +603,8 @@ class Outbox:
     async def send(self, attempt: Attempt, timeout: float) -> Result:
         """Send one attempt, read its answer to the end and judge it. Secrets are masked in
         the error and the answer kept."""
-        started = time.time()
-        clock = time.perf_counter()
+        started = self.clock()
+        clock = time.perf_counter()  # the duration: monotonic, whatever the wall clock does
         result = Result(sent_at=started, duration_ms=0.0)
         secrets = kinds.secrets_of(attempt)
         body = bytearray()

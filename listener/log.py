@@ -133,8 +133,9 @@ def _summary(answer: Answer) -> str:
     return f"{text}; {decisions}" if decisions else text
 
 
-def answered(request: InboundRequest, answer: Answer) -> None:
-    """Log one line (INFO, ``postwatch.inbound``) for an answered request."""
+def answered(request: InboundRequest, answer: Answer, *, at: float) -> None:
+    """Log one line (INFO, ``postwatch.inbound``) for a request answered at ``at`` (the
+    listener's clock)."""
     writer = _writer
     if writer is None or not inbound.isEnabledFor(logging.INFO):
         return  # the hot path pays nothing when quiet
@@ -152,7 +153,7 @@ def answered(request: InboundRequest, answer: Answer) -> None:
             "reason": answer.body.get("error", ""),
             "decisions": answer.body.get("decisions", []),
         }
-    writer.add(_line(time.time(), "info", inbound.name, message, fields))
+    writer.add(_line(at, "info", inbound.name, message, fields))
 
 
 def unavailable(request: InboundRequest, error: Exception) -> None:

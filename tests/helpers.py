@@ -7,8 +7,9 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -20,6 +21,15 @@ from store import workspace
 from store.config import parse
 from store.db import Store
 from store.records import Settings
+
+if TYPE_CHECKING:  # the dashboard's own types: listener tests do not load Textual
+    from textual.pilot import Pilot
+
+    from tui.app import PostwatchApp
+    from tui.context import Dash
+    from tui.widgets.rows import RowTable
+
+T = TypeVar("T")
 
 BASE_CONFIG = """
 conversion_types = ["Lead", "Deposit"]
@@ -211,10 +221,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait until ``check`` holds."""
+async def until(check: Callable[[], Awaitable[T] | T], timeout: float = 10.0) -> T:
+    """Wait until ``check`` returns something truthy (awaited when it is a coroutine); return
+    it."""
     deadline = time.monotonic() + timeout
-    while not check():
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result  # type: ignore[return-value]
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the condition")
         await asyncio.sleep(0.02)
@@ -222,3 +238,82 @@ async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 def outbox(listener: Listener) -> Outbox:
     return listener.runner.app[OUTBOX]
+
+
+@dataclass
+class Driver:
+    """A running dashboard and an HTTP client for its listener."""
+
+    app: PostwatchApp
+    pilot: Pilot[None]
+    session: aiohttp.ClientSession
+
+    @property
+    def dash(self) -> Dash:
+        assert self.app.dash is not None
+        return self.app.dash
+
+    @property
+    def base(self) -> str:
+        return self.dash.base_url
+
+    async def get(self, path: str, **params: Any) -> tuple[int, Any]:
+        async with self.session.get(self.base + path, params=params) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def click(self, **params: Any) -> str:
+        status, body = await self.get("/click/casino-fr", **params)
+        assert status == 200, body
+        return str(body["clickid"])
+
+    async def postback(self, **params: Any) -> Any:
+        _, body = await self.get("/postback", **params)
+        return body
+
+    async def press(self, *keys: str) -> None:
+        await self.pilot.press(*keys)
+        await self.pilot.pause()
+
+    async def show(self, name: str) -> None:
+        await self.press({"live": "1", "campaigns": "2", "deliveries": "3", "inbound": "4"}[name])
+        await until(lambda: self.app.current_mode == name)
+        await self.app.wait_ready()
+
+    def table(self) -> RowTable:
+        from tui.widgets.rows import RowTable
+
+        return self.app.screen.query_one(RowTable)
+
+    def detail(self) -> str:
+        from tui.widgets.detail import DetailPane
+
+        return self.app.screen.query_one(DetailPane).plain
+
+    def drawn_detail(self) -> str:
+        """The detail pane's text as drawn (after any markup would have been applied)."""
+        from textual.geometry import Region
+        from textual.widgets import Static
+
+        from tui.widgets.detail import DetailPane
+
+        static = self.app.screen.query_one(DetailPane).query_one(Static)
+        region = Region(0, 0, static.size.width, static.size.height)
+        return "\n".join(strip.text for strip in static.render_lines(region))
+
+    def screen_lines(self) -> list[str]:
+        """What the table draws, line by line (header first)."""
+        table = self.table()
+        return [table.render_line(y).text for y in range(table.size.height)]
+
+    def drawn_lines(self) -> list[str]:
+        """The table's lines as last drawn (only the lines it asked to redraw are new)."""
+        table = self.table()
+        return [strip.text for strip in table.render_lines(table.size.region)]
+
+
+def live_row(driver: Driver, click_id: str) -> dict[str, Any] | None:
+    """The data of the Live row of ``click_id``, or None while it is not shown."""
+    for row in driver.table().rows:
+        if row.data["click_id"] == click_id:
+            return dict(row.data)
+    return None

@@ -10,11 +10,14 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from aiohttp import web
 
+from listener.app import start
 from listener.delivery import Outbox
 from store.config import ConfigError, parse
+from store.db import Store
 from store.records import Settings
 from tests.helpers import (
     BASE_CONFIG,
@@ -132,6 +135,64 @@ async def test_retry_after_is_obeyed_on_a_503(pw: Listener, target: Target) -> N
             (first["id"], second["id"]),
         ).fetchall()
     assert 1.0 <= due - sent < 60  # Retry-After, not the 300 s of the schedule
+
+
+class SteppedClock:
+    """A wall clock that stands still until the test moves it on."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_on_the_listeners_clock_each_retry_is_due_exactly_and_sent_when_it_comes(
+    tmp_path: Path, target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The schedule of a real outbox without waiting for it: a Retry-After of 2 minutes, then
+    the schedule's hour, each due to the second and sent once the clock gets there."""
+    answers = [
+        web.Response(status=503, text="busy", headers={"Retry-After": "120"}),
+        web.Response(status=500, text="oops"),
+        web.Response(text="OK"),
+    ]
+
+    async def scripted(request: web.Request) -> web.StreamResponse:
+        return answers.pop(0)
+
+    target.handler = scripted
+    start_at = 1_800_000_000.0
+    clock = SteppedClock(start_at)
+    caplog.set_level(logging.WARNING, "postwatch.delivery")
+    store = await Store(tmp_path / "postwatch.db").open()
+    runner = await start(store, Settings(), "127.0.0.1", 0, clock=clock)
+    pw = Listener(store, runner, aiohttp.ClientSession())
+    try:
+        await pw.configure(config_for(target.port, "/pb").replace("[0.2, 0.2]", "[600, 3600]"))
+        clickid = await fire(pw)
+
+        def times() -> list[tuple[float, float | None, str]]:
+            with sqlite3.connect(store.path) as conn:
+                rows = conn.execute("SELECT due_at, sent_at, outcome FROM deliveries ORDER BY id")
+                return [tuple(row) for row in rows]
+
+        await until(lambda: len(times()) == 2 and len(caplog.records) == 1)
+        assert times() == [(start_at, start_at, "retrying"), (start_at + 120, None, "pending")]
+        clock.now += 120  # what the target asked for, not the schedule's 600 s
+        await until(lambda: len(times()) == 3 and len(caplog.records) == 2)
+        second = start_at + 120
+        assert times()[1:] == [(second, second, "retrying"), (second + 3600, None, "pending")]
+        clock.now += 3600
+        await pw.delivered(clickid)
+        assert [outcome for _, _, outcome in times()] == ["retrying", "retrying", "delivered"]
+        assert len(target.received) == 3
+        assert [r.getMessage().rsplit("; ", 1)[1] for r in caplog.records] == [
+            "retry in 120 s",
+            "retry in 3600 s",
+        ]
+    finally:
+        await stop_listener(pw)
 
 
 # -- 4. answers are read to their end ----------------------------------------------------------

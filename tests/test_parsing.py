@@ -5,12 +5,18 @@ from __future__ import annotations
 import math
 from urllib.parse import parse_qsl, quote_plus
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from listener.capture import form_fields
 from listener.parsing import (
     CLICK_ID,
+    CURRENCY,
+    PAYOUT,
+    STATUS,
+    TXID,
+    TYPE,
     Rejection,
     looks_like_macro,
     parse_payout,
@@ -33,6 +39,39 @@ def test_any_alias_reads_the_click_id(click_id: str, name: str) -> None:
 def test_the_first_alias_wins(click_id: str) -> None:
     params = {name: f"{name}-{click_id}" for name in reversed(CLICK_ID)}
     assert parse_postback(params).click_id == f"clickid-{click_id}"
+
+
+# Each value's aliases, and where parse_postback puts the value: a new alias added to one of
+# these tuples is tested here without another line.
+VALUE_ALIASES = [
+    ("payout", PAYOUT, "payout", "12.5", "12.5"),
+    ("type", TYPE, "type", "Deposit", "Deposit"),
+    ("status", STATUS, "raw_status", "approved", "approved"),
+    ("txid", TXID, "txid", "T-1", "T-1"),
+    ("currency", CURRENCY, "currency", "eur", "EUR"),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "name", "attribute", "sent", "read"),
+    [
+        (label, name, attribute, sent, read)
+        for label, names, attribute, sent, read in VALUE_ALIASES
+        for name in names
+    ],
+)
+def test_every_alias_of_every_value_is_read(
+    label: str, name: str, attribute: str, sent: str, read: str
+) -> None:
+    postback = parse_postback({"clickid": "c1", name: sent})
+    assert getattr(postback, attribute) == read
+    assert postback.aliases[label] == name
+
+
+@pytest.mark.parametrize(("label", "names"), [(row[0], row[1]) for row in VALUE_ALIASES])
+def test_the_first_alias_of_a_value_wins(label: str, names: tuple[str, ...]) -> None:
+    params = {"clickid": "c1", **{name: "x" for name in reversed(names)}}
+    assert parse_postback(params).aliases[label] == names[0]
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))

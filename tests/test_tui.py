@@ -7,107 +7,25 @@ import asyncio
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
-from textual.geometry import Region
-from textual.pilot import Pilot
-from textual.widgets import Static
 from textual.widgets._toast import Toast
 from yarl import URL
 
 from store import workspace
-from tests.helpers import BASE_CONFIG, free_port
+from tests.helpers import BASE_CONFIG, Driver, free_port, live_row, until
 from tui.app import PostwatchApp
-from tui.context import Dash, DashOptions
+from tui.context import DashOptions
 from tui.screens.campaigns import CampaignsScreen
 from tui.sources import Fetch, Snapshot
 from tui.widgets.detail import DetailPane
 from tui.widgets.header import StatusBar
 from tui.widgets.live_table import LiveTable
-from tui.widgets.rows import CURSOR_MARK, RowTable
-
-T = TypeVar("T")
-
-
-async def until(check: Callable[[], Awaitable[T] | T], timeout: float = 5.0) -> T:
-    """Wait until ``check`` returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the dashboard")
-        await asyncio.sleep(0.02)
-
-
-@dataclass
-class Driver:
-    """A running dashboard and an HTTP client for its listener."""
-
-    app: PostwatchApp
-    pilot: Pilot[None]
-    session: aiohttp.ClientSession
-
-    @property
-    def dash(self) -> Dash:
-        assert self.app.dash is not None
-        return self.app.dash
-
-    @property
-    def base(self) -> str:
-        return self.dash.base_url
-
-    async def get(self, path: str, **params: Any) -> tuple[int, Any]:
-        async with self.session.get(self.base + path, params=params) as response:
-            return response.status, await response.json(content_type=None)
-
-    async def click(self, **params: Any) -> str:
-        status, body = await self.get("/click/casino-fr", **params)
-        assert status == 200, body
-        return str(body["clickid"])
-
-    async def postback(self, **params: Any) -> Any:
-        _, body = await self.get("/postback", **params)
-        return body
-
-    async def press(self, *keys: str) -> None:
-        await self.pilot.press(*keys)
-        await self.pilot.pause()
-
-    async def show(self, name: str) -> None:
-        await self.press({"live": "1", "campaigns": "2", "deliveries": "3", "inbound": "4"}[name])
-        await until(lambda: self.app.current_mode == name)
-        await self.app.wait_ready()
-
-    def table(self) -> RowTable:
-        return self.app.screen.query_one(RowTable)
-
-    def detail(self) -> str:
-        return self.app.screen.query_one(DetailPane).plain
-
-    def drawn_detail(self) -> str:
-        """The detail pane's text as drawn (after any markup would have been applied)."""
-        static = self.app.screen.query_one(DetailPane).query_one(Static)
-        region = Region(0, 0, static.size.width, static.size.height)
-        return "\n".join(strip.text for strip in static.render_lines(region))
-
-    def screen_lines(self) -> list[str]:
-        """What the table draws, line by line (header first)."""
-        table = self.table()
-        return [table.render_line(y).text for y in range(table.size.height)]
-
-    def drawn_lines(self) -> list[str]:
-        """The table's lines as last drawn (only the lines it asked to redraw are new)."""
-        table = self.table()
-        return [strip.text for strip in table.render_lines(table.size.region)]
+from tui.widgets.rows import CURSOR_MARK
 
 
 @asynccontextmanager
@@ -142,13 +60,6 @@ def toasts(app: PostwatchApp) -> list[tuple[str, str]]:
     return [
         (toast._notification.severity, str(toast.render())) for toast in app.screen.query(Toast)
     ]
-
-
-def live_row(driver: Driver, click_id: str) -> dict[str, Any] | None:
-    for row in driver.table().rows:
-        if row.data["click_id"] == click_id:
-            return dict(row.data)
-    return None
 
 
 async def test_a_postback_sent_over_http_appears_in_live_with_its_marks(tmp_path: Path) -> None:

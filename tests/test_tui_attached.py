@@ -16,8 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import BASE_CONFIG, free_port
-from tests.test_tui import Driver, live_row, until
+from tests.helpers import BASE_CONFIG, Driver, free_port, live_row, until
 from tui.app import PostwatchApp
 from tui.context import DashOptions
 from tui.screens.campaigns import CampaignsScreen

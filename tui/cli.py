@@ -1,6 +1,7 @@
-"""The ``postwatch`` entry point: with no command, the dashboard with the listener inside it;
-``postwatch dash --db FILE`` attaches the dashboard to a database another process serves; the
-headless commands (serve, trace, config, demo) come from ``listener.cli``."""
+"""The ``postwatch`` entry point: the one command group of ``listener.cli`` (serve, trace,
+config, token, demo…), given here what needs the dashboard: with no command, the dashboard
+with the listener inside it, and ``postwatch dash --db FILE``, the dashboard attached to a
+database another process serves."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ import sys
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
-from listener.cli import cli as headless
-from listener.cli import config_option, db_option, host_option, port_option, token_option
+from listener.cli import cli, config_option, db_option, host_option, port_option, token_option
 from listener.serve import raise_open_files_limit, tune_garbage_collector
 from store.config import ConfigError, parse
 from tui.keys import binding_ids
@@ -28,8 +27,6 @@ no_mouse_option = click.option(
     is_flag=True,
     help="Leave the mouse to the terminal (text selection works as usual).",
 )
-
-DASHBOARD_OPTIONS = ("db", "config", "host", "port", "token", "theme", "no_mouse")
 
 
 def _check_config(config: Path) -> None:
@@ -91,8 +88,7 @@ async def _dashboard(options: object, mouse: bool) -> int:
     return app.return_code or 0
 
 
-@click.group(invoke_without_command=True, help=headless.help)
-@click.version_option(package_name="postwatch")
+@click.command("dashboard")
 @db_option
 @config_option
 @host_option
@@ -100,9 +96,7 @@ async def _dashboard(options: object, mouse: bool) -> int:
 @token_option
 @theme_option
 @no_mouse_option
-@click.pass_context
-def cli(
-    ctx: click.Context,
+def dashboard(
     db: Path,
     config: Path | None,
     host: str | None,
@@ -111,21 +105,7 @@ def cli(
     theme: str | None,
     no_mouse: bool,
 ) -> None:
-    # `config import` refuses a [keys] entry that names no binding: the ids live here.
-    ctx.ensure_object(dict)["binding_ids"] = binding_ids
-    if ctx.invoked_subcommand is not None:
-        given = [
-            name
-            for name in DASHBOARD_OPTIONS
-            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
-        ]
-        if given:
-            flags = ", ".join("--" + name.replace("_", "-") for name in given)
-            raise click.UsageError(
-                f"{flags} before '{ctx.invoked_subcommand}' applies to the dashboard only: "
-                f"put it after the command (postwatch {ctx.invoked_subcommand} {flags} …)"
-            )
-        return
+    """The dashboard, with the listener running inside it."""
     from tui.context import DashOptions
 
     _run(
@@ -134,7 +114,14 @@ def cli(
     )
 
 
-@cli.command()
+# `postwatch` alone; its options are the group's (`postwatch --config x.toml`).
+cli.set_default(dashboard)
+# `config import` refuses a [keys] entry that names no binding: the ids live here. (A caller
+# that passes its own ``obj``, as tests do, decides for itself.)
+cli.context_settings["obj"] = {"binding_ids": binding_ids}
+
+
+@cli.command(short_help="The dashboard, attached to a database another process serves.")
 @db_option
 @click.option(
     "--listener",
@@ -152,10 +139,6 @@ def dash(db: Path, listener_url: str | None, theme: str | None, no_mouse: bool) 
         DashOptions(db=db, attached=True, listener_url=listener_url, theme=theme),
         mouse=not no_mouse,
     )
-
-
-for _name, _command in headless.commands.items():
-    cli.add_command(_command, _name)
 
 
 def main() -> None:
