@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from store import db, events, reads, views
+from store import db, events, reads, totals, views
 from tests.helpers import Listener
 from tui import sources
 
@@ -123,7 +123,7 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         "inbound": lambda c: reads.inbound(c, 50),
         "inbound before": lambda c: reads.inbound(c, 50, before=3),
         "sink records": lambda c: reads.sink_records(c, "propeller"),
-        "header totals": lambda c: views.count_since(c, None),
+        "header totals": totals.read,
         "conversions page": lambda c: views.conversions_page(c, limit=50),
         "conversions page before": lambda c: views.conversions_page(c, before=conversion + 1),
         "conversions page after": lambda c: views.conversions_page(c, after=0),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from textual.message_pump import MessagePump
 
-from store import views
+from store import totals, views
 from store.db import Store
 from tui.messages import DataChanged, Stats, StatsUpdated
 
@@ -33,16 +33,16 @@ class Feed:
         self.target = target
         self.interval = interval
         self.clock = clock
-        self.counters: views.Counters | None = None
+        self.counters: totals.Totals | None = None
         self.version: int | None = None
         self._samples: deque[tuple[float, int]] = deque()
         self._last_stats: Stats | None = None
 
-    def _poll(self, conn: sqlite3.Connection) -> tuple[int, views.Counters | None]:
+    def _poll(self, conn: sqlite3.Connection) -> tuple[int, totals.Totals | None]:
         version = views.data_version(conn)
         if version == self.version and self.counters is not None:
             return version, None
-        return version, views.count_since(conn, self.counters)
+        return version, totals.read(conn)
 
     def _rate(self, now: float, postbacks: int) -> float:
         self._samples.append((now, postbacks))
