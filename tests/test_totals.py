@@ -167,3 +167,46 @@ def test_the_schema_step_counts_what_the_database_holds(tmp_path: Path) -> None:
         clicks=2, conversions=1, inbound=3, rejected=1, postbacks=2
     )
     conn.close()
+
+
+class Collector:
+    """Stands where the dashboard app receives the feed's messages."""
+
+    def __init__(self) -> None:
+        self.messages: list[object] = []
+
+    def post_message(self, message: object) -> bool:
+        self.messages.append(message)
+        return True
+
+
+async def test_the_feed_posts_the_totals_and_the_size_on_disk(tmp_path: Path) -> None:
+    from typing import cast
+
+    from textual.message_pump import MessagePump
+
+    from store import retention
+    from tui.feed import Feed, size_text
+    from tui.messages import StatsUpdated
+
+    pw = await start_listener(tmp_path / "pw.db")
+    try:
+        await pw.configure(BASE_CONFIG)
+        await traffic(pw, 2)
+        target = Collector()
+        low = retention.size_on_disk(pw.store.path)  # deliveries may still write: it only grows
+        await Feed(pw.store, cast(MessagePump, target), clock=lambda: 0.0).check()
+        high = retention.size_on_disk(pw.store.path)
+        (stats,) = [m.stats for m in target.messages if isinstance(m, StatsUpdated)]
+        real = await pw.store.read(counted)
+        assert (stats.clicks, stats.conversions, stats.inbound, stats.rejected) == (
+            real.clicks,
+            real.conversions,
+            real.inbound,
+            real.rejected,
+        )
+        assert 0 < low <= stats.size <= high
+    finally:
+        await stop_listener(pw)
+    assert size_text(256 * 1024) == "0.2 MiB"
+    assert size_text(1536 * 1024 * 1024) == "1.5 GiB"

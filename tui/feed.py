@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from textual.message_pump import MessagePump
 
-from store import totals, views
+from store import retention, totals, views
 from store.db import Store
 from tui.messages import DataChanged, Stats, StatsUpdated
 
@@ -34,6 +34,7 @@ class Feed:
         self.interval = interval
         self.clock = clock
         self.counters: totals.Totals | None = None
+        self.size = 0  # bytes on disk, read with the totals
         self.version: int | None = None
         self._samples: deque[tuple[float, int]] = deque()
         self._last_stats: Stats | None = None
@@ -42,6 +43,7 @@ class Feed:
         version = views.data_version(conn)
         if version == self.version and self.counters is not None:
             return version, None
+        self.size = retention.size_on_disk(self.store.path)
         return version, totals.read(conn)
 
     def _rate(self, now: float, postbacks: int) -> float:
@@ -69,6 +71,7 @@ class Feed:
             rejected=c.rejected,
             postbacks=c.postbacks,
             rate=round(self._rate(self.clock(), c.postbacks), 1),
+            size=self.size,
         )
         if stats != self._last_stats:
             self._last_stats = stats
@@ -79,3 +82,10 @@ class Feed:
         while True:
             await self.check()
             await asyncio.sleep(self.interval)
+
+
+def size_text(size: int) -> str:
+    """The database's size as the header shows it: MiB with one decimal, GiB from 1 GiB."""
+    if size >= 1 << 30:
+        return f"{size / (1 << 30):.1f} GiB"
+    return f"{size / (1 << 20):.1f} MiB"
