@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,9 +37,9 @@ from typing import TypeVar
 from store import totals
 from store.db import Store
 
-TARGET_MS = 5.0  # a step's aim; the scan size doubles below half of it and halves above twice
-FIRST_SCAN = 200
-MIN_SCAN, MAX_SCAN = 10, 2000
+TARGET_MS = 5.0  # a step's aim: the scan grows by half below half of it, halves above twice
+FIRST_SCAN = 50
+MIN_SCAN, MAX_SCAN = 10, 1000
 VACUUM_PAGES = 256  # pages a vacuum step gives back (1 MiB of 4 KiB pages)
 DAY = 86400.0
 
@@ -102,9 +103,6 @@ class Deleted:
     def add(self, other: Deleted) -> None:
         for name in vars(self):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def total(self) -> int:
-        return sum(vars(self).values())
 
 
 @dataclass
@@ -332,9 +330,7 @@ class Pruned:
     dry_run: bool
     deleted: Deleted = field(default_factory=Deleted)
     kept_pending: int = 0
-    steps: int = 0
-    longest_ms: float = 0.0
-    total_ms: float = 0.0
+    step_ms: list[float] = field(default_factory=list)  # each step's time in its transaction
     size_before: int = 0
     size_after: int = 0
     incremental: bool = True  # whether the file gives space back (else freed pages stay)
@@ -344,16 +340,26 @@ class Pruned:
     def given_back(self) -> int:
         return max(0, self.size_before - self.size_after)
 
+    @property
+    def steps(self) -> int:
+        return len(self.step_ms)
+
+    @property
+    def longest_ms(self) -> float:
+        return max(self.step_ms, default=0.0)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.step_ms) if self.step_ms else 0.0
+
     def took(self, step_ms: float) -> None:
-        self.steps += 1
-        self.total_ms += step_ms
-        self.longest_ms = max(self.longest_ms, step_ms)
+        self.step_ms.append(step_ms)
 
 
 def next_scan(scan: int, ms: float) -> int:
     """The next step's scan size: aim at ``TARGET_MS`` per step."""
     if ms < TARGET_MS / 2:
-        return min(MAX_SCAN, scan * 2)
+        return min(MAX_SCAN, scan + scan // 2)
     if ms > TARGET_MS * 2:
         return max(MIN_SCAN, scan // 2)
     return scan
@@ -501,8 +507,8 @@ def describe(pruned: Pruned) -> list[str]:
         lines.append("dry run: nothing was changed")
         return lines
     lines.append(
-        f"{pruned.steps} transactions, the longest {pruned.longest_ms:.1f} ms,"
-        f" {pruned.total_ms / max(1, pruned.steps):.1f} ms on average"
+        f"{pruned.steps} transactions of {pruned.median_ms:.1f} ms (median), the longest"
+        f" {pruned.longest_ms:.1f} ms"
     )
     if pruned.incremental:
         lines.append(

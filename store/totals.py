@@ -26,15 +26,6 @@ class Totals:
     rejected: int = 0  # inbound requests refused
     postbacks: int = 0  # inbound requests to /postback
 
-    def __sub__(self, other: Totals) -> Totals:
-        return Totals(
-            clicks=self.clicks - other.clicks,
-            conversions=self.conversions - other.conversions,
-            inbound=self.inbound - other.inbound,
-            rejected=self.rejected - other.rejected,
-            postbacks=self.postbacks - other.postbacks,
-        )
-
 
 # What lies above the marks: each count reads only the rows past the mark (an id range).
 _ABOVE_MARKS = """
