@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +20,7 @@ from listener.keys import ACCESS, OUTBOX, SETTINGS, SNAPSHOT, STORE, TOKEN
 from listener.parsing import Rejection
 from listener.pipeline import Answer, record_click, record_postback, reject
 from listener.sink import sink
+from store import retention
 from store.db import Store
 from store.jsontext import dumps
 from store.records import InboundRequest, Settings
@@ -108,6 +110,36 @@ async def postback(request: web.Request) -> web.Response:
     return await _run(request, "postback", partial(record_postback, cache=request.app[SNAPSHOT]))
 
 
+pruning_log = logging.getLogger("postwatch.retention")
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """With ``[storage] keep_days``, the delivering listener prunes what is older, at start
+    and every hour, logging what it did."""
+    keep_days = app[SETTINGS].keep_days
+    if not keep_days:
+        yield
+        return
+    outbox = app[OUTBOX]
+    task = asyncio.create_task(
+        retention.keep(
+            app[STORE],
+            keep_days,
+            delivering=lambda: outbox.delivering,
+            report=lambda pruned: pruning_log.info(
+                "pruned: %s", "; ".join(retention.describe(pruned))
+            ),
+            failed=lambda error: pruning_log.error(
+                "pruning failed, tried again in an hour: %s", error
+            ),
+        ),
+        name="retention",
+    )
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 async def _delivery_worker(app: web.Application) -> AsyncIterator[None]:
     async with client_session(per_host=app[SETTINGS].per_target) as session:
         outbox = Outbox(app[STORE], session, per_host=app[SETTINGS].per_target, clock=app[CLOCK])
@@ -132,6 +164,7 @@ def create_app(
     app[SNAPSHOT] = snapshot = SnapshotCache()
     store.before_each_batch(snapshot.refresh)
     app.cleanup_ctx.append(_delivery_worker)
+    app.cleanup_ctx.append(_retention)  # after the outbox: it prunes while this one delivers
     for method in ("GET", "POST"):
         app.router.add_route(method, "/click/{campaign_key}", click)
         app.router.add_route(method, "/postback", postback)

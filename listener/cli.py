@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,9 @@ from platformdirs import user_data_dir
 
 from listener import log
 from listener.log import FORMATS, LEVELS
-from store import reads, workspace
+from store import reads, retention, workspace
 from store.config import MASK, ConfigError, dump, parse
-from store.db import DatabaseError, NoDatabase, connect, require
+from store.db import DatabaseError, NoDatabase, Store, connect, require
 from store.read import queries
 from store.records import Workspace
 from store.schema import migrate
@@ -216,6 +217,78 @@ def token(db: Path) -> None:
             "--token (or POSTWATCH_TOKEN) to postwatch serve"
         )
     click.echo(stored)
+
+
+def _age(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        return retention.parse_age(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@cli.command()
+@click.option(
+    "--older-than",
+    "age",
+    required=True,
+    callback=_age,
+    help="Delete what is older than this: 30d (days; a bare number is days), 12h or 90m.",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; change nothing.")
+@click.option(
+    "--vacuum",
+    is_flag=True,
+    help="Then rewrite a database created without incremental vacuum (older postwatch) once, "
+    "so that its space is given back; this holds the database for the whole rewrite: stop "
+    "the listener first.",
+)
+@db_option
+def prune(age: float, dry_run: bool, vacuum: bool, db: Path) -> None:
+    """Delete old clicks, requests and conversions, and give the space back.
+
+    Decisions and deliveries go with their conversion, in small steps while the listener
+    runs; deliveries still pending or retrying are kept, with what they need."""
+    _open(db).close()  # says so when there is no database; brings the schema up to date
+    try:
+        pruned = asyncio.run(_prune(db, time.time() - age, dry_run))
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    for line in retention.describe(pruned):
+        click.echo(line)
+    if vacuum:
+        _vacuum(db, pruned)
+
+
+def _vacuum(db: Path, pruned: retention.Pruned) -> None:
+    """``prune --vacuum``: rewrite a database made without incremental vacuum, once."""
+    if pruned.dry_run:
+        click.echo("dry run: no VACUUM")
+        return
+    if pruned.incremental:
+        click.echo("no VACUUM needed: this database gives space back at every prune")
+        return
+    before = retention.size_on_disk(db)
+    conn = connect(db)  # sets auto_vacuum = INCREMENTAL, which VACUUM then applies
+    try:
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.OperationalError as error:
+        raise click.ClickException(
+            f"cannot rewrite {db} with VACUUM ({error}): stop the listener that uses it and "
+            "run postwatch prune --vacuum again"
+        ) from None
+    finally:
+        conn.close()
+    click.echo(
+        f"rewrote the database with VACUUM: {retention.size_text(before)} ->"
+        f" {retention.size_text(retention.size_on_disk(db))}; from now on every prune gives"
+        " its space back"
+    )
+
+
+async def _prune(db: Path, cut: float, dry_run: bool) -> retention.Pruned:
+    async with Store(db) as store:
+        return await retention.prune(store, cut, dry_run=dry_run)
 
 
 @cli.group()

@@ -495,14 +495,13 @@ def _read_storage(data: dict[str, Any], lines: _Lines, settings: Settings) -> fr
     table = data.get("storage", {})
     reader = _Reader(table, "[storage]", lines.table("storage"), lines)
     reader.only(("keep_days",))
-    settings.keep_days = int(reader.get("keep_days", int, settings.keep_days))
-    if settings.keep_days != 0:
-        # Refused rather than stored and ignored: nothing would be pruned yet.
+    keep_days = int(reader.get("keep_days", int, settings.keep_days))
+    if keep_days < 0:
         raise reader.fail(
             "keep_days",
-            f"'keep_days' is {settings.keep_days}: pruning old data is not in this version of "
-            "postwatch yet; use 0 (keep everything)",
+            f"'keep_days' is {keep_days}; use 0 (keep everything) or a number of days to keep",
         )
+    settings.keep_days = keep_days
     return frozenset(table)
 
 

@@ -220,6 +220,31 @@ MIGRATIONS: list[str] = [
     CREATE INDEX inbound_endpoint ON inbound(endpoint, id);
     CREATE INDEX deliveries_outcome ON deliveries(outcome, id);
     """,
+    # 7: the header totals as counters (store/totals.py), counted once here; from now on the
+    # writer adds what each batch inserted and pruning subtracts what it deletes. ``last_*``
+    # is the highest id counted so far.
+    """
+    CREATE TABLE totals (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        clicks          INTEGER NOT NULL,
+        conversions     INTEGER NOT NULL,
+        inbound         INTEGER NOT NULL,
+        rejected        INTEGER NOT NULL,
+        postbacks       INTEGER NOT NULL,
+        last_click      INTEGER NOT NULL,
+        last_conversion INTEGER NOT NULL,
+        last_inbound    INTEGER NOT NULL
+    );
+    INSERT INTO totals SELECT 1,
+        (SELECT count(*) FROM clicks),
+        (SELECT count(*) FROM conversions),
+        (SELECT count(*) FROM inbound),
+        (SELECT count(*) FROM inbound WHERE outcome = 'rejected'),
+        (SELECT count(*) FROM inbound WHERE endpoint = 'postback'),
+        (SELECT coalesce(max(rowid), 0) FROM clicks),
+        (SELECT coalesce(max(id), 0) FROM conversions),
+        (SELECT coalesce(max(id), 0) FROM inbound);
+    """,
 ]
 
 

@@ -184,9 +184,13 @@ def test_trace_without_a_database_says_what_to_do(tmp_path: Path) -> None:
     assert "no database at" in output and "postwatch serve" in output
 
 
-def test_storage_keep_days_zero_is_accepted_and_pruning_is_refused_plainly() -> None:
+def test_storage_keep_days_takes_a_whole_number_of_days_and_refuses_a_negative_one() -> None:
     assert parse("[storage]\nkeep_days = 0\n").settings.keep_days == 0
+    assert parse("[storage]\nkeep_days = 30\n").settings.keep_days == 30
     with pytest.raises(ConfigError) as refused:
-        parse("[storage]\nkeep_days = 30\n")
+        parse("[storage]\nkeep_days = -1\n")
     assert refused.value.line == 2
-    assert "pruning old data is not in this version" in str(refused.value)
+    assert "'keep_days' is -1" in str(refused.value)
+    with pytest.raises(ConfigError) as refused:
+        parse("[storage]\nkeep_days = 1.5\n")
+    assert "'keep_days' must be a whole number" in str(refused.value)

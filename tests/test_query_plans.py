@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from store import db, events, views
+from store import db, events, totals
 from store.read import queries
 from store.read.filters import ALL, DELIVERY_SHOWS, INBOUND_SHOWS, ListFilter
 from tests.helpers import Listener
@@ -129,7 +129,7 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         "inbound before": lambda c: queries.inbound(c, page.page(before=3)),
         "inbound by id": lambda c: queries.inbound_by_id(c, [1, 2]),
         "sink records": lambda c: queries.sink_records(c, "propeller"),
-        "header totals": lambda c: views.count_since(c, None),
+        "header totals": totals.read,
         "conversions page": lambda c: queries.conversion_row_page(c, page),
         "conversions page before": lambda c: queries.conversion_row_page(
             c, ALL.page(before=conversion + 1)

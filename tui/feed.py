@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from textual.message_pump import MessagePump
 
-from store import views
+from store import retention, totals, views
 from store.db import Store
 from tui.messages import DataChanged, Stats, StatsUpdated
 
@@ -33,16 +33,18 @@ class Feed:
         self.target = target
         self.interval = interval
         self.clock = clock
-        self.counters: views.Counters | None = None
+        self.counters: totals.Totals | None = None
+        self.size = 0  # bytes on disk, read with the totals
         self.version: int | None = None
         self._samples: deque[tuple[float, int]] = deque()
         self._last_stats: Stats | None = None
 
-    def _poll(self, conn: sqlite3.Connection) -> tuple[int, views.Counters | None]:
+    def _poll(self, conn: sqlite3.Connection) -> tuple[int, totals.Totals | None]:
         version = views.data_version(conn)
         if version == self.version and self.counters is not None:
             return version, None
-        return version, views.count_since(conn, self.counters)
+        self.size = retention.size_on_disk(self.store.path)
+        return version, totals.read(conn)
 
     def _rate(self, now: float, postbacks: int) -> float:
         self._samples.append((now, postbacks))
@@ -69,6 +71,7 @@ class Feed:
             rejected=c.rejected,
             postbacks=c.postbacks,
             rate=round(self._rate(self.clock(), c.postbacks), 1),
+            size=self.size,
         )
         if stats != self._last_stats:
             self._last_stats = stats
@@ -79,3 +82,10 @@ class Feed:
         while True:
             await self.check()
             await asyncio.sleep(self.interval)
+
+
+def size_text(size: int) -> str:
+    """The database's size as the header shows it: MiB with one decimal, GiB from 1 GiB."""
+    if size >= 1 << 30:
+        return f"{size / (1 << 30):.1f} GiB"
+    return f"{size / (1 << 20):.1f} MiB"

@@ -21,6 +21,7 @@ class Stats:
     rejected: int = 0
     postbacks: int = 0
     rate: float = 0.0  # postbacks per second, over the last few seconds
+    size: int = 0  # bytes on disk: the database file and its WAL
 
 
 @dataclass

@@ -8,6 +8,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from tui.feed import size_text
 from tui.messages import Stats
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class StatusBar(Widget):
             (f"{stats.conversions}", " conv" if narrow else " conversions"),
             (f"{stats.rejected}", " rej" if narrow else " rejected"),
             (f"{stats.rate:.1f}", "/s" if narrow else " postbacks/s"),
+            (size_text(stats.size), ""),  # the database file and its WAL
         ]
         for value, label in parts:
             text.append(" · ", style="dim")
