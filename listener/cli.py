@@ -244,7 +244,7 @@ def _age(ctx: click.Context, param: click.Parameter, value: str) -> float:
 )
 @db_option
 def prune(age: float, dry_run: bool, vacuum: bool, db: Path) -> None:
-    """Delete old clicks, requests and conversions, and give the space back.
+    """Delete old rows and give the space back.
 
     Decisions and deliveries go with their conversion, in small steps while the listener
     runs; deliveries still pending or retrying are kept, with what they need."""
