@@ -27,7 +27,7 @@ from store.records import (
     Workspace,
 )
 from store.schema import migrate
-from tests.test_config_import import import_text, run
+from tests.helpers import import_text, run
 
 # Any text a UTF-8 file can hold (so no lone surrogates), with the characters TOML must
 # escape drawn often.
