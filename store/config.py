@@ -11,13 +11,13 @@ import difflib
 import re
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import fields
 from typing import Any, TypeVar
 
 import tomli_w
 
 from store.platforms import COMMON, SETTINGS
 from store.records import (
+    S2S,
     Campaign,
     Key,
     OfferSource,
@@ -28,6 +28,7 @@ from store.records import (
     Workspace,
     config_fields,
     default_of,
+    key_named,
 )
 
 # Platform settings each API kind accepts (SPEC §5), besides the rule and `name`/`kind`; they
@@ -490,7 +491,7 @@ def _read_postback(
     reader.where = f"campaign '{campaign}', postback '{name}'"
     held = stored.postback(campaign, name)
     # A stored postback keeps its kind, so its platform settings can be given alone.
-    kind = reader.value("kind", _KIND, held.kind if held else _KIND_DEFAULT)
+    kind = reader.value("kind", key_named(PostbackConfig, "kind"), held.kind if held else S2S)
     platform_keys = SETTINGS[kind].accepted if kind in SETTINGS else ()
     config = _read_record(PostbackConfig, reader, {"kind": kind}, nested=platform_keys)
     config.platform = _read_platform(reader, platform_keys, stored, held)
@@ -516,10 +517,6 @@ def _read_platform(
         elif _unkept_secret(stored, key, value, held):
             raise reader.fail(key, _no_secret_to_keep(f"'{key}'", f"{key} of this postback"))
     return platform
-
-
-_KIND = next(spec for declared, spec in config_fields(PostbackConfig) if declared.name == "kind")
-_KIND_DEFAULT = next(default_of(d) for d in fields(PostbackConfig) if d.name == "kind")
 
 
 def _unkept_secret(stored: _Known, key: str, value: Any, held: PostbackConfig | None) -> bool:

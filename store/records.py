@@ -124,6 +124,14 @@ def config_fields(record: type, table: str | None = None) -> Iterator[tuple[Fiel
             yield declared, spec
 
 
+def key_named(record: type, name: str) -> Key:
+    """The ``Key`` of one field of a record."""
+    for declared, spec in config_fields(record):
+        if declared.name == name:
+            return spec
+    raise KeyError(f"{record.__name__} declares no config key '{name}'")
+
+
 def default_of(declared: Field[Any]) -> Any:
     """A field's default value (a fresh one for a list or a table; None when it has none)."""
     if callable(declared.default_factory):

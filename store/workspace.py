@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import Field, fields, replace
 from typing import Any, TypeVar
 
@@ -32,15 +32,28 @@ Record = TypeVar("Record", OfferSource, TrafficSource, Sink, Campaign, PostbackC
 # -- columns, as the records declare them ----------------------------------------------------
 
 
-def _stored(record: type) -> Iterator[tuple[Field[Any], Key | None, str]]:
+Column = tuple[Field[Any], Key | None, str]
+# Worked out once per record: rows are mapped on hot paths (a sink's answer, the snapshot).
+_COLUMNS: dict[type, tuple[Column, ...]] = {}
+
+
+def _stored(record: type) -> tuple[Column, ...]:
     """(field, its Key, its column) for every field of ``record`` its table stores; a field
     without a Key (``id``, ``campaign_id``) is a column of its own name."""
+    if record not in _COLUMNS:
+        _COLUMNS[record] = _columns(record)
+    return _COLUMNS[record]
+
+
+def _columns(record: type) -> tuple[Column, ...]:
+    stored: list[Column] = []
     for declared in fields(record):
         spec = key_of(declared)
         if spec is None:
-            yield declared, None, declared.name
+            stored.append((declared, None, declared.name))
         elif spec.column is not None:
-            yield declared, spec, spec.column or declared.name
+            stored.append((declared, spec, spec.column or declared.name))
+    return tuple(stored)
 
 
 def _kinds(spec: Key) -> tuple[type, ...]:
