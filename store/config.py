@@ -600,10 +600,25 @@ def masked(value: Any) -> Any:
 # event names) as a sub-table right under its record, so the file reads like a written one.
 
 
+_EXACT_INTEGERS = 2**53  # below this, every whole float is exactly an int and back
+
+
+def _plain(value: Any) -> Any:
+    """A whole float as an int (10.0 is written 10, as people write seconds and payouts):
+    every number the parser reads into a float field it converts, so it reads back the same."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_INTEGERS:
+        return int(value)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
 def _section(header: str, path: str, values: Mapping[str, Any]) -> str:
     """One table of the file: its header, its keys (None: left out), then its table values as
     sub-tables named ``path.key``."""
-    literals = {k: v for k, v in values.items() if v is not None and not isinstance(v, dict)}
+    literals = {
+        k: _plain(v) for k, v in values.items() if v is not None and not isinstance(v, dict)
+    }
     text = f"{header}\n{tomli_w.dumps(literals)}"
     for key, value in values.items():
         if isinstance(value, dict):
