@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from store.platforms import SETTINGS as PLATFORM_SETTINGS
 
@@ -99,7 +99,7 @@ class Key:
     required: bool = False  # the file must give it (a non-empty text)
     secret: bool = False  # written as the mask on export; the mask keeps the stored value
     table: str = ""  # Settings only: the TOML table holding it ("" is the top level)
-    toml: str = "value"  # "value": a key; "tables": nested [[...]] tables; "": not in the file
+    toml: Literal["value", "tables", ""] = "value"  # a key; nested [[...]] tables; not in the file
     column: str | None = ""  # the SQL column ("": the field's name; None: no column)
     refers: str = ""  # the column holds the id of the row of this table with this name
 
