@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from listener import kinds, outbound, rules
 from listener.parsing import (
@@ -22,7 +22,16 @@ from listener.parsing import (
     type_warning,
 )
 from store import events
-from store.records import Attempt, Click, Conversion, InboundRequest, OfferSource, PostbackConfig
+from store.records import (
+    Attempt,
+    Click,
+    Conversion,
+    DuplicateMode,
+    InboundRequest,
+    OfferSource,
+    PostbackConfig,
+    Verdict,
+)
 from store.snapshot import CampaignSetup, Snapshot, SnapshotCache
 
 
@@ -155,17 +164,21 @@ def record_postback(
     return _convert(conn, request, postback, payout, click, snapshot, new_click=new)
 
 
+# What a postback does with the conversion it repeats.
+Repeat = Literal["create", "update", "ignore"]
+
+
 def repeat_policy(
     existing: Conversion | None, postback: Postback, offer_source: OfferSource
-) -> str:
+) -> Repeat:
     """What a postback does with the conversion it repeats (same click and txid, or without a
     txid the same click and type): ``create`` a conversion (none yet, or the offer source's
     duplicates are ``new``), ``update`` it, or ``ignore`` the repeat."""
     if existing is None:
         return "create"
-    if postback.txid is not None or offer_source.duplicates == "update":
+    if postback.txid is not None or offer_source.duplicates == DuplicateMode.UPDATE:
         return "update"
-    return "ignore" if offer_source.duplicates == "ignore" else "create"
+    return "ignore" if offer_source.duplicates == DuplicateMode.IGNORE else "create"
 
 
 def merge(
@@ -207,7 +220,7 @@ class Decided(NamedTuple):
     """One postback config's decision for a conversion event, and what it sends."""
 
     config: PostbackConfig
-    verdict: rules.Verdict
+    decision: rules.Decision
     built: outbound.Built | None  # the request, when it fired (or was built but not sent)
 
 
@@ -222,14 +235,14 @@ def decide(
 ) -> Decided:
     """The rule's verdict; a fired one is built, and skipped when its request cannot be
     made or sent (say, no external id, no access token)."""
-    verdict = rules.decide(config, conversion, fired_at=fired_at)
-    if verdict.verdict != "fired":  # only what would fire is built
-        return Decided(config, verdict, None)
+    decision = rules.decide(config, conversion, fired_at=fired_at)
+    if decision.verdict != Verdict.FIRED:  # only what would fire is built
+        return Decided(config, decision, None)
     context = outbound.Context(config, conversion, click, setup.campaign, setup.traffic_source, at)
     built = kinds.build(context)
     if built.missing is not None:
-        verdict = rules.Verdict("skipped", [built.missing])
-    return Decided(config, verdict, built)
+        decision = rules.Decision(Verdict.SKIPPED, [built.missing])
+    return Decided(config, decision, built)
 
 
 def _convert(
@@ -316,9 +329,9 @@ def _record(
     at: float,
 ) -> None:
     """Store a decision; a fired one's first attempt goes to the answer, for the outbox."""
-    config, verdict, built = decided
+    config, decision, built = decided
     assert config.id is not None
-    fired = verdict.verdict == "fired"
+    fired = decision.verdict == Verdict.FIRED
     # Built but not sent (say, no access token): kept, secrets masked, for the trace.
     unsent = asdict(built.request) if built and not fired and built.request else None
     decision_id = events.insert_decision(
@@ -328,14 +341,14 @@ def _record(
         config_id=config.id,
         postback=config.name,
         kind=config.kind,
-        verdict=verdict.verdict,
-        reasons=verdict.reasons,
+        verdict=decision.verdict,
+        reasons=decision.reasons,
         warnings=built.warnings if built and fired else [],
         at=at,
         request=unsent,
     )
     answer.body["decisions"].append(
-        {"postback": config.name, "verdict": verdict.verdict, "reasons": verdict.reasons}
+        {"postback": config.name, "verdict": decision.verdict, "reasons": decision.reasons}
     )
     if built and fired and built.request is not None:
         answer.attempts.append(_first_attempt(conn, decision_id, config, setup, built, at))

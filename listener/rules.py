@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
-from store.records import Conversion, PostbackConfig
+from store.records import Conversion, PostbackConfig, Verdict
 
 
-class Verdict(NamedTuple):
-    """The decision for one conversion event and one postback config."""
+class Decision(NamedTuple):
+    """The decision for one conversion event and one postback config: its verdict and the
+    sentences that explain it."""
 
-    verdict: str  # fired | filtered | skipped
+    verdict: Verdict
     reasons: list[str]
 
 
@@ -83,23 +84,23 @@ def decide(
     conversion: Conversion,
     *,
     fired_at: float | None = None,
-) -> Verdict:
+) -> Decision:
     """Decide one postback config for one conversion event; ``fired_at`` is when this config
     last fired for this conversion (None: never). A decision that fires may still be skipped
     by its builder, when the request lacks a value it needs (the caller does that)."""
     if not config.enabled:
-        return Verdict("skipped", [f"postback '{config.name}' is disabled"])
+        return Decision(Verdict.SKIPPED, [f"postback '{config.name}' is disabled"])
     matched, reasons = conditions(config, conversion)
     if not matched:
-        return Verdict("filtered", reasons)
+        return Decision(Verdict.FILTERED, reasons)
     if fired_at is not None:
         if not config.refire_on_update:
-            return Verdict(
-                "skipped",
+            return Decision(
+                Verdict.SKIPPED,
                 [f"already fired at {format_time(fired_at)}; refire_on_update is off"],
             )
         reasons = [*reasons, f"fired before at {format_time(fired_at)}; refire_on_update is on"]
-    return Verdict("fired", reasons)
+    return Decision(Verdict.FIRED, reasons)
 
 
 def would_fire(config: PostbackConfig, conversion: Conversion) -> bool:

@@ -1,29 +1,34 @@
 """The TOML config file of SPEC §5: reading it (all or nothing, with the line of any error)
-and writing the workspace back in the same form."""
+and writing the workspace back in the same form.
+
+What each record's table may hold, and how each key is checked, comes from the record's
+declaration in ``store.records`` (its fields' ``Key``); the readers here add only what one
+record checks across its keys or against the database."""
 
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import re
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
+
+import tomli_w
 
 from store.platforms import COMMON, SETTINGS
 from store.records import (
-    DUPLICATE_MODES,
-    KINDS,
-    SINK_FAULTS,
-    STATUSES,
+    S2S,
     Campaign,
+    Key,
     OfferSource,
     PostbackConfig,
     Settings,
     Sink,
     TrafficSource,
     Workspace,
+    config_fields,
+    default_of,
+    key_named,
 )
 
 # Platform settings each API kind accepts (SPEC §5), besides the rule and `name`/`kind`; they
@@ -31,19 +36,27 @@ from store.records import (
 PLATFORM_KEYS: dict[str, tuple[str, ...]] = {kind: p.keys for kind, p in SETTINGS.items()}
 PLATFORM_COMMON = COMMON
 
-RULE_KEYS = (
-    "name",
-    "kind",
-    "url",
-    "method",
-    "body",
-    "enabled",
-    "conditional",
-    "types",
-    "statuses",
-    "min_payout",
-    "refire_on_update",
+# The keys of a postback config's rule and request (its platform settings come on top).
+RULE_KEYS = tuple(declared.name for declared, _ in config_fields(PostbackConfig))
+
+# The top level of the file, in the order an unknown key's error lists them.
+TOP_KEYS = (
+    "conversion_types",
+    "currency",
+    "listener",
+    "delivery",
+    "sinks",
+    "offer_sources",
+    "traffic_sources",
+    "campaigns",
+    "keys",
+    "storage",
 )
+
+# The top-level list of a config file: a list of text, like a record's ``types``.
+_NAMES = Key(kind=list, items=str)
+
+Record = TypeVar("Record", OfferSource, TrafficSource, Sink, Campaign, PostbackConfig)
 
 
 class ConfigError(ValueError):
@@ -119,32 +132,64 @@ class _Reader:
             raise self.fail(None, f"'{key}' is required")
         return str(value)
 
-    def strings(self, key: str) -> list[str]:
-        value = self.get(key, list, [])
-        if not all(isinstance(item, str) for item in value):
+    def value(self, key: str, spec: Key, default: Any) -> Any:
+        """The value of ``key`` as its declaration says: given or ``default``, of its type,
+        one of its choices, passing its check; then converted as the record keeps it."""
+        if spec.required:
+            value = self.get(key, str, default)
+            if not value:
+                raise self.fail(None, f"'{key}' is required")
+            return str(value)
+        value = self.get(key, spec.kind, default)
+        if value is None:
+            return None
+        if spec.items is not None and not all(isinstance(item, spec.items) for item in value):
             raise self.fail(key, f"'{key}' must be a list of strings, not {value!r}")
+        if spec.choices and value not in spec.choices:
+            raise self.fail(key, f"'{key}' is '{value}'; use one of: {', '.join(spec.choices)}")
+        problem = spec.check(key, value) if spec.check else None
+        if problem:
+            raise self.fail(key, problem)
+        return spec.convert(value) if spec.convert else _copy(value)
+
+    def values(
+        self, record: type, table: str | None = None, defaults: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Every key ``record`` declares (in one Settings ``table``), read by ``value``;
+        ``defaults`` overrides the declared default of some (a required key given a default
+        may be left out)."""
+        chosen = defaults or {}
+        read: dict[str, Any] = {}
+        for declared, spec in config_fields(record, table):
+            if spec.toml == "value":
+                default = chosen.get(declared.name, default_of(declared))
+                read[declared.name] = self.value(declared.name, spec, default)
+        return read
+
+    def given(self, record: type) -> frozenset[str]:
+        """The keys of ``record`` this table gives (its ``given``)."""
+        return frozenset(name for name in _value_keys(record) if name in self.table)
+
+
+def _copy(value: Any) -> Any:
+    """A list or a table copied, so a record never shares one with the parsed file."""
+    if isinstance(value, list):
         return list(value)
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
-        value = str(self.get(key, str, default))
-        if value not in choices:
-            raise self.fail(key, f"'{key}' is '{value}'; use one of: {', '.join(choices)}")
-        return value
-
-    def regex(self, key: str) -> str:
-        value = str(self.get(key, str, ""))
-        try:
-            re.compile(value)
-        except re.error as error:
-            raise self.fail(key, f"'{key}' is not a valid regular expression: {error}") from None
-        return value
-
-
-def _non_negative(reader: _Reader, key: str) -> int:
-    value = int(reader.get(key, int, 0))
-    if value < 0:
-        raise reader.fail(key, f"'{key}' is {value}; use 0 or more seconds")
+    if isinstance(value, dict):
+        return dict(value)
     return value
+
+
+def _value_keys(record: type, table: str | None = None) -> tuple[str, ...]:
+    """The keys of ``record`` (in one Settings ``table``) that the file gives as values."""
+    return tuple(
+        declared.name for declared, spec in config_fields(record, table) if spec.toml == "value"
+    )
+
+
+def _file_keys(record: type) -> tuple[str, ...]:
+    """Every key a table of ``record`` may hold, nested tables too, in declaration order."""
+    return tuple(declared.name for declared, _ in config_fields(record))
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
@@ -186,50 +231,24 @@ def parse(
     lines = _Lines(text)
     stored = _Known(known)
     top = _Reader(data, "the top level", None, lines)
-    top.only(
-        (
-            "conversion_types",
-            "currency",
-            "listener",
-            "delivery",
-            "sinks",
-            "offer_sources",
-            "traffic_sources",
-            "campaigns",
-            "keys",
-            "storage",
-        )
+    top.only(TOP_KEYS)
+    workspace = Workspace(
+        conversion_types=top.value("conversion_types", _NAMES, []),
+        settings=_read_settings(data, top, lines, stored, binding_ids),
+        sinks=[
+            _read_sink(table, index, lines, stored)
+            for index, table in enumerate(_entries(data, "sinks"))
+        ],
+        offer_sources=[
+            _read_offer_source(table, index, lines)
+            for index, table in enumerate(_entries(data, "offer_sources"))
+        ],
+        traffic_sources=[
+            _read_traffic_source(table, index, lines)
+            for index, table in enumerate(_entries(data, "traffic_sources"))
+        ],
+        campaigns=_read_campaigns(data, lines, stored),
     )
-    workspace = Workspace(conversion_types=top.strings("conversion_types"))
-    settings = workspace.settings
-    settings.currency = str(top.get("currency", str, settings.currency))
-    settings.keys = _read_keys(top, lines, binding_ids)
-    listener = _read_listener(data, lines, settings, stored)
-    delivery = _read_delivery(data, lines, settings)
-    storage = _read_storage(data, lines, settings)
-    settings.given = frozenset(
-        {name for name in ("currency", "keys") if name in data} | listener | delivery | storage
-    )
-    workspace.sinks = [
-        _read_sink(table, index, lines, stored)
-        for index, table in enumerate(_entries(data, "sinks"))
-    ]
-    workspace.offer_sources = [
-        _read_offer_source(table, index, lines)
-        for index, table in enumerate(_entries(data, "offer_sources"))
-    ]
-    workspace.traffic_sources = [
-        _read_traffic_source(table, index, lines)
-        for index, table in enumerate(_entries(data, "traffic_sources"))
-    ]
-    postback_index = 0
-    for index, table in enumerate(_entries(data, "campaigns")):
-        campaign = _read_campaign(table, index, lines, stored)
-        for table_ in _entries(table, "postbacks"):
-            pb_line = lines.table("campaigns.postbacks", postback_index)
-            postback_index += 1
-            campaign.postbacks.append(_read_postback(table_, campaign.key, pb_line, lines, stored))
-        workspace.campaigns.append(campaign)
     _check_references(workspace, lines, stored)
     return workspace
 
@@ -316,150 +335,48 @@ def _binding_line(lines: _Lines, binding: str) -> int | None:
     return found or start
 
 
-def _read_sink(table: dict[str, Any], index: int, lines: _Lines, stored: _Known) -> Sink:
-    reader = _Reader(table, f"sink #{index + 1}", lines.table("sinks", index), lines)
-    reader.only(
-        (
-            "name",
-            "status",
-            "body",
-            "delay_ms",
-            "fail_ratio",
-            "mimic",
-            "error",
-            "fault",
-            "retry_after",
-        )
-    )
-    name = reader.required("name")
-    status = int(reader.get("status", int, 200))
-    if not 100 <= status <= 599:
-        raise reader.fail("status", f"'status' is {status}; use an HTTP status, 100 to 599")
-    fail_ratio = float(reader.get("fail_ratio", (int, float), 0.0))
-    if not 0 <= fail_ratio <= 1:
-        raise reader.fail("fail_ratio", f"'fail_ratio' is {fail_ratio}; use 0 to 1")
-    held = stored.sinks.get(name)
-    mimic = str(reader.get("mimic", str, held.mimic if held else ""))
-    if mimic and mimic not in SETTINGS:
-        raise reader.fail(
-            "mimic",
-            f"'mimic' is '{mimic}'; use one of: {', '.join(SETTINGS)} (or leave it out)",
-        )
-    mimic_error = bool(reader.get("error", bool, False))
-    if mimic_error and not mimic:
-        raise reader.fail("error", "'error' needs 'mimic': it answers with that platform's error")
-    sink = Sink(
-        name,
-        status,
-        str(reader.get("body", str, "OK")),
-        int(reader.get("delay_ms", int, 0)),
-        fail_ratio,
-        # mimic: answer like this ad platform (success, or its error when error = true)
-        mimic=mimic,
-        error=mimic_error,
-        fault=reader.choice("fault", ("", *SINK_FAULTS), ""),
-        retry_after=_non_negative(reader, "retry_after"),
-    )
-    sink.given = frozenset(table)
-    return sink
+def _read_settings(
+    data: dict[str, Any],
+    top: _Reader,
+    lines: _Lines,
+    stored: _Known,
+    binding_ids: Collection[str] | None,
+) -> Settings:
+    """The settings: ``currency`` and ``[keys]`` at the top level, then ``[listener]``,
+    ``[delivery]`` and ``[storage]``; ``given`` holds every setting the file named."""
+    settings = Settings(**top.values(Settings, table=""))
+    settings.keys = _read_keys(top, lines, binding_ids)
+    listener = _read_listener(data, lines, settings, stored)
+    delivery = _read_delivery(data, lines, settings)
+    storage = _read_storage(data, lines, settings)
+    top_level = frozenset(name for name in _value_keys(Settings, "") if name in data)
+    settings.given = top_level | listener | delivery | storage
+    return settings
 
 
-def _read_offer_source(table: dict[str, Any], index: int, lines: _Lines) -> OfferSource:
-    reader = _Reader(
-        table, f"offer source #{index + 1}", lines.table("offer_sources", index), lines
-    )
-    reader.only(("name", "default_status", "duplicates", "status_aliases"))
-    aliases = reader.get("status_aliases", dict, {})
-    for raw, status in aliases.items():
-        if status not in STATUSES:
-            raise reader.fail(
-                "status_aliases",
-                f"status alias '{raw}' maps to '{status}'; map it to one of: {', '.join(STATUSES)}",
-            )
-    source = OfferSource(
-        name=reader.required("name"),
-        default_status=reader.choice("default_status", STATUSES, "pending"),
-        duplicates=reader.choice("duplicates", DUPLICATE_MODES, "update"),
-        status_aliases={str(key): str(value) for key, value in aliases.items()},
-    )
-    source.given = frozenset(table)
-    return source
+def _read_table(
+    data: dict[str, Any], name: str, lines: _Lines, settings: Settings
+) -> tuple[_Reader, frozenset[str]]:
+    """Read the settings table ``[name]`` into ``settings``; return its reader and the keys
+    it gave."""
+    table = data.get(name, {})
+    reader = _Reader(table, f"[{name}]", lines.table(name), lines)
+    reader.only(_value_keys(Settings, name))
+    for key, value in reader.values(Settings, name, _current(settings, name)).items():
+        setattr(settings, key, value)
+    return reader, frozenset(table)
 
 
-def _read_traffic_source(table: dict[str, Any], index: int, lines: _Lines) -> TrafficSource:
-    reader = _Reader(
-        table, f"traffic source #{index + 1}", lines.table("traffic_sources", index), lines
-    )
-    reader.only(("name", "click_id_param", "postback_url", "success_body", "failure_body"))
-    source = TrafficSource(
-        name=reader.required("name"),
-        click_id_param=str(reader.get("click_id_param", str, "ref_id")),
-        postback_url=str(reader.get("postback_url", str, "")),
-        success_body=reader.regex("success_body"),
-        failure_body=reader.regex("failure_body"),
-    )
-    source.given = frozenset(table)
-    return source
-
-
-def _read_campaign(table: dict[str, Any], index: int, lines: _Lines, stored: _Known) -> Campaign:
-    reader = _Reader(table, f"campaign #{index + 1}", lines.table("campaigns", index), lines)
-    reader.only(("key", "name", "traffic_source", "offer_source", "offer_url", "postbacks"))
-    key = reader.required("key")
-    reader.where = f"campaign '{key}'"
-    held = stored.campaigns.get(key)
-
-    def source(name: str) -> str:
-        # A campaign the database holds keeps its sources unless the file names others.
-        if held is not None and name not in table:
-            return str(getattr(held, name))
-        return reader.required(name)
-
-    campaign = Campaign(
-        key=key,
-        name=str(reader.get("name", str, held.name if held else key)),
-        traffic_source=source("traffic_source"),
-        offer_source=source("offer_source"),
-        offer_url=str(reader.get("offer_url", str, "")),
-    )
-    campaign.given = frozenset(table) - {"postbacks"}
-    return campaign
+def _current(settings: Settings, table: str) -> dict[str, Any]:
+    """The values ``settings`` holds now for the keys of one table (the defaults to keep)."""
+    return {name: getattr(settings, name) for name in _value_keys(Settings, table)}
 
 
 def _read_listener(
     data: dict[str, Any], lines: _Lines, settings: Settings, stored: _Known
 ) -> frozenset[str]:
     """Read ``[listener]`` into ``settings``; return the keys it gave."""
-    table = data.get("listener", {})
-    reader = _Reader(table, "[listener]", lines.table("listener"), lines)
-    reader.only(
-        (
-            "host",
-            "port",
-            "unknown_clicks",
-            "max_body",
-            "key",
-            "allow_ips",
-            "trusted_proxies",
-            "token",
-        )
-    )
-    settings.host = str(reader.get("host", str, settings.host))
-    settings.port = int(reader.get("port", int, settings.port))
-    if not 0 < settings.port < 65536:
-        raise reader.fail("port", f"'port' is {settings.port}; use 1 to 65535")
-    policy = str(reader.get("unknown_clicks", str, "reject"))
-    if policy != "reject" and not (policy.startswith("attach:") and len(policy) > 7):
-        raise reader.fail(
-            "unknown_clicks",
-            f"'unknown_clicks' is '{policy}'; use \"reject\" or \"attach:<campaign key>\"",
-        )
-    settings.unknown_clicks = policy
-    settings.max_body = int(reader.get("max_body", int, settings.max_body))
-    settings.key = str(reader.get("key", str, ""))
-    settings.allow_ips = _networks(reader, "allow_ips")
-    settings.trusted_proxies = _networks(reader, "trusted_proxies")
-    settings.token = str(reader.get("token", str, ""))
+    reader, given = _read_table(data, "listener", lines, settings)
     for name in LISTENER_SECRETS:
         if (
             stored.checked
@@ -467,7 +384,7 @@ def _read_listener(
             and not getattr(stored.settings, name)
         ):
             raise reader.fail(name, _no_secret_to_keep(f"'{name}'", f"[listener] {name}"))
-    return frozenset(table)
+    return given
 
 
 def _no_secret_to_keep(what: str, where: str) -> str:
@@ -475,19 +392,6 @@ def _no_secret_to_keep(what: str, where: str) -> str:
         f"{what} is the mask {MASK} of an exported secret, but the database holds no "
         f"{where} to keep: write the secret itself"
     )
-
-
-def _networks(reader: _Reader, key: str) -> list[str]:
-    """A list of addresses or networks (``10.0.0.1``, ``10.0.0.0/8``, ``::1``)."""
-    values = reader.strings(key)
-    for value in values:
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise reader.fail(
-                key, f"'{key}' holds {value!r}, which is not an address or a network"
-            ) from None
-    return values
 
 
 def _read_storage(data: dict[str, Any], lines: _Lines, settings: Settings) -> frozenset[str]:
@@ -507,24 +411,75 @@ def _read_storage(data: dict[str, Any], lines: _Lines, settings: Settings) -> fr
 
 def _read_delivery(data: dict[str, Any], lines: _Lines, settings: Settings) -> frozenset[str]:
     """Read ``[delivery]`` into ``settings``; return the keys it gave."""
-    table = data.get("delivery", {})
-    reader = _Reader(table, "[delivery]", lines.table("delivery"), lines)
-    reader.only(("timeout", "retry_schedule", "per_target"))
-    settings.timeout = float(reader.get("timeout", (int, float), settings.timeout))
-    if settings.timeout <= 0:
-        raise reader.fail("timeout", f"'timeout' is {settings.timeout:g}; use seconds above 0")
-    schedule = reader.get("retry_schedule", list, settings.retry_schedule)
-    if not all(isinstance(s, int | float) and not isinstance(s, bool) and s >= 0 for s in schedule):
-        raise reader.fail(
-            "retry_schedule", f"'retry_schedule' must list seconds (0 or more), not {schedule!r}"
-        )
-    settings.retry_schedule = [float(s) for s in schedule]
-    settings.per_target = int(reader.get("per_target", int, settings.per_target))
-    if not 1 <= settings.per_target <= 64:
-        raise reader.fail(
-            "per_target", f"'per_target' is {settings.per_target}; use 1 to 64 attempts at once"
-        )
-    return frozenset(table)
+    return _read_table(data, "delivery", lines, settings)[1]
+
+
+def _read_record(
+    record: type[Record],
+    reader: _Reader,
+    defaults: Mapping[str, Any] | None = None,
+    nested: tuple[str, ...] = (),
+) -> Record:
+    """One record from its table: only its declared keys (and ``nested`` others), each read
+    as declared; ``given`` is the keys the table named."""
+    reader.only((*_file_keys(record), *nested))
+    made = record(**reader.values(record, defaults=defaults))
+    made.given = reader.given(record)
+    return made
+
+
+def _read_sink(table: dict[str, Any], index: int, lines: _Lines, stored: _Known) -> Sink:
+    reader = _Reader(table, f"sink #{index + 1}", lines.table("sinks", index), lines)
+    name = reader.required("name")
+    held = stored.sinks.get(name)
+    # A stored sink keeps its mimic, so its error can be given alone.
+    sink = _read_record(Sink, reader, {"mimic": held.mimic} if held else None)
+    if sink.error and not sink.mimic:
+        raise reader.fail("error", "'error' needs 'mimic': it answers with that platform's error")
+    return sink
+
+
+def _read_offer_source(table: dict[str, Any], index: int, lines: _Lines) -> OfferSource:
+    where = f"offer source #{index + 1}"
+    reader = _Reader(table, where, lines.table("offer_sources", index), lines)
+    return _read_record(OfferSource, reader)
+
+
+def _read_traffic_source(table: dict[str, Any], index: int, lines: _Lines) -> TrafficSource:
+    where = f"traffic source #{index + 1}"
+    reader = _Reader(table, where, lines.table("traffic_sources", index), lines)
+    return _read_record(TrafficSource, reader)
+
+
+def _read_campaigns(data: dict[str, Any], lines: _Lines, stored: _Known) -> list[Campaign]:
+    """Every ``[[campaigns]]`` table with its ``[[campaigns.postbacks]]``."""
+    campaigns = []
+    postback_index = 0  # the postback tables of all campaigns are counted in file order
+    for index, table in enumerate(_entries(data, "campaigns")):
+        campaign = _read_campaign(table, index, lines, stored)
+        for postback in _entries(table, "postbacks"):
+            line = lines.table("campaigns.postbacks", postback_index)
+            postback_index += 1
+            campaign.postbacks.append(_read_postback(postback, campaign.key, line, lines, stored))
+        campaigns.append(campaign)
+    return campaigns
+
+
+def _read_campaign(table: dict[str, Any], index: int, lines: _Lines, stored: _Known) -> Campaign:
+    reader = _Reader(table, f"campaign #{index + 1}", lines.table("campaigns", index), lines)
+    reader.only(_file_keys(Campaign))
+    key = reader.required("key")
+    reader.where = f"campaign '{key}'"
+    held = stored.campaigns.get(key)
+    # A campaign the database holds keeps its name and sources unless the file names others.
+    defaults: dict[str, Any] = {"name": key}
+    if held is not None:
+        defaults = {
+            "name": held.name,
+            "traffic_source": held.traffic_source,
+            "offer_source": held.offer_source,
+        }
+    return _read_record(Campaign, reader, defaults)
 
 
 def _read_postback(
@@ -535,18 +490,21 @@ def _read_postback(
     reader.where = f"campaign '{campaign}', postback '{name}'"
     held = stored.postback(campaign, name)
     # A stored postback keeps its kind, so its platform settings can be given alone.
-    kind = reader.choice("kind", KINDS, held.kind if held else "s2s")
+    kind = reader.value("kind", key_named(PostbackConfig, "kind"), held.kind if held else S2S)
     platform_keys = SETTINGS[kind].accepted if kind in SETTINGS else ()
-    reader.only((*RULE_KEYS, *platform_keys))
-    statuses = reader.strings("statuses")
-    for status in statuses:
-        if status not in STATUSES:
-            raise reader.fail("statuses", f"status '{status}' is not one of: {', '.join(STATUSES)}")
-    min_payout = reader.get("min_payout", (int, float), None)
-    method = str(reader.get("method", str, "GET")).upper()
-    if method not in ("GET", "POST"):
-        raise reader.fail("method", f"'method' is '{method}'; use GET or POST")
-    platform = {key: value for key, value in table.items() if key in platform_keys}
+    config = _read_record(PostbackConfig, reader, {"kind": kind}, nested=platform_keys)
+    config.platform = _read_platform(reader, platform_keys, stored, held)
+    return config
+
+
+def _read_platform(
+    reader: _Reader,
+    platform_keys: tuple[str, ...],
+    stored: _Known,
+    held: PostbackConfig | None,
+) -> dict[str, Any]:
+    """A postback config's ad-platform settings: the table's keys its kind accepts."""
+    platform = {key: value for key, value in reader.table.items() if key in platform_keys}
     for key, value in platform.items():
         if key == "event_names":
             if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
@@ -557,22 +515,7 @@ def _read_postback(
             raise reader.fail(key, f"'{key}' must be text, not {value!r}")
         elif _unkept_secret(stored, key, value, held):
             raise reader.fail(key, _no_secret_to_keep(f"'{key}'", f"{key} of this postback"))
-    config = PostbackConfig(
-        name=name,
-        kind=kind,
-        url=str(reader.get("url", str, "")),
-        method=method,
-        body=str(reader.get("body", str, "")),
-        enabled=bool(reader.get("enabled", bool, True)),
-        conditional=bool(reader.get("conditional", bool, False)),
-        types=reader.strings("types"),
-        statuses=statuses,
-        min_payout=None if min_payout is None else float(min_payout),
-        refire_on_update=bool(reader.get("refire_on_update", bool, False)),
-        platform=platform,
-    )
-    config.given = frozenset(table)
-    return config
+    return platform
 
 
 def _unkept_secret(stored: _Known, key: str, value: Any, held: PostbackConfig | None) -> bool:
@@ -632,7 +575,7 @@ def _check_references(workspace: Workspace, lines: _Lines, stored: _Known) -> No
 # What ``config export`` writes in place of a secret. Eight asterisks are no real key or token,
 # and importing them keeps the stored secret, so export -> edit -> import is safe.
 MASK = "********"
-LISTENER_SECRETS = ("key", "token")
+LISTENER_SECRETS = tuple(declared.name for declared, spec in config_fields(Settings) if spec.secret)
 _SECRET_NAME = re.compile(r"token|secret|password", re.IGNORECASE)
 
 
@@ -651,60 +594,49 @@ def masked(value: Any) -> Any:
 
 
 # -- writing ---------------------------------------------------------------------------------
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-# TOML basic strings must escape the quote, the backslash and every control character but tab:
-# U+0000 to U+001F and U+007F (DEL), which JSON's escaping leaves as it is.
-_MUST_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
-_SHORT_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-}
+# tomli-w writes every key and value (escaping what TOML must escape, U+007F too); the layout
+# is ours: one [[table]] per record, in the order of SPEC §5, a table value (status aliases,
+# event names) as a sub-table right under its record, so the file reads like a written one.
 
 
 _EXACT_INTEGERS = 2**53  # below this, every whole float is exactly an int and back
 
 
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04X}"
-
-
-def _string(text: str) -> str:
-    """A TOML basic string that reads back as ``text``."""
-    return '"' + _MUST_ESCAPE.sub(_escape, text) + '"'
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
+def _plain(value: Any) -> Any:
+    """A whole float as an int (10.0 is written 10, as people write seconds and payouts):
+    every number the parser reads into a float field it converts, so it reads back the same."""
     if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_INTEGERS:
-        # 10.0 is written 10, as people write seconds and payouts; every number the parser
-        # reads into a float field it converts, so the value reads back the same.
-        return str(int(value))
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return _string(value)
+        return int(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        items = ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items())
-        return "{ " + items + " }" if items else "{}"
-    raise TypeError(f"cannot write {value!r} as TOML")
+        return [_plain(item) for item in value]
+    return value
 
 
-def _key(name: str) -> str:
-    return name if _BARE_KEY.match(name) else _string(name)
+def _section(header: str, path: str, values: Mapping[str, Any]) -> str:
+    """One table of the file: its header, its keys (None: left out), then its table values as
+    sub-tables named ``path.key``."""
+    literals = {
+        k: _plain(v) for k, v in values.items() if v is not None and not isinstance(v, dict)
+    }
+    text = f"{header}\n{tomli_w.dumps(literals)}"
+    for key, value in values.items():
+        if isinstance(value, dict):
+            text += f"\n[{path}.{key}]\n{tomli_w.dumps(value)}"
+    return text
 
 
-def _table(header: str, values: dict[str, Any]) -> list[str]:
-    return [header, *(f"{_key(k)} = {_value(v)}" for k, v in values.items() if v is not None), ""]
+def _record_values(record: Any) -> dict[str, Any]:
+    """The keys a record's table holds, as its declaration lists them."""
+    return {name: getattr(record, name) for name in _value_keys(type(record))}
+
+
+def _settings_values(settings: Settings, table: str, include_secrets: bool) -> dict[str, Any]:
+    """The keys of one settings table; a secret is masked unless ``include_secrets``."""
+    values: dict[str, Any] = {}
+    for declared, spec in config_fields(Settings, table):
+        value = getattr(settings, declared.name)
+        values[declared.name] = value if include_secrets or not spec.secret else masked(value)
+    return values
 
 
 def _platform(settings: dict[str, Any], include_secrets: bool) -> dict[str, Any]:
@@ -718,88 +650,27 @@ def dump(workspace: Workspace, *, include_secrets: bool = False) -> str:
 
     Secrets (the listener's ``key`` and ``token``, platform tokens) are written as ``MASK``
     unless ``include_secrets``; importing the mask keeps the stored secret."""
-    s = workspace.settings
-
-    def secret(value: str) -> str:
-        return value if include_secrets else str(masked(value))
-
-    out = [
-        f"conversion_types = {_value(workspace.conversion_types)}",
-        f"currency = {_value(s.currency)}",
-        "",
+    settings = workspace.settings
+    top = {"conversion_types": workspace.conversion_types, "currency": settings.currency}
+    out = [tomli_w.dumps(top)]
+    if settings.keys:
+        out.append(_section("[keys]", "keys", settings.keys))
+    for table in ("listener", "delivery", "storage"):
+        out.append(
+            _section(f"[{table}]", table, _settings_values(settings, table, include_secrets))
+        )
+    out += [_section("[[sinks]]", "sinks", _record_values(sink)) for sink in workspace.sinks]
+    out += [
+        _section("[[offer_sources]]", "offer_sources", _record_values(source))
+        for source in workspace.offer_sources
     ]
-    if s.keys:
-        out += _table("[keys]", dict(s.keys))
-    out += _table(
-        "[listener]",
-        {
-            "host": s.host,
-            "port": s.port,
-            "unknown_clicks": s.unknown_clicks,
-            "max_body": s.max_body,
-            "key": secret(s.key),
-            "allow_ips": s.allow_ips,
-            "trusted_proxies": s.trusted_proxies,
-            "token": secret(s.token),
-        },
-    )
-    out += _table(
-        "[delivery]",
-        {
-            "timeout": s.timeout,
-            "retry_schedule": s.retry_schedule,
-            "per_target": s.per_target,
-        },
-    )
-    out += _table("[storage]", {"keep_days": s.keep_days})
-    for sink in workspace.sinks:
-        out += _table("[[sinks]]", {f.name: getattr(sink, f.name) for f in fields(Sink)})
-    for offer in workspace.offer_sources:
-        out += _table(
-            "[[offer_sources]]",
-            {
-                "name": offer.name,
-                "default_status": offer.default_status,
-                "duplicates": offer.duplicates,
-                "status_aliases": offer.status_aliases,
-            },
-        )
-    for traffic in workspace.traffic_sources:
-        out += _table(
-            "[[traffic_sources]]",
-            {
-                "name": traffic.name,
-                "click_id_param": traffic.click_id_param,
-                "postback_url": traffic.postback_url,
-                "success_body": traffic.success_body,
-                "failure_body": traffic.failure_body,
-            },
-        )
+    out += [
+        _section("[[traffic_sources]]", "traffic_sources", _record_values(source))
+        for source in workspace.traffic_sources
+    ]
     for campaign in workspace.campaigns:
-        out += _table(
-            "[[campaigns]]",
-            {
-                "key": campaign.key,
-                "name": campaign.name,
-                "traffic_source": campaign.traffic_source,
-                "offer_source": campaign.offer_source,
-                "offer_url": campaign.offer_url,
-            },
-        )
+        out.append(_section("[[campaigns]]", "campaigns", _record_values(campaign)))
         for config in campaign.postbacks:
-            values: dict[str, Any] = {
-                "name": config.name,
-                "kind": config.kind,
-                "url": config.url,
-                "method": config.method,
-                "body": config.body,
-                "enabled": config.enabled,
-                "conditional": config.conditional,
-                "types": config.types,
-                "statuses": config.statuses,
-                "min_payout": config.min_payout,
-                "refire_on_update": config.refire_on_update,
-            }
-            values.update(_platform(config.platform, include_secrets))
-            out += _table("[[campaigns.postbacks]]", values)
+            values = {**_record_values(config), **_platform(config.platform, include_secrets)}
+            out.append(_section("[[campaigns.postbacks]]", "campaigns.postbacks", values))
     return "\n".join(out)

@@ -1,6 +1,8 @@
 """The configured workspace in the database: settings, sources, campaigns, postback configs.
 
-Sync functions of a ``sqlite3.Connection``, for writer jobs, readers and the CLI alike.
+Sync functions of a ``sqlite3.Connection``, for writer jobs, readers and the CLI alike. Which
+column holds which field, and how (JSON for lists and tables, 0/1 for booleans), comes from
+the records' declarations in ``store.records``.
 """
 
 from __future__ import annotations
@@ -8,39 +10,137 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection
-from dataclasses import asdict, fields, replace
-from typing import Any
+from dataclasses import Field, fields, replace
+from typing import Any, TypeVar
 
 from store.config import LISTENER_SECRETS, MASK, ConfigError, is_secret_key
 from store.records import (
+    RULE_FIELDS,
     Campaign,
+    Key,
     OfferSource,
     PostbackConfig,
     Settings,
     Sink,
     TrafficSource,
     Workspace,
+    key_of,
 )
 
-# Computed once: load_settings runs for every postback and every delivery attempt.
-_SETTING_NAMES = frozenset(f.name for f in fields(Settings))
+Record = TypeVar("Record", OfferSource, TrafficSource, Sink, Campaign, PostbackConfig)
+
+# -- columns, as the records declare them ----------------------------------------------------
+
+
+Column = tuple[Field[Any], Key | None, str]
+# Worked out once per record: rows are mapped on hot paths (a sink's answer, the snapshot).
+_COLUMNS: dict[type, tuple[Column, ...]] = {}
+
+
+def _stored(record: type) -> tuple[Column, ...]:
+    """(field, its Key, its column) for every field of ``record`` its table stores; a field
+    without a Key (``id``, ``campaign_id``) is a column of its own name."""
+    if record not in _COLUMNS:
+        _COLUMNS[record] = _columns(record)
+    return _COLUMNS[record]
+
+
+def _columns(record: type) -> tuple[Column, ...]:
+    stored: list[Column] = []
+    for declared in fields(record):
+        spec = key_of(declared)
+        if spec is None:
+            stored.append((declared, None, declared.name))
+        elif spec.column is not None:
+            stored.append((declared, spec, spec.column or declared.name))
+    return tuple(stored)
+
+
+def _kinds(spec: Key) -> tuple[type, ...]:
+    return spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
+
+
+def _decoded(spec: Key | None, raw: Any) -> Any:
+    """A column's value as the record holds it."""
+    if spec is None or raw is None:
+        return raw
+    kinds = _kinds(spec)
+    if list in kinds or dict in kinds:
+        raw = json.loads(raw)
+    elif bool in kinds:
+        raw = bool(raw)
+    return spec.convert(raw) if spec.convert else raw
+
+
+def _encoded(spec: Key | None, value: Any) -> Any:
+    """A record's value as its column holds it."""
+    if spec is None or value is None:
+        return value
+    kinds = _kinds(spec)
+    if list in kinds or dict in kinds:
+        return json.dumps(value)
+    if bool in kinds:
+        return int(value)
+    return value
+
+
+def _from_row(record: type[Record], row: sqlite3.Row) -> Record:
+    """A record from its row. A column holding another row's id (``refers``) is read under
+    the field's own name, which the query joins in (``t.name AS traffic_source``)."""
+    values = {
+        declared.name: _decoded(spec, row[declared.name if spec and spec.refers else column])
+        for declared, spec, column in _stored(record)
+    }
+    return record(**values)
+
+
+def _to_row(conn: sqlite3.Connection, item: Any) -> dict[str, Any]:
+    """The columns of a record's row (not its id), a name it refers by turned into an id."""
+    values: dict[str, Any] = {}
+    for declared, spec, column in _stored(type(item)):
+        if spec is None:
+            continue
+        value = getattr(item, declared.name)
+        if spec.refers:
+            values[column] = _id_by_name(conn, spec.refers, value)
+        else:
+            values[column] = _encoded(spec, value)
+    return values
+
+
+def _given_columns(record: type, given: frozenset[str] | None) -> set[str] | None:
+    """The columns of the fields a parsed record gave (None: all of them)."""
+    if given is None:
+        return None
+    return {column for declared, _, column in _stored(record) if declared.name in given}
+
+
+# -- settings: one row per field, its value as JSON --------------------------------------------
+
+# Computed once: load_settings runs for every configuration snapshot and delivery poll.
+_SETTINGS: dict[str, Key | None] = {
+    declared.name: key_of(declared) for declared in fields(Settings)
+}
+_SETTING_NAMES = frozenset(_SETTINGS)
 
 
 def load_settings(conn: sqlite3.Connection) -> Settings:
-    """The stored settings over the defaults; unknown keys are ignored."""
+    """The settings: the stored ones over the defaults (unknown keys are ignored). This is
+    the one way settings are read; the writer's snapshot (``store.snapshot``) holds its
+    result for the postback path."""
     settings = Settings()
     for key, value in conn.execute("SELECT key, value FROM settings"):
-        if key in _SETTING_NAMES:
-            setattr(settings, key, json.loads(value))
+        if key in _SETTINGS:
+            spec = _SETTINGS[key]
+            loaded = json.loads(value)
+            setattr(settings, key, spec.convert(loaded) if spec and spec.convert else loaded)
     return settings
 
 
 def save_settings(conn: sqlite3.Connection, settings: Settings) -> None:
-    conn.executemany(
-        "INSERT INTO settings (key, value) VALUES (?, ?)"
-        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [(key, json.dumps(value)) for key, value in asdict(settings).items()],
-    )
+    """Store every setting."""
+    for name in sorted(_SETTING_NAMES):
+        save_setting(conn, name, getattr(settings, name))
 
 
 def save_setting(conn: sqlite3.Connection, key: str, value: Any) -> None:
@@ -65,52 +165,19 @@ def is_empty(conn: sqlite3.Connection) -> bool:
     return bool(row[0] == 0)
 
 
-def _offer_source(row: sqlite3.Row) -> OfferSource:
-    return OfferSource(
-        id=row["id"],
-        name=row["name"],
-        default_status=row["default_status"],
-        duplicates=row["duplicates"],
-        status_aliases=json.loads(row["status_aliases"]),
-    )
-
-
-def _traffic_source(row: sqlite3.Row) -> TrafficSource:
-    return TrafficSource(
-        id=row["id"],
-        name=row["name"],
-        click_id_param=row["click_id_param"],
-        postback_url=row["postback_url"],
-        success_body=row["success_body"],
-        failure_body=row["failure_body"],
-    )
-
-
 def postback_config(row: sqlite3.Row) -> PostbackConfig:
-    return PostbackConfig(
-        id=row["id"],
-        campaign_id=row["campaign_id"],
-        name=row["name"],
-        kind=row["kind"],
-        url=row["url"],
-        method=row["method"],
-        body=row["body"],
-        enabled=bool(row["enabled"]),
-        conditional=bool(row["conditional"]),
-        types=json.loads(row["types"]),
-        statuses=json.loads(row["statuses"]),
-        min_payout=row["min_payout"],
-        refire_on_update=bool(row["refire_on_update"]),
-        platform=json.loads(row["platform"]),
-    )
+    """A postback config from its row."""
+    return _from_row(PostbackConfig, row)
 
 
 def offer_sources(conn: sqlite3.Connection) -> list[OfferSource]:
-    return [_offer_source(r) for r in conn.execute("SELECT * FROM offer_sources ORDER BY id")]
+    rows = conn.execute("SELECT * FROM offer_sources ORDER BY id")
+    return [_from_row(OfferSource, row) for row in rows]
 
 
 def traffic_sources(conn: sqlite3.Connection) -> list[TrafficSource]:
-    return [_traffic_source(r) for r in conn.execute("SELECT * FROM traffic_sources ORDER BY id")]
+    rows = conn.execute("SELECT * FROM traffic_sources ORDER BY id")
+    return [_from_row(TrafficSource, row) for row in rows]
 
 
 _CAMPAIGN = """
@@ -122,15 +189,9 @@ _CAMPAIGN = """
 
 
 def _campaign(conn: sqlite3.Connection, row: sqlite3.Row) -> Campaign:
-    return Campaign(
-        id=row["id"],
-        key=row["key"],
-        name=row["name"],
-        traffic_source=row["traffic_source"],
-        offer_source=row["offer_source"],
-        offer_url=row["offer_url"],
-        postbacks=postback_configs(conn, row["id"]),
-    )
+    campaign = _from_row(Campaign, row)
+    campaign.postbacks = postback_configs(conn, campaign.id or 0)
+    return campaign
 
 
 def campaigns(conn: sqlite3.Connection) -> list[Campaign]:
@@ -146,28 +207,14 @@ def postback_configs(conn: sqlite3.Connection, campaign_id: int) -> list[Postbac
     return [postback_config(row) for row in rows]
 
 
-def _sink(row: sqlite3.Row) -> Sink:
-    return Sink(
-        name=row["name"],
-        status=row["status"],
-        body=row["body"],
-        delay_ms=row["delay_ms"],
-        fail_ratio=row["fail_ratio"],
-        mimic=row["mimic"],
-        error=bool(row["error"]),
-        fault=row["fault"],
-        retry_after=row["retry_after"],
-    )
-
-
 def sinks(conn: sqlite3.Connection) -> list[Sink]:
-    return [_sink(row) for row in conn.execute("SELECT * FROM sinks ORDER BY name")]
+    return [_from_row(Sink, row) for row in conn.execute("SELECT * FROM sinks ORDER BY name")]
 
 
 def sink(conn: sqlite3.Connection, name: str) -> Sink:
     """How the sink of this name answers (the default for one not configured)."""
     row = conn.execute("SELECT * FROM sinks WHERE name = ?", (name,)).fetchone()
-    return Sink(name=name) if row is None else _sink(row)
+    return Sink(name=name) if row is None else _from_row(Sink, row)
 
 
 def load_workspace(conn: sqlite3.Connection) -> Workspace:
@@ -185,24 +232,33 @@ def load_workspace(conn: sqlite3.Connection) -> Workspace:
 def _upsert(
     conn: sqlite3.Connection,
     table: str,
-    key: str,
+    keys: tuple[str, ...],
     values: dict[str, Any],
     update: Collection[str] | None = None,
     returning: str = "id",
 ) -> Any:
-    """Insert a row with all ``values``, or update the row of the same unique ``key`` with the
-    columns in ``update`` only (None: all of them); return the row id (or ``returning``)."""
+    """Insert a row with all ``values``, or update the row of the same unique ``keys`` with
+    the columns in ``update`` only (None: all of them); return the row id (or ``returning``)."""
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
-    chosen = [name for name in values if name != key and (update is None or name in update)]
-    # Setting the key to itself keeps RETURNING working when nothing else is to change.
-    updates = ", ".join(f"{name} = excluded.{name}" for name in chosen or [key])
+    chosen = [name for name in values if name not in keys and (update is None or name in update)]
+    # Setting a key to itself keeps RETURNING working when nothing else is to change.
+    updates = ", ".join(f"{name} = excluded.{name}" for name in chosen or keys[:1])
     row = conn.execute(
         f"INSERT INTO {table} ({columns}) VALUES ({marks})"
-        f" ON CONFLICT ({key}) DO UPDATE SET {updates} RETURNING {returning}",
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} RETURNING {returning}",
         list(values.values()),
     ).fetchone()
     return row[0]
+
+
+def _apply_record(
+    conn: sqlite3.Connection, table: str, key: str, item: Any, returning: str = "id"
+) -> Any:
+    """Insert or update one record's row, matched by its unique ``key``: a stored row gets
+    only the columns of the keys the record was given."""
+    update = _given_columns(type(item), item.given)
+    return _upsert(conn, table, (key,), _to_row(conn, item), update, returning)
 
 
 def apply_workspace(conn: sqlite3.Connection, workspace: Workspace) -> None:
@@ -218,36 +274,11 @@ def apply_workspace(conn: sqlite3.Connection, workspace: Workspace) -> None:
         [(name,) for name in workspace.conversion_types],
     )
     for sink_ in workspace.sinks:
-        values = asdict(sink_)
-        values["error"] = int(sink_.error)
-        _upsert(conn, "sinks", "name", values, sink_.given, returning="name")
+        _apply_record(conn, "sinks", "name", sink_, returning="name")
     for offer in workspace.offer_sources:
-        _upsert(
-            conn,
-            "offer_sources",
-            "name",
-            {
-                "name": offer.name,
-                "default_status": offer.default_status,
-                "duplicates": offer.duplicates,
-                "status_aliases": json.dumps(offer.status_aliases),
-            },
-            offer.given,
-        )
+        _apply_record(conn, "offer_sources", "name", offer)
     for traffic in workspace.traffic_sources:
-        _upsert(
-            conn,
-            "traffic_sources",
-            "name",
-            {
-                "name": traffic.name,
-                "click_id_param": traffic.click_id_param,
-                "postback_url": traffic.postback_url,
-                "success_body": traffic.success_body,
-                "failure_body": traffic.failure_body,
-            },
-            traffic.given,
-        )
+        _apply_record(conn, "traffic_sources", "name", traffic)
     for campaign in workspace.campaigns:
         _apply_campaign(conn, campaign)
 
@@ -276,30 +307,12 @@ def _keep_secret(stored: Any, what: str) -> None:
 
 
 def _apply_campaign(conn: sqlite3.Connection, campaign: Campaign) -> None:
-    given = campaign.given
-    update = None if given is None else {_CAMPAIGN_COLUMNS.get(name, name) for name in given}
-    campaign_id = _upsert(
-        conn,
-        "campaigns",
-        "key",
-        {
-            "key": campaign.key,
-            "name": campaign.name,
-            "traffic_source_id": _id_by_name(conn, "traffic_sources", campaign.traffic_source),
-            "offer_source_id": _id_by_name(conn, "offer_sources", campaign.offer_source),
-            "offer_url": campaign.offer_url,
-        },
-        update,
-    )
+    campaign_id = _apply_record(conn, "campaigns", "key", campaign)
     for position, config in enumerate(campaign.postbacks):
         if config.given is None:
             save_postback_config(conn, campaign_id, config, position)
         else:
             _apply_postback_config(conn, campaign_id, config)
-
-
-# The config's keys of a campaign, where the column is named otherwise.
-_CAMPAIGN_COLUMNS = {"traffic_source": "traffic_source_id", "offer_source": "offer_source_id"}
 
 
 def _id_by_name(conn: sqlite3.Connection, table: str, name: str) -> int:
@@ -330,15 +343,9 @@ def _apply_postback_config(
         save_postback_config(conn, campaign_id, config, 0 if last is None else last + 1)
         return
     held = postback_config(row)
-    merged = replace(
-        held,
-        **{name: getattr(config, name) for name in _RULE_FIELDS if name in given},
-    )
+    merged = replace(held, **{name: getattr(config, name) for name in given if name != "name"})
     merged.platform = _merged_platform(held, config)
     save_postback_config(conn, campaign_id, merged, row["position"])
-
-
-_RULE_FIELDS = frozenset(f.name for f in fields(PostbackConfig)) - {"name", "id", "campaign_id"}
 
 
 def _merged_platform(held: PostbackConfig, config: PostbackConfig) -> dict[str, Any]:
@@ -358,51 +365,21 @@ def save_postback_config(
     conn: sqlite3.Connection, campaign_id: int, config: PostbackConfig, position: int
 ) -> int:
     """Insert or update a campaign's postback config, matched by name."""
-    row = conn.execute(
-        """
-        INSERT INTO postback_configs (campaign_id, position, name, kind, url, method, body,
-            enabled, conditional, types, statuses, min_payout, refire_on_update, platform)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (campaign_id, name) DO UPDATE SET position = excluded.position,
-            kind = excluded.kind, url = excluded.url, method = excluded.method,
-            body = excluded.body, enabled = excluded.enabled,
-            conditional = excluded.conditional, types = excluded.types,
-            statuses = excluded.statuses, min_payout = excluded.min_payout,
-            refire_on_update = excluded.refire_on_update, platform = excluded.platform
-        RETURNING id
-        """,
-        (
-            campaign_id,
-            position,
-            config.name,
-            config.kind,
-            config.url,
-            config.method,
-            config.body,
-            int(config.enabled),
-            int(config.conditional),
-            json.dumps(config.types),
-            json.dumps(config.statuses),
-            config.min_payout,
-            int(config.refire_on_update),
-            json.dumps(config.platform),
-        ),
-    ).fetchone()
-    return int(row[0])
+    values = {"campaign_id": campaign_id, "position": position, **_to_row(conn, config)}
+    return int(_upsert(conn, "postback_configs", ("campaign_id", "name"), values))
+
+
+# The columns of a postback config's rule, which the dashboard saves on its own.
+_RULE_COLUMNS = [
+    (declared.name, spec, column)
+    for declared, spec, column in _stored(PostbackConfig)
+    if declared.name in RULE_FIELDS
+]
 
 
 def update_rule(conn: sqlite3.Connection, config: PostbackConfig) -> None:
-    """Save a postback config's rule (enabled, conditional, types, statuses, min payout)."""
-    conn.execute(
-        "UPDATE postback_configs SET enabled = ?, conditional = ?, types = ?, statuses = ?,"
-        " min_payout = ?, refire_on_update = ? WHERE id = ?",
-        (
-            int(config.enabled),
-            int(config.conditional),
-            json.dumps(config.types),
-            json.dumps(config.statuses),
-            config.min_payout,
-            int(config.refire_on_update),
-            config.id,
-        ),
-    )
+    """Save a postback config's rule (enabled, conditional, types, statuses, min payout,
+    refire on update)."""
+    sets = ", ".join(f"{column} = ?" for _, _, column in _RULE_COLUMNS)
+    values = [_encoded(spec, getattr(config, name)) for name, spec, _ in _RULE_COLUMNS]
+    conn.execute(f"UPDATE postback_configs SET {sets} WHERE id = ?", [*values, config.id])

@@ -20,7 +20,7 @@ from listener.keys import OUTBOX
 from store import workspace
 from store.config import parse
 from store.db import Store
-from store.records import Settings
+from store.records import Settings, Workspace
 
 if TYPE_CHECKING:  # the dashboard's own types: listener tests do not load Textual
     from textual.pilot import Pilot
@@ -317,3 +317,171 @@ def live_row(driver: Driver, click_id: str) -> dict[str, Any] | None:
         if row.data["click_id"] == click_id:
             return dict(row.data)
     return None
+
+
+# -- config files and the CLI (tests of config import, export and secrets) ---------------------
+
+SPEC_EXAMPLE = """
+conversion_types = ["Lead", "Deposit"]
+
+[listener]
+host = "127.0.0.1"
+port = 8080
+unknown_clicks = "reject"        # or "attach:<campaign_key>"
+
+[delivery]
+timeout = 10                     # seconds per attempt
+retry_schedule = [10, 60, 300, 1800, 7200, 21600]   # seconds before each retry
+
+[[sinks]]
+name = "propeller"
+status = 200
+body = "OK"
+delay_ms = 0
+fail_ratio = 0.0
+
+[[offer_sources]]
+name = "AffNet"
+default_status = "pending"
+duplicates = "update"            # update | new | ignore
+status_aliases = { "1" = "approved", "2" = "pending", "3" = "declined", hold = "pending" }
+
+[[traffic_sources]]
+name = "PropellerAds"
+click_id_param = "ref_id"
+postback_url = "http://127.0.0.1:8080/sink/propeller?visitor_id={external_id}&payout={payout}"
+failure_body = "error"           # optional regex
+
+[[campaigns]]
+key = "casino-fr"
+name = "Casino FR"
+traffic_source = "PropellerAds"
+offer_source = "AffNet"
+offer_url = "https://offer.example/?click={clickid}"
+
+[[campaigns.postbacks]]
+name = "paid deposits"
+kind = "s2s"
+url = ""
+conditional = true
+types = ["Deposit"]
+statuses = ["approved"]
+min_payout = 0
+refire_on_update = false
+
+[[campaigns.postbacks]]
+name = "meta purchases"
+kind = "facebook"
+conditional = true
+types = ["Deposit"]
+event_names = { Deposit = "Purchase" }
+pixel_id = "1234567890"
+access_token = ""
+base_url = "https://graph.facebook.com"
+"""
+
+
+FULL = """
+conversion_types = ["Lead", "Deposit"]
+currency = "GBP"
+
+[keys]
+"live.follow" = "F"
+
+[listener]
+host = "127.0.0.1"
+port = 8181
+unknown_clicks = "attach:casino-fr"
+max_body = 2048
+key = "inbound-key-123"
+allow_ips = ["10.0.0.0/8"]
+trusted_proxies = ["127.0.0.1"]
+token = "api-token-456"
+
+[delivery]
+timeout = 7
+retry_schedule = [1, 2, 3]
+
+[[sinks]]
+name = "propeller"
+status = 202
+body = "accepted"
+delay_ms = 1
+fail_ratio = 0.25
+mimic = "facebook"
+error = true
+fault = "close"
+retry_after = 30
+
+[[offer_sources]]
+name = "AffNet"
+default_status = "approved"
+duplicates = "ignore"
+status_aliases = { "1" = "approved", "2" = "pending", "3" = "declined", hold = "pending" }
+
+[[traffic_sources]]
+name = "PropellerAds"
+click_id_param = "visitor"
+postback_url = "http://127.0.0.1:8080/sink/propeller?visitor_id={external_id}&payout={payout}"
+success_body = "ok"
+failure_body = "error"
+
+[[campaigns]]
+key = "casino-fr"
+name = "Casino FR"
+traffic_source = "PropellerAds"
+offer_source = "AffNet"
+offer_url = "https://offer.example/?click={clickid}"
+
+[[campaigns.postbacks]]
+name = "paid deposits"
+kind = "s2s"
+url = "http://127.0.0.1:8080/sink/own?c={clickid}"
+method = "POST"
+body = "c={clickid}"
+enabled = false
+conditional = true
+types = ["Deposit"]
+statuses = ["approved"]
+min_payout = 5
+refire_on_update = true
+
+[[campaigns.postbacks]]
+name = "meta purchases"
+kind = "facebook"
+conditional = true
+types = ["Deposit"]
+event_names = { Deposit = "Purchase" }
+pixel_id = "1234567890"
+access_token = "EAAB-secret-token"
+base_url = "https://graph.facebook.com"
+"""
+
+# Names every table of FULL by its name (or key) and changes one key of each.
+
+
+def run(*args: str, obj: Any = None) -> tuple[int, str]:
+    """``postwatch ARGS`` through click's runner: the exit code and the output."""
+    # Imported here: most tests never run the CLI, and conftest imports this module.
+    from click.testing import CliRunner
+
+    from listener.cli import cli
+
+    result = CliRunner().invoke(cli, list(args), obj=obj)
+    return result.exit_code, result.output
+
+
+def import_text(tmp_path: Path, db: Path, text: str, name: str = "file.toml") -> tuple[int, str]:
+    """``config import`` of ``text``, written to a file ``name`` in ``tmp_path``."""
+    config = tmp_path / name
+    config.write_text(text, encoding="utf-8")
+    return run("config", "import", str(config), "--db", str(db))
+
+
+def stored(db: Path) -> Workspace:
+    """The workspace the database at ``db`` holds."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    return workspace.load_workspace(conn)

@@ -7,76 +7,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from listener.cli import cli
 from store.config import ConfigError, dump, parse
 from store.sample import sample_workspace
-from tests.helpers import Listener
-
-SPEC_EXAMPLE = """
-conversion_types = ["Lead", "Deposit"]
-
-[listener]
-host = "127.0.0.1"
-port = 8080
-unknown_clicks = "reject"        # or "attach:<campaign_key>"
-
-[delivery]
-timeout = 10                     # seconds per attempt
-retry_schedule = [10, 60, 300, 1800, 7200, 21600]   # seconds before each retry
-
-[[sinks]]
-name = "propeller"
-status = 200
-body = "OK"
-delay_ms = 0
-fail_ratio = 0.0
-
-[[offer_sources]]
-name = "AffNet"
-default_status = "pending"
-duplicates = "update"            # update | new | ignore
-status_aliases = { "1" = "approved", "2" = "pending", "3" = "declined", hold = "pending" }
-
-[[traffic_sources]]
-name = "PropellerAds"
-click_id_param = "ref_id"
-postback_url = "http://127.0.0.1:8080/sink/propeller?visitor_id={external_id}&payout={payout}"
-failure_body = "error"           # optional regex
-
-[[campaigns]]
-key = "casino-fr"
-name = "Casino FR"
-traffic_source = "PropellerAds"
-offer_source = "AffNet"
-offer_url = "https://offer.example/?click={clickid}"
-
-[[campaigns.postbacks]]
-name = "paid deposits"
-kind = "s2s"
-url = ""
-conditional = true
-types = ["Deposit"]
-statuses = ["approved"]
-min_payout = 0
-refire_on_update = false
-
-[[campaigns.postbacks]]
-name = "meta purchases"
-kind = "facebook"
-conditional = true
-types = ["Deposit"]
-event_names = { Deposit = "Purchase" }
-pixel_id = "1234567890"
-access_token = ""
-base_url = "https://graph.facebook.com"
-"""
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
+from tests.helpers import SPEC_EXAMPLE, Listener, run
 
 
 def test_the_spec_example_reads_and_round_trips() -> None:

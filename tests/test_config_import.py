@@ -5,94 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from listener.cli import cli
 from store import workspace
 from store.config import ConfigError, parse
-from store.records import PostbackConfig, Workspace
-from tests.helpers import Listener
+from store.records import PostbackConfig
+from tests.helpers import FULL, Listener, import_text, run, stored
 
-FULL = """
-conversion_types = ["Lead", "Deposit"]
-currency = "GBP"
-
-[keys]
-"live.follow" = "F"
-
-[listener]
-host = "127.0.0.1"
-port = 8181
-unknown_clicks = "attach:casino-fr"
-max_body = 2048
-key = "inbound-key-123"
-allow_ips = ["10.0.0.0/8"]
-trusted_proxies = ["127.0.0.1"]
-token = "api-token-456"
-
-[delivery]
-timeout = 7
-retry_schedule = [1, 2, 3]
-
-[[sinks]]
-name = "propeller"
-status = 202
-body = "accepted"
-delay_ms = 1
-fail_ratio = 0.25
-mimic = "facebook"
-error = true
-fault = "close"
-retry_after = 30
-
-[[offer_sources]]
-name = "AffNet"
-default_status = "approved"
-duplicates = "ignore"
-status_aliases = { "1" = "approved", "2" = "pending", "3" = "declined", hold = "pending" }
-
-[[traffic_sources]]
-name = "PropellerAds"
-click_id_param = "visitor"
-postback_url = "http://127.0.0.1:8080/sink/propeller?visitor_id={external_id}&payout={payout}"
-success_body = "ok"
-failure_body = "error"
-
-[[campaigns]]
-key = "casino-fr"
-name = "Casino FR"
-traffic_source = "PropellerAds"
-offer_source = "AffNet"
-offer_url = "https://offer.example/?click={clickid}"
-
-[[campaigns.postbacks]]
-name = "paid deposits"
-kind = "s2s"
-url = "http://127.0.0.1:8080/sink/own?c={clickid}"
-method = "POST"
-body = "c={clickid}"
-enabled = false
-conditional = true
-types = ["Deposit"]
-statuses = ["approved"]
-min_payout = 5
-refire_on_update = true
-
-[[campaigns.postbacks]]
-name = "meta purchases"
-kind = "facebook"
-conditional = true
-types = ["Deposit"]
-event_names = { Deposit = "Purchase" }
-pixel_id = "1234567890"
-access_token = "EAAB-secret-token"
-base_url = "https://graph.facebook.com"
-"""
-
-# Names every table of FULL by its name (or key) and changes one key of each.
 PARTIAL = """
 currency = "EUR"
 
@@ -132,23 +52,6 @@ name = "leads"
 conditional = true
 types = ["Lead"]
 """
-
-
-def run(*args: str, obj: Any = None) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), obj=obj)
-    return result.exit_code, result.output
-
-
-def import_text(tmp_path: Path, db: Path, text: str, name: str = "file.toml") -> tuple[int, str]:
-    config = tmp_path / name
-    config.write_text(text, encoding="utf-8")
-    return run("config", "import", str(config), "--db", str(db))
-
-
-def stored(db: Path) -> Workspace:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    return workspace.load_workspace(conn)
 
 
 def test_a_partial_import_changes_only_the_keys_it_gives(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from store import workspace
 from store.config import MASK, ConfigError, flatten_keys, parse
-from tests.test_config_import import FULL, import_text, run, stored
+from tests.helpers import FULL, import_text, run, stored
 
 GOOGLE = """
 [[campaigns]]

@@ -152,9 +152,9 @@ def test_decide(
 ) -> None:
     decided = decide(config, STORED, fired_at=fired_at, click=click, setup=SETUP, at=100.0)
     assert decided.config is config
-    assert decided.verdict.verdict == verdict
+    assert decided.decision.verdict == verdict
     if reasons is not None:
-        assert decided.verdict.reasons == reasons
+        assert decided.decision.reasons == reasons
     assert (decided.built is not None) == built
     if verdict == "fired":
         assert decided.built is not None and decided.built.request is not None

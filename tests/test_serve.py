@@ -17,8 +17,7 @@ from listener.serve import listen, prepare
 from store.config import ConfigError
 from store.db import Store
 from store.workspace import campaigns, traffic_sources
-from tests.helpers import free_port
-from tests.test_config import SPEC_EXAMPLE
+from tests.helpers import SPEC_EXAMPLE, free_port
 
 
 async def test_a_new_database_gets_the_sample_and_a_configured_one_does_not(
