@@ -13,13 +13,16 @@ is what makes a few thousand postbacks a second fit on one core.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
+from store.events import WriteCache, confirm_write_cache
 from store.schema import migrate
 
 T = TypeVar("T")
@@ -28,10 +31,20 @@ Hook = Callable[[sqlite3.Connection], None]
 
 MAX_BATCH = 256
 
+log = logging.getLogger("postwatch.store")
+
+
+class Connection(sqlite3.Connection):
+    """A connection that remembers what it wrote: the ids of interned texts (``store.events``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.write_cache = WriteCache()
+
 
 def connect(path: str | Path) -> sqlite3.Connection:
     """A plain connection with postwatch's settings, for the CLI and for jobs."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=Connection)
     configure(conn)
     return conn
 
@@ -46,6 +59,70 @@ def configure(conn: sqlite3.Connection) -> None:
     # References are declared for readers; enforcing them costs a tenth of a postback, and
     # every row that refers to another is written by the same job as its parent.
     conn.execute("PRAGMA foreign_keys = OFF")
+
+
+# -- the writer's settings and its checkpoints ------------------------------------------------
+#
+# A large database takes random keys (click ids, txids) all over four big indexes: each
+# postback dirties pages that the default 2 MiB page cache cannot hold, and SQLite's automatic
+# checkpoint copies the WAL into the database on the commit path, stalling every request of
+# the batch. The writer keeps a larger cache and leaves checkpoints to a thread of its own.
+
+WRITER_CACHE_KIB = 65_536  # the writer's page cache (PRAGMA cache_size), in KiB
+CHECKPOINT_EVERY = 0.25  # seconds between the checkpointer's passive checkpoints
+WAL_LIMIT_PAGES = 8_192  # beyond this the checkpointer waits for readers to let it finish
+WAL_KEEP_BYTES = 64 << 20  # a WAL file larger than this is truncated when it restarts
+
+
+def configure_writer(conn: sqlite3.Connection) -> None:
+    """The writer's own settings, on top of ``configure``'s: checkpoints are the
+    checkpointer's job (``Checkpointer``), not the commit's."""
+    conn.execute(f"PRAGMA cache_size = {-WRITER_CACHE_KIB}")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
+
+
+class Checkpointer:
+    """Copies the WAL into the database from a thread and a connection of its own, every
+    ``CHECKPOINT_EVERY`` seconds, so that commits never wait for it. PASSIVE checkpoints
+    never block the writer or readers; when readers keep one from finishing and the WAL
+    passes ``WAL_LIMIT_PAGES``, a RESTART checkpoint waits for them (holding back the next
+    commit for as long, up to the busy timeout): that bounds the WAL."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.checkpoints = 0
+        self.largest_wal = 0  # pages, the most the WAL held before a checkpoint
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="store-checkpointer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            while not self._stop.wait(CHECKPOINT_EVERY):
+                try:
+                    self.checkpoint(conn)
+                except sqlite3.Error as error:  # say, the disk is full: try again next time
+                    log.warning("checkpoint of %s failed: %s", self.path, error)
+        finally:
+            conn.close()
+
+    def checkpoint(self, conn: sqlite3.Connection) -> None:
+        """One pass: passive, then restart when the WAL is over its limit."""
+        _, pages, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.largest_wal = max(self.largest_wal, pages)
+        self.checkpoints += 1
+        if pages > WAL_LIMIT_PAGES and done < pages:
+            conn.execute("PRAGMA wal_checkpoint(RESTART)")
 
 
 def _run_batch(
@@ -102,7 +179,7 @@ async def _on_thread(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any)
 
 
 async def _open(path: str | Path) -> aiosqlite.Connection:
-    db = await aiosqlite.connect(path, isolation_level=None)
+    db = await aiosqlite.connect(path, isolation_level=None, factory=Connection)
     try:
         await _on_thread(db, configure)
     except BaseException:
@@ -143,7 +220,8 @@ class Store:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._task: asyncio.Task[None] | None = None
-        self._hooks: list[Hook] = []
+        self._hooks: list[Hook] = [confirm_write_cache]
+        self._checkpointer: Checkpointer | None = None
         self.batches = 0
 
     async def open(self) -> Store:
@@ -158,10 +236,13 @@ class Store:
         try:
             self._writer = await _open(self.path)
             await _on_thread(self._writer, migrate)
+            await _on_thread(self._writer, configure_writer)
             self._reader = await _open(self.path)
         except (OSError, sqlite3.Error) as error:
             await self.close()
             raise DatabaseError(self.path, str(error)) from error
+        self._checkpointer = Checkpointer(self.path)
+        self._checkpointer.start()
         self._task = asyncio.create_task(self._drain(), name="store-writer")
         return self
 
@@ -170,6 +251,9 @@ class Store:
             await self._queue.put(None)
             await self._task
             self._task = None
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+            self._checkpointer = None
         for db in (self._writer, self._reader):
             if db is not None:
                 await db.close()
