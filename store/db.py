@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -66,12 +67,18 @@ def configure(conn: sqlite3.Connection) -> None:
 # A large database takes random keys (click ids, txids) all over four big indexes: each
 # postback dirties pages that the default 2 MiB page cache cannot hold, and SQLite's automatic
 # checkpoint copies the WAL into the database on the commit path, stalling every request of
-# the batch. The writer keeps a larger cache and leaves checkpoints to a thread of its own.
+# the batch. The writer keeps a larger cache and leaves the copying to a thread of its own.
+#
+# A checkpoint from another connection cannot end the WAL while commits keep coming (it never
+# catches up with the last frame), so the WAL would grow for as long as the load lasts: when
+# it passes WAL_LIMIT_BYTES, the writer runs one passive checkpoint itself between two batches.
+# The thread has copied nearly everything by then, so that pass is short, and the next commit
+# starts the WAL again from its beginning (truncated to the limit).
 
 WRITER_CACHE_KIB = 65_536  # the writer's page cache (PRAGMA cache_size), in KiB
-CHECKPOINT_EVERY = 0.25  # seconds between the checkpointer's passive checkpoints
-WAL_LIMIT_PAGES = 8_192  # beyond this the checkpointer waits for readers to let it finish
-WAL_KEEP_BYTES = 64 << 20  # a WAL file larger than this is truncated when it restarts
+CHECKPOINT_EVERY = 0.02  # seconds: the checkpointer's passes are at least this far apart
+CHECKPOINT_IDLE = 1.0  # seconds: a pass at least this often, with or without commits
+WAL_LIMIT_BYTES = 32 << 20  # the WAL the writer lets grow before it ends it
 
 
 def configure_writer(conn: sqlite3.Connection) -> None:
@@ -79,50 +86,62 @@ def configure_writer(conn: sqlite3.Connection) -> None:
     checkpointer's job (``Checkpointer``), not the commit's."""
     conn.execute(f"PRAGMA cache_size = {-WRITER_CACHE_KIB}")
     conn.execute("PRAGMA wal_autocheckpoint = 0")
-    conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
+
+
+def wal_size(path: Path) -> int:
+    """Bytes of the database's WAL file (0 when there is none)."""
+    try:
+        return os.stat(f"{path}-wal").st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int]:
+    """A passive checkpoint: never waits for the writer or readers. (frames in the WAL,
+    frames copied into the database)"""
+    _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(frames), int(copied)
 
 
 class Checkpointer:
-    """Copies the WAL into the database from a thread and a connection of its own, every
-    ``CHECKPOINT_EVERY`` seconds, so that commits never wait for it. PASSIVE checkpoints
-    never block the writer or readers; when readers keep one from finishing and the WAL
-    passes ``WAL_LIMIT_PAGES``, a RESTART checkpoint waits for them (holding back the next
-    commit for as long, up to the busy timeout): that bounds the WAL."""
+    """Copies the WAL into the database from a thread and a connection of its own, woken by
+    commits (``nudge``), so that commits do not wait for it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.checkpoints = 0
-        self.largest_wal = 0  # pages, the most the WAL held before a checkpoint
+        self.checkpoints = 0  # passes done
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="store-checkpointer", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    def nudge(self) -> None:
+        """Something was committed: copy it soon."""
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
 
     def _run(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA busy_timeout = 5000")
-            while not self._stop.wait(CHECKPOINT_EVERY):
+            while not self._stop.is_set():
+                self._wake.wait(CHECKPOINT_IDLE)
+                self._wake.clear()
                 try:
-                    self.checkpoint(conn)
+                    _checkpoint(conn)
                 except sqlite3.Error as error:  # say, the disk is full: try again next time
                     log.warning("checkpoint of %s failed: %s", self.path, error)
+                self.checkpoints += 1
+                self._stop.wait(CHECKPOINT_EVERY)  # let commits gather into the next pass
         finally:
             conn.close()
-
-    def checkpoint(self, conn: sqlite3.Connection) -> None:
-        """One pass: passive, then restart when the WAL is over its limit."""
-        _, pages, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        self.largest_wal = max(self.largest_wal, pages)
-        self.checkpoints += 1
-        if pages > WAL_LIMIT_PAGES and done < pages:
-            conn.execute("PRAGMA wal_checkpoint(RESTART)")
 
 
 def _run_batch(
@@ -221,7 +240,7 @@ class Store:
         self._reader: aiosqlite.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._hooks: list[Hook] = [confirm_write_cache]
-        self._checkpointer: Checkpointer | None = None
+        self.checkpointer: Checkpointer | None = None
         self.batches = 0
 
     async def open(self) -> Store:
@@ -241,8 +260,8 @@ class Store:
         except (OSError, sqlite3.Error) as error:
             await self.close()
             raise DatabaseError(self.path, str(error)) from error
-        self._checkpointer = Checkpointer(self.path)
-        self._checkpointer.start()
+        self.checkpointer = Checkpointer(self.path)
+        self.checkpointer.start()
         self._task = asyncio.create_task(self._drain(), name="store-writer")
         return self
 
@@ -251,9 +270,9 @@ class Store:
             await self._queue.put(None)
             await self._task
             self._task = None
-        if self._checkpointer is not None:
-            await asyncio.to_thread(self._checkpointer.stop)
-            self._checkpointer = None
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
+            self.checkpointer = None
         for db in (self._writer, self._reader):
             if db is not None:
                 await db.close()
@@ -294,6 +313,17 @@ class Store:
             if self._queue.qsize() == waiting:
                 return
 
+    async def _after_commit(self) -> None:
+        """Wake the checkpointer; end the WAL here when it has grown past its limit."""
+        if self.checkpointer is None or self._writer is None:
+            return
+        self.checkpointer.nudge()
+        if wal_size(self.path) > WAL_LIMIT_BYTES:
+            try:
+                await _on_thread(self._writer, _checkpoint)
+            except sqlite3.Error as error:  # say, the disk is full: the next batch tries again
+                log.warning("checkpoint of %s failed: %s", self.path, error)
+
     async def _drain(self) -> None:
         assert self._writer is not None
         stopping = False
@@ -319,6 +349,7 @@ class Store:
                         future.set_exception(error)
                 continue
             self.batches += 1
+            await self._after_commit()
             for (_, future), (ok, value) in zip(batch, results, strict=True):
                 if future.done():
                     continue
