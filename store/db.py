@@ -62,12 +62,13 @@ def configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA foreign_keys = OFF")
 
 
-# -- the writer's settings and its checkpoints ------------------------------------------------
+# -- the writer's checkpoints ----------------------------------------------------------------
 #
 # A large database takes random keys (click ids, txids) all over four big indexes: each
-# postback dirties pages that the default 2 MiB page cache cannot hold, and SQLite's automatic
-# checkpoint copies the WAL into the database on the commit path, stalling every request of
-# the batch. The writer keeps a larger cache and leaves the copying to a thread of its own.
+# postback dirties a page of each, and SQLite's automatic checkpoint copies those pages from
+# the WAL into the database on the commit path, stalling every request of the batch. The
+# writer leaves the copying to a thread of its own (a larger page cache, mmap and 1 KiB pages
+# were measured too, and did not win: see the README).
 #
 # A checkpoint from another connection cannot end the WAL while commits keep coming (it never
 # catches up with the last frame), so the WAL would grow for as long as the load lasts: when
@@ -75,7 +76,6 @@ def configure(conn: sqlite3.Connection) -> None:
 # The thread has copied nearly everything by then, so that pass is short, and the next commit
 # starts the WAL again from its beginning (truncated to the limit).
 
-WRITER_CACHE_KIB = 65_536  # the writer's page cache (PRAGMA cache_size), in KiB
 CHECKPOINT_EVERY = 0.02  # seconds: the checkpointer's passes are at least this far apart
 CHECKPOINT_IDLE = 1.0  # seconds: a pass at least this often, with or without commits
 WAL_LIMIT_BYTES = 32 << 20  # the WAL the writer lets grow before it ends it
@@ -84,7 +84,6 @@ WAL_LIMIT_BYTES = 32 << 20  # the WAL the writer lets grow before it ends it
 def configure_writer(conn: sqlite3.Connection) -> None:
     """The writer's own settings, on top of ``configure``'s: checkpoints are the
     checkpointer's job (``Checkpointer``), not the commit's."""
-    conn.execute(f"PRAGMA cache_size = {-WRITER_CACHE_KIB}")
     conn.execute("PRAGMA wal_autocheckpoint = 0")
     conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
 
