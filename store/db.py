@@ -76,7 +76,7 @@ def configure(conn: sqlite3.Connection) -> None:
 # The thread has copied nearly everything by then, so that pass is short, and the next commit
 # starts the WAL again from its beginning (truncated to the limit).
 
-CHECKPOINT_EVERY = 0.02  # seconds: the checkpointer's passes are at least this far apart
+CHECKPOINT_EVERY = 0.25  # seconds: the checkpointer's passes are at least this far apart
 CHECKPOINT_IDLE = 1.0  # seconds: a pass at least this often, with or without commits
 WAL_LIMIT_BYTES = 32 << 20  # the WAL the writer lets grow before it ends it
 
