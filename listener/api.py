@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from listener import delivery
+from listener.clock import CLOCK
 from listener.keys import OUTBOX, STORE, TOKEN
 from listener.story import markdown
 from store import reads
@@ -93,7 +94,9 @@ async def resend(request: web.Request) -> web.Response:
         delivery_id = int(request.match_info["id"])
     except ValueError:
         return _error(400, f"delivery id must be a whole number, not {request.match_info['id']!r}")
-    queued = await request.app[STORE].write(lambda conn: delivery.resend(conn, delivery_id))
+    queued = await request.app[STORE].write(
+        lambda conn: delivery.resend(conn, delivery_id, request.app[CLOCK]())
+    )
     if queued is None:
         return _error(404, f"no delivery has id {delivery_id}")
     request.app[OUTBOX].schedule([queued])
