@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from listener import delivery
+from listener import delivery, export
 from listener.keys import OUTBOX, STORE, TOKEN
 from listener.story import markdown
 from store import reads
@@ -133,5 +133,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/conversions", conversions)
     app.router.add_get("/api/inbound", inbound)
     app.router.add_get("/api/deliveries", deliveries)
+    export.add_routes(app)
     app.router.add_get("/api/sink/{name}", sink_records)
     app.router.add_post("/api/deliveries/{id}/resend", resend)

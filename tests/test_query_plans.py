@@ -222,6 +222,7 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         c, ListFilter(campaign="Casino FR", traffic_source="Propeller")
     )
     paths["click matches by txid"] = lambda c: queries.click_matches(c, "tx-1")
+    paths["conversion values"] = lambda c: queries.conversion_values(c, [conversion])
     paths["decisions of conversions"] = lambda c: queries.decision_rows(
         c, [conversion], ListFilter(verdict="fired", postback="all events")
     )

@@ -24,6 +24,7 @@ from store.read.model import (
     ClickView,
     ConversionDetail,
     ConversionRow,
+    ConversionValues,
     ConversionView,
     DecisionRow,
     DecisionView,
@@ -251,6 +252,11 @@ def conversion_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> list[Conver
             )
         )
     return [ConversionRow(**_values(row), marks=tuple(marks.get(row["id"], []))) for row in rows]
+
+
+def conversion_values(conn: sqlite3.Connection, ids: Sequence[int]) -> list[ConversionValues]:
+    """Conversions' current values (no decisions), newest first."""
+    return [ConversionValues(**_values(row)) for row in _conversion_rows(conn, ids)]
 
 
 def inbound_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[InboundView]:
