@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from store import db
 from store.read import queries
 from store.read.filters import FILTER_INDEXES, ListFilter, parse_time
-from tests.helpers import BASE_CONFIG, Listener
+from tests.helpers import BASE_CONFIG, Listener, Target, config_for
 
 SECOND_CAMPAIGN = (
     BASE_CONFIG
@@ -366,3 +367,28 @@ async def test_a_bad_filter_value_is_a_400_naming_it_and_what_is_accepted(
     assert status == 400
     for word in words:
         assert word in body["error"]
+
+
+async def test_the_outcome_of_a_conversions_attempts_filters_conversions(
+    pw: Listener, target: Target
+) -> None:
+    """failed (few: read through the outcome index) and delivered (most: a walk) choose the
+    conversions with such an attempt."""
+
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        fails = request.path == "/fail" and "txid=F" in request.query_string
+        return web.Response(status=500 if fails else 200, text="no" if fails else "OK")
+
+    target.handler = refuse
+    await pw.configure(config_for(target.port, "/fail?txid={txid}"))
+    clickid = await pw.click()
+    for txid in ("F1", "OK1", "F2"):
+        status, _ = await pw.postback(clickid=clickid, type="Lead", txid=txid)
+        assert status == 200
+    await pw.delivered(clickid)
+    everything = await listed(pw, "/api/conversions")
+    by_txid = {row["txid"]: row["id"] for row in everything}
+    assert await ids(pw, "/api/conversions", outcome="failed") == [by_txid["F2"], by_txid["F1"]]
+    assert await ids(pw, "/api/conversions", outcome="delivered") == [by_txid["OK1"]]
+    failed = await listed(pw, "/api/deliveries", outcome="failed")
+    assert {row["conversion_id"] for row in failed} == {by_txid["F1"], by_txid["F2"]}

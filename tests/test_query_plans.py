@@ -240,6 +240,7 @@ FILTERS: dict[str, ListFilter] = {
     "postback": ListFilter(postback="paid deposits"),
     "postback and verdict": ListFilter(postback="paid deposits", verdict="fired"),
     "outcome": ListFilter(outcome="delivered"),
+    "outcome failed": ListFilter(outcome="failed"),
     "since": ListFilter(since=0),
     "until": ListFilter(until=2e9),
     "since and until": ListFilter(since=0, until=2e9),
@@ -286,7 +287,7 @@ async def test_read_path_uses_an_index(
 
 # Filters whose page is a bounded or materialized set of ids, sorted: q (exact ids and the
 # Q_SCAN newest rows) and, on conversions, an attempt outcome (see store/read/filters.py).
-SORTED = {("conversions", "outcome")}
+SORTED = {("conversions", "outcome failed")}
 WALKED_IN_ORDER = [
     (table, name)
     for name, chosen in sorted(FILTERS.items())

@@ -11,8 +11,8 @@ How each list is walked, so that a page costs about its ``limit`` rows:
   index ``(verdict, conversion_id)`` or ``(postback, conversion_id)`` newest first and checks
   the other terms on each (``_decision_page``);
 - on conversions, ``outcome`` (one of its attempts') reads every attempt with that outcome
-  through ``deliveries(outcome, id)``: quick for failed, retrying and pending, which are few;
-  in proportion to the attempts for delivered;
+  through ``deliveries(outcome, id)`` for failed, retrying and pending, which are few, and
+  for delivered, which most are, checks each conversion of a newest-first walk;
 - a filter on the rows a delivery attempt or an inbound request belongs to (campaign, type,
   status, verdict, postback config, traffic source) is checked on each row of a newest-first
   walk, by primary-key look-ups: such a statement carries ``WALK``, and costs in proportion
@@ -111,6 +111,12 @@ class ListFilter:
         """Whether a conversions page walks the decisions index (verdict or postback set)."""
         return self.verdict is not None or self.postback is not None
 
+    def walks(self, table: str) -> bool:
+        """Whether a page of ``table`` is a newest-first walk that checks each row."""
+        if table == "conversions":
+            return self.outcome == "delivered" and not self.on_decisions
+        return self.related(table)
+
     def related(self, table: str) -> bool:
         """Whether the filter checks the rows that ``table``'s rows belong to (conversions,
         decisions, clicks: a walk of ``table``)."""
@@ -132,7 +138,14 @@ class ListFilter:
             values.extend(given)
 
         if self.outcome is not None:
-            if table == "conversions":
+            if table == "conversions" and self.outcome == "delivered":
+                # most attempts are delivered: check each conversion of a walk instead
+                add(
+                    "EXISTS (SELECT 1 FROM decisions k JOIN deliveries a ON a.decision_id = k.id"
+                    " WHERE k.conversion_id = conversions.id AND a.outcome = ?)",
+                    self.outcome,
+                )
+            elif table == "conversions":
                 add(
                     "conversions.id IN (SELECT k.conversion_id FROM deliveries a"
                     " JOIN decisions k ON k.id = a.decision_id WHERE a.outcome = ?)",
@@ -348,7 +361,7 @@ def id_page(table: str, chosen: ListFilter) -> tuple[str, Sequence[Any]]:
         )
     where, values = chosen.clauses(table)
     bounds, bound_values = _bounds("id", chosen)
-    walk = f"{WALK} " if chosen.related(table) else ""
+    walk = f"{WALK} " if chosen.walks(table) else ""
     return (
         f"{walk}SELECT id FROM {table}{_condition([*where, *bounds])} ORDER BY id DESC LIMIT ?",
         (*values, *bound_values, chosen.limit),
@@ -363,7 +376,7 @@ def newer_count(table: str, after_id: int, chosen: ListFilter) -> tuple[str, Seq
         return f"SELECT count(DISTINCT k.conversion_id) {body}", values
     where, values = chosen.clauses(table)
     bounds, bound_values = _bounds("id", chosen)
-    walk = f"{WALK} " if chosen.related(table) else ""
+    walk = f"{WALK} " if chosen.walks(table) else ""
     return (
         f"{walk}SELECT count(*) FROM {table}{_condition([*where, *bounds])}",
         (*values, *bound_values),
