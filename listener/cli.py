@@ -136,7 +136,7 @@ def trace(id: str, as_json: bool, as_markdown: bool, db: Path) -> None:
     if as_markdown:
         click.echo(markdown(found, id), nl=False)
     else:
-        for line in story(found):
+        for line in story(found, focused=True):
             click.echo(line)
     if found.empty:
         sys.exit(1)
@@ -205,9 +205,12 @@ def export_rows(
         if output is not None
         else contextlib.nullcontext(sys.stdout)
     ) as out:
-        out.write(first)
-        for piece in pieces:
-            out.write(piece)
+        try:
+            out.write(first)
+            for piece in pieces:
+                out.write(piece)
+        except BrokenPipeError:  # piped into head: the reader has what it wanted
+            sys.stderr.close()
 
 
 @cli.command()

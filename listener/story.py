@@ -271,21 +271,24 @@ def _heading_pieces(trace: Trace) -> list[Line]:
     return lines
 
 
-def timeline(trace: Trace) -> list[Line]:
-    """The trace as timeline lines of pieces, oldest first: which clicks matched and what a
-    txid trace focuses on first, when there is something to say."""
-    lines = _heading_pieces(trace) + _click_pieces(trace)
-    for request in shown_requests(trace):
+def timeline(trace: Trace, *, focused: bool = False) -> list[Line]:
+    """The trace as timeline lines of pieces, oldest first. ``focused``: first which clicks
+    matched and what a txid trace focuses on, when there is something to say, and of a txid
+    trace only its conversion's requests (the dashboard shows the whole click until its
+    Trace screen shows matches)."""
+    lines = (_heading_pieces(trace) if focused else []) + _click_pieces(trace)
+    for request in shown_requests(trace) if focused else trace.inbound:
         lines += _request_pieces(trace, request)
     return lines
 
 
-def story(trace: Trace | Mapping[str, Any]) -> list[str]:
+def story(trace: Trace | Mapping[str, Any], *, focused: bool = False) -> list[str]:
     """The trace as plain timeline lines, oldest first (the JSON of ``GET /api/trace/{id}``
-    is read back into a ``Trace`` first)."""
+    is read back into a ``Trace`` first); ``focused`` as in ``timeline`` (what
+    ``postwatch trace`` prints)."""
     if not isinstance(trace, Trace):
         trace = trace_from_json(trace)
-    return ["".join(text for text, _ in line) for line in timeline(trace)]
+    return ["".join(text for text, _ in line) for line in timeline(trace, focused=focused)]
 
 
 # -- Markdown ---------------------------------------------------------------------------------
