@@ -392,3 +392,31 @@ async def test_the_outcome_of_a_conversions_attempts_filters_conversions(
     assert await ids(pw, "/api/conversions", outcome="delivered") == [by_txid["OK1"]]
     failed = await listed(pw, "/api/deliveries", outcome="failed")
     assert {row["conversion_id"] for row in failed} == {by_txid["F1"], by_txid["F2"]}
+
+
+async def test_a_traffic_source_of_several_campaigns_lists_them_all_newest_first(
+    pw: Listener, traffic: dict[str, Any], conn: sqlite3.Connection
+) -> None:
+    await pw.configure(
+        SECOND_CAMPAIGN
+        + """
+[[campaigns]]
+key = "poker-it"
+name = "Poker IT"
+traffic_source = "Propeller"
+offer_source = "AffNet"
+"""
+    )
+    poker = await pw.click("poker-it", ref_id="ext-poker")
+    await pw.postback(clickid=poker, type="Lead", txid="TX-P1")
+    await pw.postback(clickid=traffic["casino"], type="Lead", txid="TX-A3")
+    expected = conversions_where(conn, traffic_source="Propeller")
+    assert len(expected) == 4 and expected == sorted(expected, reverse=True)
+    assert await ids(pw, "/api/conversions", traffic_source="Propeller") == expected
+    conn.executescript(FILTER_INDEXES)
+    chosen = ListFilter(traffic_source="Propeller", type="Lead", limit=1000)
+    assert queries.page_ids(conn, "conversions", chosen) == conversions_where(
+        conn, traffic_source="Propeller", type="Lead"
+    )
+    inbound = await listed(pw, "/api/inbound", traffic_source="Propeller")
+    assert {row["click_id"] for row in inbound} == {traffic["casino"], poker}

@@ -234,6 +234,8 @@ FILTERS: dict[str, ListFilter] = {
     "campaign": ListFilter(campaign="casino-fr"),
     "campaign by name": ListFilter(campaign="Casino FR"),
     "traffic source": ListFilter(traffic_source="Propeller"),
+    "two campaigns (a traffic source's)": ListFilter(campaign_ids=(1, 2)),
+    "two campaigns and a type": ListFilter(campaign_ids=(1, 2), type="Lead"),
     "type": ListFilter(type="Deposit"),
     "status": ListFilter(status="approved"),
     "verdict": ListFilter(verdict="filtered"),

@@ -116,7 +116,8 @@ class ListFilter:
     def walks(self, table: str) -> bool:
         """Whether a page of ``table`` is a newest-first walk that checks each row."""
         if table == "conversions":
-            return self.outcome == "delivered" and not self.on_decisions
+            several = self.campaign_ids is not None and len(self.campaign_ids) > 1
+            return (self.outcome == "delivered" or several) and not self.on_decisions
         return self.related(table)
 
     def related(self, table: str) -> bool:
@@ -216,8 +217,10 @@ class ListFilter:
             elif len(self.campaign_ids) == 1:
                 add(f"{alias}.campaign_id = ?", self.campaign_ids[0])
             else:
+                # several campaigns (a traffic source's): the index would read every match of
+                # each and sort them; a newest-first walk checks each row instead (the +)
                 marks = ", ".join("?" for _ in self.campaign_ids)
-                add(f"{alias}.campaign_id IN ({marks})", *self.campaign_ids)
+                add(f"+{alias}.campaign_id IN ({marks})", *self.campaign_ids)
         if self.type is not None:
             add(f"{values_alias or alias}.type = ?", self.type)
         if self.status is not None:
