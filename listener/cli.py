@@ -231,7 +231,7 @@ def _filter_options(command: Any) -> Any:
     return command
 
 
-@cli.command("export")
+@cli.command("export", short_help="Export rows of a list as CSV or JSON Lines.")
 @click.argument("kind", type=click.Choice(EXPORT_KINDS))
 @click.option(
     "--format",
