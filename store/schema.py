@@ -460,6 +460,18 @@ MIGRATIONS: list[Migration] = [
     """,
     # 8: each distinct text of inbound requests and decisions stored once (see above).
     intern_texts,
+    # 9: the list filters (store/read/filters.py). Each index grows at its right edge (a
+    # low-cardinality key then the rising id, or a time), so a write adds cheap entries; the
+    # postback config's name is matched by the id of its interned text.
+    """
+    CREATE INDEX conversions_type ON conversions(type, id);
+    CREATE INDEX conversions_status ON conversions(status, id);
+    CREATE INDEX conversions_created ON conversions(created_at);
+    CREATE INDEX decisions_verdict ON decision_rows(verdict, conversion_id);
+    CREATE INDEX decisions_postback ON decision_rows(postback_text, conversion_id);
+    CREATE INDEX inbound_received ON inbound_rows(received_at);
+    CREATE INDEX deliveries_due ON deliveries(due_at);
+    """,
 ]
 
 
