@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from store.actions import MIGRATION_ACT1
+
 MIGRATIONS: list[str] = [
     # 1: the whole first schema.
     """
@@ -245,6 +247,9 @@ MIGRATIONS: list[str] = [
         (SELECT coalesce(max(id), 0) FROM conversions),
         (SELECT coalesce(max(id), 0) FROM inbound);
     """,
+    # step 8: replay_of on inbound, manual on conversions, the test_postbacks table
+    # (store/actions.py)
+    MIGRATION_ACT1,
 ]
 
 

@@ -59,6 +59,7 @@ def _inbound(row: sqlite3.Row) -> InboundView:
         parsed=json.loads(row["parsed"]),
         click_id=row["click_id"],
         conversion_id=row["conversion_id"],
+        replay_of=row["replay_of"],
     )
 
 
@@ -124,6 +125,7 @@ def _values(row: sqlite3.Row) -> dict[str, Any]:
         "txid": row["txid"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
+        "manual": bool(row["manual"]),
     }
 
 
