@@ -137,11 +137,17 @@ def replay(
     cache: SnapshotCache,
     max_body: int,
     at: float,
+    listener_key: bool = False,
 ) -> Replayed:
     """Writer job: send stored inbound request ``inbound_id`` (edited by ``edit``) through the
-    pipeline again, as a click or a postback, and link the new inbound row to it."""
+    pipeline again, as a click or a postback, and link the new inbound row to it. The access
+    checks (key, allowed addresses) are not made again: a replay is asked for through the
+    API, with its token; with ``listener_key`` the (masked) key is left out of the parameters,
+    as for a fresh request."""
     request = replay_request(_stored_request(conn, inbound_id), edit, at)
     params, unreadable = _params(request)
+    if listener_key:
+        params.pop("key", None)
     oversize = _oversize(request, max_body)
     if unreadable is not None:
         answer = reject(conn, request, unreadable)

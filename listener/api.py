@@ -10,7 +10,7 @@ from aiohttp import web
 
 from listener import actions, delivery
 from listener.clock import CLOCK
-from listener.keys import OUTBOX, SETTINGS, SNAPSHOT, STORE, TOKEN
+from listener.keys import ACCESS, OUTBOX, SETTINGS, SNAPSHOT, STORE, TOKEN
 from listener.story import markdown
 from store import events, reads, snapshot
 from store.read import queries
@@ -151,6 +151,7 @@ async def replay(request: web.Request) -> web.Response:
                 cache=app[SNAPSHOT],
                 max_body=app[SETTINGS].max_body,
                 at=app[CLOCK](),
+                listener_key=bool(app[ACCESS].key),
             )
         )
     except actions.ActionError as error:
