@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
+from listener.cli import parse_edited
 from listener.story import markdown, story
 from store import reads
-from tests.helpers import Listener, Target, config_for, until
+from tests.helpers import Listener, Target, config_for, start_listener, stop_listener, until
 
 RECEIVER = "/pb?v={external_id}&p={payout}&s={status}"
 
@@ -134,7 +134,7 @@ async def test_replay_errors_name_the_value(pw: Listener) -> None:
 
 
 async def test_the_replay_command_goes_through_the_running_listener(
-    pw: Listener, target: Target, tmp_path: Path
+    pw: Listener, target: Target
 ) -> None:
     await pw.configure(config_for(target.port, RECEIVER))
     clickid = await pw.click(ref_id="visitor-6")
@@ -163,3 +163,63 @@ async def test_the_replay_command_goes_through_the_running_listener(
     assert f"replay of #{original}" in text and "accepted" in text
     await until(lambda: len(target.received) == 2)
     assert target.received[1].query["p"] == "7"
+
+
+async def test_a_replay_through_a_second_listener_is_delivered_once(
+    pw: Listener, target: Target
+) -> None:
+    await pw.configure(config_for(target.port, RECEIVER))
+    clickid = await pw.click(ref_id="visitor-7")
+    await pw.postback(clickid=clickid, type="Lead", status="approved", sum="1", txid="A")
+    await pw.delivered(clickid)
+    original = await _postback_id(pw, clickid)
+    second = await start_listener(pw.store.path)  # pw holds the outbox lease
+    try:
+        status, body = await second.post(
+            f"/api/inbound/{original}/replay",
+            json={"query": f"clickid={clickid}&type=Lead&status=approved&sum=4&txid=B"},
+        )
+        assert status == 200, body
+        await until(lambda: len(target.received) == 2)
+        await pw.delivered(clickid)
+        await asyncio.sleep(0.5)  # room for a wrong second send by either listener
+        assert [request.query["p"] for request in target.received] == ["1", "4"]
+    finally:
+        await stop_listener(second)
+
+
+async def test_the_replay_command_edits_in_the_editor(pw: Listener, target: Target) -> None:
+    await pw.configure(config_for(target.port, RECEIVER))
+    clickid = await pw.click(ref_id="visitor-8")
+    await pw.postback(clickid=clickid, type="Lead", status="approved", sum="1", txid="A")
+    await pw.delivered(clickid)
+    original = await _postback_id(pw, clickid)
+    editor = "sed -i -e s/sum=1/sum=8/ -e s/txid=A/txid=E/"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from listener.cli import cli; cli(prog_name='postwatch')",
+        "replay",
+        str(original),
+        "--edit",
+        "--url",
+        pw.base,
+        "--db",
+        str(pw.store.path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=os.environ | {"EDITOR": editor, "VISUAL": editor},
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert f"replay of #{original}" in out.decode()
+    await until(lambda: len(target.received) == 2)
+    assert target.received[1].query["p"] == "8"
+    (conversion,) = [c for c in (await pw.trace(clickid))["conversions"] if c["txid"] == "E"]
+    assert conversion["payout"] == 8
+
+
+def test_the_edited_text_gives_the_query_and_the_body() -> None:
+    text = '# help\n[query]\nclickid=a&sum=2\n[body]\n{"type": "Lead"}\nsecond line\n'
+    assert parse_edited(text) == ("clickid=a&sum=2", '{"type": "Lead"}\nsecond line')
+    assert parse_edited("[query]\n\n[body]\n") == ("", "")
