@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import sqlite3
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -122,6 +123,15 @@ async def _json_body(request: web.Request) -> dict[str, object]:
     return data
 
 
+def _unavailable(error: sqlite3.OperationalError) -> web.Response:
+    """The answer when the database cannot take an action's write: nothing was done."""
+    return web.json_response(
+        {"error": f"postwatch could not store this ({error}); nothing was done: try again"},
+        status=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 def _edit(data: dict[str, object]) -> actions.Edit:
     for name in ("query", "body"):
         if data.get(name) is not None and not isinstance(data[name], str):
@@ -156,6 +166,8 @@ async def replay(request: web.Request) -> web.Response:
         )
     except actions.ActionError as error:
         return _error(error.status, error.message)
+    except sqlite3.OperationalError as error:
+        return _unavailable(error)
     app[OUTBOX].schedule(replayed.answer.attempts)
     (row,) = await app[STORE].read(lambda conn: queries.inbound_by_id(conn, [replayed.inbound_id]))
     answer = {"status": replayed.answer.status, "body": replayed.answer.body}
@@ -178,8 +190,11 @@ async def add_conversion(request: web.Request) -> web.Response:
         )
     except actions.ActionError as error:
         return _error(error.status, error.message)
+    except sqlite3.OperationalError as error:
+        return _unavailable(error)
     app[OUTBOX].schedule(answer.attempts)
-    return web.json_response(answer.body, status=201)
+    # 200, not 201, for a duplicate the offer source ignores: nothing was created
+    return web.json_response(answer.body, status=200 if "ignored" in answer.body else 201)
 
 
 async def test_postback(request: web.Request) -> web.Response:
