@@ -116,3 +116,31 @@ async def test_the_test_postback_command(pw: Listener, target: Target) -> None:
     assert "-> 200" in out.decode() and "delivered" in out.decode()
     (request,) = target.received
     assert request.query["p"] == "9" and request.query["s1"] == "de"
+
+
+async def test_a_platform_config_is_tested_in_its_platforms_shape(
+    pw: Listener, target: Target
+) -> None:
+    await pw.configure(
+        config_for(target.port, RECEIVER)
+        + f"""
+[[campaigns.postbacks]]
+name = "meta purchases"
+kind = "facebook"
+event_names = {{ Lead = "Lead" }}
+pixel_id = "1234567890"
+access_token = "EAAB-secret-token"
+base_url = "http://127.0.0.1:{target.port}"
+"""
+    )
+    status, body = await pw.post(
+        "/api/postbacks/meta purchases/test", json={"values": {"fbclid": "fb.1.abc"}}
+    )
+    assert status == 200, body
+    (request,) = target.received
+    assert "/1234567890/events" in request.path
+    assert "fb.1.abc" in target.bodies[0]
+    assert body["kind"] == "facebook" and body["outcome"] == "delivered", body
+    assert body["url"].endswith("access_token=EAAB****")  # the token is masked
+    assert "EAAB-secret-token" not in str(body["url"]) + str(body["response"])
+    assert _count(pw, "deliveries") == 0
