@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hmac
 import json
+import sqlite3
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from listener import delivery, export
+from listener import actions, delivery, export
 from listener.clock import CLOCK
-from listener.keys import OUTBOX, STORE, TOKEN
+from listener.keys import ACCESS, OUTBOX, SETTINGS, SNAPSHOT, STORE, TOKEN
 from listener.story import markdown
-from store import reads
+from store import events, reads, snapshot
 from store.read import queries
 from store.read.filters import FilterError, ListFilter, from_parameters
 
@@ -128,6 +129,118 @@ async def resend(request: web.Request) -> web.Response:
     )
 
 
+async def _json_body(request: web.Request) -> dict[str, object]:
+    """The request's JSON object body ({} when it has none), or a 400 naming the problem."""
+    if not request.body_exists:
+        return {}
+    try:
+        data = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "the body is not valid JSON: send a JSON object"}),
+            content_type="application/json",
+        ) from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "the body is not a JSON object: send {...}"}),
+            content_type="application/json",
+        )
+    return data
+
+
+def _unavailable(error: sqlite3.OperationalError) -> web.Response:
+    """The answer when the database cannot take an action's write: nothing was done."""
+    return web.json_response(
+        {"error": f"postwatch could not store this ({error}); nothing was done: try again"},
+        status=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def _edit(data: dict[str, object]) -> actions.Edit:
+    for name in ("query", "body"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise actions.ActionError(400, f"{name} must be a string, not {data[name]!r}")
+    query, body = data.get("query"), data.get("body")
+    return actions.Edit(
+        query=query if isinstance(query, str) else None,
+        body=body if isinstance(body, str) else None,
+    )
+
+
+async def replay(request: web.Request) -> web.Response:
+    """``POST /api/inbound/{id}/replay``: a stored request through the pipeline again,
+    optionally edited; answers with the new inbound row and what the pipeline answered."""
+    try:
+        inbound_id = int(request.match_info["id"])
+    except ValueError:
+        return _error(400, f"inbound id must be a whole number, not {request.match_info['id']!r}")
+    app = request.app
+    try:
+        edit = _edit(await _json_body(request))
+        replayed = await app[STORE].write(
+            lambda conn: actions.replay(
+                conn,
+                inbound_id,
+                edit,
+                cache=app[SNAPSHOT],
+                max_body=app[SETTINGS].max_body,
+                at=app[CLOCK](),
+                listener_key=bool(app[ACCESS].key),
+            )
+        )
+    except actions.ActionError as error:
+        return _error(error.status, error.message)
+    except sqlite3.OperationalError as error:
+        return _unavailable(error)
+    app[OUTBOX].schedule(replayed.answer.attempts)
+    (row,) = await app[STORE].read(lambda conn: queries.inbound_by_id(conn, [replayed.inbound_id]))
+    answer = {"status": replayed.answer.status, "body": replayed.answer.body}
+    if replayed.answer.redirect is not None:
+        answer["redirect"] = replayed.answer.redirect
+    return web.json_response(
+        {"replay_of": inbound_id, "inbound": reads.as_json(row), "answer": answer}
+    )
+
+
+async def add_conversion(request: web.Request) -> web.Response:
+    """``POST /api/conversions``: a conversion entered by hand for a known click."""
+    app = request.app
+    try:
+        entry = actions.manual_entry(await _json_body(request))
+        answer = await app[STORE].write(
+            lambda conn: actions.enter_conversion(
+                conn, entry, cache=app[SNAPSHOT], remote=request.remote or "", at=app[CLOCK]()
+            )
+        )
+    except actions.ActionError as error:
+        return _error(error.status, error.message)
+    except sqlite3.OperationalError as error:
+        return _unavailable(error)
+    app[OUTBOX].schedule(answer.attempts)
+    # 200, not 201, for a duplicate the offer source ignores: nothing was created
+    return web.json_response(answer.body, status=200 if "ignored" in answer.body else 201)
+
+
+async def test_postback(request: web.Request) -> web.Response:
+    """``POST /api/postbacks/{config}/test``: one test postback of a config to its real
+    target, with sample or given values; answers with the attempt and the target's answer."""
+    app = request.app
+    try:
+        data = await _json_body(request)
+        campaign = data.get("campaign")
+        if campaign is not None and not isinstance(campaign, str):
+            raise actions.ActionError(400, f"campaign must be a campaign key, not {campaign!r}")
+        given = actions.given_values(data.get("values"))
+        loaded = await app[STORE].read(snapshot.load)
+        target = actions.find_config(loaded, request.match_info["config"], campaign)
+        sent = await actions.send_test(app[OUTBOX], target, given, app[CLOCK]())
+    except actions.ActionError as error:
+        return _error(error.status, error.message)
+    test_id = await app[STORE].write(lambda conn: events.insert_test_postback(conn, sent))
+    return web.json_response(actions.attempt_json(test_id, sent))
+
+
 def add_routes(app: web.Application) -> None:
     if app[TOKEN]:  # no middleware at all on loopback: it would sit on every postback's path
         app.middlewares.append(require_token)
@@ -139,3 +252,6 @@ def add_routes(app: web.Application) -> None:
     export.add_routes(app)
     app.router.add_get("/api/sink/{name}", sink_records)
     app.router.add_post("/api/deliveries/{id}/resend", resend)
+    app.router.add_post("/api/inbound/{id}/replay", replay)
+    app.router.add_post("/api/conversions", add_conversion)
+    app.router.add_post("/api/postbacks/{config}/test", test_postback)

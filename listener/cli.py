@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 from click.core import ParameterSource
@@ -450,3 +451,255 @@ def demo(url: str, campaign: str, rate: float, count: int | None) -> None:
     click.echo(
         f"sent {stats.clicks} clicks and {stats.postbacks} postbacks ({stats.errors} errors)"
     )
+
+
+# -- the support actions (SPEC §2a), through the API of a running listener --------------------
+#
+# They go through the listener rather than the database: the listener that stores a replayed
+# request or a conversion entered by hand is the one whose outbox sends its deliveries (once,
+# when it holds the outbox lease), and a test postback waits for the target's answer.
+
+url_option = click.option(
+    "--url",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    envvar="POSTWATCH_URL",
+    help="The running listener.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+
+
+def _api_token(token: str, db: Path) -> str:
+    """The token given, else the one stored in the database (when there is one)."""
+    if token or not db.exists():
+        return token
+    return workspace.load_settings(_open(db)).token
+
+
+def call_api(url: str, path: str, payload: dict[str, Any], token: str) -> tuple[int, Any]:
+    """POST ``payload`` as JSON to the listener at ``url``; the status and the JSON answer.
+    A listener that cannot be reached is a ``ClickException`` saying so."""
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        url.rstrip("/") + path, data=json.dumps(payload).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return int(response.status), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        text = error.read().decode(errors="replace")
+        try:
+            return int(error.code), json.loads(text)
+        except ValueError:
+            return int(error.code), {"error": text or str(error)}
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise click.ClickException(
+            f"no listener answers at {url} ({reason}): start postwatch serve, or give --url"
+        ) from None
+
+
+def _answered(status: int, body: Any, as_json: bool) -> Any:
+    """The API's answer, printed as JSON when asked; an error answer ends the command."""
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+    if status >= 400:
+        message = body.get("error") if isinstance(body, dict) else body
+        raise click.ClickException(str(message))
+    return body
+
+
+def _decision_lines(decisions: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"  {d['verdict'].upper()} postback '{d['postback']}'"
+        + (": " + "; ".join(d["reasons"]) if d.get("reasons") else "")
+        for d in decisions
+    ]
+
+
+EDIT_HELP = (
+    "# Replay of inbound #{id} ({method} {path}). Edit the query string and the body, save\n"
+    "# and quit. Lines starting with # are left out; quit without saving to cancel.\n"
+)
+
+
+def edit_request(inbound_id: int, db: Path, query: str | None, body: str | None) -> tuple[str, str]:
+    """The query and body of a stored request, edited in $EDITOR (``--edit``)."""
+    found = queries.inbound_by_id(_open(db), [inbound_id])
+    if not found:
+        raise click.ClickException(f"no inbound request has id {inbound_id} in {db}")
+    row = found[0]
+    text = EDIT_HELP.format(id=row.id, method=row.method, path=row.path)
+    text += f"[query]\n{row.query if query is None else query}\n"
+    text += f"[body]\n{row.body if body is None else body}\n"
+    edited = click.edit(text, extension=".txt")
+    if edited is None:
+        raise click.ClickException("the editor was closed without saving: nothing was replayed")
+    return parse_edited(edited)
+
+
+def parse_edited(text: str) -> tuple[str, str]:
+    """The query and body of the ``--edit`` text: what follows ``[query]`` and ``[body]``."""
+    kept = [line for line in text.splitlines() if not line.startswith("#")]
+    part, parts = "", {"query": [], "body": []}  # type: tuple[str, dict[str, list[str]]]
+    for line in kept:
+        if line.strip() in ("[query]", "[body]"):
+            part = line.strip()[1:-1]
+        elif part:
+            parts[part].append(line)
+    return "".join(parts["query"]).strip(), "\n".join(parts["body"]).strip("\n")
+
+
+@cli.command(short_help="Replay a stored inbound request, optionally edited.")
+@click.argument("inbound_id", type=int)
+@click.option("--query", help="Replace the query string (without the '?').")
+@click.option("--body", help="Replace the body.")
+@click.option("--edit", is_flag=True, help="Edit the query and the body in $EDITOR first.")
+@url_option
+@token_option
+@json_option
+@db_option
+def replay(
+    inbound_id: int,
+    query: str | None,
+    body: str | None,
+    edit: bool,
+    url: str,
+    token: str,
+    as_json: bool,
+    db: Path,
+) -> None:
+    """Send a stored inbound request through the running listener again, optionally edited."""
+    if edit:
+        query, body = edit_request(inbound_id, db, query, body)
+    payload = {
+        name: value for name, value in (("query", query), ("body", body)) if value is not None
+    }
+    status, answer = call_api(
+        url, f"/api/inbound/{inbound_id}/replay", payload, _api_token(token, db)
+    )
+    found = _answered(status, answer, as_json)
+    if as_json:
+        return
+    row = found["inbound"]
+    reason = f" ({row['reason']})" if row["reason"] else ""
+    click.echo(
+        f"inbound #{row['id']} (replay of #{found['replay_of']}) {row['method']} {row['path']}: "
+        f"{row['outcome']}{reason}"
+    )
+    for line in _decision_lines(found["answer"]["body"].get("decisions", [])):
+        click.echo(line)
+
+
+@cli.group(short_help="Enter a conversion by hand (conversion add).")
+def conversion() -> None:
+    """Conversions entered by hand."""
+
+
+@conversion.command("add")
+@click.argument("click_id")
+@click.option("--type", "type_", help="Conversion type (Lead, Deposit…).")
+@click.option("--status", help="approved, pending, declined or other (or an offer source alias).")
+@click.option("--payout", help="Payout, a plain decimal.")
+@click.option("--txid", help="Transaction id (an existing one of the click updates it).")
+@click.option("--currency", help="Currency (default: the settings' currency).")
+@click.option(
+    "--fire/--no-fire",
+    default=True,
+    show_default=True,
+    help="Decide and send its postbacks, or only record it.",
+)
+@url_option
+@token_option
+@json_option
+@db_option
+def conversion_add(
+    click_id: str,
+    type_: str | None,
+    status: str | None,
+    payout: str | None,
+    txid: str | None,
+    currency: str | None,
+    fire: bool,
+    url: str,
+    token: str,
+    as_json: bool,
+    db: Path,
+) -> None:
+    """Enter a conversion by hand for a known click, marked manual."""
+    given = {"type": type_, "status": status, "payout": payout, "txid": txid, "currency": currency}
+    payload: dict[str, Any] = {"click_id": click_id, "fire": fire}
+    payload |= {name: value for name, value in given.items() if value is not None}
+    code, answer = call_api(url, "/api/conversions", payload, _api_token(token, db))
+    found = _answered(code, answer, as_json)
+    if as_json:
+        return
+    if "ignored" in found:
+        click.echo(f"not recorded: {found['ignored']}")
+        return
+    how = "" if fire else ", not fired"
+    click.echo(
+        f"conversion #{found['conversion_id']} {found['change']} (manual{how}): "
+        f"status {found['status']}"
+    )
+    for line in _decision_lines(found.get("decisions", [])):
+        click.echo(line)
+
+
+def _values(ctx: click.Context, param: click.Parameter, given: tuple[str, ...]) -> dict[str, str]:
+    values = {}
+    for item in given:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE (say payout=5)")
+        values[name] = value
+    return values
+
+
+@cli.command("test-postback", short_help="Send one test postback of a postback config.")
+@click.argument("config")
+@click.option("--campaign", help="Campaign key, when configs of several campaigns have the name.")
+@click.option(
+    "--value",
+    "values",
+    multiple=True,
+    callback=_values,
+    help="A macro value, NAME=VALUE (payout=5, external_id=abc, sub1=fr); repeatable.",
+)
+@url_option
+@token_option
+@json_option
+@db_option
+def test_postback(
+    config: str,
+    campaign: str | None,
+    values: dict[str, str],
+    url: str,
+    token: str,
+    as_json: bool,
+    db: Path,
+) -> None:
+    """Send one test postback of a postback config (name or id) to its real target."""
+    payload: dict[str, Any] = {"values": values}
+    if campaign:
+        payload["campaign"] = campaign
+    path = f"/api/postbacks/{quote(config, safe='')}/test"
+    code, answer = call_api(url, path, payload, _api_token(token, db))
+    found = _answered(code, answer, as_json)
+    if not as_json:
+        status = found["http_status"] if found["http_status"] is not None else "no answer"
+        click.echo(
+            f"test postback '{found['postback']}' ({found['campaign']}): {found['method']} "
+            f"{found['url']} -> {status} in {found['duration_ms']:g} ms: {found['outcome']}"
+        )
+        if found["error"]:
+            click.echo(f"  why: {found['error']}")
+        if found["response"]:
+            click.echo(f"  answer: {found['response']}")
+    if found["outcome"] != "delivered":
+        sys.exit(1)

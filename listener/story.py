@@ -53,8 +53,9 @@ def request_target(path: str, query: str) -> str:
 def conversion_line(conversion: ConversionView, event: EventView) -> str:
     """One conversion event: what changed, with the values it left."""
     raw = f" (sent as '{event.raw_status}')" if event.raw_status else ""
+    manual = " (manual)" if conversion.manual else ""
     return (
-        f"conversion #{conversion.id} {event.change}: type {event.type or '(none)'}, "
+        f"conversion #{conversion.id}{manual} {event.change}: type {event.type or '(none)'}, "
         f"status {event.status}{raw}, {_payout(event.payout, conversion.currency)}"
         + (f", txid {conversion.txid}" if conversion.txid else "")
     )
@@ -182,8 +183,10 @@ def _request_pieces(trace: Trace, request: InboundView) -> list[Line]:
     head: list[Piece] = [
         (timestamp(request.received_at), "time"),
         _plain(f"  {request.endpoint} #{request.id} {request.method} {target}"),
-        (f": {request.outcome}", f"inbound.{request.outcome}"),
     ]
+    if request.replay_of is not None:
+        head.append(_plain(f" (replay of #{request.replay_of})"))
+    head.append((f": {request.outcome}", f"inbound.{request.outcome}"))
     if request.reason:
         head.append(_plain(f" ({request.reason})"))
     lines: list[Line] = [tuple(head)]
@@ -415,6 +418,8 @@ def _markdown_request(request: InboundView) -> list[str]:
         f"### #{request.id} {request.endpoint} at {timestamp(request.received_at)} UTC: "
         f"{request.outcome} (HTTP {request.http_status})"
     )
+    if request.replay_of is not None:
+        title += f", replay of #{request.replay_of}"
     target = request_target(request.path, masked_query(request.query))
     lines = [title, "", *_code(f"{request.method} {target}")]
     if request.body:
@@ -468,7 +473,8 @@ def _markdown_decision(decision: DecisionView) -> list[str]:
 def _markdown_conversion(conversion: ConversionView) -> list[str]:
     lines = [
         f"## Conversion #{conversion.id}: {conversion.type or '(no type)'}, {conversion.status}, "
-        f"{_payout(conversion.payout, conversion.currency)}",
+        f"{_payout(conversion.payout, conversion.currency)}"
+        + (" (manual: entered by hand)" if conversion.manual else ""),
         "",
     ]
     if conversion.txid:

@@ -533,3 +533,73 @@ def take_lease(
 def release_lease(conn: sqlite3.Connection, holder: str) -> None:
     """Give the lease up (on a clean shutdown), so that the next listener takes it at once."""
     conn.execute("DELETE FROM outbox_lease WHERE holder = ?", (holder,))
+
+
+# -- the support actions: replay, conversions by hand, test postbacks ---------------------------
+
+
+def latest_inbound_id(conn: sqlite3.Connection) -> int:
+    """The newest inbound row's id. In a writer job, right after a step that stored one
+    request, that request's row: the writer is the only one inserting."""
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM inbound").fetchone()[0])
+
+
+def mark_replay(conn: sqlite3.Connection, inbound_id: int, replay_of: int) -> None:
+    """Link a replayed request to the inbound row it replays."""
+    # the stored table: through the view, every column would be written again
+    conn.execute("UPDATE inbound_rows SET replay_of = ? WHERE id = ?", (replay_of, inbound_id))
+
+
+def mark_manual(conn: sqlite3.Connection, conversion_id: int) -> None:
+    """Mark a conversion as entered by hand."""
+    conn.execute("UPDATE conversions SET manual = 1 WHERE id = ?", (conversion_id,))
+
+
+@dataclass(frozen=True)
+class TestPostback:
+    """One test postback of a postback config: what was sent and what the target answered."""
+
+    postback_config_id: int
+    postback: str
+    campaign: str
+    kind: str
+    macro_values: dict[str, str]
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str
+    outcome: str
+    sent_at: float
+    duration_ms: float
+    http_status: int | None
+    response: str | None
+    error: str | None
+
+
+def insert_test_postback(conn: sqlite3.Connection, test: TestPostback) -> int:
+    """Store a test postback (never a delivery: the outbox and the totals do not read it)."""
+    cursor = conn.execute(
+        "INSERT INTO test_postbacks (postback_config_id, postback, campaign, kind, macro_values,"
+        " method, url, headers, body, outcome, sent_at, duration_ms, http_status, response,"
+        " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            test.postback_config_id,
+            test.postback,
+            test.campaign,
+            test.kind,
+            dumps(test.macro_values),
+            test.method,
+            test.url,
+            dumps(test.headers),
+            test.body,
+            test.outcome,
+            test.sent_at,
+            test.duration_ms,
+            test.http_status,
+            None
+            if test.response is None
+            else test.response.encode()[:RESPONSE_LIMIT].decode(errors="ignore"),
+            test.error,
+        ),
+    )
+    return int(cursor.lastrowid or 0)

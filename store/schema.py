@@ -221,6 +221,32 @@ def intern_texts(conn: sqlite3.Connection, step: int) -> None:
         raise
 
 
+def widened(view: str, column: str, declaration: str) -> Callable[[sqlite3.Connection, int], None]:
+    """A step that adds ``column`` to a table stored since step 8: to its stored table, then
+    its view and the view's triggers are made again with the new column last."""
+
+    def step(conn: sqlite3.Connection, number: int) -> None:
+        try:
+            if not _begin_step(conn, number):
+                return
+            names = [*_names(conn, view), column]
+            conn.execute(f"ALTER TABLE {STORED[view]} ADD COLUMN {column} {declaration}")
+            for trigger in ("update", "delete", "insert"):
+                conn.execute(f"DROP TRIGGER IF EXISTS {view}_{trigger}")
+            conn.execute(f"DROP VIEW {view}")
+            conn.execute(_view_sql(view, names))
+            for trigger_sql in _view_triggers_sql(view, names):
+                conn.execute(trigger_sql)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    return step
+
+
 MIGRATIONS: list[Migration] = [
     # 1: the whole first schema.
     """
@@ -471,6 +497,33 @@ MIGRATIONS: list[Migration] = [
     CREATE INDEX decisions_postback ON decision_rows(postback_text, conversion_id);
     CREATE INDEX inbound_received ON inbound_rows(received_at);
     CREATE INDEX deliveries_due ON deliveries(due_at);
+    """,
+    # 10: a replayed request names the row it replays (``replay_of``), on the stored table and
+    # its view.
+    widened("inbound", "replay_of", "INTEGER"),
+    # 11: a conversion entered by hand is marked ``manual``; a test postback is kept in its own
+    # table, so that it is never a delivery of a conversion: the outbox, the totals and Live
+    # never read it.
+    """
+    ALTER TABLE conversions ADD COLUMN manual INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE test_postbacks (
+        id                 INTEGER PRIMARY KEY,
+        postback_config_id INTEGER NOT NULL,
+        postback           TEXT NOT NULL,
+        campaign           TEXT NOT NULL,
+        kind               TEXT NOT NULL,
+        macro_values       TEXT NOT NULL,    -- JSON: the values the request was built from
+        method             TEXT NOT NULL,
+        url                TEXT NOT NULL,
+        headers            TEXT NOT NULL,    -- JSON
+        body               TEXT NOT NULL,
+        outcome            TEXT NOT NULL,    -- delivered | failed
+        sent_at            REAL NOT NULL,
+        duration_ms        REAL NOT NULL,
+        http_status        INTEGER,
+        response           TEXT,
+        error              TEXT
+    );
     """,
 ]
 

@@ -65,6 +65,8 @@ RAW = {
     " JOIN campaigns k ON k.id = l.campaign_id WHERE k.key = ? ORDER BY i.id DESC",
 }
 
+BOOLEANS = frozenset({"manual"})  # flags: true or false in the export
+
 
 @pytest.fixture
 async def traffic(pw: Listener) -> None:
@@ -92,6 +94,8 @@ def same(kind: str, name: str, raw: Any, exported: Any, shape: str) -> bool:
         if raw is None:
             return exported in ("", None)
         return abs(reads.unix(exported) - raw) < 0.001  # type: ignore[operator]
+    if isinstance(raw, int) and name in BOOLEANS:  # SQLite keeps a flag as 0 or 1
+        return exported == ("true" if raw else "false") if shape == "csv" else exported == bool(raw)
     if name in JSON_TEXT:
         held = json.loads(exported) if shape == "csv" else exported
         return bool(held == json.loads(raw))

@@ -72,6 +72,7 @@ class InboundView(Fields):
     parsed: Mapping[str, Any]
     click_id: str | None
     conversion_id: int | None
+    replay_of: int | None = None  # the inbound row this request replays (SPEC §2a)
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class ConversionValues(Fields):
     txid: str | None
     created_at: float = field(metadata=TIME)
     updated_at: float = field(metadata=TIME)
+    manual: bool = False  # entered by hand (SPEC §2a), not reported by a postback
 
 
 @dataclass(frozen=True)

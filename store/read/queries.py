@@ -63,6 +63,7 @@ def _inbound(row: sqlite3.Row) -> InboundView:
         parsed=json.loads(row["parsed"]),
         click_id=row["click_id"],
         conversion_id=row["conversion_id"],
+        replay_of=row["replay_of"],
     )
 
 
@@ -128,6 +129,7 @@ def _values(row: sqlite3.Row) -> dict[str, Any]:
         "txid": row["txid"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
+        "manual": bool(row["manual"]),
     }
 
 
