@@ -48,6 +48,7 @@ FAILURE_TIMEOUT = 10.0  # seconds a failure stays on screen; the same one is not
 NEW_TOKEN_TIMEOUT = 60.0  # seconds the made-up API token stays on screen, to be copied
 FEED_RETRY = 2.0  # seconds before watching the database again after a failed poll
 BUILD_PAUSE = 0.05  # seconds between building two screens ahead of their first switch
+BUILD_WAIT = 2.0  # seconds a screen built ahead may take to read its data
 
 
 def _freeze_heap() -> None:
@@ -187,6 +188,15 @@ class PostwatchApp(App[None]):
         view._refresh_layout(self.size)
         view.refresh_bindings()  # the footer shows its keys from the start
         view.built_ahead()
+        # Its rows and detail change its layout: lay it out again once they are in, and draw
+        # it once (unseen), so that the first switch finds every widget's lines drawn.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BUILD_WAIT
+        while not view.settled() and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        view._refresh_layout(self.size)
+        view._layout_required = False
+        view._compositor.render_update(full=True)
 
     def _styles_current(self, screen: Screen[Any]) -> None:
         """Record that ``screen``'s widgets were styled from the stylesheet as it is now (they

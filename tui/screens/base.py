@@ -16,6 +16,7 @@ from textual.containers import Container
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.worker import Worker
 
 from tui.context import Dash
@@ -95,6 +96,18 @@ class DashScreen(Screen[None]):
             self.data_changed()
         self._resumed = True
 
+    def settled(self) -> bool:
+        """Whether this screen has read what it shows: its tables loaded and no read of its
+        own (detail, campaigns) scheduled or under way."""
+        if self._detail_timer is not None:
+            return False
+        if not all(table.loaded and not table._busy for table in self.query(LiveTable)):
+            return False
+        return not any(
+            worker.is_running and worker.node is not None and _on(worker.node, self)
+            for worker in self.app.workers
+        )
+
     def built_ahead(self) -> None:
         """The app built this screen before its first switch: read its data now."""
         self._built_ahead = True
@@ -164,6 +177,13 @@ class DashScreen(Screen[None]):
 
     def nothing(self, what: str) -> None:
         self.notify(f"No {what} selected", severity="warning", markup=False, timeout=3)
+
+
+def _on(node: object, screen: Screen[Any]) -> bool:
+    """Whether ``node`` is ``screen`` or one of its widgets."""
+    return node is screen or (
+        isinstance(node, Widget) and node.is_attached and node.screen is screen
+    )
 
 
 class TableScreen(DashScreen):
