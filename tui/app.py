@@ -169,21 +169,29 @@ class PostwatchApp(App[None]):
         garbage collector (see ``_freeze_heap``)."""
         await self.wait_ready(timeout=30.0)
         self._styles_current(self.screen)
-        for view in self.views.values():
-            if self._exit:
-                return
+        for name, view in self.views.items():
             await asyncio.sleep(BUILD_PAUSE)  # a key pressed meanwhile is handled first
+            if not self._still_running():
+                return
             if not view.is_running:
-                await self._build(view)
+                await self._build(name, view)
         _freeze_heap()
 
-    async def _build(self, view: DashScreen) -> None:
-        """Mount ``view`` off the screen stack, lay it out at the terminal's size and load its
-        data. (What Textual does at a screen's first switch, less showing it; Textual is
-        pinned, and tests/test_tui_speed.py checks that a screen built ahead is shown as
-        it is.)"""
+    async def _build(self, name: str, view: DashScreen) -> None:
+        """Start mode ``name`` with ``view`` without showing it: mount it, lay it out at the
+        terminal's size and load its data. (What Textual does at a mode's first switch, less
+        showing it; Textual is pinned, and tests/test_tui_speed.py checks that a screen built
+        ahead is shown as it is.)"""
+        if not self._still_running():
+            return
         self._load_screen_css(view)
-        await AwaitMount(view, self._register(self, view))
+        mounted = AwaitMount(view, self._register(self, view))
+        # Its mode holds it from now on: the switch only shows it, and the app closes it at
+        # exit as it closes every mode's screens.
+        self._screen_stacks[name] = [view]
+        await mounted
+        if not self._still_running():
+            return
         self._styles_current(view)
         view._refresh_layout(self.size)
         view.refresh_bindings()  # the footer shows its keys from the start
@@ -194,9 +202,16 @@ class PostwatchApp(App[None]):
         deadline = loop.time() + BUILD_WAIT
         while not view.settled() and loop.time() < deadline:
             await asyncio.sleep(0.02)
+        if not self._still_running() or not view.is_attached:
+            return
         view._refresh_layout(self.size)
         view._layout_required = False
         view._compositor.render_update(full=True)
+
+    def _still_running(self) -> bool:
+        """Whether the app runs and is not exiting (it must not start a mode once it closes
+        them)."""
+        return self._running and not self._exit
 
     def _styles_current(self, screen: Screen[Any]) -> None:
         """Record that ``screen``'s widgets were styled from the stylesheet as it is now (they
