@@ -12,6 +12,15 @@ A keypress is one row down and back up, so the table follows new rows between ke
 new conversion counts as shown when the frame that draws the batch it arrived in is drawn,
 from the time the listener received it; rows that arrived while the cursor was away count from
 their receipt too.
+
+    .venv/bin/python bench/tui.py --screens [--conversions 3000] [--sizes 80x24,120x40,200x50]
+
+times what a user waits for on an idle dashboard attached to ``postwatch serve``, on a database
+filled through the real listener (``--db FILE`` reuses a filled file, copied first): the
+first switch to each screen, a switch back to a screen shown before, and 50 PageDowns on Live.
+Each press is timed twice: until the screen's tables are idle and the app is idle after
+(bench/scale.py's measure; the idle check alone sleeps 20 ms or more, and longer while anything
+else in the process uses the CPU), and until the last frame drawn before that (painted).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +342,158 @@ async def run(
     print(f"{'rows held by the live table':<44} {window} (window {LiveTable.WINDOW})")
 
 
+# --- screens: switching and paging on an idle dashboard --------------------------------------
+
+SWITCHES = (("2", "campaigns"), ("3", "deliveries"), ("4", "inbound"), ("5", "trace"))
+
+
+async def fill(base: str, count: int, concurrency: int = 20) -> None:
+    """``count`` conversions through the listener: random-looking click ids attached to the
+    bench campaign, one in four a Deposit."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+
+        async def send(numbers: range) -> None:
+            for n in numbers:
+                params = {
+                    "clickid": f"fill-{n:06d}-{(n * 2654435761) % 1000003:07d}",
+                    "type": "Deposit" if n % 4 == 0 else "Lead",
+                    "payout": str(n % 2000),
+                    "txid": f"tx-{n}",
+                }
+                async with session.get(f"{base}/postback", params=params) as response:
+                    await response.read()
+
+        await asyncio.gather(*(send(range(i, count, concurrency)) for i in range(concurrency)))
+
+
+class Frames:
+    """When the active screen last drew a frame (headless: composed, not written)."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+
+    def install(self) -> None:
+        from textual.screen import Screen
+
+        frames = self
+        refresh = Screen._compositor_refresh
+
+        def drawn(screen: Screen[Any]) -> None:
+            refresh(screen)
+            frames.last = time.perf_counter()
+
+        Screen._compositor_refresh = drawn  # type: ignore[method-assign]
+
+
+def _tables_idle(app: PostwatchApp) -> bool:
+    tables = list(app.screen.query(LiveTable))
+    return all(t.loaded and not t._busy and not t._paging for t in tables)
+
+
+def _built(app: PostwatchApp) -> bool:
+    """Every screen built (older code builds none ahead: nothing to wait for)."""
+    views = getattr(app, "views", {})
+    return all(view.is_mounted and getattr(view, "_built_ahead", True) for view in views.values())
+
+
+async def timed(
+    app: PostwatchApp, pilot: Any, frames: Frames, key: str, ready: Any
+) -> tuple[float, float]:
+    """Press ``key``; return (settled, painted) in ms, as bench/scale.py times a press."""
+    frames.last = None
+    started = time.perf_counter()
+    await pilot.press(key)
+    deadline = started + 10
+    while not ready() and time.perf_counter() < deadline:
+        await asyncio.sleep(0.001)
+    await pilot.pause()
+    settled = time.perf_counter()
+    painted = frames.last if frames.last is not None else started
+    return (settled - started) * 1000, (painted - started) * 1000
+
+
+async def screens_run(
+    db: Path, port: int, size: tuple[int, int], frames: Frames
+) -> dict[str, tuple[float, float]]:
+    options = DashOptions(db=db, attached=True, listener_url=f"http://127.0.0.1:{port}")
+    app = PostwatchApp(options)
+    result: dict[str, tuple[float, float]] = {}
+    async with app.run_test(size=size) as pilot:
+        await app.wait_ready()
+        deadline = time.perf_counter() + 30
+        while not (_built(app) and _tables_idle(app)) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        await pilot.pause(0.5)
+        for round_name in ("first switch to", "switch back to"):
+            for key, name in SWITCHES:
+                shown = partial(_shown, app, name)
+                result[f"{round_name} {name.title()}"] = await timed(app, pilot, frames, key, shown)
+            await pilot.press("escape")  # out of Trace's id field, where 1 is typed
+            await pilot.pause()
+            shown = partial(_shown, app, "live")
+            result[f"{round_name} Live"] = await timed(app, pilot, frames, "1", shown)
+        presses = [
+            await timed(app, pilot, frames, "pagedown", partial(_tables_idle, app))
+            for _ in range(50)
+        ]
+        result["PageDown x50 on Live, median"] = (
+            percentile([p[0] for p in presses], 50),
+            percentile([p[1] for p in presses], 50),
+        )
+        result["PageDown x50 on Live, slowest"] = (
+            max(p[0] for p in presses),
+            max(p[1] for p in presses),
+        )
+    return result
+
+
+def _shown(app: PostwatchApp, mode: str) -> bool:
+    return app.current_mode == mode and _tables_idle(app)
+
+
+async def screens(conversions: int, sizes: list[tuple[int, int]], reuse: Path | None) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="postwatch-bench-screens-"))
+    port = free_port()
+    config = workdir / "bench.toml"
+    config.write_text(CONFIG.replace("PORT", str(port)).replace("ENABLED", "true"), "utf-8")
+    db = workdir / "bench.db"
+    if reuse is not None:
+        shutil.copyfile(reuse, db)
+    frames = Frames()
+    frames.install()
+    serve = await start_serve(db, config, port)
+    results: dict[str, dict[str, tuple[float, float]]] = {}
+    try:
+        if reuse is None:
+            started = time.monotonic()
+            await fill(f"http://127.0.0.1:{port}", conversions)
+            took = time.monotonic() - started
+            print(f"filled {conversions} conversions through the listener in {took:.1f} s")
+        for size in sizes:
+            results[f"{size[0]}x{size[1]}"] = await screens_run(db, port, size, frames)
+    finally:
+        serve.terminate()
+        await serve.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_screens(results)
+
+
+def print_screens(results: dict[str, dict[str, tuple[float, float]]]) -> None:
+    sizes = list(results)
+    print(f"{'ms: settled / painted':<34}" + "".join(f"{size:>17}" for size in sizes))
+    for name in results[sizes[0]]:
+        cells = [f"{results[s][name][0]:6.0f} / {results[s][name][1]:4.0f}" for s in sizes]
+        print(f"{name:<34}" + "".join(f"{cell:>17}" for cell in cells))
+    print("BENCH_JSON " + json.dumps(results))
+
+
+def size_of(text: str) -> tuple[int, int]:
+    width, height = (int(part) for part in text.lower().split("x"))
+    return width, height
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000.0, help="postbacks a second")
@@ -343,8 +505,18 @@ def main() -> None:
     parser.add_argument(
         "--deliveries", action="store_true", help="deliver every postback to the built-in sink"
     )
+    parser.add_argument(
+        "--screens", action="store_true", help="time switching screens and PageDown instead"
+    )
+    parser.add_argument("--conversions", type=int, default=3000, help="with --screens")
+    parser.add_argument("--sizes", default="80x24,120x40,200x50", help="with --screens")
+    parser.add_argument("--db", type=Path, help="with --screens: a filled database to copy")
     args = parser.parse_args()
-    width, height = (int(part) for part in args.size.lower().split("x"))
+    if args.screens:
+        sizes = [size_of(text) for text in args.sizes.split(",")]
+        asyncio.run(screens(args.conversions, sizes, args.db))
+        return
+    width, height = size_of(args.size)
     asyncio.run(run(args.rate, args.duration, (width, height), args.attached, args.deliveries))
 
 

@@ -5,6 +5,7 @@ and a poll of SQLite that tells the screens when something changed."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -13,6 +14,7 @@ from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widget import AwaitMount
 from textual.widgets import Static
 from textual.worker import Worker
 
@@ -45,12 +47,25 @@ DEMO_RATE = 5.0  # requests a second of demo traffic
 FAILURE_TIMEOUT = 10.0  # seconds a failure stays on screen; the same one is not repeated sooner
 NEW_TOKEN_TIMEOUT = 60.0  # seconds the made-up API token stays on screen, to be copied
 FEED_RETRY = 2.0  # seconds before watching the database again after a failed poll
+BUILD_PAUSE = 0.05  # seconds between building two screens ahead of their first switch
+BUILD_WAIT = 2.0  # seconds a screen built ahead may take to read its data
+
+
+def _freeze_heap() -> None:
+    """Collect garbage once, then move every object alive to the collector's permanent
+    generation. A full collection walks every object tracked, and the dashboard's widgets,
+    styles and rows are a few hundred thousand: each took ~100 ms and landed on a keypress
+    about every 30 presses. Frozen objects are still freed when their last reference goes;
+    only cycles among them wait for ``gc.unfreeze`` (at exit)."""
+    gc.collect()
+    gc.freeze()
 
 
 class PostwatchApp(App[None]):
     """The dashboard."""
 
     TITLE = "postwatch"
+    BUILD_AHEAD = True  # build every screen once Live shows (see ``_build_views``)
     CSS_PATH = "postwatch.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]  # noqa: RUF012 (Textual's type)
 
@@ -85,6 +100,8 @@ class PostwatchApp(App[None]):
         self.feed: Feed | None = None
         self._demo: asyncio.Task[Any] | None = None
         self._failures_shown: dict[str, float] = {}  # failure message -> when it was shown
+        self.views: dict[str, DashScreen] = {}  # the screens, by mode name, once opened
+        self._switching_to_built = False
         self._default_keys = {
             binding.id: binding.key
             for binding in self._all_bindings()
@@ -118,9 +135,11 @@ class PostwatchApp(App[None]):
         keymap = flatten_keys(self.dash.settings.keys)
         if keymap:
             self.set_keymap(keymap)
-        for name, screen in SCREENS.items():
-            dash = self.dash
-            self.add_mode(name, lambda screen=screen, dash=dash: screen(dash))  # type: ignore[misc]
+        self.views = {name: screen(self.dash) for name, screen in SCREENS.items()}
+        for name, view in self.views.items():
+            # One screen per view for the app's life: it is built at its first switch (or
+            # ahead, see ``_build_views``) and kept, with its rows, afterwards.
+            self.add_mode(name, lambda view=view: view)  # type: ignore[misc]
         await self.switch_mode("live")
         self._show_new_token()
         for warning in self.dash.warnings:  # say, beyond loopback without an inbound key
@@ -135,6 +154,72 @@ class PostwatchApp(App[None]):
             clock=self.options.clock,
         )
         self._watch_database()
+        if self.BUILD_AHEAD:
+            self.run_worker(
+                self._build_views(),
+                name="build the other screens",
+                group="build",
+                exit_on_error=False,
+            )
+
+    async def _build_views(self) -> None:
+        """Build the screens not shown yet, one at a time once Live shows its rows, and read
+        their data, so that the first switch to each only paints it (building the Campaigns
+        screen alone takes a few hundred ms). Then set the objects made so far aside from the
+        garbage collector (see ``_freeze_heap``)."""
+        await self.wait_ready(timeout=30.0)
+        self._styles_current(self.screen)
+        for name, view in self.views.items():
+            await asyncio.sleep(BUILD_PAUSE)  # a key pressed meanwhile is handled first
+            if not self._still_running():
+                return
+            if not view.is_running:
+                await self._build(name, view)
+        _freeze_heap()
+
+    async def _build(self, name: str, view: DashScreen) -> None:
+        """Start mode ``name`` with ``view`` without showing it: mount it, lay it out at the
+        terminal's size and load its data. (What Textual does at a mode's first switch, less
+        showing it; Textual is pinned, and tests/test_tui_speed.py checks that a screen built
+        ahead is shown as it is.)"""
+        if not self._still_running():
+            return
+        self._load_screen_css(view)
+        mounted = AwaitMount(view, self._register(self, view))
+        # Its mode holds it from now on: the switch only shows it, and the app closes it at
+        # exit as it closes every mode's screens.
+        self._screen_stacks[name] = [view]
+        await mounted
+        if not self._still_running():
+            return
+        self._styles_current(view)
+        view._refresh_layout(self.size)
+        view.refresh_bindings()  # the footer shows its keys from the start
+        view.built_ahead()
+        # Its rows and detail change its layout: lay it out again once they are in, and draw
+        # it once (unseen), so that the first switch finds every widget's lines drawn.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BUILD_WAIT
+        while not view.settled() and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if not self._still_running() or not view.is_attached:
+            return
+        view._refresh_layout(self.size)
+        view._layout_required = False
+        view._compositor.render_update(full=True)
+
+    def _still_running(self) -> bool:
+        """Whether the app runs and is not exiting (it must not start a mode once it closes
+        them)."""
+        return self._running and not self._exit
+
+    def _styles_current(self, screen: Screen[Any]) -> None:
+        """Record that ``screen``'s widgets were styled from the stylesheet as it is now (they
+        were, when they were mounted). Textual records it only for a screen mounted when
+        it is shown: any other, the first screen included, would parse the whole stylesheet
+        again and restyle every widget at its next switch (100-300 ms)."""
+        if screen.is_mounted and screen._css_update_count < 0:
+            screen._css_update_count = self._css_update_count
 
     def _check_outbox(self) -> None:
         """Say so when another process delivers for this database (two listeners on one
@@ -186,11 +271,17 @@ class PostwatchApp(App[None]):
             )
 
     async def on_unmount(self) -> None:
+        gc.unfreeze()
         await self._stop_demo()
         if self.dash is not None:
             await self.dash.close()
 
     # -- data ---------------------------------------------------------------------------------
+
+    @property
+    def data_version(self) -> int | None:
+        """The database's data version the feed last saw (None before its first poll)."""
+        return None if self.feed is None else self.feed.version
 
     def on_data_changed(self, message: DataChanged) -> None:
         try:
@@ -244,6 +335,21 @@ class PostwatchApp(App[None]):
             await asyncio.sleep(0.02)
 
     # -- actions ------------------------------------------------------------------------------
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        """Show the screen of ``mode``; one that is built already is shown at once."""
+        view = self.views.get(mode)
+        self._switching_to_built = view is not None and view.is_mounted
+        try:
+            return super().switch_mode(mode)
+        finally:
+            self._switching_to_built = False
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        # Textual holds every update for 50 ms at a switch of screens, to hide a screen that
+        # is still being built. A screen built already has nothing to hide.
+        if not self._switching_to_built:
+            super().delay_update(delay)
 
     async def action_show_screen(self, name: str) -> None:
         if self.dash is not None and name in SCREENS and self.current_mode != name:

@@ -4,6 +4,7 @@ beside a detail pane share."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,13 +16,14 @@ from textual.containers import Container
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer
+from textual.widget import Widget
 from textual.worker import Worker
 
 from tui.context import Dash
 from tui.messages import DataChanged
 from tui.sources import Row, Source
 from tui.widgets.detail import DetailPane
+from tui.widgets.footer import KeyFooter
 from tui.widgets.header import StatusBar
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import RowTable
@@ -52,6 +54,10 @@ class DashScreen(Screen[None]):
         self._detail_key: object = None
         self._detail_loader: Callable[[], Awaitable[Text | None]] | None = None
         self._detail_due = 0.0
+        self._detail_read_at = -math.inf  # when the last read started
+        self._resumed = False  # shown at least once
+        self._built_ahead = False  # mounted and laid out before its first switch
+        self._version_seen: int | None = None  # the data version last refreshed for
 
     @property
     def dash_app(self) -> PostwatchApp:
@@ -60,7 +66,7 @@ class DashScreen(Screen[None]):
     def compose(self) -> Any:
         yield StatusBar(self.NAME)
         yield from self.body()
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def body(self) -> Any:
         raise NotImplementedError
@@ -71,9 +77,41 @@ class DashScreen(Screen[None]):
     # -- data ---------------------------------------------------------------------------------
 
     def on_data_changed(self, message: DataChanged) -> None:
+        self._version_seen = message.version
         self.data_changed()
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # (This runs before Textual's own handler, which reads the flag.) A screen shown
+        # before kept its styles up to date while away: a class change restyles at once, and
+        # a theme change restyles it at the switch. Restyling every widget again would cost
+        # 10-40 ms at each switch.
+        kept = self._resumed or self._built_ahead
+        if kept:
+            event.refresh_styles = False
+        # Only the screen shown hears of changes: one coming back refreshes when the database
+        # changed while it was away (or when that is not known yet).
+        version = self.dash_app.data_version
+        if not kept or version is None or version != self._version_seen:
+            self._version_seen = version
+            self.data_changed()
+        self._resumed = True
+
+    def settled(self) -> bool:
+        """Whether this screen has read what it shows: its tables loaded and no read of its
+        own (detail, campaigns) scheduled or under way."""
+        if self._detail_timer is not None:
+            return False
+        if not all(table.loaded and not table._busy for table in self.query(LiveTable)):
+            return False
+        return not any(
+            worker.is_running and worker.node is not None and _on(worker.node, self)
+            for worker in self.app.workers
+        )
+
+    def built_ahead(self) -> None:
+        """The app built this screen before its first switch: read its data now."""
+        self._built_ahead = True
+        self._version_seen = self.dash_app.data_version
         self.data_changed()
 
     def data_changed(self) -> None:
@@ -89,24 +127,29 @@ class DashScreen(Screen[None]):
         now: bool = False,
         delay: float = DETAIL_DELAY,
     ) -> None:
-        """Read an item's detail off the UI's path, at most once per ``delay``: while a read is
-        scheduled, newer requests replace its item instead of postponing it, so a detail that
-        follows a flood of new rows is refreshed a few times a second, not at every row."""
+        """Read an item's detail off the UI's path, at most once per ``delay``: the first
+        request after a quiet ``delay`` reads at once (a single keypress shows its detail
+        without waiting); while a read is scheduled, newer requests replace its item instead
+        of postponing it, so a detail that follows a flood of new rows or a held key is
+        refreshed a few times a second, not at every row."""
         self._detail_key = key
         self._detail_loader = loader
-        due = time.monotonic() + (0 if now else delay)
+        clock = time.monotonic()
+        due = clock if now else max(clock, self._detail_read_at + delay)
         if self._detail_timer is not None:
             if due >= self._detail_due:
                 return
             self._detail_timer.stop()
+            self._detail_timer = None
         self._detail_due = due
-        if now:
+        if due <= clock:
             self._start_detail()
         else:
-            self._detail_timer = self.set_timer(delay, self._start_detail)
+            self._detail_timer = self.set_timer(due - clock, self._start_detail)
 
     def _start_detail(self) -> None:
         self._detail_timer = None
+        self._detail_read_at = time.monotonic()
         if self._detail_loader is not None:
             self._read_detail(self._detail_key, self._detail_loader)
 
@@ -134,6 +177,13 @@ class DashScreen(Screen[None]):
 
     def nothing(self, what: str) -> None:
         self.notify(f"No {what} selected", severity="warning", markup=False, timeout=3)
+
+
+def _on(node: object, screen: Screen[Any]) -> bool:
+    """Whether ``node`` is ``screen`` or one of its widgets."""
+    return node is screen or (
+        isinstance(node, Widget) and node.is_attached and node.screen is screen
+    )
 
 
 class TableScreen(DashScreen):

@@ -218,14 +218,17 @@ class CampaignsScreen(DashScreen):
     def on_workspace_loaded(self, message: WorkspaceLoaded) -> None:
         if self._saving:
             return  # read before a save committed; the save reloads when it is done
-        self.workspace = message.workspace
         rows = []
-        self.configs = {}
+        configs = {}
         for campaign in message.workspace.campaigns:
             for config in campaign.postbacks:
                 assert config.id is not None
-                self.configs[config.id] = (campaign, config)
+                configs[config.id] = (campaign, config)
                 rows.append(TableRow(config.id, config_cells(campaign, config), config))
+        if message.workspace == self.workspace and configs == self.configs:
+            return  # what is shown is what is stored: redrawing would lay the screen out again
+        self.workspace = message.workspace
+        self.configs = configs
         self.table.set_rows(rows)
         self.table.styles.height = min(len(rows), 8) + 1 if rows else 2
         if self.table.cursor_key is not None:

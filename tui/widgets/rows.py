@@ -217,8 +217,12 @@ class RowTable(ScrollView, can_focus=True):
     def _reindex(self) -> None:
         self._index = {row.key: index for index, row in enumerate(self.rows)}
         size = Size(self.size.width, len(self.rows) + 1)
-        if size != self.virtual_size:  # a new virtual size means a new layout: only if it moved
-            self.virtual_size = size
+        if size != self.virtual_size:
+            # Only the scroll range moves: set it the way Textual does when a layout resizes a
+            # scroll view, without laying the whole screen out again (a scrollbar that appears
+            # or goes still does).
+            self.set_reactive(RowTable.virtual_size, size)
+            self._scroll_update(size)
         self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
         self.refresh()
         self._post_highlight()

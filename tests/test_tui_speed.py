@@ -1,0 +1,175 @@
+"""What keeps switching screens and paging quick, checked as behaviour (bench/tui.py --screens
+times it): every screen is built ahead and shows its rows and keys at its first switch, the
+footer is rebuilt only when the keys it shows change, a screen that comes back follows what
+changed while it was away (rows and theme), a single move reads its detail at once while a
+held key waits, and the heap is set aside from the collector while the dashboard runs."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from textual.pilot import Pilot
+from textual.widgets._footer import FooterKey
+
+from tests.helpers import BASE_CONFIG, free_port, until
+from tui.app import PostwatchApp
+from tui.context import DashOptions
+from tui.screens import base
+from tui.screens.base import DashScreen
+from tui.widgets.detail import DetailPane
+from tui.widgets.footer import KeyFooter
+from tui.widgets.live_table import LiveTable
+
+CONFIG = BASE_CONFIG.replace(
+    "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
+)
+
+
+@dataclass
+class Running:
+    app: PostwatchApp
+    pilot: Pilot[None]
+    session: aiohttp.ClientSession
+
+    async def postback(self, clickid: str) -> None:
+        assert self.app.dash is not None
+        url = f"{self.app.dash.base_url}/postback"
+        async with self.session.get(url, params={"clickid": clickid, "type": "Lead"}) as answer:
+            assert answer.status == 200, await answer.text()
+
+    def view(self, name: str) -> DashScreen:
+        return self.app.views[name]
+
+    def built(self) -> bool:
+        return all(view.is_mounted for view in self.app.views.values())
+
+
+@asynccontextmanager
+async def dashboard(tmp_path: Path) -> AsyncIterator[Running]:
+    port = free_port()
+    config = tmp_path / "postwatch.toml"
+    config.write_text(CONFIG.replace("PORT", str(port)), encoding="utf-8")
+    options = DashOptions(db=tmp_path / "postwatch.db", host="127.0.0.1", port=port, config=config)
+    options.poll_interval = 0.05
+    app = PostwatchApp(options)
+    async with app.run_test(size=(120, 34)) as pilot, aiohttp.ClientSession() as session:
+        await until(lambda: app.dash is not None and app.current_mode == "live")
+        await app.wait_ready()
+        yield Running(app, pilot, session)
+
+
+def rows(screen: DashScreen) -> list[str]:
+    return [str(row.data.get("click_id")) for row in screen.query_one(LiveTable).table.rows]
+
+
+async def test_every_screen_is_built_ahead_and_shows_its_rows_and_keys_at_its_first_switch(
+    tmp_path: Path,
+) -> None:
+    async with dashboard(tmp_path) as pw:
+        await pw.postback("c-1")
+        await until(lambda: rows(pw.view("live")) == ["c-1"])
+        await until(pw.built)
+        inbound = pw.view("inbound")
+        # read while hidden: the first switch has nothing left to read or compose
+        await until(lambda: rows(inbound) == ["c-1"])
+        footer = inbound.query_one(KeyFooter)
+        await until(lambda: footer.rebuilds == 1)
+        assert pw.app.screen is pw.view("live")
+        await pw.pilot.press("4")
+        assert pw.app.screen is inbound
+        assert rows(inbound) == ["c-1"]
+        assert footer.rebuilds == 1, "the footer composed ahead is the one shown"
+        assert any(key.description == "Copy URL" for key in footer.query(FooterKey))
+
+
+async def test_the_footer_is_rebuilt_only_when_the_keys_it_shows_change(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as pw:
+        await until(pw.built)
+        live = pw.view("live").query_one(KeyFooter)
+        shown = live.rebuilds
+        for key in ("2", "3", "1", "4", "1"):
+            await pw.pilot.press(key)
+            await pw.pilot.pause()
+        assert live.rebuilds == shown, "switching back shows the same keys: nothing to rebuild"
+        trace = pw.view("trace").query_one(KeyFooter)
+        await pw.pilot.press("5")  # the id field takes the focus: printable keys type into it
+        await pw.pilot.pause()
+        typing = trace.rebuilds
+        keys_typing = len(trace.query(FooterKey))
+        await pw.pilot.press("escape")  # the story takes it: the screen's keys work again
+        await until(lambda: trace.rebuilds == typing + 1)
+        await pw.pilot.pause()
+        assert len(trace.query(FooterKey)) > keys_typing
+
+
+async def test_a_screen_that_comes_back_shows_what_changed_while_it_was_away(
+    tmp_path: Path,
+) -> None:
+    async with dashboard(tmp_path) as pw:
+        await pw.postback("c-1")
+        await until(pw.built)
+        await pw.pilot.press("4")
+        inbound = pw.view("inbound")
+        await until(lambda: rows(inbound) == ["c-1"])
+        await pw.pilot.press("1")
+        await pw.postback("c-2")
+        await until(lambda: rows(pw.view("live")) == ["c-2", "c-1"])
+        await pw.pilot.press("4")
+        await until(lambda: rows(inbound) == ["c-2", "c-1"])
+
+
+async def test_a_screen_built_ahead_takes_a_theme_chosen_before_its_first_switch(
+    tmp_path: Path,
+) -> None:
+    async with dashboard(tmp_path) as pw:
+        await until(pw.built)
+        deliveries = pw.view("deliveries")
+        dark = deliveries.query_one(LiveTable).table.rich_style
+        pw.app.theme = "textual-light"
+        await pw.pilot.pause()
+        await pw.pilot.press("3")
+        await pw.pilot.pause()
+        assert pw.app.screen is deliveries
+        light = deliveries.query_one(LiveTable).table.rich_style
+        assert light != dark
+        assert light == pw.view("live").query_one(LiveTable).table.rich_style
+
+
+async def test_one_move_reads_its_detail_at_once_and_a_quick_next_one_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At most one detail read per delay: the first move after a quiet delay reads at once,
+    # a move within the delay of a read waits for the rest of it.
+    monkeypatch.setattr(base, "DETAIL_DELAY", 2.0)
+    async with dashboard(tmp_path) as pw:
+        for n in range(3):
+            await pw.postback(f"c-{n}")
+        live = pw.view("live")
+        await until(lambda: rows(live) == ["c-2", "c-1", "c-0"])
+        pane = live.query_one(DetailPane)
+        table = live.query_one(LiveTable).table
+        await until(lambda: pane.key == table.cursor_key)
+        await pw.pilot.pause(2.2)  # quiet for longer than the delay
+        await pw.pilot.press("down")
+        second = table.cursor_key
+        await until(lambda: pane.key == second, timeout=1.5)  # not 2 s later
+        await pw.pilot.press("down")
+        await pw.pilot.pause(0.3)
+        assert table.cursor_key != second
+        assert pane.key == second, "a move right after a read waits for the delay"
+        await until(lambda: pane.key == table.cursor_key)  # and then it is read
+
+
+async def test_the_heap_is_frozen_once_the_screens_are_built_and_thawed_at_exit(
+    tmp_path: Path,
+) -> None:
+    async with dashboard(tmp_path) as pw:
+        await until(pw.built)
+        await until(lambda: gc.get_freeze_count() > 0)
+    assert gc.get_freeze_count() == 0
