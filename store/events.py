@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -444,3 +445,128 @@ def take_lease(
 def release_lease(conn: sqlite3.Connection, holder: str) -> None:
     """Give the lease up (on a clean shutdown), so that the next listener takes it at once."""
     conn.execute("DELETE FROM outbox_lease WHERE holder = ?", (holder,))
+
+
+# -- recover and re-evaluate -----------------------------------------------------------------
+
+REEVALUATED = "reevaluated"  # the change of a conversion event made by a re-evaluation
+NO_REQUEST = 0  # the inbound id of an event that no request made (a re-evaluation)
+
+
+def recoverable_deliveries(
+    conn: sqlite3.Connection,
+    *,
+    since: float,
+    traffic_source: str | None = None,
+    postback: str | None = None,
+    campaign: str | None = None,
+) -> list[int]:
+    """The ids of the failed attempts since ``since`` (when they were sent) that recover
+    resends, oldest first: the last attempt of their decision (none came after: not resent,
+    not retried), of a decision that never delivered. ``postback`` is a config's name or
+    id. Read through the ``deliveries_outcome`` index."""
+    where = [
+        "d.outcome = 'failed'",
+        "coalesce(d.sent_at, d.due_at) >= ?",
+        "d.id = (SELECT max(id) FROM deliveries WHERE decision_id = d.decision_id)",
+        "NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.decision_id = d.decision_id"
+        " AND x.outcome = 'delivered')",
+    ]
+    values: list[Any] = [since]
+    if traffic_source is not None:
+        where.append("t.name = ?")
+        values.append(traffic_source)
+    if postback is not None:
+        where.append("(p.name = ? OR CAST(p.id AS TEXT) = ?)")
+        values += [postback, postback]
+    if campaign is not None:
+        where.append("c.key = ?")
+        values.append(campaign)
+    rows = conn.execute(
+        "SELECT d.id FROM deliveries d"
+        " JOIN decisions k ON k.id = d.decision_id"
+        " JOIN postback_configs p ON p.id = k.postback_config_id"
+        " JOIN campaigns c ON c.id = p.campaign_id"
+        " JOIN traffic_sources t ON t.id = c.traffic_source_id"
+        f" WHERE {' AND '.join(where)} ORDER BY d.id",
+        values,
+    )
+    return [int(row[0]) for row in rows]
+
+
+def conversion_page(
+    conn: sqlite3.Connection,
+    *,
+    after: int,
+    limit: int,
+    campaign_id: int | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    ids: Sequence[int] = (),
+) -> list[Conversion]:
+    """One page of conversions in id order, above ``after``: of a campaign, created in
+    [since, until), or among ``ids`` (every one given must hold)."""
+    where = ["id > ?"]
+    values: list[Any] = [after]
+    if campaign_id is not None:
+        where.append("campaign_id = ?")
+        values.append(campaign_id)
+    if since is not None:
+        where.append("created_at >= ?")
+        values.append(since)
+    if until is not None:
+        where.append("created_at < ?")
+        values.append(until)
+    if ids:
+        where.append(f"id IN ({', '.join('?' * len(ids))})")
+        values += list(ids)
+    rows = conn.execute(
+        f"SELECT * FROM conversions WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+        (*values, limit),
+    )
+    return [conversion(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class PastDecision:
+    """What a conversion's decisions for one postback config say so far: the latest one
+    (its verdict and reasons) and when the config last fired (None: never)."""
+
+    event_id: int
+    verdict: str
+    reasons: list[str]
+    fired_at: float | None
+
+
+def past_decisions(
+    conn: sqlite3.Connection, conversion_ids: Sequence[int]
+) -> dict[tuple[int, int], PastDecision]:
+    """For each (conversion id, postback config id) of these conversions, what its decisions
+    say so far. One statement over the ``decisions_conversion`` index."""
+    if not conversion_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT conversion_id, postback_config_id, event_id, verdict, reasons, at"
+        f" FROM decisions WHERE conversion_id IN ({', '.join('?' * len(conversion_ids))})"
+        " ORDER BY event_id, id",
+        list(conversion_ids),
+    )
+    found: dict[tuple[int, int], PastDecision] = {}
+    for conversion_id, config_id, event_id, verdict, reasons, at in rows:
+        key = (conversion_id, config_id)
+        before = found.get(key)
+        fired_at = before.fired_at if before else None
+        if verdict == "fired":
+            fired_at = at if fired_at is None else max(fired_at, at)
+        found[key] = PastDecision(event_id, verdict, json.loads(reasons), fired_at)
+    return found
+
+
+def delivered_at(conn: sqlite3.Connection, conversion_id: int, config_id: int) -> float | None:
+    """When a postback config of this conversion was last delivered (None: never)."""
+    row = conn.execute(
+        "SELECT max(d.sent_at) FROM deliveries d JOIN decisions k ON k.id = d.decision_id"
+        " WHERE k.conversion_id = ? AND k.postback_config_id = ? AND d.outcome = 'delivered'",
+        (conversion_id, config_id),
+    ).fetchone()
+    return None if row[0] is None else float(row[0])

@@ -1,0 +1,122 @@
+"""Recover: resend every failed delivery since a time, once each (SPEC §2a).
+
+A failed delivery is resent when its attempt is the last of its decision (nothing resent or
+retried it since) and its decision never delivered; the resend is a new pending attempt
+linked to it (``resend_of``), so running recover again finds nothing more to do, and the
+delivering listener's outbox sends what was queued.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from listener import delivery
+from store import events
+from store.records import Attempt
+
+_AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class TimeError(ValueError):
+    """A time that cannot be read; the message says what is accepted."""
+
+
+def parse_time(text: str | float | int, now: float, name: str = "since") -> float:
+    """Unix seconds from Unix seconds, ISO 8601 (UTC when no offset is given) or an age
+    before ``now`` (``30m``, ``2h``, ``7d``)."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return float(text)
+    value = str(text).strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    ago = _AGO.match(value)
+    if ago:
+        return now - float(ago.group(1)) * _UNIT[ago.group(2)]
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise TimeError(
+            f"{name} {value!r} is not a time: give ISO 8601 (2026-01-31T12:00:00Z), Unix "
+            "seconds, or an age such as 30m, 2h or 7d"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+@dataclass(frozen=True)
+class RecoverFilter:
+    """Which failed deliveries to resend: failed since ``since`` (Unix seconds), and of
+    the traffic source, postback config (name or id) and campaign key when given."""
+
+    since: float
+    traffic_source: str | None = None
+    postback: str | None = None
+    campaign: str | None = None
+
+
+@dataclass
+class Recovered:
+    """What a recover queued (or, in a dry run, would queue): the failed attempts resent and
+    the new attempts, in the same order."""
+
+    resent: list[int]
+    queued: list[Attempt] = field(default_factory=list)
+    dry_run: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "count": len(self.resent),
+            "dry_run": self.dry_run,
+            "resent": self.resent,
+            "ids": [attempt.id for attempt in self.queued],
+        }
+
+
+def recoverable(conn: sqlite3.Connection, chosen: RecoverFilter) -> list[int]:
+    """The failed attempts a recover with this filter resends."""
+    return events.recoverable_deliveries(
+        conn,
+        since=chosen.since,
+        traffic_source=chosen.traffic_source,
+        postback=chosen.postback,
+        campaign=chosen.campaign,
+    )
+
+
+def recover(
+    conn: sqlite3.Connection, chosen: RecoverFilter, *, now: float, dry_run: bool = False
+) -> Recovered:
+    """Resend each failed delivery the filter chooses, once (run as one writer job, so two
+    recovers cannot both resend one). A dry run only lists them (on any connection)."""
+    failed = recoverable(conn, chosen)
+    if dry_run:
+        return Recovered(failed, dry_run=True)
+    queued = []
+    for delivery_id in failed:
+        attempt = delivery.resend(conn, delivery_id, now)
+        assert attempt is not None  # it was just read, in this transaction
+        queued.append(attempt)
+    return Recovered(failed, queued)
+
+
+def describe(recovered: Recovered) -> list[str]:
+    """What a recover did, as lines for the terminal."""
+    if not recovered.resent:
+        return ["no failed delivery to resend"]
+    verb = "would resend" if recovered.dry_run else "queued"
+    lines = [f"{verb} {len(recovered.resent)} failed deliveries"]
+    if recovered.dry_run:
+        lines += [f"  delivery #{delivery_id}" for delivery_id in recovered.resent]
+    else:
+        lines += [
+            f"  delivery #{failed} -> new attempt #{attempt.id} {attempt.method} {attempt.url}"
+            for failed, attempt in zip(recovered.resent, recovered.queued, strict=True)
+        ]
+    return lines
