@@ -138,86 +138,167 @@ def _pages(
         after = page[-1].id
 
 
-def _never_again(
-    conn: sqlite3.Connection, decided: pipeline.Decided, conversion_id: int
-) -> pipeline.Decided:
-    """A newly fired decision of a config already delivered for this conversion is skipped:
-    a re-evaluation never sends one config twice."""
-    config = decided.config
-    assert config.id is not None
-    sent = events.delivered_at(conn, conversion_id, config.id)
+def _never_again(decided: pipeline.Decided, sent: float | None) -> pipeline.Decided:
+    """A newly fired decision of a config already delivered for this conversion (``sent``:
+    when) is skipped: a re-evaluation never sends one config twice."""
     if sent is None:
         return decided
     reason = (
         f"already delivered at {rules.format_time(sent)}; a re-evaluation never sends a "
         "postback config twice"
     )
-    return pipeline.Decided(config, rules.Decision(Verdict.SKIPPED, [reason]), None)
+    return pipeline.Decided(decided.config, rules.Decision(Verdict.SKIPPED, [reason]), None)
 
 
 def _unsent(past: events.PastDecision) -> bool:
-    return past.verdict == Verdict.SKIPPED and past.reasons[-1:] == [UNSENT]
+    # The text test first: it spares reading the reasons of every skipped decision.
+    return (
+        past.verdict == Verdict.SKIPPED
+        and UNSENT in past.reasons_json
+        and past.reasons[-1:] == [UNSENT]
+    )
 
 
-def _flip(
+def _flips(past: events.PastDecision | None, new: rules.Decision, fire: bool) -> bool:
+    """Whether ``new`` changes the config's latest decision ``past``: fired <-> filtered, a
+    first decision that fires, or one recorded unsent that now is filtered, or fires and is
+    sent (``fire``)."""
+    if new.verdict not in _FLIPS:
+        return False
+    if past is None:
+        return new.verdict == Verdict.FIRED
+    if past.verdict == new.verdict:
+        return False
+    if past.verdict in _FLIPS:
+        return True
+    return _unsent(past) and (new.verdict != Verdict.FIRED or fire)
+
+
+def _change(
     config: PostbackConfig,
     conversion: Conversion,
     past: events.PastDecision | None,
     new: rules.Decision,
-    fire: bool,
-) -> Change | None:
-    """The change from the config's latest decision to ``new``, if it is one: fired <->
-    filtered, a first decision that fires, or one recorded unsent that now is filtered, or
-    fires and is sent (``fire``)."""
-    old = None if past is None else past.verdict
-    if new.verdict not in _FLIPS or old == new.verdict:
-        return None
-    resumable = past is not None and _unsent(past) and (new.verdict != Verdict.FIRED or fire)
-    if past is not None and old not in _FLIPS and not resumable:
-        return None
-    if old is None and new.verdict != Verdict.FIRED:
-        return None
+) -> Change:
     assert config.id is not None
     return Change(
         conversion_id=conversion.id,
         postback=config.name,
         postback_id=config.id,
-        old_verdict=old,
+        old_verdict=None if past is None else past.verdict,
         new_verdict=new.verdict,
         old_reasons=tuple(past.reasons) if past else (),
         new_reasons=tuple(new.reasons),
     )
 
 
-def _plan_one(
-    conn: sqlite3.Connection,
-    conversion: Conversion,
-    setup: CampaignSetup,
+class _Rules:
+    """``rules.decide``, remembered for the inputs it reads (the config, the conversion's
+    type, status and payout, when the config last fired): a campaign's conversions share a
+    few of them, and a re-evaluation reads many conversions."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[Any, ...], rules.Decision] = {}
+
+    def decide(
+        self, config: PostbackConfig, conversion: Conversion, fired_at: float | None
+    ) -> rules.Decision:
+        key = (config.id, conversion.type, conversion.status, conversion.payout, fired_at)
+        found = self._known.get(key)
+        if found is None:
+            if len(self._known) > 100_000:  # bounded: fired times are all different
+                self._known.clear()
+            found = self._known[key] = rules.decide(config, conversion, fired_at=fired_at)
+        return found
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A decision the rule flips, before its request is built."""
+
+    config: PostbackConfig
+    conversion: Conversion
+    past: events.PastDecision | None
+    decision: rules.Decision
+
+
+def _candidates(
+    page: Sequence[Conversion],
+    setup: Snapshot,
     past: dict[tuple[int, int], events.PastDecision],
+    decide: _Rules,
+    fire: bool,
+) -> Iterator[_Candidate]:
+    """The decisions of a page that the rule alone flips (in pure Python, no I/O)."""
+    for conversion in page:
+        campaign = setup.campaigns.get(conversion.campaign_id)
+        if campaign is None:
+            continue
+        for config in campaign.campaign.postbacks:
+            before = past.get((conversion.id, config.id or 0))
+            verdict = decide.decide(config, conversion, None if before is None else before.fired_at)
+            if _flips(before, verdict, fire):
+                yield _Candidate(config, conversion, before, verdict)
+
+
+def _planned(
+    candidate: _Candidate,
+    setup: CampaignSetup,
+    click: Click | None,
+    sent: float | None,
     at: float,
     fire: bool,
-) -> Iterator[Planned]:
-    click: Click | None = None
-    for config in setup.campaign.postbacks:
-        assert config.id is not None
-        before = past.get((conversion.id, config.id))
+) -> Planned | None:
+    """A flipped decision as ``pipeline.decide`` makes it: one that fires is built (and
+    skipped when its request cannot be made, or was delivered before)."""
+    config, conversion, before, verdict = (
+        candidate.config,
+        candidate.conversion,
+        candidate.past,
+        candidate.decision,
+    )
+    decided = pipeline.Decided(config, verdict, None)
+    if verdict.verdict == Verdict.FIRED:
+        assert click is not None
         fired_at = None if before is None else before.fired_at
-        # The rule first, in pure Python; only a decision that would newly fire is built.
-        verdict = rules.decide(config, conversion, fired_at=fired_at)
-        if _flip(config, conversion, before, verdict, fire) is None:
-            continue
-        decided = pipeline.Decided(config, verdict, None)
-        if verdict.verdict == Verdict.FIRED:
-            click = click or events.get_click(conn, conversion.click_id)
-            assert click is not None
-            decided = pipeline.decide(
-                config, conversion, fired_at=fired_at, click=click, setup=setup, at=at
-            )
-            if decided.decision.verdict == Verdict.FIRED:
-                decided = _never_again(conn, decided, conversion.id)
-        change = _flip(config, conversion, before, decided.decision, fire)
-        if change is not None:
-            yield Planned(change, decided, conversion)
+        decided = pipeline.decide(
+            config, conversion, fired_at=fired_at, click=click, setup=setup, at=at
+        )
+        if decided.decision.verdict == Verdict.FIRED:
+            decided = _never_again(decided, sent)
+    if not _flips(before, decided.decision, fire):
+        return None
+    return Planned(_change(config, conversion, before, decided.decision), decided, conversion)
+
+
+def _page_plan(
+    conn: sqlite3.Connection,
+    page: Sequence[Conversion],
+    setup: Snapshot,
+    decide: _Rules,
+    at: float,
+    fire: bool,
+) -> list[Planned]:
+    past = events.past_decisions(conn, [conversion.id for conversion in page])
+    candidates = list(_candidates(page, setup, past, decide, fire))
+    firing = [one.conversion for one in candidates if one.decision.verdict == Verdict.FIRED]
+    # Only what newly fires needs its click and what was delivered: one statement each.
+    clicks = events.clicks_by_id(conn, sorted({one.click_id for one in firing}))
+    sent = events.delivered_at(conn, sorted({one.id for one in firing}))
+    planned = []
+    for one in candidates:
+        assert one.config.id is not None
+        found = _planned(
+            one,
+            setup.campaigns[one.conversion.campaign_id],
+            clicks.get(one.conversion.click_id),
+            sent.get((one.conversion.id, one.config.id)),
+            at,
+            fire,
+        )
+        if found is not None:
+            planned.append(found)
+    return planned
 
 
 def plan(
@@ -228,15 +309,12 @@ def plan(
     chosen.check()
     setup = snapshot.load(conn)
     campaign_id = _campaign_id(setup, chosen.campaign)
+    decide = _Rules()
     seen = 0
     planned: list[Planned] = []
     for page in _pages(conn, chosen, campaign_id):
         seen += len(page)
-        past = events.past_decisions(conn, [conversion.id for conversion in page])
-        for conversion in page:
-            campaign = setup.campaigns.get(conversion.campaign_id)
-            if campaign is not None:
-                planned += _plan_one(conn, conversion, campaign, past, at, fire)
+        planned += _page_plan(conn, page, setup, decide, at, fire)
     return seen, planned
 
 

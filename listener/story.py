@@ -201,11 +201,56 @@ def _request_pieces(trace: Trace, request: InboundView) -> list[Line]:
     return lines
 
 
+REEVALUATED = "reevaluated"  # the change of an event a re-evaluation recorded
+
+
+def reevaluation_line(conversion: ConversionView, event: EventView) -> str:
+    """A re-evaluation: the conversion as the rules of that time saw it."""
+    raw = f" (sent as '{event.raw_status}')" if event.raw_status else ""
+    return (
+        f"re-evaluation of conversion #{conversion.id} as it stood: type "
+        f"{event.type or '(none)'}, status {event.status}{raw}, "
+        f"{_payout(event.payout, conversion.currency)}"
+    )
+
+
+def _reevaluation_pieces(conversion: ConversionView, event: EventView) -> list[Line]:
+    """A re-evaluation and the decisions it changed (no request made it)."""
+    lines: list[Line] = [
+        (
+            (timestamp(event.at), "time"),
+            _plain("  "),
+            ("re-evaluation", "reevaluated"),
+            _plain(reevaluation_line(conversion, event).removeprefix("re-evaluation")),
+        )
+    ]
+    for decision in decisions_of(conversion, event):
+        lines += _indented(decision_pieces(decision), 6)
+    return lines
+
+
+def reevaluations(trace: Trace) -> list[tuple[ConversionView, EventView]]:
+    """Every re-evaluation of the trace's conversions, oldest first."""
+    found = [
+        (conversion, event)
+        for conversion in trace.conversions
+        for event in conversion.history or ()
+        if event.change == REEVALUATED
+    ]
+    return sorted(found, key=lambda pair: (pair[1].at, pair[1].event_id))
+
+
 def timeline(trace: Trace) -> list[Line]:
-    """The trace as timeline lines of pieces, oldest first."""
+    """The trace as timeline lines of pieces, oldest first; re-evaluations (which no request
+    made) take their place by time among the requests."""
     lines = _click_pieces(trace)
+    pending = reevaluations(trace)
     for request in trace.inbound:
+        while pending and pending[0][1].at < request.received_at:
+            lines += _reevaluation_pieces(*pending.pop(0))
         lines += _request_pieces(trace, request)
+    for conversion, event in pending:
+        lines += _reevaluation_pieces(conversion, event)
     return lines
 
 
@@ -373,11 +418,13 @@ def _markdown_conversion(conversion: ConversionView) -> list[str]:
     if conversion.txid:
         lines += [f"Transaction id {_inline(conversion.txid)}.", ""]
     for event in conversion.history or ():
-        lines += [
-            f"### {timestamp(event.at)} UTC, request #{event.inbound_id}: "
-            + conversion_line(conversion, event),
-            "",
-        ]
+        heading = (
+            f"### {timestamp(event.at)} UTC, {reevaluation_line(conversion, event)}"
+            if event.change == REEVALUATED
+            else f"### {timestamp(event.at)} UTC, request #{event.inbound_id}: "
+            + conversion_line(conversion, event)
+        )
+        lines += [heading, ""]
         for decision in decisions_of(conversion, event):
             lines += _markdown_decision(decision)
     return lines

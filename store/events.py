@@ -8,7 +8,7 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from store.jsontext import dumps
 from store.records import Attempt, Click, Conversion, InboundRequest
@@ -494,6 +494,9 @@ def recoverable_deliveries(
     return [int(row[0]) for row in rows]
 
 
+_CONVERSION_COLUMNS = "id, click_id, campaign_id, type, status, raw_status, payout, currency, txid"
+
+
 def conversion_page(
     conn: sqlite3.Connection,
     *,
@@ -520,22 +523,33 @@ def conversion_page(
     if ids:
         where.append(f"id IN ({', '.join('?' * len(ids))})")
         values += list(ids)
-    rows = conn.execute(
-        f"SELECT * FROM conversions WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+    cursor = conn.execute(
+        f"SELECT {_CONVERSION_COLUMNS} FROM conversions WHERE {' AND '.join(where)}"
+        " ORDER BY id LIMIT ?",
         (*values, limit),
     )
-    return [conversion(row) for row in rows]
+    cursor.row_factory = None  # plain tuples, in the record's field order: a page is large
+    return [Conversion(*row) for row in cursor]
 
 
-@dataclass(frozen=True)
-class PastDecision:
+class PastDecision(NamedTuple):
     """What a conversion's decisions for one postback config say so far: the latest one
-    (its verdict and reasons) and when the config last fired (None: never)."""
+    (its verdict, and its reasons as stored JSON) and when the config last fired (None:
+    never)."""
 
     event_id: int
     verdict: str
-    reasons: list[str]
+    reasons_json: str
     fired_at: float | None
+
+    @property
+    def reasons(self) -> list[str]:
+        reasons: list[str] = json.loads(self.reasons_json)
+        return reasons
+
+
+def _in(ids: Sequence[Any]) -> str:
+    return f"({', '.join('?' * len(ids))})"
 
 
 def past_decisions(
@@ -545,28 +559,53 @@ def past_decisions(
     say so far. One statement over the ``decisions_conversion`` index."""
     if not conversion_ids:
         return {}
-    rows = conn.execute(
+    cursor = conn.execute(
         "SELECT conversion_id, postback_config_id, event_id, verdict, reasons, at"
-        f" FROM decisions WHERE conversion_id IN ({', '.join('?' * len(conversion_ids))})"
-        " ORDER BY event_id, id",
+        f" FROM decisions WHERE conversion_id IN {_in(conversion_ids)} ORDER BY event_id, id",
         list(conversion_ids),
     )
+    cursor.row_factory = None
     found: dict[tuple[int, int], PastDecision] = {}
-    for conversion_id, config_id, event_id, verdict, reasons, at in rows:
+    for conversion_id, config_id, event_id, verdict, reasons, at in cursor:
         key = (conversion_id, config_id)
         before = found.get(key)
         fired_at = before.fired_at if before else None
         if verdict == "fired":
             fired_at = at if fired_at is None else max(fired_at, at)
-        found[key] = PastDecision(event_id, verdict, json.loads(reasons), fired_at)
+        found[key] = PastDecision(event_id, verdict, reasons, fired_at)
     return found
 
 
-def delivered_at(conn: sqlite3.Connection, conversion_id: int, config_id: int) -> float | None:
-    """When a postback config of this conversion was last delivered (None: never)."""
-    row = conn.execute(
-        "SELECT max(d.sent_at) FROM deliveries d JOIN decisions k ON k.id = d.decision_id"
-        " WHERE k.conversion_id = ? AND k.postback_config_id = ? AND d.outcome = 'delivered'",
-        (conversion_id, config_id),
-    ).fetchone()
-    return None if row[0] is None else float(row[0])
+def clicks_by_id(conn: sqlite3.Connection, click_ids: Sequence[str]) -> dict[str, Click]:
+    """The clicks of these ids, by id."""
+    if not click_ids:
+        return {}
+    rows = conn.execute(f"SELECT * FROM clicks WHERE id IN {_in(click_ids)}", list(click_ids))
+    return {
+        row["id"]: Click(
+            id=row["id"],
+            campaign_id=row["campaign_id"],
+            external_id=row["external_id"],
+            params=json.loads(row["params"]),
+            created_at=row["created_at"],
+        )
+        for row in rows
+    }
+
+
+def delivered_at(
+    conn: sqlite3.Connection, conversion_ids: Sequence[int]
+) -> dict[tuple[int, int], float]:
+    """For each (conversion id, postback config id) of these conversions that was ever
+    delivered, when it last was."""
+    if not conversion_ids:
+        return {}
+    cursor = conn.execute(
+        "SELECT k.conversion_id, k.postback_config_id, max(d.sent_at) FROM decisions k"
+        " JOIN deliveries d ON d.decision_id = k.id"
+        f" WHERE k.conversion_id IN {_in(conversion_ids)} AND d.outcome = 'delivered'"
+        " GROUP BY k.conversion_id, k.postback_config_id",
+        list(conversion_ids),
+    )
+    cursor.row_factory = None
+    return {(conversion, config): float(at) for conversion, config, at in cursor}
