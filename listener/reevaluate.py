@@ -151,12 +151,7 @@ def _never_again(decided: pipeline.Decided, sent: float | None) -> pipeline.Deci
 
 
 def _unsent(past: events.PastDecision) -> bool:
-    # The text test first: it spares reading the reasons of every skipped decision.
-    return (
-        past.verdict == Verdict.SKIPPED
-        and UNSENT in past.reasons_json
-        and past.reasons[-1:] == [UNSENT]
-    )
+    return past.verdict == Verdict.SKIPPED and past.marked
 
 
 def _flips(past: events.PastDecision | None, new: rules.Decision, fire: bool) -> bool:
@@ -179,7 +174,9 @@ def _change(
     conversion: Conversion,
     past: events.PastDecision | None,
     new: rules.Decision,
+    reasons: dict[int, list[str]],
 ) -> Change:
+    """The change, with the old decision's reasons (``reasons``: by decision id)."""
     assert config.id is not None
     return Change(
         conversion_id=conversion.id,
@@ -187,7 +184,7 @@ def _change(
         postback_id=config.id,
         old_verdict=None if past is None else past.verdict,
         new_verdict=new.verdict,
-        old_reasons=tuple(past.reasons) if past else (),
+        old_reasons=tuple(reasons.get(past.decision_id, ())) if past else (),
         new_reasons=tuple(new.reasons),
     )
 
@@ -225,30 +222,36 @@ class _Candidate:
 def _candidates(
     page: Sequence[Conversion],
     setup: Snapshot,
-    past: dict[tuple[int, int], events.PastDecision],
+    past: events.PastDecisions,
     decide: _Rules,
     fire: bool,
 ) -> Iterator[_Candidate]:
-    """The decisions of a page that the rule alone flips (in pure Python, no I/O)."""
+    """The decisions of a page that the rule alone flips (in pure Python, no I/O). The hot
+    loop of a re-evaluation: it reads the past rows as they are, and makes a record only of
+    a decision that may flip."""
+    latest, fired = past.latest, past.fired
     for conversion in page:
         campaign = setup.campaigns.get(conversion.campaign_id)
         if campaign is None:
             continue
         for config in campaign.campaign.postbacks:
-            before = past.get((conversion.id, config.id or 0))
-            verdict = decide.decide(config, conversion, None if before is None else before.fired_at)
+            key = (conversion.id, config.id or 0)
+            row = latest.get(key)
+            verdict = decide.decide(config, conversion, fired.get(key))
+            if verdict.verdict not in _FLIPS or (row is not None and row[3] == verdict.verdict):
+                continue  # what most decisions are: no change
+            before = past.get(key)
             if _flips(before, verdict, fire):
                 yield _Candidate(config, conversion, before, verdict)
 
 
-def _planned(
+def _decided(
     candidate: _Candidate,
     setup: CampaignSetup,
     click: Click | None,
     sent: float | None,
     at: float,
-    fire: bool,
-) -> Planned | None:
+) -> pipeline.Decided:
     """A flipped decision as ``pipeline.decide`` makes it: one that fires is built (and
     skipped when its request cannot be made, or was delivered before)."""
     config, conversion, before, verdict = (
@@ -257,18 +260,14 @@ def _planned(
         candidate.past,
         candidate.decision,
     )
-    decided = pipeline.Decided(config, verdict, None)
-    if verdict.verdict == Verdict.FIRED:
-        assert click is not None
-        fired_at = None if before is None else before.fired_at
-        decided = pipeline.decide(
-            config, conversion, fired_at=fired_at, click=click, setup=setup, at=at
-        )
-        if decided.decision.verdict == Verdict.FIRED:
-            decided = _never_again(decided, sent)
-    if not _flips(before, decided.decision, fire):
-        return None
-    return Planned(_change(config, conversion, before, decided.decision), decided, conversion)
+    if verdict.verdict != Verdict.FIRED:
+        return pipeline.Decided(config, verdict, None)
+    assert click is not None
+    fired_at = None if before is None else before.fired_at
+    decided = pipeline.decide(
+        config, conversion, fired_at=fired_at, click=click, setup=setup, at=at
+    )
+    return _never_again(decided, sent) if decided.decision.verdict == Verdict.FIRED else decided
 
 
 def _page_plan(
@@ -279,25 +278,32 @@ def _page_plan(
     at: float,
     fire: bool,
 ) -> list[Planned]:
-    past = events.past_decisions(conn, [conversion.id for conversion in page])
+    past = events.past_decisions(conn, [conversion.id for conversion in page], UNSENT)
     candidates = list(_candidates(page, setup, past, decide, fire))
+    if not candidates:
+        return []
     firing = [one.conversion for one in candidates if one.decision.verdict == Verdict.FIRED]
-    # Only what newly fires needs its click and what was delivered: one statement each.
+    # Only what the rule flips needs its click, what was delivered and the old reasons:
+    # one statement each.
     clicks = events.clicks_by_id(conn, sorted({one.click_id for one in firing}))
     sent = events.delivered_at(conn, sorted({one.id for one in firing}))
+    reasons = events.decision_reasons(
+        conn, [one.past.decision_id for one in candidates if one.past is not None]
+    )
     planned = []
     for one in candidates:
         assert one.config.id is not None
-        found = _planned(
+        conversion = one.conversion
+        decided = _decided(
             one,
-            setup.campaigns[one.conversion.campaign_id],
-            clicks.get(one.conversion.click_id),
-            sent.get((one.conversion.id, one.config.id)),
+            setup.campaigns[conversion.campaign_id],
+            clicks.get(conversion.click_id),
+            sent.get((conversion.id, one.config.id)),
             at,
-            fire,
         )
-        if found is not None:
-            planned.append(found)
+        if _flips(one.past, decided.decision, fire):
+            change = _change(one.config, conversion, one.past, decided.decision, reasons)
+            planned.append(Planned(change, decided, conversion))
     return planned
 
 

@@ -534,46 +534,80 @@ def conversion_page(
 
 class PastDecision(NamedTuple):
     """What a conversion's decisions for one postback config say so far: the latest one
-    (its verdict, and its reasons as stored JSON) and when the config last fired (None:
-    never)."""
+    (its id, verdict, and whether its reasons end with the ``marked`` sentence) and when the
+    config last fired (None: never)."""
 
-    event_id: int
+    decision_id: int
     verdict: str
-    reasons_json: str
+    marked: bool
     fired_at: float | None
-
-    @property
-    def reasons(self) -> list[str]:
-        reasons: list[str] = json.loads(self.reasons_json)
-        return reasons
 
 
 def _in(ids: Sequence[Any]) -> str:
     return f"({', '.join('?' * len(ids))})"
 
 
+class PastDecisions:
+    """The past decisions of a page of conversions, kept as the rows read (a page holds
+    thousands): ``get`` makes the record of one."""
+
+    def __init__(self, latest: dict[tuple[int, int], tuple[Any, ...]], fired: dict[Any, float]):
+        self.latest = latest
+        self.fired = fired
+
+    def get(self, key: tuple[int, int]) -> PastDecision | None:
+        row = self.latest.get(key)
+        if row is None:
+            return None
+        return PastDecision(row[2], row[3], bool(row[4]), self.fired.get(key))
+
+
 def past_decisions(
-    conn: sqlite3.Connection, conversion_ids: Sequence[int]
-) -> dict[tuple[int, int], PastDecision]:
-    """For each (conversion id, postback config id) of these conversions, what its decisions
-    say so far. One statement over the ``decisions_conversion`` index."""
+    conn: sqlite3.Connection, conversion_ids: Sequence[int], marked: str
+) -> PastDecisions:
+    """For each (conversion id, postback config id) of these conversions (ids ascending),
+    what its decisions say so far; ``marked``: a sentence whose place at the end of the
+    reasons is worth knowing. One statement, in the ``decisions_conversion`` index's order
+    (by conversion, then by id: a decision is inserted with its event, so by event too).
+    Ids close together (one campaign's page) are read as a range, one seek instead of one per
+    id; the few other rows in it are skipped."""
     if not conversion_ids:
-        return {}
+        return PastDecisions({}, {})
+    columns = (
+        "conversion_id, postback_config_id, id, verdict,"
+        " verdict = 'skipped' AND substr(reasons, -length(?)) = ?, at"  # ends with "<marked>"]
+    )
+    end = json.dumps(marked)
+    low, high = conversion_ids[0], conversion_ids[-1]
+    if high - low < 2 * len(conversion_ids):
+        where, values = "conversion_id BETWEEN ? AND ?", [low, high]
+    else:
+        where, values = f"conversion_id IN {_in(conversion_ids)}", list(conversion_ids)
     cursor = conn.execute(
-        "SELECT conversion_id, postback_config_id, event_id, verdict, reasons, at"
-        f" FROM decisions WHERE conversion_id IN {_in(conversion_ids)} ORDER BY event_id, id",
-        list(conversion_ids),
+        f"SELECT {columns} FROM decisions WHERE {where} ORDER BY conversion_id, id",
+        [end + "]", end + "]", *values],
     )
     cursor.row_factory = None
-    found: dict[tuple[int, int], PastDecision] = {}
-    for conversion_id, config_id, event_id, verdict, reasons, at in cursor:
-        key = (conversion_id, config_id)
-        before = found.get(key)
-        fired_at = before.fired_at if before else None
-        if verdict == "fired":
-            fired_at = at if fired_at is None else max(fired_at, at)
-        found[key] = PastDecision(event_id, verdict, reasons, fired_at)
-    return found
+    wanted = set(conversion_ids)
+    latest: dict[tuple[int, int], tuple[Any, ...]] = {}
+    fired: dict[tuple[int, int], float] = {}
+    for row in cursor:
+        if row[0] in wanted:
+            key = (row[0], row[1])
+            latest[key] = row
+            if row[3] == "fired":  # by event: the last one is the latest
+                fired[key] = row[5]
+    return PastDecisions(latest, fired)
+
+
+def decision_reasons(conn: sqlite3.Connection, decision_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The reasons of these decisions, by id."""
+    if not decision_ids:
+        return {}
+    rows = conn.execute(
+        f"SELECT id, reasons FROM decisions WHERE id IN {_in(decision_ids)}", list(decision_ids)
+    )
+    return {row[0]: json.loads(row[1]) for row in rows}
 
 
 def clicks_by_id(conn: sqlite3.Connection, click_ids: Sequence[str]) -> dict[str, Click]:
