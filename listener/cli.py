@@ -403,7 +403,7 @@ async def _write(db: Path, job: Any) -> Any:
         return await store.write(job)
 
 
-@cli.command()
+@cli.command(short_help="Resend every failed delivery since a time, once each.")
 @click.option(
     "--since",
     required=True,
@@ -443,7 +443,7 @@ def recover(
         click.echo(line)
 
 
-@cli.command()
+@cli.command(short_help="Run conversions through the current rules (--dry-run: what flips).")
 @click.option("--campaign", help="Conversions of this campaign (key).")
 @click.option("--since", callback=_moment("since"), help="Created at or after: 2h, ISO, Unix.")
 @click.option("--until", callback=_moment("until"), help="Created before: 2h, ISO, Unix.")

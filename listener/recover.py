@@ -19,6 +19,7 @@ from store.records import Attempt
 
 _AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_ONE, _MANY = "failed delivery", "failed deliveries"
 
 
 class TimeError(ValueError):
@@ -69,6 +70,7 @@ class Recovered:
     resent: list[int]
     queued: list[Attempt] = field(default_factory=list)
     dry_run: bool = False
+    targets: list[str] = field(default_factory=list)  # each resent one's method and URL
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -97,26 +99,34 @@ def recover(
     recovers cannot both resend one). A dry run only lists them (on any connection)."""
     failed = recoverable(conn, chosen)
     if dry_run:
-        return Recovered(failed, dry_run=True)
+        would = [events.load_attempt(conn, delivery_id) for delivery_id in failed]
+        targets = [f"{one.method} {one.url}" for one in would if one is not None]
+        return Recovered(failed, dry_run=True, targets=targets)
     queued = []
     for delivery_id in failed:
         attempt = delivery.resend(conn, delivery_id, now)
         assert attempt is not None  # it was just read, in this transaction
         queued.append(attempt)
-    return Recovered(failed, queued)
+    return Recovered(failed, queued, targets=[f"{one.method} {one.url}" for one in queued])
+
+
+def plural(count: int, one: str, many: str) -> str:
+    """``1 failed delivery``, ``2 failed deliveries``."""
+    return f"{count:,} {one if count == 1 else many}"
 
 
 def describe(recovered: Recovered) -> list[str]:
     """What a recover did, as lines for the terminal."""
     if not recovered.resent:
         return ["no failed delivery to resend"]
-    verb = "would resend" if recovered.dry_run else "queued"
-    lines = [f"{verb} {len(recovered.resent)} failed deliveries"]
     if recovered.dry_run:
-        lines += [f"  delivery #{delivery_id}" for delivery_id in recovered.resent]
-    else:
-        lines += [
-            f"  delivery #{failed} -> new attempt #{attempt.id} {attempt.method} {attempt.url}"
-            for failed, attempt in zip(recovered.resent, recovered.queued, strict=True)
-        ]
-    return lines
+        lines = [f"would resend {plural(len(recovered.resent), _ONE, _MANY)}"]
+        pairs = zip(recovered.resent, recovered.targets, strict=True)
+        return lines + [f"  delivery #{failed}: {target}" for failed, target in pairs]
+    lines = [f"queued {plural(len(recovered.resent), _ONE, _MANY)}"]
+    return lines + [
+        f"  delivery #{failed} -> new attempt #{attempt.id}: {target}"
+        for failed, attempt, target in zip(
+            recovered.resent, recovered.queued, recovered.targets, strict=True
+        )
+    ]

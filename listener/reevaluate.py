@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from listener import pipeline, rules
+from listener.recover import plural
 from store import events, snapshot
 from store.records import Attempt, Click, Conversion, PostbackConfig, Verdict
 from store.snapshot import CampaignSetup, Snapshot
 
 PAGE = 2000  # conversions read per statement
+_DECISIONS = ("decision", "decisions")
 _FLIPS = {Verdict.FIRED, Verdict.FILTERED}
 # The last reason of a decision that a re-evaluation without fire found firing: recorded as
 # skipped (nothing was sent, so a later update or re-evaluation may still fire it).
@@ -402,7 +404,8 @@ def reevaluate(
 def describe(found: Reevaluated) -> list[str]:
     """What a re-evaluation found or did, as lines for the terminal."""
     head = "would change" if found.dry_run else "changed"
-    lines = [f"{found.conversions} conversions re-evaluated: {head} {len(found.changes)} decisions"]
+    conversions = plural(found.conversions, "conversion", "conversions")
+    lines = [f"{conversions} re-evaluated: {head} {plural(len(found.changes), *_DECISIONS)}"]
     for change in found.changes:
         old = change.old_verdict or "no decision"
         lines.append(
@@ -413,7 +416,7 @@ def describe(found: Reevaluated) -> list[str]:
             lines.append(f"    before: {'; '.join(change.old_reasons)}")
         lines.append(f"    now: {'; '.join(change.new_reasons)}")
     if not found.dry_run and found.fire:
-        lines.append(f"queued {len(found.queued)} deliveries")
+        lines.append(f"queued {plural(len(found.queued), 'delivery', 'deliveries')}")
     elif not found.dry_run and any(c.new_verdict == Verdict.FIRED for c in found.changes):
         lines.append("newly fired decisions were recorded, not sent (use --fire to send them)")
     return lines

@@ -123,12 +123,12 @@ async def test_the_cli_queues_for_the_delivering_listener(
     before = _rows(tmp_path / "postwatch.db", "deliveries")
     code, output = await asyncio.to_thread(run, "recover", "--since", "2h", "--dry-run", "--db", db)
     assert code == 0, output
-    assert "would resend 1 failed deliveries" in output
+    assert "would resend 1 failed delivery" in output and "GET http://127.0.0.1" in output
     assert _rows(tmp_path / "postwatch.db", "deliveries") == before
 
     code, output = await asyncio.to_thread(run, "recover", "--since", "2h", "--db", db)
     assert code == 0, output
-    assert "queued 1 failed deliveries" in output and "/pb?c=" in output
+    assert "queued 1 failed delivery" in output and "/pb?c=" in output
     await until(lambda: len(target.received) == 4)  # the listener's outbox sent it
     await pw.delivered(clickid)
     assert (await pw.outcomes(clickid))[0][-1] == "delivered"

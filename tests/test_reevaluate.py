@@ -231,14 +231,14 @@ async def test_the_cli_lists_and_records_the_same(
     code, output = await asyncio.to_thread(run, *args, "--dry-run", "--fire")
     assert code == 0, output
     assert _tables(tmp_path / "postwatch.db") == before
-    assert "1 conversions re-evaluated: would change 1 decisions" in output
+    assert "1 conversion re-evaluated: would change 1 decision" in output
     assert f"conversion #{conversion_id}, postback 'paid deposits': filtered -> fired" in output
     assert "before: status 'pending' is not one of: approved" in output
 
     code, real = await asyncio.to_thread(run, *args, "--fire")
     assert code == 0, real
     assert real.replace("changed", "would change").splitlines()[:-1] == output.splitlines()
-    assert "queued 1 deliveries" in real
+    assert "queued 1 delivery" in real
     await until(lambda: len(target.received) == 2)  # the listener's outbox sent it
     code, output = await asyncio.to_thread(run, "reevaluate", "--id", "999", "--db", db)
     assert code == 0 and "0 conversions re-evaluated: changed 0 decisions" in output
