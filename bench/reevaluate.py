@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from listener.reevaluate import Selection, reevaluate
-from store import workspace
+from store import events, workspace
 from store.config import parse
 from store.db import connect
 from store.schema import migrate
@@ -68,23 +68,40 @@ def fill(conn: sqlite3.Connection, count: int) -> None:
             for s in ("pending" if n % 100 == 0 else "declined",)
         ),
     )
+    # The stored tables behind the views (store/schema.py step 8), texts interned once.
+    text = {value: events.text_id(conn, value) for value in ("created", "Deposit", "s2s", "[]")}
+    status = {value: events.text_id(conn, value) for value in ("pending", "declined")}
+    names = {value: events.text_id(conn, value) for value in ("all events", "paid deposits")}
+    fired = events.text_id(conn, json.dumps(["not conditional: fires for every conversion"]))
+    filtered = {
+        value: events.text_id(conn, json.dumps([f"status '{value}' is not one of: approved"]))
+        for value in status
+    }
     conn.execute(
-        "INSERT INTO conversion_events (id, conversion_id, inbound_id, at, change, type,"
-        " status, raw_status, payout) SELECT id, id, 0, created_at, 'created', type, status,"
-        " raw_status, payout FROM conversions"
+        "INSERT INTO conversion_event_rows (id, conversion_id, inbound_id, at, change_text,"
+        " type_text, status_text, raw_status_text, payout) SELECT id, id, 0, created_at, ?, ?,"
+        " CASE status WHEN 'pending' THEN ? ELSE ? END,"
+        " CASE status WHEN 'pending' THEN ? ELSE ? END, payout FROM conversions",
+        (text["created"], text["Deposit"], *status.values(), *status.values()),
     )
-    # As the pipeline leaves them: a conversion's decisions side by side, in config order.
-    fired = json.dumps(["not conditional: fires for every conversion"])
+    # As the pipeline leaves them: a conversion's decisions side by side, in config order,
+    # their time the event's (stored NULL).
     conn.execute(
-        "INSERT INTO decisions (conversion_id, event_id, postback_config_id, postback, kind,"
-        " verdict, reasons, warnings, at)"
-        " SELECT e.id, e.id, p.id, p.name, 's2s',"
+        "INSERT INTO decision_rows (conversion_id, event_id, postback_config_id, postback_text,"
+        " kind_text, verdict, reasons_text, warnings_text, at)"
+        " SELECT c.id, c.id, p.id, CASE WHEN p.name = 'all events' THEN ? ELSE ? END, ?,"
         " CASE WHEN p.name = 'all events' THEN 'fired' ELSE 'filtered' END,"
-        " CASE WHEN p.name = 'all events' THEN ? ELSE"
-        " json_array('status ''' || e.status || ''' is not one of: approved') END, '[]', e.at"
-        " FROM conversion_events e JOIN postback_configs p ON p.campaign_id = ?"
-        " ORDER BY e.id, p.position",
-        (fired, campaign_id),
+        " CASE WHEN p.name = 'all events' THEN ? WHEN c.status = 'pending' THEN ? ELSE ? END,"
+        " ?, NULL FROM conversions c JOIN postback_configs p ON p.campaign_id = ?"
+        " ORDER BY c.id, p.position",
+        (
+            *names.values(),
+            text["s2s"],
+            fired,
+            *filtered.values(),
+            text["[]"],
+            campaign_id,
+        ),
     )
     conn.commit()
 

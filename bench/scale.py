@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import inspect
 import json
 import os
 import random
 import shutil
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -51,7 +54,7 @@ from run import (  # noqa: E402
 )
 
 from store import totals  # noqa: E402
-from store.schema import MIGRATIONS  # noqa: E402
+from store.schema import MIGRATIONS, STORED  # noqa: E402
 
 WRK = shutil.which("wrk")
 CONNECTIONS = 50
@@ -117,8 +120,16 @@ def counting_run(port: int, seconds: float, prefix: str) -> dict[str, Any]:
     return _figures(command, seconds + 60)
 
 
+def schema_mark() -> str:
+    """The schema version and a digest of its steps: a cached file made by another schema of
+    the same version number (say, before a merge added a step) is not reused."""
+    steps = [step if isinstance(step, str) else inspect.getsource(step) for step in MIGRATIONS]
+    digest = hashlib.sha256("\0".join(steps).encode()).hexdigest()[:8]
+    return f"v{len(MIGRATIONS)}-{digest}"
+
+
 def cached(size: int) -> Path:
-    return RESULTS / f"scale-{size}-v{len(MIGRATIONS)}.db"
+    return RESULTS / f"scale-{size}-{schema_mark()}.db"
 
 
 def fill(size: int, workdir: Path) -> Path:
@@ -155,8 +166,12 @@ def fill(size: int, workdir: Path) -> Path:
 # --- what the database holds ---------------------------------------------------------------
 
 
+VIEW_OF = {stored: view for view, stored in STORED.items()}
+
+
 def bytes_per_conversion(db: Path) -> dict[str, Any]:
-    """File size and dbstat's bytes per table (indexes counted with their table)."""
+    """File size and dbstat's bytes per table (indexes counted with their table; a stored
+    table under the name of the view readers use)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         conversions = int(conn.execute("SELECT count(*) FROM conversions").fetchone()[0])
@@ -164,6 +179,7 @@ def bytes_per_conversion(db: Path) -> dict[str, Any]:
         per_table: dict[str, int] = {}
         for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
             owner = tables.get(name, name)
+            owner = VIEW_OF.get(owner, owner)
             per_table[owner] = per_table.get(owner, 0) + int(size)
     finally:
         conn.close()
@@ -383,49 +399,70 @@ def table(results: list[dict[str, Any]]) -> None:
         line(f"{name} ms", [f"{r['dash'][name]:.0f}" for r in results])
     line("bytes per conversion (file)", [f"{r['bytes']['per_conversion']:.0f}" for r in results])
     for name, share in results[-1]["bytes"]["tables"].items():
-        if share >= 5:  # the growing tables (the configuration's are a few pages in all)
-            shares = [f"{r['bytes']['tables'].get(name, 0):.0f}" for r in results]
+        if share >= 5 or name == "texts":  # the growing tables, and the interned texts
+            shares = [f"{r['bytes']['tables'].get(name, 0):.1f}" for r in results]
             line(f"  {name} (with its indexes)", shares)
     line("header totals at start, first read ms", [f"{r['header_first_ms']:.0f}" for r in results])
     line("header totals at start, warm ms", [f"{r['header_warm_ms']:.1f}" for r in results])
 
 
-def ingest_table(workdir: Path, largest: Path, seconds: float) -> None:
-    rounds = {
-        "bare aiohttp handler": bare(workdir, seconds),
-        "empty database, random ids": ingest(None, workdir, seconds, random_ids=True),
-        "full database, random ids": ingest(largest, workdir, seconds, random_ids=True),
-        "empty database, counting ids": ingest(None, workdir, seconds, random_ids=False),
-        "full database, counting ids": ingest(largest, workdir, seconds, random_ids=False),
-    }
-    print(f"\ningest, {seconds:g} s each, wrk -c{CONNECTIONS} on core {GENERATOR_CORE}:")
-    base = rounds["bare aiohttp handler"]["per_second"]
-    for name, figures in rounds.items():
+INGEST_CASES: dict[str, tuple[bool, bool]] = {  # name: (on the full database, random ids)
+    "empty database, random ids": (False, True),
+    "full database, random ids": (True, True),
+    "empty database, counting ids": (False, False),
+    "full database, counting ids": (True, False),
+}
+
+
+def ingest_table(workdir: Path, largest: Path, seconds: float, rounds: int) -> None:
+    """Interleaved rounds (the order reversed every other round), so that the machine's
+    drift spreads over every case; the ratios are of the rounds' means."""
+    runs: dict[str, list[dict[str, Any]]] = {"bare aiohttp handler": []}
+    runs.update({name: [] for name in INGEST_CASES})
+    for n in range(rounds):
+        order = list(runs) if n % 2 == 0 else list(runs)[::-1]
+        for name in order:
+            if name in INGEST_CASES:
+                full, random_ids = INGEST_CASES[name]
+                figures = ingest(largest if full else None, workdir, seconds, random_ids=random_ids)
+            else:
+                figures = bare(workdir, seconds)
+            runs[name].append(figures)
+    rate = {name: statistics.mean(f["per_second"] for f in done) for name, done in runs.items()}
+    print(
+        f"\ningest, {rounds} interleaved rounds of {seconds:g} s, wrk -c{CONNECTIONS} on core"
+        f" {GENERATOR_CORE}, full database {count(largest, 'conversions'):,} conversions:"
+    )
+    base = rate["bare aiohttp handler"]
+    for name, done in runs.items():
+        p99 = max(f["p99_us"] for f in done) / 1000
+        each = ", ".join(f"{f['per_second']:,.0f}" for f in done)
+        errors = sum(f["errors"] for f in done)
         print(
-            f"  {name:<32} {figures['per_second']:>9,.0f}/s  p99 {figures['p99_us'] / 1000:6.1f} ms"
-            f"  ({figures['per_second'] / base:.2f} of bare, {figures['errors']} errors)"
+            f"  {name:<30} {rate[name]:>8,.0f}/s ({each})  p99 <= {p99:5.1f} ms"
+            f"  {rate[name] / base:.2f} of bare, {errors} errors"
         )
     for kind in ("random ids", "counting ids"):
-        full = rounds[f"full database, {kind}"]["per_second"]
-        empty = rounds[f"empty database, {kind}"]["per_second"]
-        print(f"  full vs empty, {kind}: {full / empty:.2f}")
+        ratio = rate[f"full database, {kind}"] / rate[f"empty database, {kind}"]
+        print(f"  full vs empty, {kind}: {ratio:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,100000", help="conversions, comma-separated")
     parser.add_argument("--ingest-seconds", type=float, default=5.0)
+    parser.add_argument("--ingest-rounds", type=int, default=2)
     parser.add_argument("--no-ingest", action="store_true", help="skip the ingest runs")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="postwatch-scale-"))
     try:
-        print(f"postwatch at scale, schema v{len(MIGRATIONS)}:")
+        print(f"postwatch at scale, schema {schema_mark()}:")
         files = [fill(size, workdir) for size in sizes]
         results = [measure(db, workdir) for db in files]
         table(results)
         if not args.no_ingest:
-            ingest_table(workdir, files[-1], args.ingest_seconds)
+            ingest_table(workdir, files[-1], args.ingest_seconds, args.ingest_rounds)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

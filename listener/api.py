@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from listener import delivery
+from listener import delivery, export
 from listener.clock import CLOCK
 from listener.keys import OUTBOX, STORE, TOKEN
 from listener.recover import RecoverFilter, TimeError, parse_time, recover
@@ -18,6 +18,7 @@ from listener.reevaluate import Selection, SelectionError, reevaluate
 from listener.story import markdown
 from store import reads
 from store.read import queries
+from store.read.filters import FilterError, ListFilter, from_parameters
 
 VERSION = "0.1.0"
 
@@ -72,18 +73,40 @@ async def trace(request: web.Request) -> web.Response:
     return web.json_response(reads.as_json(found))
 
 
-async def conversions(request: web.Request) -> web.Response:
-    limit = min(_int(request, "limit", 100) or 100, 1000)
-    before = _int(request, "before", None)
-    rows = await request.app[STORE].read(lambda conn: reads.conversions(conn, limit, before))
+def list_filter(request: web.Request, table: str) -> ListFilter:
+    """The filter of a list request's query parameters; a bad value is a 400 naming the
+    parameter, the value and what is accepted."""
+    try:
+        return from_parameters(table, request.query)
+    except FilterError as error:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": str(error)}), content_type="application/json"
+        ) from None
+
+
+async def _listed(request: web.Request, table: str, read: reads.ListRead) -> web.Response:
+    chosen = list_filter(request, table)
+    try:
+        rows = await request.app[STORE].read(lambda conn: read(conn, chosen))
+    except FilterError as error:  # a campaign or a traffic source no one has
+        return _error(400, str(error))
     return web.json_response(rows)
+
+
+async def conversions(request: web.Request) -> web.Response:
+    return await _listed(
+        request, "conversions", lambda conn, chosen: reads.conversions(conn, chosen=chosen)
+    )
 
 
 async def inbound(request: web.Request) -> web.Response:
-    limit = min(_int(request, "limit", 100) or 100, 1000)
-    before = _int(request, "before", None)
-    rows = await request.app[STORE].read(lambda conn: reads.inbound(conn, limit, before))
-    return web.json_response(rows)
+    return await _listed(
+        request, "inbound", lambda conn, chosen: reads.inbound(conn, chosen=chosen)
+    )
+
+
+async def deliveries(request: web.Request) -> web.Response:
+    return await _listed(request, "deliveries", reads.deliveries)
 
 
 async def sink_records(request: web.Request) -> web.Response:
@@ -98,7 +121,9 @@ async def resend(request: web.Request) -> web.Response:
         delivery_id = int(request.match_info["id"])
     except ValueError:
         return _error(400, f"delivery id must be a whole number, not {request.match_info['id']!r}")
-    queued = await request.app[STORE].write(lambda conn: delivery.resend(conn, delivery_id))
+    queued = await request.app[STORE].write(
+        lambda conn: delivery.resend(conn, delivery_id, request.app[CLOCK]())
+    )
     if queued is None:
         return _error(404, f"no delivery has id {delivery_id}")
     request.app[OUTBOX].schedule([queued])
@@ -227,6 +252,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/trace/{id}", trace)
     app.router.add_get("/api/conversions", conversions)
     app.router.add_get("/api/inbound", inbound)
+    app.router.add_get("/api/deliveries", deliveries)
+    export.add_routes(app)
     app.router.add_get("/api/sink/{name}", sink_records)
     app.router.add_post("/api/deliveries/{id}/resend", resend)
     app.router.add_post("/api/deliveries/recover", recover_failed)

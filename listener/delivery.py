@@ -127,13 +127,13 @@ def next_step(
 
 
 def complete(
-    conn: sqlite3.Connection, attempt: Attempt, result: Result, now: float | None = None
+    conn: sqlite3.Connection, attempt: Attempt, result: Result, now: float
 ) -> Completion | None:
-    """Record an attempt's result and queue the next one on the retry schedule. None when the
-    attempt is no longer pending (its result was recorded already): nothing is written twice."""
+    """Record an attempt's result at ``now`` (the listener's clock) and queue the next one on
+    the retry schedule. None when the attempt is no longer pending (its result was recorded
+    already): nothing is written twice."""
     if events.attempt_outcome(conn, attempt.id) != "pending":
         return None
-    now = time.time() if now is None else now
     schedule: list[float] = []
     number = 1
     if attempt.resend_of is None:  # a resend by hand is one attempt, not a new schedule
@@ -168,11 +168,10 @@ def complete(
     return Completion(outcome, due_at, events.load_attempt(conn, retry_id))
 
 
-def resend(conn: sqlite3.Connection, delivery_id: int, now: float | None = None) -> Attempt | None:
-    """A new attempt of a delivery, linked to it and due ``now`` (default: the system clock's
-    now); None if there is no such one."""
-    due_at = time.time() if now is None else now
-    new_id = events.repeat_attempt(conn, delivery_id, due_at=due_at, resend_of=delivery_id)
+def resend(conn: sqlite3.Connection, delivery_id: int, now: float) -> Attempt | None:
+    """A new attempt of a delivery, linked to it and due ``now`` (the listener's clock); None
+    if there is no such one."""
+    new_id = events.repeat_attempt(conn, delivery_id, due_at=now, resend_of=delivery_id)
     return None if new_id is None else events.load_attempt(conn, new_id)
 
 

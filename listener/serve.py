@@ -17,6 +17,7 @@ from aiohttp import web
 
 from listener.access import is_loopback
 from listener.app import bind, start
+from listener.clock import SYSTEM, Clock
 from listener.platforms.common import Missing, resolve
 from store import workspace
 from store.config import ConfigError, parse
@@ -87,7 +88,12 @@ class Listening:
 
 
 async def listen(
-    store: Store, config: Path | None, host: str | None, port: int | None, token: str
+    store: Store,
+    config: Path | None,
+    host: str | None,
+    port: int | None,
+    token: str,
+    clock: Clock = SYSTEM,
 ) -> Listening:
     """Import the config, choose the API token, and start listening in this event loop (the
     headless listener and the dashboard alike). A new, empty database then gets the sample
@@ -105,7 +111,7 @@ async def listen(
     if await store.read(workspace.is_empty):  # before the first request can come
         sample = sample_workspace(bound)
         await store.write(lambda conn: workspace.apply_workspace(conn, sample))
-    runner = await start(store, settings, host, bound, token=token, sock=sock)
+    runner = await start(store, settings, host, bound, token=token, sock=sock, clock=clock)
     warnings = exposure_warnings(host, settings)
     return Listening(runner, settings, host, bound, token, token_note, warnings)
 

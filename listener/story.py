@@ -15,6 +15,7 @@ from listener.outbound import format_number
 from listener.platforms.common import mask
 from store.read.model import (
     AttemptView,
+    ClickMatch,
     ConversionView,
     DecisionView,
     EventView,
@@ -240,12 +241,85 @@ def reevaluations(trace: Trace) -> list[tuple[ConversionView, EventView]]:
     return sorted(found, key=lambda pair: (pair[1].at, pair[1].event_id))
 
 
-def timeline(trace: Trace) -> list[Line]:
-    """The trace as timeline lines of pieces, oldest first; re-evaluations (which no request
-    made) take their place by time among the requests."""
-    lines = _click_pieces(trace)
-    pending = reevaluations(trace)
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
+
+
+def match_heading(trace: Trace) -> str:
+    """ "2 clicks match 'dup-ext' — showing the newest" ("" when one click or none does)."""
+    if len(trace.matches) < 2:
+        return ""
+    return f"{_count(len(trace.matches), 'click')} match '{trace.traced}' — showing the newest"
+
+
+def match_line(match: ClickMatch, shown: bool) -> str:
+    """One click an id matches: its id, campaign and time."""
+    mark = " (shown)" if shown else ""
+    return (
+        f"click {match.click_id}: campaign '{match.campaign}', {timestamp(match.created_at)}{mark}"
+    )
+
+
+def hidden_conversions(trace: Trace) -> list[ConversionView]:
+    """The click's conversions a focused trace (of a txid) leaves out."""
+    if trace.focused is None:
+        return []
+    return [conversion for conversion in trace.conversions if conversion.id != trace.focus]
+
+
+def focus_line(trace: Trace) -> str:
+    """What a trace of a transaction id focuses on ("" when it is no txid trace)."""
+    focused = trace.focused
+    if focused is None or trace.click is None:
+        return ""
+    line = f"transaction id '{trace.traced}' is conversion #{focused.id}"
+    others = len(hidden_conversions(trace))
+    if others:
+        line += (
+            f"; the click's {_count(others, 'other conversion')}"
+            f" {'is' if others == 1 else 'are'} not shown"
+            f" (postwatch trace {trace.click.id} shows them)"
+        )
+    return line
+
+
+def shown_requests(trace: Trace) -> list[InboundView]:
+    """The requests a trace shows: all of them, or for a txid every one but those that made
+    events of the click's other conversions."""
+    hidden = {conversion.id for conversion in hidden_conversions(trace)}
+    if not hidden:
+        return list(trace.inbound)
+    shown = []
     for request in trace.inbound:
+        made = trace.event_of(request.id)
+        if made is None or made[0].id not in hidden:
+            shown.append(request)
+    return shown
+
+
+def _heading_pieces(trace: Trace) -> list[Line]:
+    lines: list[Line] = []
+    heading = match_heading(trace)
+    if heading:
+        lines.append((_plain(heading),))
+        for n, match in enumerate(trace.matches):
+            lines.append((_plain("  " + match_line(match, shown=n == 0)),))
+    focus = focus_line(trace)
+    if focus:
+        lines.append((_plain(focus),))
+    return lines
+
+
+def timeline(trace: Trace, *, focused: bool = False) -> list[Line]:
+    """The trace as timeline lines of pieces, oldest first. ``focused``: first which clicks
+    matched and what a txid trace focuses on, when there is something to say, and of a txid
+    trace only its conversion's requests (the dashboard shows the whole click until its
+    Trace screen shows matches). Re-evaluations (which no request made) take their place by
+    time among the requests."""
+    lines = (_heading_pieces(trace) if focused else []) + _click_pieces(trace)
+    hidden = {conversion.id for conversion in hidden_conversions(trace)} if focused else set()
+    pending = [pair for pair in reevaluations(trace) if pair[0].id not in hidden]
+    for request in shown_requests(trace) if focused else trace.inbound:
         while pending and pending[0][1].at < request.received_at:
             lines += _reevaluation_pieces(*pending.pop(0))
         lines += _request_pieces(trace, request)
@@ -254,12 +328,13 @@ def timeline(trace: Trace) -> list[Line]:
     return lines
 
 
-def story(trace: Trace | Mapping[str, Any]) -> list[str]:
+def story(trace: Trace | Mapping[str, Any], *, focused: bool = False) -> list[str]:
     """The trace as plain timeline lines, oldest first (the JSON of ``GET /api/trace/{id}``
-    is read back into a ``Trace`` first)."""
+    is read back into a ``Trace`` first); ``focused`` as in ``timeline`` (what
+    ``postwatch trace`` prints)."""
     if not isinstance(trace, Trace):
         trace = trace_from_json(trace)
-    return ["".join(text for text, _ in line) for line in timeline(trace)]
+    return ["".join(text for text, _ in line) for line in timeline(trace, focused=focused)]
 
 
 # -- Markdown ---------------------------------------------------------------------------------
@@ -335,6 +410,33 @@ def _inline(text: object) -> str:
     ticks = "`" * (longest + 1)
     pad = " " if value.startswith("`") or value.endswith("`") or not value else ""
     return f"{ticks}{pad}{value}{pad}{ticks}"
+
+
+def _markdown_matches(trace: Trace) -> list[str]:
+    """Which clicks the id matched, and the conversion of a txid."""
+    lines: list[str] = []
+    heading = match_heading(trace)
+    if heading:
+        lines += [heading.replace(f"'{trace.traced}'", _inline(trace.traced)) + ":", ""]
+        for n, match in enumerate(trace.matches):
+            shown = " (shown)" if n == 0 else ""
+            lines.append(
+                f"- {_inline(match.click_id)}: campaign {_inline(match.campaign)}, "
+                f"{timestamp(match.created_at)} UTC{shown}"
+            )
+        lines.append("")
+    focused = trace.focused
+    if focused is not None and trace.click is not None:
+        line = f"Transaction id {_inline(trace.traced)} is conversion #{focused.id}."
+        others = len(hidden_conversions(trace))
+        if others:
+            line += (
+                f" The click's {_count(others, 'other conversion')}"
+                f" {'is' if others == 1 else 'are'} left out"
+                f" (`postwatch trace {trace.click.id}` shows them)."
+            )
+        lines += [line, ""]
+    return lines
 
 
 def _markdown_click(trace: Trace) -> list[str]:
@@ -442,12 +544,16 @@ def markdown(trace: Trace, traced: str) -> str:
             "",
         ]
         return "\n".join(lines)
+    lines += _markdown_matches(trace)
     lines += _markdown_click(trace)
     lines += ["## Requests received", ""]
-    if not trace.inbound:
+    requests = shown_requests(trace)
+    if not requests:
         lines += ["None.", ""]
-    for request in trace.inbound:
+    for request in requests:
         lines += _markdown_request(request)
+    hidden = {conversion.id for conversion in hidden_conversions(trace)}
     for conversion in trace.conversions:
-        lines += _markdown_conversion(conversion)
+        if conversion.id not in hidden:
+            lines += _markdown_conversion(conversion)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -13,7 +13,10 @@ is what makes a few thousand postbacks a second fit on one core.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from store import totals
+from store.events import WriteCache, confirm_write_cache
 from store.schema import migrate
 
 T = TypeVar("T")
@@ -30,10 +34,20 @@ Hook = Callable[[sqlite3.Connection], None]
 
 MAX_BATCH = 256
 
+log = logging.getLogger("postwatch.store")
+
+
+class Connection(sqlite3.Connection):
+    """A connection that remembers what it wrote: the ids of interned texts (``store.events``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.write_cache = WriteCache()
+
 
 def connect(path: str | Path) -> sqlite3.Connection:
     """A plain connection with postwatch's settings, for the CLI and for jobs."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=Connection)
     configure(conn)
     return conn
 
@@ -52,6 +66,87 @@ def configure(conn: sqlite3.Connection) -> None:
     # References are declared for readers; enforcing them costs a tenth of a postback, and
     # every row that refers to another is written by the same job as its parent.
     conn.execute("PRAGMA foreign_keys = OFF")
+
+
+# -- the writer's checkpoints ----------------------------------------------------------------
+#
+# A large database takes random keys (click ids, txids) all over four big indexes: each
+# postback dirties a page of each, and SQLite's automatic checkpoint copies those pages from
+# the WAL into the database on the commit path, stalling every request of the batch. The
+# writer leaves the copying to a thread of its own (a larger page cache, mmap and 1 KiB pages
+# were measured too, and did not win: see the README).
+#
+# A checkpoint from another connection cannot end the WAL while commits keep coming (it never
+# catches up with the last frame), so the WAL would grow for as long as the load lasts: when
+# it passes WAL_LIMIT_BYTES, the writer runs one passive checkpoint itself between two batches.
+# The thread has copied nearly everything by then, so that pass is short, and the next commit
+# starts the WAL again from its beginning (truncated to the limit).
+
+CHECKPOINT_EVERY = 0.25  # seconds: the checkpointer's passes are at least this far apart
+CHECKPOINT_IDLE = 1.0  # seconds: a pass at least this often, with or without commits
+WAL_LIMIT_BYTES = 32 << 20  # the WAL the writer lets grow before it ends it
+
+
+def configure_writer(conn: sqlite3.Connection) -> None:
+    """The writer's own settings, on top of ``configure``'s: checkpoints are the
+    checkpointer's job (``Checkpointer``), not the commit's."""
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
+
+
+def wal_size(path: Path) -> int:
+    """Bytes of the database's WAL file (0 when there is none)."""
+    try:
+        return os.stat(f"{path}-wal").st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int]:
+    """A passive checkpoint: never waits for the writer or readers. (frames in the WAL,
+    frames copied into the database)"""
+    _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(frames), int(copied)
+
+
+class Checkpointer:
+    """Copies the WAL into the database from a thread and a connection of its own, woken by
+    commits (``nudge``), so that commits do not wait for it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.checkpoints = 0  # passes done
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="store-checkpointer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def nudge(self) -> None:
+        """Something was committed: copy it soon."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(CHECKPOINT_IDLE)
+                self._wake.clear()
+                try:
+                    _checkpoint(conn)
+                except sqlite3.Error as error:  # say, the disk is full: try again next time
+                    log.warning("checkpoint of %s failed: %s", self.path, error)
+                self.checkpoints += 1
+                self._stop.wait(CHECKPOINT_EVERY)  # let commits gather into the next pass
+        finally:
+            conn.close()
 
 
 @dataclass
@@ -117,7 +212,7 @@ async def _on_thread(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any)
 
 
 async def _open(path: str | Path) -> aiosqlite.Connection:
-    db = await aiosqlite.connect(path, isolation_level=None)
+    db = await aiosqlite.connect(path, isolation_level=None, factory=Connection)
     try:
         await _on_thread(db, configure)
     except BaseException:
@@ -159,8 +254,10 @@ class Store:
         self._reader: aiosqlite.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         # Every batch counts what it added for the header totals: once per batch, not a
-        # trigger per row (three trigger updates per postback cost ingest a tenth).
-        self._hooks = Hooks(after=[totals.advance])
+        # trigger per row (three trigger updates per postback cost ingest a tenth); the
+        # text ids a batch stored are trusted once a later batch still finds them.
+        self._hooks = Hooks(before=[confirm_write_cache], after=[totals.advance])
+        self.checkpointer: Checkpointer | None = None
         self.batches = 0
 
     async def open(self) -> Store:
@@ -175,10 +272,13 @@ class Store:
         try:
             self._writer = await _open(self.path)
             await _on_thread(self._writer, migrate)
+            await _on_thread(self._writer, configure_writer)
             self._reader = await _open(self.path)
         except (OSError, sqlite3.Error) as error:
             await self.close()
             raise DatabaseError(self.path, str(error)) from error
+        self.checkpointer = Checkpointer(self.path)
+        self.checkpointer.start()
         self._task = asyncio.create_task(self._drain(), name="store-writer")
         return self
 
@@ -187,6 +287,9 @@ class Store:
             await self._queue.put(None)
             await self._task
             self._task = None
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
+            self.checkpointer = None
         for db in (self._writer, self._reader):
             if db is not None:
                 await db.close()
@@ -227,6 +330,17 @@ class Store:
             if self._queue.qsize() == waiting:
                 return
 
+    async def _after_commit(self) -> None:
+        """Wake the checkpointer; end the WAL here when it has grown past its limit."""
+        if self.checkpointer is None or self._writer is None:
+            return
+        self.checkpointer.nudge()
+        if wal_size(self.path) > WAL_LIMIT_BYTES:
+            try:
+                await _on_thread(self._writer, _checkpoint)
+            except sqlite3.Error as error:  # say, the disk is full: the next batch tries again
+                log.warning("checkpoint of %s failed: %s", self.path, error)
+
     async def _drain(self) -> None:
         assert self._writer is not None
         stopping = False
@@ -252,6 +366,7 @@ class Store:
                         future.set_exception(error)
                 continue
             self.batches += 1
+            await self._after_commit()
             for (_, future), (ok, value) in zip(batch, results, strict=True):
                 if future.done():
                     continue

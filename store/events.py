@@ -14,6 +14,87 @@ from store.jsontext import dumps
 from store.records import Attempt, Click, Conversion, InboundRequest
 
 RESPONSE_LIMIT = 2048  # bytes of an answer kept on a delivery attempt
+CACHED_TEXTS = 50_000  # interned texts whose ids a writer keeps in memory
+
+
+# -- interned texts ---------------------------------------------------------------------------
+
+
+def _lookup_text(conn: sqlite3.Connection, text: str) -> int:
+    """The id of ``text`` in ``texts``, stored now if it is new. INSERT OR IGNORE then the
+    look-up: right even when another process stores the same text at the same time."""
+    row = conn.execute("SELECT id FROM texts WHERE value = ?", (text,)).fetchone()
+    if row is None:
+        conn.execute("INSERT OR IGNORE INTO texts (value) VALUES (?)", (text,))
+        row = conn.execute("SELECT id FROM texts WHERE value = ?", (text,)).fetchone()
+    return int(row[0])
+
+
+class WriteCache:
+    """What one connection knows of what it wrote, so that a postback's texts cost no
+    statement: the ids of interned texts it has seen committed, and its last event's time.
+
+    An id looked up in a transaction is trusted only once a later transaction still finds it
+    (``confirm``): the first may roll back, wholly or one job's savepoint, and take a newly
+    stored text with it. ``texts`` only grows and its ids never change, so a confirmed id stays
+    right for every process writing the database."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, int] = {}
+        self._seen: dict[str, int] = {}  # looked up since the last confirm
+        self.last_event: tuple[int, float] | None = None  # this transaction's newest event
+
+    def text_id(self, conn: sqlite3.Connection, text: str) -> int:
+        known = self._known.get(text)
+        if known is not None:
+            return known
+        found = _lookup_text(conn, text)
+        self._seen[text] = found
+        return found
+
+    def confirm(self, conn: sqlite3.Connection) -> None:
+        """At the start of a transaction: keep the text ids seen since the last one that are
+        committed (what this transaction sees of ``texts`` is committed)."""
+        self.last_event = None
+        if not self._seen:
+            return
+        seen, self._seen = self._seen, {}
+        if len(self._known) + len(seen) > CACHED_TEXTS:
+            self._known.clear()  # a bound, not an LRU: the texts that matter come back at once
+        for text, found in seen.items():
+            row = conn.execute("SELECT value FROM texts WHERE id = ?", (found,)).fetchone()
+            if row is not None and row[0] == text:
+                self._known[text] = found
+
+
+def _cache(conn: sqlite3.Connection) -> WriteCache | None:
+    cache: WriteCache | None = getattr(conn, "write_cache", None)
+    return cache
+
+
+def text_id(conn: sqlite3.Connection, text: str) -> int:
+    """The id of ``text`` in ``texts`` (stored if new), from the connection's cache when it
+    keeps one (``store.db`` connections do)."""
+    cache = _cache(conn)
+    return _lookup_text(conn, text) if cache is None else cache.text_id(conn, text)
+
+
+def _maybe_text_id(conn: sqlite3.Connection, text: str | None) -> int | None:
+    return None if text is None else text_id(conn, text)
+
+
+def confirm_write_cache(conn: sqlite3.Connection) -> None:
+    """Batch hook: trust the text ids the connection looked up in earlier transactions."""
+    cache = _cache(conn)
+    if cache is not None:
+        cache.confirm(conn)
+
+
+def _json_id(conn: sqlite3.Connection, value: Any) -> int:
+    return text_id(conn, dumps(value))
+
+
+# -- traffic ----------------------------------------------------------------------------------
 
 
 def insert_inbound(
@@ -29,23 +110,23 @@ def insert_inbound(
     conversion_id: int | None = None,
 ) -> int:
     cursor = conn.execute(
-        "INSERT INTO inbound (received_at, endpoint, method, path, query, body, remote, headers,"
-        " outcome, reason, http_status, warnings, parsed, click_id, conversion_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO inbound_rows (received_at, endpoint, method_text, path_text, query, body,"
+        " remote_text, headers_text, outcome, reason, http_status, warnings_text, parsed_text,"
+        " click_id, conversion_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             request.received_at,
             request.endpoint,
-            request.method,
-            request.path,
+            text_id(conn, request.method),
+            text_id(conn, request.path),
             request.query,
             request.body,
-            request.remote,
-            dumps(request.headers),
+            text_id(conn, request.remote),
+            _json_id(conn, request.headers),
             outcome,
             reason,
             http_status,
-            dumps(warnings or []),
-            dumps(parsed or {}),
+            _json_id(conn, warnings or []),
+            _json_id(conn, parsed or {}),
             click_id,
             conversion_id,
         ),
@@ -150,20 +231,24 @@ def insert_event(
     conn: sqlite3.Connection, conversion: Conversion, inbound_id: int, change: str, at: float
 ) -> int:
     cursor = conn.execute(
-        "INSERT INTO conversion_events (conversion_id, inbound_id, at, change, type, status,"
-        " raw_status, payout) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO conversion_event_rows (conversion_id, inbound_id, at, change_text,"
+        " type_text, status_text, raw_status_text, payout) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             conversion.id,
             inbound_id,
             at,
-            change,
-            conversion.type,
-            conversion.status,
-            conversion.raw_status,
+            text_id(conn, change),
+            _maybe_text_id(conn, conversion.type),
+            text_id(conn, conversion.status),
+            _maybe_text_id(conn, conversion.raw_status),
             conversion.payout,
         ),
     )
-    return int(cursor.lastrowid or 0)
+    event_id = int(cursor.lastrowid or 0)
+    cache = _cache(conn)
+    if cache is not None:
+        cache.last_event = (event_id, at)
+    return event_id
 
 
 def last_fired_at(conn: sqlite3.Connection, conversion_id: int, config_id: int) -> float | None:
@@ -190,19 +275,23 @@ def insert_decision(
     request: dict[str, Any] | None = None,
 ) -> int:
     """``request``: what a skipped decision built but did not send (secrets masked)."""
+    # The time of a decision made with its event is the event's: the view rebuilds it.
+    cache = _cache(conn)
+    stored_at = None if cache is not None and cache.last_event == (event_id, at) else at
     cursor = conn.execute(
-        "INSERT INTO decisions (conversion_id, event_id, postback_config_id, postback, kind,"
-        " verdict, reasons, warnings, at, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO decision_rows (conversion_id, event_id, postback_config_id, postback_text,"
+        " kind_text, verdict, reasons_text, warnings_text, at, request)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             conversion_id,
             event_id,
             config_id,
-            postback,
-            kind,
+            text_id(conn, postback),
+            text_id(conn, kind),
             verdict,
-            dumps(reasons),
-            dumps(warnings),
-            at,
+            _json_id(conn, reasons),
+            _json_id(conn, warnings),
+            stored_at,
             None if request is None else dumps(request),
         ),
     )
@@ -232,7 +321,7 @@ def insert_attempt(
 _ATTEMPT = """
     SELECT d.*, p.kind, p.platform, t.success_body, t.failure_body
     FROM deliveries d
-    JOIN decisions k ON k.id = d.decision_id
+    JOIN decision_rows k ON k.id = d.decision_id
     JOIN postback_configs p ON p.id = k.postback_config_id
     JOIN campaigns c ON c.id = p.campaign_id
     JOIN traffic_sources t ON t.id = c.traffic_source_id
@@ -573,19 +662,24 @@ def past_decisions(
     id; the few other rows in it are skipped."""
     if not conversion_ids:
         return PastDecisions({}, {})
+    # The stored table (schema step 8), not its view: a skipped row alone reads its reasons'
+    # text, a fired one alone its time (stored NULL when it is its event's).
     columns = (
         "conversion_id, postback_config_id, id, verdict,"
-        " verdict = 'skipped' AND substr(reasons, -length(?)) = ?, at"  # ends with "<marked>"]
+        " verdict = 'skipped' AND"
+        " (SELECT substr(value, -length(?)) FROM texts WHERE id = reasons_text) = ?,"
+        " CASE WHEN verdict = 'fired' THEN coalesce(at,"
+        " (SELECT at FROM conversion_event_rows e WHERE e.id = event_id)) END"
     )
-    end = json.dumps(marked)
+    end = json.dumps(marked) + "]"  # the reasons end with "<marked>"]
     low, high = conversion_ids[0], conversion_ids[-1]
     if high - low < 2 * len(conversion_ids):
         where, values = "conversion_id BETWEEN ? AND ?", [low, high]
     else:
         where, values = f"conversion_id IN {_in(conversion_ids)}", list(conversion_ids)
     cursor = conn.execute(
-        f"SELECT {columns} FROM decisions WHERE {where} ORDER BY conversion_id, id",
-        [end + "]", end + "]", *values],
+        f"SELECT {columns} FROM decision_rows WHERE {where} ORDER BY conversion_id, id",
+        [end, end, *values],
     )
     cursor.row_factory = None
     wanted = set(conversion_ids)

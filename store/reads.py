@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -23,6 +23,8 @@ from store.read.model import Trace
 T = TypeVar("T")
 
 Row = dict[str, Any]
+# A list of the API: rows of one page chosen by a filter.
+ListRead = Callable[[sqlite3.Connection, ListFilter], list[Row]]
 
 # Fields left out of the JSON when they hold None (not read, rather than empty).
 _OMITTED_WHEN_NONE = frozenset({"history"})
@@ -101,15 +103,33 @@ def trace(conn: sqlite3.Connection, any_id: str) -> Row:
     return dict(as_json(queries.trace(conn, any_id)))
 
 
-def conversions(conn: sqlite3.Connection, limit: int = 100, before: int | None = None) -> list[Row]:
+def conversions(
+    conn: sqlite3.Connection,
+    limit: int = 100,
+    before: int | None = None,
+    chosen: ListFilter | None = None,
+) -> list[Row]:
     """``GET /api/conversions``: conversions newest first, each with the decisions of its
-    latest event."""
-    return list(as_json(queries.conversions(conn, ListFilter(limit=limit, before=before))))
+    latest event; ``chosen`` (with its own page) replaces ``limit`` and ``before``."""
+    chosen = chosen or ListFilter(limit=limit, before=before)
+    return list(as_json(queries.conversions(conn, chosen)))
 
 
-def inbound(conn: sqlite3.Connection, limit: int = 100, before: int | None = None) -> list[Row]:
+def inbound(
+    conn: sqlite3.Connection,
+    limit: int = 100,
+    before: int | None = None,
+    chosen: ListFilter | None = None,
+) -> list[Row]:
     """``GET /api/inbound``: inbound requests newest first."""
-    return list(as_json(queries.inbound(conn, ListFilter(limit=limit, before=before))))
+    chosen = chosen or ListFilter(limit=limit, before=before)
+    return list(as_json(queries.inbound(conn, chosen)))
+
+
+def deliveries(conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
+    """``GET /api/deliveries``: every attempt newest first, each in the shape of a trace's
+    attempt with its postback config, decision and conversion."""
+    return list(as_json(queries.attempt_row_page(conn, chosen)))
 
 
 def sink_records(conn: sqlite3.Connection, name: str, limit: int = 100) -> list[Row]:

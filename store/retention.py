@@ -36,6 +36,7 @@ from typing import TypeVar
 
 from store import totals
 from store.db import Store
+from store.schema import STORED
 
 TARGET_MS = 5.0  # a step's aim: the scan grows by half below half of it, halves above twice
 FIRST_SCAN = 50
@@ -176,10 +177,11 @@ def _delete_conversions(conn: sqlite3.Connection, ids: list[int], *, dry_run: bo
         return Deleted()
     wanted = (_ids(ids),)
     decisions = f"SELECT id FROM decisions WHERE conversion_id {_IN}"
+    # The stored tables, not their views: a DELETE through a view reports no rows.
     statements = {
         "deliveries": f"FROM deliveries WHERE decision_id IN ({decisions})",
-        "decisions": f"FROM decisions WHERE conversion_id {_IN}",
-        "conversion_events": f"FROM conversion_events WHERE conversion_id {_IN}",
+        "decisions": f"FROM {STORED['decisions']} WHERE conversion_id {_IN}",
+        "conversion_events": f"FROM {STORED['conversion_events']} WHERE conversion_id {_IN}",
         "conversions": f"FROM conversions WHERE id {_IN}",
     }
     counts = {
@@ -250,7 +252,7 @@ def inbound_step(
     ).fetchone()
     deleted = Deleted(inbound=int(row[1]))
     if deleted.inbound and not dry_run:
-        conn.execute(f"DELETE FROM inbound WHERE id {_IN}", (row[0],))
+        conn.execute(f"DELETE FROM {STORED['inbound']} WHERE id {_IN}", (row[0],))
         totals.remove(
             conn, totals.Totals(inbound=deleted.inbound, rejected=row[2], postbacks=row[3])
         )

@@ -6,9 +6,222 @@ an older one runs the ones it has not seen. Never edit a released step: add one.
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-MIGRATIONS: list[str] = [
+# A step is a script run in one transaction, or a function of the connection and the step's
+# number that runs its own transactions (a large copy in batches) and sets the version last.
+Migration = str | Callable[[sqlite3.Connection, int], None]
+
+# -- step 8: interned texts -------------------------------------------------------------------
+#
+# A million postbacks repeat the same few texts: how a request was parsed, its path and
+# address, the reasons of a decision, its postback config's name, an event's status. Each
+# distinct text is stored once in ``texts`` and the rows keep its id; a decision's time, when
+# it is its event's (nearly always), is not stored again. The tables move to stored tables and
+# a view with the old name rebuilds every column, so readers keep ``SELECT ... FROM inbound``
+# (``decisions``, ``conversion_events``) and get the same columns with the same values; the
+# indexes move with the tables and serve the views' queries. Writers write the stored tables
+# (store/events.py); the views also take UPDATE and DELETE (INSTEAD OF triggers), so plain
+# SQL on them keeps working, but refuse INSERT (its row id would not come back).
+
+
+@dataclass(frozen=True)
+class Compacted:
+    """How one table is stored since step 8."""
+
+    stored: str  # the stored table; the old name is a view
+    interned: tuple[str, ...]  # columns whose text is in ``texts``, the row keeping its id
+    # columns stored NULL when they equal this expression of the stored row ({row}: its name)
+    rebuilt: dict[str, str] = field(default_factory=dict)
+
+
+COMPACTED: dict[str, Compacted] = {
+    "conversion_events": Compacted(
+        "conversion_event_rows", ("change", "type", "status", "raw_status")
+    ),
+    "inbound": Compacted(
+        "inbound_rows", ("method", "path", "remote", "headers", "warnings", "parsed")
+    ),
+    "decisions": Compacted(
+        "decision_rows",
+        ("postback", "kind", "reasons", "warnings"),
+        {"at": "(SELECT at FROM conversion_events WHERE conversion_events.id = {row}.event_id)"},
+    ),
+}
+STORED: dict[str, str] = {view: table.stored for view, table in COMPACTED.items()}
+COPY_BATCH = 20_000  # rows a transaction of the step-8 copy moves
+
+
+def text_column(column: str) -> str:
+    """The stored column that holds the id of an interned column's text."""
+    return f"{column}_text"
+
+
+def _names(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def _stored_table_sql(conn: sqlite3.Connection, view: str) -> str:
+    """The stored table of ``view``: the old table's columns in their order, each interned one
+    replaced by the id of its text."""
+    table = COMPACTED[view]
+    references = {
+        row[3]: f" REFERENCES {row[2]}({row[4]})"
+        for row in conn.execute(f"PRAGMA foreign_key_list({view})")
+    }
+    parts = []
+    for _, name, type_, notnull, default, pk in conn.execute(f"PRAGMA table_info({view})"):
+        if name in table.interned:
+            part = f"{text_column(name)} INTEGER REFERENCES texts(id)"
+        else:
+            part = f"{name} {type_}" + (" PRIMARY KEY" if pk else "") + references.get(name, "")
+            if default is not None:
+                part += f" DEFAULT {default}"
+        if notnull and name not in table.rebuilt:
+            part += " NOT NULL"
+        parts.append(part)
+    return f"CREATE TABLE IF NOT EXISTS {table.stored} (\n    " + ",\n    ".join(parts) + "\n)"
+
+
+def _id_of(value: str) -> str:
+    return f"(SELECT id FROM texts WHERE value = {value})"
+
+
+def _copy_batch(conn: sqlite3.Connection, view: str) -> int:
+    """Move the next rows of the old table ``view`` into its stored table; how many moved."""
+    table = COMPACTED[view]
+    names = _names(conn, view)
+    (last,) = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table.stored}").fetchone()
+    page = f"FROM {view} WHERE id > ? ORDER BY id LIMIT {COPY_BATCH}"
+    for column in table.interned:
+        conn.execute(f"INSERT OR IGNORE INTO texts (value) SELECT {column} {page}", (last,))
+    targets, values = [], []
+    for name in names:
+        if name in table.interned:
+            targets.append(text_column(name))
+            values.append(_id_of(f"{view}.{name}"))
+        else:
+            targets.append(name)
+            rebuilt = table.rebuilt.get(name)
+            values.append(
+                name if rebuilt is None else f"nullif({name}, {rebuilt.format(row=view)})"
+            )
+    cursor = conn.execute(
+        f"INSERT INTO {table.stored} ({', '.join(targets)}) SELECT {', '.join(values)} {page}",
+        (last,),
+    )
+    return cursor.rowcount
+
+
+def _view_sql(view: str, names: list[str]) -> str:
+    """The view that shows the stored table as the old table ``view`` with columns ``names``."""
+    table = COMPACTED[view]
+    shown = []
+    for name in names:
+        rebuilt = table.rebuilt.get(name)
+        if name in table.interned:
+            shown.append(
+                f"(SELECT value FROM texts WHERE texts.id = {table.stored}.{text_column(name)})"
+                f" AS {name}"
+            )
+        elif rebuilt is not None:
+            shown.append(f"coalesce({name}, {rebuilt.format(row=table.stored)}) AS {name}")
+        else:
+            shown.append(name)
+    return f"CREATE VIEW {view} AS SELECT {', '.join(shown)} FROM {table.stored}"
+
+
+def _view_triggers_sql(view: str, names: list[str]) -> list[str]:
+    """UPDATE and DELETE on the view change the stored row (texts interned on the way); an
+    INSERT is refused, because its row id would not come back to the caller."""
+    table = COMPACTED[view]
+    sets = ", ".join(
+        f"{text_column(n)} = {_id_of(f'NEW.{n}')}" if n in table.interned else f"{n} = NEW.{n}"
+        for n in names
+    )
+    texts = ", ".join(f"(NEW.{n})" for n in table.interned)
+    return [
+        f"CREATE TRIGGER {view}_update INSTEAD OF UPDATE ON {view} BEGIN"
+        f" INSERT OR IGNORE INTO texts (value) VALUES {texts};"
+        f" UPDATE {table.stored} SET {sets} WHERE id = OLD.id; END",
+        f"CREATE TRIGGER {view}_delete INSTEAD OF DELETE ON {view} BEGIN"
+        f" DELETE FROM {table.stored} WHERE id = OLD.id; END",
+        f"CREATE TRIGGER {view}_insert INSTEAD OF INSERT ON {view} BEGIN SELECT"
+        f" RAISE(ABORT, 'insert {view} rows into {table.stored}, through store/events.py'); END",
+    ]
+
+
+def _moved_schema_sql(conn: sqlite3.Connection, view: str) -> list[str]:
+    """The old table's indexes and triggers, made on its stored table."""
+    rows = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND tbl_name = ?"
+        " AND sql IS NOT NULL",
+        (view,),
+    )
+    on = re.compile(rf"\bON\s+\"?{view}\"?(?=\s*\(|\s+(?:BEGIN|FOR|WHEN)\b)", re.I)
+    return [on.sub(f"ON {STORED[view]}", str(row[0]), count=1) for row in rows]
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _begin_step(conn: sqlite3.Connection, step: int) -> bool:
+    """Begin a write transaction of ``step``; False (and no transaction) when another process
+    has finished the step meanwhile."""
+    conn.execute("BEGIN IMMEDIATE")
+    if _version(conn) == step - 1:
+        return True
+    conn.execute("ROLLBACK")
+    return False
+
+
+def intern_texts(conn: sqlite3.Connection, step: int) -> None:
+    """Step 8: move the compacted tables to stored tables with interned texts, in batches of
+    ``COPY_BATCH`` rows (each its own transaction, so the WAL stays small and a killed
+    migration goes on where it stopped), then swap the views in, in one transaction. Two
+    processes migrating at once share the work: each batch starts after the last row copied,
+    inside its write transaction."""
+    try:
+        if not _begin_step(conn, step):
+            return
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE)"
+        )
+        for view in COMPACTED:
+            conn.execute(_stored_table_sql(conn, view))
+        conn.execute("COMMIT")
+        for view in COMPACTED:
+            moved = COPY_BATCH
+            while moved == COPY_BATCH:
+                if not _begin_step(conn, step):
+                    return
+                moved = _copy_batch(conn, view)
+                conn.execute("COMMIT")
+        if not _begin_step(conn, step):
+            return
+        for view in COMPACTED:
+            while _copy_batch(conn, view) == COPY_BATCH:
+                pass  # rows written since (none, unless an older postwatch still runs)
+            names, moved_schema = _names(conn, view), _moved_schema_sql(conn, view)
+            conn.execute(f"DROP TABLE {view}")
+            for sql in moved_schema:
+                conn.execute(sql)
+            conn.execute(_view_sql(view, names))
+            for trigger in _view_triggers_sql(view, names):
+                conn.execute(trigger)
+        conn.execute(f"PRAGMA user_version = {step}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+MIGRATIONS: list[Migration] = [
     # 1: the whole first schema.
     """
     CREATE TABLE settings (
@@ -245,17 +458,35 @@ MIGRATIONS: list[str] = [
         (SELECT coalesce(max(id), 0) FROM conversions),
         (SELECT coalesce(max(id), 0) FROM inbound);
     """,
+    # 8: each distinct text of inbound requests and decisions stored once (see above).
+    intern_texts,
+    # 9: the list filters (store/read/filters.py). Each index grows at its right edge (a
+    # low-cardinality key then the rising id, or a time), so a write adds cheap entries; the
+    # postback config's name is matched by the id of its interned text.
+    """
+    CREATE INDEX conversions_type ON conversions(type, id);
+    CREATE INDEX conversions_status ON conversions(status, id);
+    CREATE INDEX conversions_created ON conversions(created_at);
+    CREATE INDEX decisions_verdict ON decision_rows(verdict, conversion_id);
+    CREATE INDEX decisions_postback ON decision_rows(postback_text, conversion_id);
+    CREATE INDEX inbound_received ON inbound_rows(received_at);
+    CREATE INDEX deliveries_due ON deliveries(due_at);
+    """,
 ]
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to the newest version; return the version it had before."""
+def migrate(conn: sqlite3.Connection, up_to: int | None = None) -> int:
+    """Bring the schema up to the newest version (or to version ``up_to``); return the version
+    it had before."""
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version > len(MIGRATIONS):
         raise RuntimeError(
             f"this database has schema version {version}, newer than this postwatch "
             f"knows ({len(MIGRATIONS)}): upgrade postwatch"
         )
-    for step, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {step};\nCOMMIT;")
+    for step, migration in enumerate(MIGRATIONS[version:up_to], start=version + 1):
+        if callable(migration):
+            migration(conn, step)
+        else:
+            conn.executescript(f"BEGIN;\n{migration}\nPRAGMA user_version = {step};\nCOMMIT;")
     return int(version)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from store import workspace
 from store.config import parse
 from store.db import Store
 from store.records import Settings, Workspace
+from store.totals import Totals
 
 if TYPE_CHECKING:  # the dashboard's own types: listener tests do not load Textual
     from textual.pilot import Pilot
@@ -485,3 +487,25 @@ def stored(db: Path) -> Workspace:
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     return workspace.load_workspace(conn)
+
+
+# -- header totals ----------------------------------------------------------------------------
+
+
+def totals_counted(conn: sqlite3.Connection) -> Totals:
+    """The totals counted from scratch, as the header counted them before."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM clicks), (SELECT count(*) FROM conversions),"
+        " (SELECT count(*) FROM inbound),"
+        " (SELECT count(*) FROM inbound WHERE outcome = 'rejected'),"
+        " (SELECT count(*) FROM inbound WHERE endpoint = 'postback')"
+    ).fetchone()
+    return Totals(*row)
+
+
+def totals_stored(conn: sqlite3.Connection) -> Totals:
+    """The counters as the writer left them (without what ``read`` adds above the marks)."""
+    row = conn.execute(
+        "SELECT clicks, conversions, inbound, rejected, postbacks FROM totals"
+    ).fetchone()
+    return Totals(*row)

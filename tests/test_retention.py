@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from store import retention, totals
+from store import events, retention, totals
 from store.config import parse
 from store.db import Store, connect
-from store.schema import MIGRATIONS
+from store.records import InboundRequest
+from store.schema import migrate
 from tests.helpers import (
     Listener,
     Target,
@@ -28,9 +29,10 @@ from tests.helpers import (
     hold_answers,
     start_listener,
     stop_listener,
+    totals_counted,
+    totals_stored,
     until,
 )
-from tests.test_totals import counted, stored
 
 DAY = 86400.0
 GROWING = (
@@ -128,8 +130,8 @@ async def test_prune_deletes_the_old_keeps_the_recent_and_the_pending_and_dry_ru
         assert [c["status"] for c in kept["conversions"]] == ["approved"]
         assert len(kept["inbound"]) == 3  # its click, its old postback and today's
         assert (await pw.trace(recent))["click"] is not None
-        assert await pw.store.read(totals.read) == await pw.store.read(counted)
-        assert await pw.store.read(stored) == await pw.store.read(counted)
+        assert await pw.store.read(totals.read) == await pw.store.read(totals_counted)
+        assert await pw.store.read(totals_stored) == await pw.store.read(totals_counted)
 
         # the kept delivery is delivered later; then the next prune takes its conversion
         release.set()
@@ -138,7 +140,7 @@ async def test_prune_deletes_the_old_keeps_the_recent_and_the_pending_and_dry_ru
         again = await retention.prune(pw.store, cut)
         assert again.deleted.conversions == 1 and again.kept_pending == 0
         assert (await pw.trace(pending))["click"] is None
-        assert await pw.store.read(stored) == await pw.store.read(counted)
+        assert await pw.store.read(totals_stored) == await pw.store.read(totals_counted)
     finally:
         await stop_listener(pw)
 
@@ -166,7 +168,7 @@ async def test_prune_while_postbacks_arrive_loses_none(tmp_path: Path, target: T
         for click in new:
             trace = await pw.trace(click)
             assert trace["click"] is not None and len(trace["conversions"]) == 1
-        assert await pw.store.read(stored) == await pw.store.read(counted)
+        assert await pw.store.read(totals_stored) == await pw.store.read(totals_counted)
     finally:
         await stop_listener(pw)
 
@@ -183,8 +185,8 @@ async def test_after_pruning_everything_new_rows_are_counted(tmp_path: Path) -> 
         assert pruned.deleted.clicks == 3
         assert await pw.store.read(rows) == dict.fromkeys(GROWING, 0)
         await conversion(pw, "after")
-        assert await pw.store.read(stored) == await pw.store.read(counted)
-        assert (await pw.store.read(counted)).clicks == 1
+        assert await pw.store.read(totals_stored) == await pw.store.read(totals_counted)
+        assert (await pw.store.read(totals_counted)).clicks == 1
     finally:
         await stop_listener(pw)
 
@@ -192,12 +194,11 @@ async def test_after_pruning_everything_new_rows_are_counted(tmp_path: Path) -> 
 def fill_old(conn: sqlite3.Connection, n: int) -> None:
     """``n`` old rejected requests with large bodies: megabytes to give back."""
     old = time.time() - 40 * DAY
-    conn.executemany(
-        "INSERT INTO inbound (received_at, endpoint, method, path, query, body, remote, headers,"
-        " outcome, http_status) VALUES (?, 'postback', 'POST', '/postback', '', ?, '127.0.0.1',"
-        " '{}', 'rejected', 400)",
-        [(old, f"{i:06d}" + "x" * 2000) for i in range(n)],
-    )
+    for i in range(n):
+        request = InboundRequest(
+            old, "postback", "POST", "/postback", "", f"{i:06d}" + "x" * 2000, "127.0.0.1", {}
+        )
+        events.insert_inbound(conn, request, outcome="rejected", reason="", http_status=400)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
@@ -229,7 +230,7 @@ async def test_the_file_shrinks_after_prune(tmp_path: Path) -> None:
     assert "space given back" in done.stdout
     assert retention.size_on_disk(db) < big / 4
     conn = connect(db)
-    assert stored(conn) == counted(conn) == totals.Totals()
+    assert totals_stored(conn) == totals_counted(conn) == totals.Totals()
     conn.close()
 
 
@@ -237,9 +238,7 @@ def test_an_older_database_is_rewritten_once_with_vacuum(tmp_path: Path) -> None
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db, isolation_level=None)  # as postwatch made it before
     conn.execute("PRAGMA journal_mode = WAL")
-    for script in MIGRATIONS:
-        conn.executescript(script)
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+    migrate(conn)
     fill_old(conn, 3000)
     conn.close()
     big = retention.size_on_disk(db)
@@ -302,7 +301,7 @@ async def test_keep_days_in_the_config_prunes_at_start(
         await pw.settle(lambda: _no_click(pw, click), timeout=10)
         await until(lambda: "pruned: deleted what is older than" in caplog.text)
         assert "1 conversions" in caplog.text
-        assert await pw.store.read(stored) == await pw.store.read(counted)
+        assert await pw.store.read(totals_stored) == await pw.store.read(totals_counted)
     finally:
         await stop_listener(pw)
 

@@ -5,36 +5,25 @@ by something else; the schema step that adds them counts what a database already
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import aiohttp
 
-from store import totals
+from store import events, totals
 from store.db import Store, connect
+from store.records import InboundRequest
 from store.schema import MIGRATIONS, migrate
-from tests.helpers import BASE_CONFIG, Listener, free_port, start_listener, stop_listener
-
-
-def counted(conn: sqlite3.Connection) -> totals.Totals:
-    """The totals counted from scratch, as the header counted them before."""
-    row = conn.execute(
-        "SELECT (SELECT count(*) FROM clicks), (SELECT count(*) FROM conversions),"
-        " (SELECT count(*) FROM inbound),"
-        " (SELECT count(*) FROM inbound WHERE outcome = 'rejected'),"
-        " (SELECT count(*) FROM inbound WHERE endpoint = 'postback')"
-    ).fetchone()
-    return totals.Totals(*row)
-
-
-def stored(conn: sqlite3.Connection) -> totals.Totals:
-    """The counters as the writer left them (without what ``read`` adds above the marks)."""
-    row = conn.execute(
-        "SELECT clicks, conversions, inbound, rejected, postbacks FROM totals"
-    ).fetchone()
-    return totals.Totals(*row)
+from tests.helpers import (
+    BASE_CONFIG,
+    Listener,
+    free_port,
+    start_listener,
+    stop_listener,
+    totals_counted,
+    totals_stored,
+)
 
 
 async def traffic(pw: Listener, n: int, campaign: str = "casino-fr") -> None:
@@ -54,8 +43,8 @@ async def test_the_totals_equal_the_real_counts_after_ingest(tmp_path: Path) -> 
         await pw.configure(BASE_CONFIG)
         await traffic(pw, 5)
         read = await pw.store.read(totals.read)
-        real = await pw.store.read(counted)
-        kept = await pw.store.read(stored)
+        real = await pw.store.read(totals_counted)
+        kept = await pw.store.read(totals_stored)
     finally:
         await stop_listener(pw)
     assert read == real == kept
@@ -114,9 +103,9 @@ async def test_two_processes_on_one_database_each_add_their_own_batches(tmp_path
         assert process.returncode == 0, err
     conn = connect(db)
     try:
-        assert stored(conn) == counted(conn) == totals.read(conn)
-        assert counted(conn).clicks == 16
-        assert counted(conn).rejected == 8 + 9
+        assert totals_stored(conn) == totals_counted(conn) == totals.read(conn)
+        assert totals_counted(conn).clicks == 16
+        assert totals_counted(conn).rejected == 8 + 9
     finally:
         conn.close()
 
@@ -125,18 +114,15 @@ async def test_rows_written_by_something_else_are_counted(tmp_path: Path) -> Non
     db = tmp_path / "pw.db"
     async with Store(db) as store:
         outside = connect(db)
-        outside.execute(
-            "INSERT INTO inbound (received_at, endpoint, method, path, query, body, remote,"
-            " headers, outcome, http_status) VALUES (1, 'postback', 'GET', '/postback', '',"
-            " '', '127.0.0.1', '{}', 'rejected', 400)"
-        )
+        request = InboundRequest(1, "postback", "GET", "/postback", "", "", "127.0.0.1", {})
+        events.insert_inbound(outside, request, outcome="rejected", reason="", http_status=400)
         outside.close()
         # read adds what no batch counted yet ...
         assert await store.read(totals.read) == totals.Totals(inbound=1, rejected=1, postbacks=1)
-        assert await store.read(stored) == totals.Totals()
+        assert await store.read(totals_stored) == totals.Totals()
         # ... and the next batch counts it into the counters
         await store.write(lambda conn: None)
-        assert await store.read(stored) == totals.Totals(inbound=1, rejected=1, postbacks=1)
+        assert await store.read(totals_stored) == totals.Totals(inbound=1, rejected=1, postbacks=1)
 
 
 def test_the_schema_step_counts_what_the_database_holds(tmp_path: Path) -> None:
@@ -162,8 +148,8 @@ def test_the_schema_step_counts_what_the_database_holds(tmp_path: Path) -> None:
         """
     )
     migrate(conn)
-    assert stored(conn) == counted(conn)
-    assert stored(conn) == totals.Totals(
+    assert totals_stored(conn) == totals_counted(conn)
+    assert totals_stored(conn) == totals.Totals(
         clicks=2, conversions=1, inbound=3, rejected=1, postbacks=2
     )
     conn.close()
@@ -198,7 +184,7 @@ async def test_the_feed_posts_the_totals_and_the_size_on_disk(tmp_path: Path) ->
         await Feed(pw.store, cast(MessagePump, target), clock=lambda: 0.0).check()
         high = retention.size_on_disk(pw.store.path)
         (stats,) = [m.stats for m in target.messages if isinstance(m, StatsUpdated)]
-        real = await pw.store.read(counted)
+        real = await pw.store.read(totals_counted)
         assert (stats.clicks, stats.conversions, stats.inbound, stats.rejected) == (
             real.clicks,
             real.conversions,

@@ -385,7 +385,11 @@ async def test_failing_background_work_is_shown_and_the_dashboard_keeps_running(
         # Another connection takes a table away: every read that needs it fails, from the
         # table's fetch to the detail pane's.
         other = sqlite3.connect(pw.dash.store.path)
-        other.execute("ALTER TABLE decisions RENAME TO decisions_away")
+        # decisions is a view over decision_rows (schema step 8): drop it, with its triggers
+        taken = other.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'decisions' ORDER BY type = 'trigger'"
+        ).fetchall()
+        other.execute("DROP VIEW decisions")
 
         def failure() -> list[tuple[str, str]]:
             return [t for t in toasts(pw.app) if "no such table: decisions" in t[1]]
@@ -396,7 +400,8 @@ async def test_failing_background_work_is_shown_and_the_dashboard_keeps_running(
         await pw.press("down", "up")  # the detail is read again, and fails again
         assert pw.app.is_running and pw.app.return_code is None
         # Put the table back: the screen takes new conversions as before.
-        other.execute("ALTER TABLE decisions_away RENAME TO decisions")
+        for (sql,) in taken:
+            other.execute(sql)
         other.close()
         second = await pw.click(ref_id="ext-2")
         await pw.postback(clickid=second, type="Lead", status="2")

@@ -92,7 +92,7 @@ class Dash:
             return await self._resend_over_api(delivery_id)
 
         def job(conn: sqlite3.Connection) -> int | None:
-            queued = delivery.resend(conn, delivery_id)
+            queued = delivery.resend(conn, delivery_id, self.options.clock())
             return None if queued is None else queued.id
 
         return await self.store.write(job)
@@ -170,7 +170,9 @@ async def _attach(options: DashOptions, store: Store) -> Dash:
 
 
 async def _listen(options: DashOptions, store: Store) -> Dash:
-    listening = await listen(store, options.config, options.host, options.port, options.token)
+    listening = await listen(
+        store, options.config, options.host, options.port, options.token, clock=options.clock
+    )
     token, note = listening.token, listening.token_note
     # api_token puts the token itself in its note only when it made it up just now.
     new_token = token if token and token in note else ""

@@ -1,10 +1,27 @@
 """The one filter object every list query takes.
 
 A list is read in two steps: the ids of a page (newest first) chosen by a ``ListFilter``,
-then the rows of those ids in batches. Each filter field adds one clause over an indexed
-column of the listed table, so a new filter (campaign, type, status, verdict, postback
-config, traffic source, free text, since/until) is one field here and one clause in
-``clauses``.
+then the rows of those ids in batches. Each filter field adds one clause in ``clauses``, over
+an indexed column of the listed table or of the rows it belongs to (schema step 9), so a
+new filter is one field here and one clause there.
+
+How each list is walked, so that a page costs about its ``limit`` rows:
+- a filter on the listed table's own column walks an index ``(column, id)`` newest first;
+- on conversions, a filter on its decisions (``verdict``, ``postback``) walks the decisions
+  index ``(verdict, conversion_id)`` or ``(postback, conversion_id)`` newest first and checks
+  the other terms on each (``_decision_page``);
+- on conversions, ``outcome`` (one of its attempts') reads every attempt with that outcome
+  through ``deliveries(outcome, id)`` for failed, retrying and pending, which are few, and
+  for delivered, which most are, checks each conversion of a newest-first walk;
+- a filter on the rows a delivery attempt or an inbound request belongs to (campaign, type,
+  status, verdict, postback config, traffic source) is checked on each row of a newest-first
+  walk, by primary-key look-ups: such a statement carries ``WALK``, and costs in proportion
+  to the rows walked before ``limit`` match (all of them when almost none match);
+- ``since``/``until`` become id bounds found through an index on the table's time column;
+- ``q`` is an exact match on the id columns through their indexes, plus a substring match
+  over the ``Q_SCAN`` newest rows of the table (for conversions, and the newest clicks'
+  external ids and parameters) only: a plain index cannot find a substring, and an FTS5
+  trigram index would cost every inbound write about 30 times what the row itself costs.
 """
 
 from __future__ import annotations
@@ -13,7 +30,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from store.records import STATUSES, Outcome, Verdict
+from store.schema import STORED, text_column
+
 LISTED = ("conversions", "inbound", "deliveries")
+
+# How many of a table's newest rows a free-text ``q`` searches for a substring; exact ids
+# (click id, external id, txid, conversion id, row id) are found at any age.
+Q_SCAN = 20_000
+
+# Marks a statement that walks its table newest first, checking each row (see the module
+# docstring); tests/test_query_plans.py allows a scan of the listed table only in these.
+WALK = "/* newest-first walk */"
+
+# Each listed table's time column: what since/until compare.
+TIME_COLUMN = {"conversions": "created_at", "inbound": "received_at", "deliveries": "due_at"}
+
+ENDPOINTS = ("click", "postback")
+INBOUND_OUTCOMES = ("accepted", "rejected")
+OUTCOMES = tuple(Outcome)
+VERDICTS = tuple(Verdict)
+
+
+class FilterError(ValueError):
+    """A filter value that cannot be used; the message names the parameter, the value and
+    what is accepted."""
 
 
 @dataclass(frozen=True)
@@ -21,14 +62,29 @@ class ListFilter:
     """Which rows of a list: those matching every field set (AND), newest first.
 
     ``outcome`` is an inbound request's (accepted, rejected) or a delivery attempt's
-    (pending, retrying, delivered, failed); ``endpoint`` an inbound request's (click,
-    postback). ``before`` and ``after`` bound the id; the page holds at most ``limit``."""
+    (pending, retrying, delivered, failed; on conversions: one of its attempts');
+    ``endpoint`` an inbound request's (click, postback). ``campaign`` is a campaign's key or
+    name, ``traffic_source`` and ``postback`` names; ``verdict`` a decision's (of the
+    conversion, with ``postback``: of that postback config). ``q`` is a free-text match on
+    any id or parameter. ``since``/``until`` are Unix times (inclusive). ``before`` and
+    ``after`` bound the id; the page holds at most ``limit``. ``campaign_ids`` is what
+    ``campaign`` and ``traffic_source`` name, filled in by ``queries.resolve``."""
 
     outcome: str | None = None
     endpoint: str | None = None
     limit: int = 100
     before: int | None = None
     after: int | None = None
+    campaign: str | None = None
+    type: str | None = None
+    status: str | None = None
+    verdict: str | None = None
+    postback: str | None = None
+    traffic_source: str | None = None
+    q: str | None = None
+    since: float | None = None
+    until: float | None = None
+    campaign_ids: tuple[int, ...] | None = None
 
     def page(
         self, *, limit: int | None = None, before: int | None = None, after: int | None = None
@@ -38,22 +94,209 @@ class ListFilter:
             self, limit=self.limit if limit is None else limit, before=before, after=after
         )
 
+    @property
+    def names_campaigns(self) -> bool:
+        """Whether the filter names a campaign or a traffic source (to be resolved)."""
+        return self.campaign is not None or self.traffic_source is not None
+
+    @property
+    def on_decisions(self) -> bool:
+        """Whether a conversions page walks the decisions index (verdict or postback set)."""
+        return self.verdict is not None or self.postback is not None
+
+    def walks(self, table: str) -> bool:
+        """Whether a page of ``table`` is a newest-first walk that checks each row."""
+        if table == "conversions":
+            several = self.campaign_ids is not None and len(self.campaign_ids) > 1
+            return (self.outcome == "delivered" or several) and not self.on_decisions
+        return self.related(table)
+
+    def related(self, table: str) -> bool:
+        """Whether the filter checks the rows that ``table``'s rows belong to (conversions,
+        decisions, clicks: a walk of ``table``)."""
+        if table == "conversions":
+            return False
+        terms = (self.type, self.status, self.verdict, self.postback)
+        return self.names_campaigns or any(term is not None for term in terms)
+
     def clauses(self, table: str) -> tuple[list[str], list[Any]]:
-        """The WHERE clauses (over ``table``'s own columns, without the page's bounds) and
-        their values."""
+        """The WHERE clauses (over ``table``'s own columns, qualified by its name where a
+        join could make them ambiguous, without the page's bounds) and their values."""
         if table not in LISTED:
             raise ValueError(f"no list is read from the table {table!r}")
         where: list[str] = []
         values: list[Any] = []
+
+        def add(clause: str, *given: Any) -> None:
+            where.append(clause)
+            values.extend(given)
+
         if self.outcome is not None:
-            where.append("outcome = ?")
-            values.append(self.outcome)
+            if table == "conversions" and self.outcome == "delivered":
+                # most attempts are delivered: check each conversion of a walk instead
+                add(
+                    "EXISTS (SELECT 1 FROM decisions k JOIN deliveries a ON a.decision_id = k.id"
+                    " WHERE k.conversion_id = conversions.id AND a.outcome = ?)",
+                    self.outcome,
+                )
+            elif table == "conversions":
+                add(
+                    "conversions.id IN (SELECT k.conversion_id FROM deliveries a"
+                    " JOIN decisions k ON k.id = a.decision_id WHERE a.outcome = ?)",
+                    self.outcome,
+                )
+            else:
+                add("outcome = ?", self.outcome)
         if self.endpoint is not None:
             if table != "inbound":
                 raise ValueError(f"the endpoint filter applies to inbound, not {table}")
-            where.append("endpoint = ?")
-            values.append(self.endpoint)
+            add("endpoint = ?", self.endpoint)
+        if table == "conversions":
+            self._conversion_clauses("conversions", add)
+        elif self.related(table):
+            inner: list[str] = []
+            inner_values: list[Any] = []
+
+            def add_inner(clause: str, *given: Any) -> None:
+                inner.append(clause)
+                inner_values.extend(given)
+
+            self._conversion_clauses("c", add_inner, "e" if table == "inbound" else None)
+            self._decision_clauses("k", add_inner)
+            condition = " AND ".join(inner) or "1"
+            if table == "deliveries":
+                add(
+                    "EXISTS (SELECT 1 FROM decisions k JOIN conversions c ON c.id = k.conversion_id"
+                    f" WHERE k.id = deliveries.decision_id AND {condition})",
+                    *inner_values,
+                )
+            else:
+                add(self._inbound_related(condition), *inner_values)
+        self._time_clauses(table, add)
+        if self.q is not None:
+            sql, given = q_clause(table, self.q)
+            add(sql, *given)
         return where, values
+
+    def _inbound_related(self, condition: str) -> str:
+        """A request's campaign is its click's (a click, or a postback for a known click);
+        its type and status those of the conversion event it made, its decisions that
+        event's (``condition`` is over ``c``: the click or the conversion, ``e``: the event
+        and ``k``: a decision)."""
+        if self.type is None and self.status is None and not self.on_decisions:
+            return f"EXISTS (SELECT 1 FROM clicks c WHERE c.id = inbound.click_id AND {condition})"
+        decisions = (
+            " JOIN decisions k ON k.conversion_id = e.conversion_id AND k.event_id = e.id"
+            if self.on_decisions
+            else ""
+        )
+        conversion = (
+            " JOIN conversions c ON c.id = e.conversion_id" if self.campaign_ids is not None else ""
+        )
+        return (
+            f"EXISTS (SELECT 1 FROM conversion_events e{decisions}{conversion}"
+            " WHERE e.conversion_id = inbound.conversion_id AND e.inbound_id = inbound.id"
+            f" AND {condition})"
+        )
+
+    def _conversion_clauses(self, alias: str, add: Any, values_alias: str | None = None) -> None:
+        """Clauses over a conversion's own columns (or a click's: both have campaign_id),
+        with type and status read from ``values_alias`` (an event's) when given."""
+        if self.campaign_ids is not None:
+            if not self.campaign_ids:  # a traffic source with no campaign, say
+                add("0")
+            elif len(self.campaign_ids) == 1:
+                add(f"{alias}.campaign_id = ?", self.campaign_ids[0])
+            else:
+                # several campaigns (a traffic source's): the index would read every match of
+                # each and sort them; a newest-first walk checks each row instead (the +)
+                marks = ", ".join("?" for _ in self.campaign_ids)
+                add(f"+{alias}.campaign_id IN ({marks})", *self.campaign_ids)
+        if self.type is not None:
+            add(f"{values_alias or alias}.type = ?", self.type)
+        if self.status is not None:
+            add(f"{values_alias or alias}.status = ?", self.status)
+
+    def _decision_clauses(self, alias: str, add: Any, *, stored: bool = False) -> None:
+        """``alias`` is a decision: of the ``decisions`` view, or with ``stored`` of its
+        stored table, whose interned postback name is matched by its text id (an index)."""
+        if self.verdict is not None:
+            add(f"{alias}.verdict = ?", self.verdict)
+        if self.postback is not None:
+            if stored:
+                column = text_column("postback")
+                add(f"{alias}.{column} = (SELECT id FROM texts WHERE value = ?)", self.postback)
+            else:
+                add(f"{alias}.postback = ?", self.postback)
+
+    def _time_clauses(self, table: str, add: Any) -> None:
+        """since/until: the exact condition (the unary + keeps SQLite from reading the time
+        index for the page), and id bounds found through the time index, which let the page
+        start and stop at the right rows. Rows are written in time order; a row written
+        while the clock stepped back may fall outside the bounds."""
+        column = TIME_COLUMN[table]
+        if self.since is not None:
+            add(
+                f"{table}.id >= coalesce((SELECT id FROM {table} WHERE {column} >= ?"
+                f" ORDER BY {column} LIMIT 1), 1e18)",
+                self.since,
+            )
+            add(f"+{table}.{column} >= ?", self.since)
+        if self.until is not None:
+            add(
+                f"{table}.id <= coalesce((SELECT id FROM {table} WHERE {column} <= ?"
+                f" ORDER BY {column} DESC LIMIT 1), 0)",
+                self.until,
+            )
+            add(f"+{table}.{column} <= ?", self.until)
+
+
+def q_clause(table: str, q: str) -> tuple[str, list[Any]]:
+    """The free-text match of ``q`` on ``table``: its rows that an id equal to ``q`` names
+    (found through the id indexes: a row id, a conversion id, a click id, an external id, a
+    txid) or, among its ``Q_SCAN`` newest rows, whose ids or captured parameters contain it."""
+    number = int(q) if q.isdigit() and len(q) < 19 else None
+    # The conversions an id names: by id, by txid, by click id, by its click's external id.
+    conversions = (
+        "SELECT id FROM conversions WHERE id = ?"
+        " UNION SELECT id FROM conversions WHERE txid = ?"
+        " UNION SELECT id FROM conversions WHERE click_id = ?"
+        " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_id = l.id"
+        " WHERE l.external_id = ? AND l.external_id != ''"
+    )
+    named: list[Any] = [number, q, q, q]
+    recent = f"SELECT id FROM {table} WHERE id > (SELECT coalesce(max(id), 0) FROM {table}) - ?"
+    if table == "conversions":
+        # the newest clicks' external ids and parameters, read by rowid (clicks are
+        # written in time order), rather than a look-up of each recent conversion's click
+        sql = (
+            f"conversions.id IN ({conversions}"
+            f" UNION {recent} AND (instr(click_id, ?) OR instr(coalesce(txid, ''), ?))"
+            " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_id = l.id"
+            " WHERE l.rowid > (SELECT coalesce(max(rowid), 0) FROM clicks) - ?"
+            " AND (instr(l.external_id, ?) OR instr(l.params, ?)))"
+        )
+        return sql, [*named, Q_SCAN, q, q, Q_SCAN, q, q]
+    if table == "inbound":
+        # a conversion's requests are among its click's (inbound has no conversion index)
+        sql = (
+            "inbound.id IN (SELECT id FROM inbound WHERE id = ?"
+            " UNION SELECT id FROM inbound WHERE click_id = ?"
+            " UNION SELECT i.id FROM clicks l JOIN inbound i ON i.click_id = l.id"
+            " WHERE l.external_id = ? AND l.external_id != ''"
+            " UNION SELECT i.id FROM conversions n JOIN inbound i ON i.click_id = n.click_id"
+            " AND i.conversion_id = n.id WHERE n.txid = ?"
+            f" UNION {recent} AND (instr(query, ?) OR instr(body, ?) OR instr(path, ?)))"
+        )
+        return sql, [number, q, q, q, Q_SCAN, q, q, q]
+    sql = (
+        "deliveries.id IN (SELECT id FROM deliveries WHERE id = ?"
+        " UNION SELECT a.id FROM decisions k JOIN deliveries a ON a.decision_id = k.id"
+        f" WHERE k.conversion_id IN ({conversions})"
+        f" UNION {recent} AND (instr(url, ?) OR instr(body, ?)"
+        " OR instr(coalesce(response, ''), ?)))"
+    )
+    return sql, [number, *named, Q_SCAN, q, q, q]
 
 
 ALL = ListFilter()
@@ -77,21 +320,159 @@ DELIVERY_SHOWS: dict[str, ListFilter] = {
 }
 
 
-def id_page(table: str, chosen: ListFilter) -> tuple[str, Sequence[Any]]:
-    """The query for the ids of one page of ``table``, newest first."""
-    where, values = chosen.clauses(table)
+def _bounds(id_column: str, chosen: ListFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    values: list[Any] = []
     if chosen.before is not None:
-        where.append("id < ?")
+        where.append(f"{id_column} < ?")
         values.append(chosen.before)
     if chosen.after is not None:
-        where.append("id > ?")
+        where.append(f"{id_column} > ?")
         values.append(chosen.after)
-    condition = f" WHERE {' AND '.join(where)}" if where else ""
-    return f"SELECT id FROM {table}{condition} ORDER BY id DESC LIMIT ?", (*values, chosen.limit)
+    return where, values
+
+
+def _condition(where: Sequence[str]) -> str:
+    return f" WHERE {' AND '.join(where)}" if where else ""
+
+
+def _decision_page(chosen: ListFilter) -> tuple[str, list[Any]]:
+    """A conversions page walked through the decisions index: the FROM and WHERE of the
+    distinct conversion ids of matching decisions, newest first."""
+    where: list[str] = []
+    values: list[Any] = []
+
+    def add(clause: str, *given: Any) -> None:
+        where.append(clause)
+        values.extend(given)
+
+    chosen._decision_clauses("k", add, stored=True)
+    own, own_values = replace(chosen, verdict=None, postback=None).clauses("conversions")
+    bounds, bound_values = _bounds("k.conversion_id", chosen)
+    join = " JOIN conversions ON conversions.id = k.conversion_id" if own else ""
+    return (
+        f"FROM {STORED['decisions']} k{join}{_condition([*where, *own, *bounds])}",
+        [*values, *own_values, *bound_values],
+    )
+
+
+def id_page(table: str, chosen: ListFilter) -> tuple[str, Sequence[Any]]:
+    """The query for the ids of one page of ``table``, newest first."""
+    if table == "conversions" and chosen.on_decisions:
+        body, values = _decision_page(chosen)
+        return (
+            f"SELECT DISTINCT k.conversion_id {body} ORDER BY k.conversion_id DESC LIMIT ?",
+            (*values, chosen.limit),
+        )
+    where, values = chosen.clauses(table)
+    bounds, bound_values = _bounds("id", chosen)
+    walk = f"{WALK} " if chosen.walks(table) else ""
+    return (
+        f"{walk}SELECT id FROM {table}{_condition([*where, *bounds])} ORDER BY id DESC LIMIT ?",
+        (*values, *bound_values, chosen.limit),
+    )
 
 
 def newer_count(table: str, after_id: int, chosen: ListFilter) -> tuple[str, Sequence[Any]]:
     """The query for how many rows of ``table`` above ``after_id`` the filter matches."""
+    chosen = chosen.page(after=after_id)
+    if table == "conversions" and chosen.on_decisions:
+        body, values = _decision_page(chosen)
+        return f"SELECT count(DISTINCT k.conversion_id) {body}", values
     where, values = chosen.clauses(table)
-    condition = "".join(f" AND {clause}" for clause in where)
-    return f"SELECT count(*) FROM {table} WHERE id > ?{condition}", (after_id, *values)
+    bounds, bound_values = _bounds("id", chosen)
+    walk = f"{WALK} " if chosen.walks(table) else ""
+    return (
+        f"{walk}SELECT count(*) FROM {table}{_condition([*where, *bounds])}",
+        (*values, *bound_values),
+    )
+
+
+# -- from query parameters --------------------------------------------------------------------
+
+FILTER_PARAMETERS = (
+    "campaign",
+    "type",
+    "status",
+    "verdict",
+    "outcome",
+    "postback",
+    "traffic_source",
+    "q",
+    "since",
+    "until",
+    "limit",
+    "before",
+)
+
+
+def _choice(name: str, value: str, accepted: Sequence[str]) -> str:
+    if value not in accepted:
+        raise FilterError(f"{name} {value!r} is not one of: {', '.join(accepted)}")
+    return value
+
+
+def _whole(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise FilterError(f"{name} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise FilterError(f"{name} must be a whole number of 0 or more, not {value!r}")
+    return number
+
+
+def parse_time(name: str, value: str) -> float:
+    """A time given as Unix seconds or ISO 8601 (a date, or a date and time; UTC unless it
+    names its offset) as Unix seconds."""
+    from datetime import UTC, datetime
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise FilterError(
+            f"{name} {value!r} is not a time: give ISO 8601 (2026-01-31 or "
+            "2026-01-31T12:00:00Z) or Unix seconds"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def from_parameters(
+    table: str, given: Any, *, default_limit: int = 100, max_limit: int = 1000
+) -> ListFilter:
+    """The filter of a list's query parameters (a mapping of name -> text); empty values
+    are not set. Raises ``FilterError`` on a value that cannot be used."""
+    if table not in LISTED:
+        raise ValueError(f"no list is read from the table {table!r}")
+    values: dict[str, str] = {
+        name: str(given[name]) for name in (*FILTER_PARAMETERS, "endpoint") if given.get(name)
+    }
+    outcomes = INBOUND_OUTCOMES if table == "inbound" else OUTCOMES
+    limit = _whole("limit", values["limit"]) if "limit" in values else default_limit
+    until = parse_time("until", values["until"]) if "until" in values else None
+    since = parse_time("since", values["since"]) if "since" in values else None
+    if "endpoint" in values and table != "inbound":
+        raise FilterError(f"endpoint filters inbound requests, not {table}")
+    return ListFilter(
+        campaign=values.get("campaign"),
+        type=values.get("type"),
+        status=_choice("status", values["status"], STATUSES) if "status" in values else None,
+        verdict=_choice("verdict", values["verdict"], VERDICTS) if "verdict" in values else None,
+        outcome=(_choice("outcome", values["outcome"], outcomes) if "outcome" in values else None),
+        endpoint=(
+            _choice("endpoint", values["endpoint"], ENDPOINTS) if "endpoint" in values else None
+        ),
+        postback=values.get("postback"),
+        traffic_source=values.get("traffic_source"),
+        q=values.get("q"),
+        since=since,
+        until=until,
+        limit=min(limit or default_limit, max_limit),
+        before=_whole("before", values["before"]) if "before" in values else None,
+    )

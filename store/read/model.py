@@ -220,13 +220,54 @@ class SinkRecordView:
 
 
 @dataclass(frozen=True)
+class DecisionRow(Fields):
+    """A decision as an exported row: with its conversion's click and campaign."""
+
+    id: int
+    conversion_id: int
+    event_id: int
+    click_id: str
+    campaign: str
+    postback: str
+    kind: str
+    verdict: str
+    reasons: tuple[str, ...]
+    warnings: tuple[str, ...]
+    at: float = field(metadata=TIME)
+
+
+@dataclass(frozen=True)
+class ClickMatch:
+    """A click that an external id or a transaction id names."""
+
+    click_id: str
+    campaign: str
+    created_at: float = field(metadata=TIME)
+
+
+@dataclass(frozen=True)
 class Trace:
     """The whole story of a click: the click (None: no click has the id), every inbound
-    request naming it, and every conversion with its history, decisions and attempts."""
+    request naming it, and every conversion with its history, decisions and attempts.
+
+    ``traced`` is the id that was traced; ``matches`` every click it names, newest first
+    (the first is the one traced; several when an external id or a transaction id is on
+    more than one click); ``focus`` the conversion a transaction id belongs to."""
 
     click: ClickView | None
     inbound: tuple[InboundView, ...]
     conversions: tuple[ConversionView, ...]
+    traced: str = ""
+    matches: tuple[ClickMatch, ...] = ()
+    focus: int | None = None
+
+    @property
+    def focused(self) -> ConversionView | None:
+        """The conversion the trace focuses on (a transaction id's), if any."""
+        for conversion in self.conversions:
+            if conversion.id == self.focus:
+                return conversion
+        return None
 
     @property
     def empty(self) -> bool:

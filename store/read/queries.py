@@ -12,17 +12,21 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from store import events
-from store.read.filters import ALL, ListFilter, id_page, newer_count
+from store.read.filters import ALL, FilterError, ListFilter, id_page, newer_count
 from store.read.model import (
     AttemptRow,
     AttemptView,
+    ClickMatch,
     ClickView,
     ConversionDetail,
     ConversionRow,
+    ConversionValues,
     ConversionView,
+    DecisionRow,
     DecisionView,
     EventView,
     InboundView,
@@ -250,6 +254,11 @@ def conversion_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> list[Conver
     return [ConversionRow(**_values(row), marks=tuple(marks.get(row["id"], []))) for row in rows]
 
 
+def conversion_values(conn: sqlite3.Connection, ids: Sequence[int]) -> list[ConversionValues]:
+    """Conversions' current values (no decisions), newest first."""
+    return [ConversionValues(**_values(row)) for row in _conversion_rows(conn, ids)]
+
+
 def inbound_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[InboundView]:
     """Inbound requests, newest first."""
     if not ids:  # "id IN ()" is planned as a scan of the table
@@ -298,9 +307,46 @@ def attempt_rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[AttemptRo
 # -- lists ------------------------------------------------------------------------------------
 
 
+def _names(conn: sqlite3.Connection, sql: str) -> str:
+    return ", ".join(str(row[0]) for row in conn.execute(sql)) or "(none)"
+
+
+def resolve(conn: sqlite3.Connection, chosen: ListFilter) -> ListFilter:
+    """The filter with the campaigns its ``campaign`` (key or name) and ``traffic_source``
+    name as ids. Raises ``FilterError`` when no campaign or traffic source has the name."""
+    if not chosen.names_campaigns or chosen.campaign_ids is not None:
+        return chosen
+    found: set[int] | None = None
+    if chosen.campaign is not None:
+        rows = conn.execute(
+            "SELECT id FROM campaigns WHERE key = ? UNION SELECT id FROM campaigns WHERE name = ?",
+            (chosen.campaign, chosen.campaign),
+        )
+        found = {int(row[0]) for row in rows}
+        if not found:
+            known = _names(conn, "SELECT key FROM campaigns ORDER BY key")
+            raise FilterError(
+                f"campaign {chosen.campaign!r} is no campaign's key or name; campaigns: {known}"
+            )
+    if chosen.traffic_source is not None:
+        source = conn.execute(
+            "SELECT id FROM traffic_sources WHERE name = ?", (chosen.traffic_source,)
+        ).fetchone()
+        if source is None:
+            known = _names(conn, "SELECT name FROM traffic_sources ORDER BY name")
+            raise FilterError(
+                f"traffic_source {chosen.traffic_source!r} is no traffic source's name;"
+                f" traffic sources: {known}"
+            )
+        rows = conn.execute("SELECT id FROM campaigns WHERE traffic_source_id = ?", (source[0],))
+        of_source = {int(row[0]) for row in rows}
+        found = of_source if found is None else found & of_source
+    return replace(chosen, campaign_ids=tuple(sorted(found or ())))
+
+
 def page_ids(conn: sqlite3.Connection, table: str, chosen: ListFilter = ALL) -> list[int]:
     """The ids of one page of ``table`` (conversions, inbound, deliveries), newest first."""
-    sql, values = id_page(table, chosen)
+    sql, values = id_page(table, resolve(conn, chosen))
     return [int(row[0]) for row in conn.execute(sql, values)]
 
 
@@ -308,7 +354,7 @@ def count_newer(
     conn: sqlite3.Connection, table: str, after_id: int, chosen: ListFilter = ALL
 ) -> int:
     """How many rows of ``table`` above ``after_id`` the filter matches."""
-    sql, values = newer_count(table, after_id, chosen)
+    sql, values = newer_count(table, after_id, resolve(conn, chosen))
     return int(conn.execute(sql, values).fetchone()[0])
 
 
@@ -331,6 +377,46 @@ def inbound(conn: sqlite3.Connection, chosen: ListFilter = ALL) -> list[InboundV
 def attempt_row_page(conn: sqlite3.Connection, chosen: ListFilter = ALL) -> list[AttemptRow]:
     """One page of the Deliveries table."""
     return attempt_rows(conn, page_ids(conn, "deliveries", chosen))
+
+
+def decision_rows(
+    conn: sqlite3.Connection, conversion_ids: Sequence[int], chosen: ListFilter = ALL
+) -> list[DecisionRow]:
+    """Every decision of these conversions (of every event), newest conversion first and
+    oldest decision first within one; with a ``verdict`` or a ``postback`` in the filter,
+    only the decisions that have it."""
+    if not conversion_ids:
+        return []
+    where = [f"d.conversion_id IN ({_marks(conversion_ids)})"]
+    values: list[Any] = list(conversion_ids)
+    if chosen.verdict is not None:
+        where.append("d.verdict = ?")
+        values.append(chosen.verdict)
+    if chosen.postback is not None:
+        where.append("d.postback = ?")
+        values.append(chosen.postback)
+    rows = conn.execute(
+        "SELECT d.*, c.click_id, m.key AS campaign FROM decisions d"
+        " JOIN conversions c ON c.id = d.conversion_id JOIN campaigns m ON m.id = c.campaign_id"
+        f" WHERE {' AND '.join(where)} ORDER BY d.conversion_id DESC, d.id",
+        values,
+    )
+    return [
+        DecisionRow(
+            id=row["id"],
+            conversion_id=row["conversion_id"],
+            event_id=row["event_id"],
+            click_id=row["click_id"],
+            campaign=row["campaign"],
+            postback=row["postback"],
+            kind=row["kind"],
+            verdict=row["verdict"],
+            reasons=tuple(json.loads(row["reasons"])),
+            warnings=tuple(json.loads(row["warnings"])),
+            at=row["at"],
+        )
+        for row in rows
+    ]
 
 
 def sink_records(conn: sqlite3.Connection, name: str, limit: int = 100) -> list[SinkRecordView]:
@@ -383,19 +469,49 @@ def conversion_detail(conn: sqlite3.Connection, conversion_id: int) -> Conversio
 
 
 def find_click_id(conn: sqlite3.Connection, any_id: str) -> str | None:
-    """The click a click id, an external id or a transaction id belongs to."""
-    for sql in (
-        "SELECT id FROM clicks WHERE id = ?",
-        # the second term lets SQLite use the partial index (clicks without an external id,
-        # all of those a postback makes under unknown_clicks = attach, are not in it)
-        "SELECT id FROM clicks WHERE external_id = ? AND external_id != ''"
-        " ORDER BY created_at DESC LIMIT 1",
-        "SELECT click_id FROM conversions WHERE txid = ? ORDER BY id DESC LIMIT 1",
-    ):
-        row = conn.execute(sql, (any_id,)).fetchone()
-        if row is not None:
-            return str(row[0])
-    return None
+    """The click a click id, an external id or a transaction id belongs to (the newest,
+    when several have it)."""
+    matches, _ = click_matches(conn, any_id)
+    return matches[0].click_id if matches else None
+
+
+_MATCH = (
+    "SELECT c.id AS click_id, k.key AS campaign, c.created_at FROM clicks c"
+    " JOIN campaigns k ON k.id = c.campaign_id"
+)
+
+
+def _matches(rows: Iterable[sqlite3.Row]) -> list[ClickMatch]:
+    return [ClickMatch(row["click_id"], row["campaign"], row["created_at"]) for row in rows]
+
+
+def click_matches(conn: sqlite3.Connection, any_id: str) -> tuple[list[ClickMatch], int | None]:
+    """Every click an id names, newest first: the click of a click id; every click with an
+    external id; or the clicks of every conversion with a transaction id, and then the
+    newest such conversion (the one the trace focuses on)."""
+    exact = _matches(conn.execute(f"{_MATCH} WHERE c.id = ?", (any_id,)))
+    if exact:
+        return exact, None
+    # the second term lets SQLite use the partial index (clicks without an external id,
+    # all of those a postback makes under unknown_clicks = attach, are not in it)
+    by_external = _matches(
+        conn.execute(
+            f"{_MATCH} WHERE c.external_id = ? AND c.external_id != ''"
+            " ORDER BY c.created_at DESC, c.id DESC",
+            (any_id,),
+        )
+    )
+    if by_external:
+        return by_external, None
+    converted = conn.execute(
+        "SELECT id, click_id FROM conversions WHERE txid = ? ORDER BY id DESC", (any_id,)
+    ).fetchall()
+    if not converted:
+        return [], None
+    order = list(dict.fromkeys(str(row["click_id"]) for row in converted))  # newest first
+    rows = conn.execute(f"{_MATCH} WHERE c.id IN ({_marks(order)})", order).fetchall()
+    by_id = {match.click_id: match for match in _matches(rows)}
+    return [by_id[click_id] for click_id in order if click_id in by_id], int(converted[0]["id"])
 
 
 def _inbound_of_click(conn: sqlite3.Connection, click_id: str) -> tuple[InboundView, ...]:
@@ -406,10 +522,15 @@ def _inbound_of_click(conn: sqlite3.Connection, click_id: str) -> tuple[InboundV
 def trace(conn: sqlite3.Connection, any_id: str) -> Trace:
     """The whole story of a click found by a click id, an external id or a transaction id:
     the click, every inbound request naming it, every conversion with its history,
-    decisions and attempts. With no such click, the requests that named the id."""
-    click_id = find_click_id(conn, any_id)
-    if click_id is None:
-        return Trace(click=None, inbound=_inbound_of_click(conn, any_id), conversions=())
+    decisions and attempts. When several clicks have the id, the newest is traced and
+    ``matches`` lists them all; a transaction id's conversion is the ``focus``. With no
+    such click, the requests that named the id."""
+    matches, focus = click_matches(conn, any_id)
+    if not matches:
+        return Trace(
+            click=None, inbound=_inbound_of_click(conn, any_id), conversions=(), traced=any_id
+        )
+    click_id = matches[0].click_id
     click = conn.execute(
         "SELECT c.*, k.key AS campaign, k.name AS campaign_name FROM clicks c"
         " JOIN campaigns k ON k.id = c.campaign_id WHERE c.id = ?",
@@ -429,6 +550,9 @@ def trace(conn: sqlite3.Connection, any_id: str) -> Trace:
         ),
         inbound=_inbound_of_click(conn, click_id),
         conversions=tuple(_conversion_views(conn, rows, full=True)),
+        traced=any_id,
+        matches=tuple(matches),
+        focus=focus,
     )
 
 

@@ -1,0 +1,143 @@
+"""Trace matches (SPEC §2a): an external id or a transaction id on several clicks traces the
+newest and lists them all, and a transaction id's trace focuses on its conversion, in the
+JSON API, the plain ``postwatch trace`` output and the Markdown ticket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from click.testing import CliRunner
+
+from listener.cli import cli
+from tests.helpers import BASE_CONFIG, Listener
+
+SECOND_CAMPAIGN = (
+    BASE_CONFIG
+    + """
+[[campaigns]]
+key = "sports-de"
+name = "Sports DE"
+traffic_source = "Propeller"
+offer_source = "AffNet"
+"""
+)
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+async def test_an_external_id_on_two_clicks_traces_the_newest_and_lists_both(
+    pw: Listener,
+) -> None:
+    await pw.configure(SECOND_CAMPAIGN)
+    older = await pw.click(ref_id="dup-ext")
+    newer = await pw.click("sports-de", ref_id="dup-ext")
+    await pw.postback(clickid=older, type="Lead", txid="L1")
+    trace = await pw.trace("dup-ext")
+    assert trace["click"]["id"] == newer
+    assert [(m["click_id"], m["campaign"]) for m in trace["matches"]] == [
+        (newer, "sports-de"),
+        (older, "casino-fr"),
+    ]
+    assert all(m["created_at"].endswith("Z") for m in trace["matches"])
+    assert trace["matches"][0]["created_at"] == trace["click"]["created_at"]
+    assert trace["traced"] == "dup-ext" and trace["focus"] is None
+
+    code, out = run("trace", "dup-ext", "--db", str(pw.store.path))
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0] == "2 clicks match 'dup-ext' — showing the newest"
+    assert lines[1].startswith(f"  click {newer}: campaign 'sports-de', ")
+    assert lines[1].endswith("(shown)")
+    assert lines[2].startswith(f"  click {older}: campaign 'casino-fr', ")
+    assert f"click {newer}: campaign 'sports-de'" in lines[3]
+
+    status, ticket = await pw.get("/api/trace/dup-ext", format="markdown")
+    assert status == 200
+    assert "2 clicks match `dup-ext` — showing the newest:" in ticket
+    assert f"- `{older}`: campaign `casino-fr`" in ticket
+
+
+async def test_a_click_id_matches_one_click_and_says_nothing_more(pw: Listener) -> None:
+    clickid = await pw.click(ref_id="only-one")
+    trace = await pw.trace(clickid)
+    assert [m["click_id"] for m in trace["matches"]] == [clickid]
+    assert trace["focus"] is None
+    by_external = await pw.trace("only-one")
+    assert [m["click_id"] for m in by_external["matches"]] == [clickid]
+    code, out = run("trace", "only-one", "--db", str(pw.store.path))
+    assert code == 0
+    assert out.splitlines()[0].endswith(
+        f"click {clickid}: campaign 'casino-fr', external id only-one"
+    )
+    assert "match" not in out
+
+
+async def conversions_of_one_click(pw: Listener, count: int) -> tuple[str, list[int]]:
+    clickid = await pw.click(ref_id="ext-many")
+    for n in range(count):
+        status, _ = await pw.postback(clickid=clickid, type="Lead", status="approved", txid=f"T{n}")
+        assert status == 200
+    await pw.delivered(clickid)
+    trace = await pw.trace(clickid)
+    return clickid, [conversion["id"] for conversion in trace["conversions"]]
+
+
+async def test_a_txid_trace_focuses_on_its_conversion(pw: Listener) -> None:
+    clickid, ids = await conversions_of_one_click(pw, 4)
+    trace = await pw.trace("T2")
+    assert trace["click"]["id"] == clickid
+    assert trace["focus"] == ids[2]
+    assert [c["id"] for c in trace["conversions"]] == ids  # the JSON keeps the whole click
+
+    code, out = run("trace", "T2", "--db", str(pw.store.path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"transaction id 'T2' is conversion #{ids[2]}; the click's 3 other conversions are "
+        f"not shown (postwatch trace {clickid} shows them)"
+    )
+    shown = [line for line in lines if line.lstrip().startswith("conversion #")]
+    assert shown == [
+        f"    conversion #{ids[2]} created: type Lead, status approved"
+        " (sent as 'approved'), no payout, txid T2"
+    ]
+    assert "txid=T1" not in out and "txid=T2" in out
+    assert [line for line in lines if "click " + clickid in line]  # the click is still told
+
+    code, ticket = run("trace", "T2", "--markdown", "--db", str(pw.store.path))
+    assert code == 0
+    assert f"Transaction id `T2` is conversion #{ids[2]}." in ticket
+    assert f"## Conversion #{ids[2]}:" in ticket
+    assert f"## Conversion #{ids[1]}:" not in ticket and "txid=T3" not in ticket
+
+
+async def test_a_txid_on_two_clicks_traces_the_newest_conversions_click(pw: Listener) -> None:
+    first = await pw.click(ref_id="a")
+    second = await pw.click(ref_id="b")
+    await pw.postback(clickid=second, type="Lead", txid="SHARED")
+    await pw.postback(clickid=first, type="Lead", txid="SHARED")
+    trace = await pw.trace("SHARED")
+    assert trace["click"]["id"] == first  # the newest conversion with the txid is first's
+    assert [m["click_id"] for m in trace["matches"]] == [first, second]
+    (focused,) = [c for c in trace["conversions"] if c["id"] == trace["focus"]]
+    assert focused["txid"] == "SHARED"
+    code, out = run("trace", "SHARED", "--db", str(pw.store.path))
+    assert code == 0
+    assert out.splitlines()[0] == "2 clicks match 'SHARED' — showing the newest"
+    assert out.splitlines()[3].startswith(f"transaction id 'SHARED' is conversion #{focused['id']}")
+
+
+async def test_a_trace_with_matches_reads_back_from_its_json(pw: Listener) -> None:
+    from store import reads
+
+    first = await pw.click(ref_id="dup")
+    await pw.click(ref_id="dup")
+    await pw.postback(clickid=first, type="Lead", txid="X")
+    data: Any = await pw.trace("dup")
+    assert reads.as_json(reads.trace_from_json(data)) == data
+    data = await pw.trace("X")
+    assert data["focus"] is not None
+    assert reads.as_json(reads.trace_from_json(data)) == data
