@@ -486,7 +486,7 @@ async def _write(db: Path, job: Any) -> Any:
 )
 @click.option("--traffic-source", help="Only deliveries to this traffic source (name).")
 @click.option("--postback", help="Only deliveries of this postback config (name or id).")
-@click.option("--campaign", help="Only deliveries of this campaign (key).")
+@click.option("--campaign", help="Only deliveries of this campaign (key or name).")
 @click.option("--dry-run", is_flag=True, help="Say what would be resent; queue nothing.")
 @db_option
 def recover(

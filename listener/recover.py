@@ -54,7 +54,8 @@ def parse_time(text: str | float | int, now: float, name: str = "since") -> floa
 @dataclass(frozen=True)
 class RecoverFilter:
     """Which failed deliveries to resend: failed since ``since`` (Unix seconds), and of
-    the traffic source, postback config (name or id) and campaign key when given."""
+    the traffic source (name), postback config (name or id) and campaign (key or name) when
+    given."""
 
     since: float
     traffic_source: str | None = None

@@ -553,7 +553,7 @@ def recoverable_deliveries(
     """The ids of the failed attempts since ``since`` (when they were sent) that recover
     resends, oldest first: the last attempt of their decision (none came after: not resent,
     not retried), of a decision that never delivered. ``postback`` is a config's name or
-    id. Read through the ``deliveries_outcome`` index."""
+    id, ``campaign`` a campaign's key or name. Read through the ``deliveries_outcome`` index."""
     where = [
         "d.outcome = 'failed'",
         "coalesce(d.sent_at, d.due_at) >= ?",
@@ -569,8 +569,8 @@ def recoverable_deliveries(
         where.append("(p.name = ? OR CAST(p.id AS TEXT) = ?)")
         values += [postback, postback]
     if campaign is not None:
-        where.append("c.key = ?")
-        values.append(campaign)
+        where.append("(c.key = ? OR c.name = ?)")
+        values += [campaign, campaign]
     rows = conn.execute(
         "SELECT d.id FROM deliveries d"
         " JOIN decisions k ON k.id = d.decision_id"

@@ -79,6 +79,7 @@ async def test_recover_filters_by_time_traffic_source_and_postback(
     assert (await _recover(pw, since=0, campaign="other"))["count"] == 0
     dry = await _recover(pw, since="1970-01-01T00:00:00Z", dry_run=True)
     assert dry["count"] == 1 and dry["ids"] == [] and dry["dry_run"]
+    assert (await _recover(pw, since=0, campaign="Casino FR", dry_run=True))["count"] == 1
     found = await _recover(pw, since=0, traffic_source="Receiver", postback="all events")
     assert found["count"] == 1 and found["resent"] == dry["resent"]
 
