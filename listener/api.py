@@ -6,12 +6,15 @@ import hmac
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from listener import actions, delivery, export
 from listener.clock import CLOCK
 from listener.keys import ACCESS, OUTBOX, SETTINGS, SNAPSHOT, STORE, TOKEN
+from listener.recover import RecoverFilter, TimeError, parse_time, recover
+from listener.reevaluate import Selection, SelectionError, reevaluate
 from listener.story import markdown
 from store import events, reads, snapshot
 from store.read import queries
@@ -241,6 +244,119 @@ async def test_postback(request: web.Request) -> web.Response:
     return web.json_response(actions.attempt_json(test_id, sent))
 
 
+class BodyError(ValueError):
+    """A request body that cannot be read; the message names the field and what to send."""
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The JSON object body of an action (an empty body is an empty object)."""
+    text = await request.text()
+    if not text.strip():
+        return {}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise BodyError('the body is not JSON: send an object such as {"since": "2h"}') from None
+    if not isinstance(body, dict):
+        raise BodyError("the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise BodyError(f"{name} must be a string, not {value!r}")
+    return str(value)
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise BodyError(f"{name} must be true or false, not {value!r}")
+    return value
+
+
+def _time(body: dict[str, Any], name: str, now: float) -> float | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BodyError(f"{name} must be ISO 8601 or Unix seconds, not {value!r}")
+    return parse_time(value, now, name)
+
+
+def _ids(body: dict[str, Any]) -> tuple[int, ...]:
+    value = body.get("ids") or []
+    if not isinstance(value, list) or not all(
+        isinstance(one, int) and not isinstance(one, bool) for one in value
+    ):
+        raise BodyError(f"ids must be a list of conversion ids (whole numbers), not {value!r}")
+    return tuple(value)
+
+
+def _recover_filter(body: dict[str, Any], now: float) -> RecoverFilter:
+    since = _time(body, "since", now)
+    if since is None:
+        raise BodyError(
+            "since is required: the failed deliveries to resend are those since this time "
+            "(ISO 8601 or Unix seconds)"
+        )
+    return RecoverFilter(
+        since=since,
+        traffic_source=_text(body, "traffic_source"),
+        postback=_text(body, "postback"),
+        campaign=_text(body, "campaign"),
+    )
+
+
+async def recover_failed(request: web.Request) -> web.Response:
+    """``POST /api/deliveries/recover``: resend every failed delivery since a time, once."""
+    now = request.app[CLOCK]()
+    try:
+        body = await _body(request)
+        chosen = _recover_filter(body, now)
+        dry_run = _flag(body, "dry_run")
+    except (BodyError, TimeError) as error:
+        return _error(400, str(error))
+    store = request.app[STORE]
+    if dry_run:
+        found = await store.read(lambda conn: recover(conn, chosen, now=now, dry_run=True))
+    else:
+        found = await store.write(lambda conn: recover(conn, chosen, now=now))
+        request.app[OUTBOX].schedule(found.queued)
+    return web.json_response(found.as_json(), status=200 if dry_run else 202)
+
+
+async def reevaluate_conversions(request: web.Request) -> web.Response:
+    """``POST /api/reevaluate``: the chosen conversions through the current rules."""
+    now = request.app[CLOCK]()
+    try:
+        body = await _body(request)
+        chosen = Selection(
+            campaign=_text(body, "campaign"),
+            since=_time(body, "since", now),
+            until=_time(body, "until", now),
+            ids=_ids(body),
+        )
+        chosen.check()
+        dry_run, fire = _flag(body, "dry_run"), _flag(body, "fire")
+    except (BodyError, TimeError, SelectionError) as error:
+        return _error(400, str(error))
+    store = request.app[STORE]
+
+    def run(conn: sqlite3.Connection) -> Any:
+        return reevaluate(conn, chosen, at=now, dry_run=dry_run, fire=fire)
+
+    try:
+        found = await (store.read(run) if dry_run else store.write(run))
+    except SelectionError as error:
+        return _error(404, str(error))
+    request.app[OUTBOX].schedule(found.queued)
+    return web.json_response(found.as_json())
+
+
 def add_routes(app: web.Application) -> None:
     if app[TOKEN]:  # no middleware at all on loopback: it would sit on every postback's path
         app.middlewares.append(require_token)
@@ -255,3 +371,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/inbound/{id}/replay", replay)
     app.router.add_post("/api/conversions", add_conversion)
     app.router.add_post("/api/postbacks/{config}/test", test_postback)
+    app.router.add_post("/api/deliveries/recover", recover_failed)
+    app.router.add_post("/api/reevaluate", reevaluate_conversions)

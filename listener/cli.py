@@ -179,7 +179,7 @@ def serve(
         raise click.ClickException(str(error)) from None
 
 
-@cli.command()
+@cli.command(short_help="The story of a click id, external id or transaction id.")
 @click.argument("id")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON of /api/trace/{id}.")
 @click.option(
@@ -703,3 +703,113 @@ def test_postback(
             click.echo(f"  answer: {found['response']}")
     if found["outcome"] != "delivered":
         sys.exit(1)
+
+
+# -- recover and re-evaluate (SPEC §2a) -------------------------------------------------------
+
+
+def _moment(name: str) -> Any:
+    """A click callback reading a time option: ISO 8601, Unix seconds or an age (2h)."""
+    from listener.recover import TimeError, parse_time
+
+    def read(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+        if value is None:
+            return None
+        try:
+            return parse_time(value, time.time(), name)
+        except TimeError as error:
+            raise click.BadParameter(str(error)) from None
+
+    return read
+
+
+async def _write(db: Path, job: Any) -> Any:
+    """Run one job through the database's writer (another process may be listening: SQLite
+    takes turns), and return its result."""
+    async with Store(db) as store:
+        return await store.write(job)
+
+
+@cli.command(short_help="Resend every failed delivery since a time, once each.")
+@click.option(
+    "--since",
+    required=True,
+    callback=_moment("since"),
+    help="Failed since this time: an age (2h, 30m, 7d), ISO 8601 or Unix seconds.",
+)
+@click.option("--traffic-source", help="Only deliveries to this traffic source (name).")
+@click.option("--postback", help="Only deliveries of this postback config (name or id).")
+@click.option("--campaign", help="Only deliveries of this campaign (key or name).")
+@click.option("--dry-run", is_flag=True, help="Say what would be resent; queue nothing.")
+@db_option
+def recover(
+    since: float,
+    traffic_source: str | None,
+    postback: str | None,
+    campaign: str | None,
+    dry_run: bool,
+    db: Path,
+) -> None:
+    """Resend every failed delivery since a time, once each; the delivering listener sends
+    what was queued."""
+    from listener import recover as recovery
+
+    chosen = recovery.RecoverFilter(since, traffic_source, postback, campaign)
+    conn = _open(db)
+    try:
+        if dry_run:
+            found = recovery.recover(conn, chosen, now=time.time(), dry_run=True)
+        else:
+            now = time.time()
+            found = asyncio.run(_write(db, lambda c: recovery.recover(c, chosen, now=now)))
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        conn.close()
+    for line in recovery.describe(found):
+        click.echo(line)
+
+
+@cli.command(short_help="Run conversions through the current rules again.")
+@click.option("--campaign", help="Conversions of this campaign (key).")
+@click.option("--since", callback=_moment("since"), help="Created at or after: 2h, ISO, Unix.")
+@click.option("--until", callback=_moment("until"), help="Created before: 2h, ISO, Unix.")
+@click.option("--id", "ids", type=int, multiple=True, help="A conversion id (repeatable).")
+@click.option(
+    "--dry-run", is_flag=True, help="List the decisions that would change; change nothing."
+)
+@click.option("--fire", is_flag=True, help="Send the decisions that newly fire.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON of POST /api/reevaluate.")
+@db_option
+def reevaluate(
+    campaign: str | None,
+    since: float | None,
+    until: float | None,
+    ids: tuple[int, ...],
+    dry_run: bool,
+    fire: bool,
+    as_json: bool,
+    db: Path,
+) -> None:
+    """Run conversions through the current rules: list the decisions that flip (fired <->
+    filtered) and why, and record them as a re-evaluation beside the originals."""
+    from listener import reevaluate as reevaluation
+
+    chosen = reevaluation.Selection(campaign, since, until, ids)
+    now = time.time()
+
+    def job(conn: sqlite3.Connection) -> reevaluation.Reevaluated:
+        return reevaluation.reevaluate(conn, chosen, at=now, dry_run=dry_run, fire=fire)
+
+    conn = _open(db)
+    try:
+        found = job(conn) if dry_run else asyncio.run(_write(db, job))
+    except (reevaluation.SelectionError, DatabaseError) as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        conn.close()
+    if as_json:
+        click.echo(json.dumps(found.as_json(), indent=2))
+        return
+    for line in reevaluation.describe(found):
+        click.echo(line)

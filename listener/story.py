@@ -205,6 +205,45 @@ def _request_pieces(trace: Trace, request: InboundView) -> list[Line]:
     return lines
 
 
+REEVALUATED = "reevaluated"  # the change of an event a re-evaluation recorded
+
+
+def reevaluation_line(conversion: ConversionView, event: EventView) -> str:
+    """A re-evaluation: the conversion as the rules of that time saw it."""
+    raw = f" (sent as '{event.raw_status}')" if event.raw_status else ""
+    return (
+        f"re-evaluation of conversion #{conversion.id} as it stood: type "
+        f"{event.type or '(none)'}, status {event.status}{raw}, "
+        f"{_payout(event.payout, conversion.currency)}"
+    )
+
+
+def _reevaluation_pieces(conversion: ConversionView, event: EventView) -> list[Line]:
+    """A re-evaluation and the decisions it changed (no request made it)."""
+    lines: list[Line] = [
+        (
+            (timestamp(event.at), "time"),
+            _plain("  "),
+            ("re-evaluation", "reevaluated"),
+            _plain(reevaluation_line(conversion, event).removeprefix("re-evaluation")),
+        )
+    ]
+    for decision in decisions_of(conversion, event):
+        lines += _indented(decision_pieces(decision), 6)
+    return lines
+
+
+def reevaluations(trace: Trace) -> list[tuple[ConversionView, EventView]]:
+    """Every re-evaluation of the trace's conversions, oldest first."""
+    found = [
+        (conversion, event)
+        for conversion in trace.conversions
+        for event in conversion.history or ()
+        if event.change == REEVALUATED
+    ]
+    return sorted(found, key=lambda pair: (pair[1].at, pair[1].event_id))
+
+
 def _count(number: int, thing: str) -> str:
     return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
 
@@ -278,10 +317,17 @@ def timeline(trace: Trace, *, focused: bool = False) -> list[Line]:
     """The trace as timeline lines of pieces, oldest first. ``focused``: first which clicks
     matched and what a txid trace focuses on, when there is something to say, and of a txid
     trace only its conversion's requests (the dashboard shows the whole click until its
-    Trace screen shows matches)."""
+    Trace screen shows matches). Re-evaluations (which no request made) take their place by
+    time among the requests."""
     lines = (_heading_pieces(trace) if focused else []) + _click_pieces(trace)
+    hidden = {conversion.id for conversion in hidden_conversions(trace)} if focused else set()
+    pending = [pair for pair in reevaluations(trace) if pair[0].id not in hidden]
     for request in shown_requests(trace) if focused else trace.inbound:
+        while pending and pending[0][1].at < request.received_at:
+            lines += _reevaluation_pieces(*pending.pop(0))
         lines += _request_pieces(trace, request)
+    for conversion, event in pending:
+        lines += _reevaluation_pieces(conversion, event)
     return lines
 
 
@@ -480,11 +526,13 @@ def _markdown_conversion(conversion: ConversionView) -> list[str]:
     if conversion.txid:
         lines += [f"Transaction id {_inline(conversion.txid)}.", ""]
     for event in conversion.history or ():
-        lines += [
-            f"### {timestamp(event.at)} UTC, request #{event.inbound_id}: "
-            + conversion_line(conversion, event),
-            "",
-        ]
+        heading = (
+            f"### {timestamp(event.at)} UTC, {reevaluation_line(conversion, event)}"
+            if event.change == REEVALUATED
+            else f"### {timestamp(event.at)} UTC, request #{event.inbound_id}: "
+            + conversion_line(conversion, event)
+        )
+        lines += [heading, ""]
         for decision in decisions_of(conversion, event):
             lines += _markdown_decision(decision)
     return lines

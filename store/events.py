@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from store.jsontext import dumps
 from store.records import Attempt, Click, Conversion, InboundRequest
@@ -603,3 +604,206 @@ def insert_test_postback(conn: sqlite3.Connection, test: TestPostback) -> int:
         ),
     )
     return int(cursor.lastrowid or 0)
+
+
+# -- recover and re-evaluate -----------------------------------------------------------------
+
+REEVALUATED = "reevaluated"  # the change of a conversion event made by a re-evaluation
+NO_REQUEST = 0  # the inbound id of an event that no request made (a re-evaluation)
+
+
+def recoverable_deliveries(
+    conn: sqlite3.Connection,
+    *,
+    since: float,
+    traffic_source: str | None = None,
+    postback: str | None = None,
+    campaign: str | None = None,
+) -> list[int]:
+    """The ids of the failed attempts since ``since`` (when they were sent) that recover
+    resends, oldest first: the last attempt of their decision (none came after: not resent,
+    not retried), of a decision that never delivered. ``postback`` is a config's name or
+    id, ``campaign`` a campaign's key or name. Read through the ``deliveries_outcome`` index."""
+    where = [
+        "d.outcome = 'failed'",
+        "coalesce(d.sent_at, d.due_at) >= ?",
+        "d.id = (SELECT max(id) FROM deliveries WHERE decision_id = d.decision_id)",
+        "NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.decision_id = d.decision_id"
+        " AND x.outcome = 'delivered')",
+    ]
+    values: list[Any] = [since]
+    if traffic_source is not None:
+        where.append("t.name = ?")
+        values.append(traffic_source)
+    if postback is not None:
+        where.append("(p.name = ? OR CAST(p.id AS TEXT) = ?)")
+        values += [postback, postback]
+    if campaign is not None:
+        where.append("(c.key = ? OR c.name = ?)")
+        values += [campaign, campaign]
+    rows = conn.execute(
+        "SELECT d.id FROM deliveries d"
+        " JOIN decisions k ON k.id = d.decision_id"
+        " JOIN postback_configs p ON p.id = k.postback_config_id"
+        " JOIN campaigns c ON c.id = p.campaign_id"
+        " JOIN traffic_sources t ON t.id = c.traffic_source_id"
+        f" WHERE {' AND '.join(where)} ORDER BY d.id",
+        values,
+    )
+    return [int(row[0]) for row in rows]
+
+
+_CONVERSION_COLUMNS = "id, click_id, campaign_id, type, status, raw_status, payout, currency, txid"
+
+
+def conversion_page(
+    conn: sqlite3.Connection,
+    *,
+    after: int,
+    limit: int,
+    campaign_id: int | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    ids: Sequence[int] = (),
+) -> list[Conversion]:
+    """One page of conversions in id order, above ``after``: of a campaign, created in
+    [since, until), or among ``ids`` (every one given must hold)."""
+    where = ["id > ?"]
+    values: list[Any] = [after]
+    if campaign_id is not None:
+        where.append("campaign_id = ?")
+        values.append(campaign_id)
+    if since is not None:
+        where.append("created_at >= ?")
+        values.append(since)
+    if until is not None:
+        where.append("created_at < ?")
+        values.append(until)
+    if ids:
+        where.append(f"id IN ({', '.join('?' * len(ids))})")
+        values += list(ids)
+    cursor = conn.execute(
+        f"SELECT {_CONVERSION_COLUMNS} FROM conversions WHERE {' AND '.join(where)}"
+        " ORDER BY id LIMIT ?",
+        (*values, limit),
+    )
+    cursor.row_factory = None  # plain tuples, in the record's field order: a page is large
+    return [Conversion(*row) for row in cursor]
+
+
+class PastDecision(NamedTuple):
+    """What a conversion's decisions for one postback config say so far: the latest one
+    (its id, verdict, and whether its reasons end with the ``marked`` sentence) and when the
+    config last fired (None: never)."""
+
+    decision_id: int
+    verdict: str
+    marked: bool
+    fired_at: float | None
+
+
+def _in(ids: Sequence[Any]) -> str:
+    return f"({', '.join('?' * len(ids))})"
+
+
+class PastDecisions:
+    """The past decisions of a page of conversions, kept as the rows read (a page holds
+    thousands): ``get`` makes the record of one."""
+
+    def __init__(self, latest: dict[tuple[int, int], tuple[Any, ...]], fired: dict[Any, float]):
+        self.latest = latest
+        self.fired = fired
+
+    def get(self, key: tuple[int, int]) -> PastDecision | None:
+        row = self.latest.get(key)
+        if row is None:
+            return None
+        return PastDecision(row[2], row[3], bool(row[4]), self.fired.get(key))
+
+
+def past_decisions(
+    conn: sqlite3.Connection, conversion_ids: Sequence[int], marked: str
+) -> PastDecisions:
+    """For each (conversion id, postback config id) of these conversions (ids ascending),
+    what its decisions say so far; ``marked``: a sentence whose place at the end of the
+    reasons is worth knowing. One statement, in the ``decisions_conversion`` index's order
+    (by conversion, then by id: a decision is inserted with its event, so by event too).
+    Ids close together (one campaign's page) are read as a range, one seek instead of one per
+    id; the few other rows in it are skipped."""
+    if not conversion_ids:
+        return PastDecisions({}, {})
+    # The stored table (schema step 8), not its view: a skipped row alone reads its reasons'
+    # text, a fired one alone its time (stored NULL when it is its event's).
+    columns = (
+        "conversion_id, postback_config_id, id, verdict,"
+        " verdict = 'skipped' AND"
+        " (SELECT substr(value, -length(?)) FROM texts WHERE id = reasons_text) = ?,"
+        " CASE WHEN verdict = 'fired' THEN coalesce(at,"
+        " (SELECT at FROM conversion_event_rows e WHERE e.id = event_id)) END"
+    )
+    end = json.dumps(marked) + "]"  # the reasons end with "<marked>"]
+    low, high = conversion_ids[0], conversion_ids[-1]
+    if high - low < 2 * len(conversion_ids):
+        where, values = "conversion_id BETWEEN ? AND ?", [low, high]
+    else:
+        where, values = f"conversion_id IN {_in(conversion_ids)}", list(conversion_ids)
+    cursor = conn.execute(
+        f"SELECT {columns} FROM decision_rows WHERE {where} ORDER BY conversion_id, id",
+        [end, end, *values],
+    )
+    cursor.row_factory = None
+    wanted = set(conversion_ids)
+    latest: dict[tuple[int, int], tuple[Any, ...]] = {}
+    fired: dict[tuple[int, int], float] = {}
+    for row in cursor:
+        if row[0] in wanted:
+            key = (row[0], row[1])
+            latest[key] = row
+            if row[3] == "fired":  # by event: the last one is the latest
+                fired[key] = row[5]
+    return PastDecisions(latest, fired)
+
+
+def decision_reasons(conn: sqlite3.Connection, decision_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The reasons of these decisions, by id."""
+    if not decision_ids:
+        return {}
+    rows = conn.execute(
+        f"SELECT id, reasons FROM decisions WHERE id IN {_in(decision_ids)}", list(decision_ids)
+    )
+    return {row[0]: json.loads(row[1]) for row in rows}
+
+
+def clicks_by_id(conn: sqlite3.Connection, click_ids: Sequence[str]) -> dict[str, Click]:
+    """The clicks of these ids, by id."""
+    if not click_ids:
+        return {}
+    rows = conn.execute(f"SELECT * FROM clicks WHERE id IN {_in(click_ids)}", list(click_ids))
+    return {
+        row["id"]: Click(
+            id=row["id"],
+            campaign_id=row["campaign_id"],
+            external_id=row["external_id"],
+            params=json.loads(row["params"]),
+            created_at=row["created_at"],
+        )
+        for row in rows
+    }
+
+
+def delivered_at(
+    conn: sqlite3.Connection, conversion_ids: Sequence[int]
+) -> dict[tuple[int, int], float]:
+    """For each (conversion id, postback config id) of these conversions that was ever
+    delivered, when it last was."""
+    if not conversion_ids:
+        return {}
+    cursor = conn.execute(
+        "SELECT k.conversion_id, k.postback_config_id, max(d.sent_at) FROM decisions k"
+        " JOIN deliveries d ON d.decision_id = k.id"
+        f" WHERE k.conversion_id IN {_in(conversion_ids)} AND d.outcome = 'delivered'"
+        " GROUP BY k.conversion_id, k.postback_config_id",
+        list(conversion_ids),
+    )
+    cursor.row_factory = None
+    return {(conversion, config): float(at) for conversion, config, at in cursor}
