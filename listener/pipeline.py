@@ -354,6 +354,22 @@ def _record(
         answer.attempts.append(_first_attempt(conn, decision_id, config, setup, built, at))
 
 
+def insert_first_attempt(
+    conn: sqlite3.Connection, decision_id: int, request: outbound.Outbound, at: float
+) -> int:
+    """Store the first attempt of a fired decision, due ``at``; its id."""
+    return events.insert_attempt(
+        conn,
+        decision_id=decision_id,
+        attempt=1,
+        method=request.method,
+        url=request.url,
+        headers=request.headers,
+        body=request.body,
+        due_at=at,
+    )
+
+
 def _first_attempt(
     conn: sqlite3.Connection,
     decision_id: int,
@@ -364,16 +380,7 @@ def _first_attempt(
 ) -> Attempt:
     assert built.request is not None
     request = built.request
-    delivery_id = events.insert_attempt(
-        conn,
-        decision_id=decision_id,
-        attempt=1,
-        method=request.method,
-        url=request.url,
-        headers=request.headers,
-        body=request.body,
-        due_at=at,
-    )
+    delivery_id = insert_first_attempt(conn, decision_id, request, at)
     return Attempt(
         id=delivery_id,
         decision_id=decision_id,

@@ -360,17 +360,7 @@ def _record(
             at=at,
         )
         if fired and fire and built is not None and built.request is not None:
-            request = built.request
-            delivery_id = events.insert_attempt(
-                conn,
-                decision_id=decision_id,
-                attempt=1,
-                method=request.method,
-                url=request.url,
-                headers=request.headers,
-                body=request.body,
-                due_at=at,
-            )
+            delivery_id = pipeline.insert_first_attempt(conn, decision_id, built.request, at)
             attempt = events.load_attempt(conn, delivery_id)
             assert attempt is not None
             queued.append(attempt)
