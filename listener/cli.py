@@ -448,6 +448,8 @@ def demo(url: str, campaign: str, rate: float, count: int | None) -> None:
         stats = asyncio.run(run_demo(url, campaign=campaign, rate=rate, count=count))
     except KeyboardInterrupt:
         return
+    if stats.reached == 0:
+        raise click.ClickException(f"the demo reached nothing: {stats.problem}")
     click.echo(
         f"sent {stats.clicks} clicks and {stats.postbacks} postbacks ({stats.errors} errors)"
     )

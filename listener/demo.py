@@ -5,6 +5,7 @@ through real HTTP to a running listener."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import secrets
 from collections.abc import Callable
@@ -18,6 +19,8 @@ class DemoStats:
     clicks: int = 0
     postbacks: int = 0
     errors: int = 0
+    reached: int = 0  # clicks the listener answered with a click id
+    problem: str = ""  # why the last request failed or was refused, in plain words
 
 
 def _postbacks(clickid: str, rng: random.Random) -> list[dict[str, str]]:
@@ -61,9 +64,21 @@ async def run_demo(
             try:
                 async with session.get(path, params=params, allow_redirects=False) as response:
                     data = await response.json(content_type=None)
+                    if response.status >= 400:
+                        stats.problem = refused(path, response.status, data)
                     return data if isinstance(data, dict) else None
-            except (aiohttp.ClientError, ValueError):
+            except aiohttp.ClientConnectorError as error:
                 stats.errors += 1
+                code = error.os_error.errno
+                why = os.strerror(code) if code else str(error)
+                stats.problem = (
+                    f"nothing is listening at {base_url} ({why}): start `postwatch` or"
+                    " `postwatch serve` there, or give --url"
+                )
+                return None
+            except (aiohttp.ClientError, ValueError) as error:
+                stats.errors += 1
+                stats.problem = f"{base_url}{path} did not answer in JSON ({error})"
                 return None
             finally:
                 if on_event is not None:
@@ -79,8 +94,17 @@ async def run_demo(
             answer = await send(f"/click/{campaign}", params)
             stats.clicks += 1
             if not answer or "clickid" not in answer:
+                if stats.reached == 0 and stats.problem:
+                    break  # the first click found no listener or no campaign: say why
                 continue
+            stats.reached += 1
             for postback in _postbacks(answer["clickid"], rng):
                 await send("/postback", postback)
                 stats.postbacks += 1
     return stats
+
+
+def refused(path: str, status: int, answer: object) -> str:
+    """Why the listener refused a request, with its own words when it gave them."""
+    said = answer.get("error") if isinstance(answer, dict) else None
+    return f"the listener answered {status} to {path}" + (f": {said}" if said else "")
