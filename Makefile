@@ -24,6 +24,8 @@ bench: $(STAMP)
 	$(PY) bench/tui.py
 	$(PY) bench/tui.py --attached
 	$(PY) bench/scale.py --sizes 1000,100000
+	$(PY) bench/find.py --db bench/results/find-100000.db --make 100000
+	$(PY) bench/reevaluate.py --conversions 100000
 
 # reads and ingest on a large database; SIZES=1000,1000000 for the full run (fills once, cached)
 scale: $(STAMP)
