@@ -199,7 +199,13 @@ def sample(path: Path) -> dict[str, str]:
         "SELECT created_at FROM conversions WHERE id >= (SELECT max(id) / 2 FROM conversions)"
         " ORDER BY id LIMIT 1"
     ).fetchone()
-    campaign = conn.execute("SELECT key, name FROM campaigns ORDER BY id DESC LIMIT 1").fetchone()
+    campaign = conn.execute(
+        "SELECT k.key, k.name, t.name AS traffic_source FROM campaigns k"
+        " JOIN traffic_sources t ON t.id = k.traffic_source_id ORDER BY k.id DESC LIMIT 1"
+    ).fetchone()
+    postback = conn.execute(  # a conditional config: its fired decisions are the fewer
+        "SELECT name FROM postback_configs ORDER BY conditional DESC, id DESC LIMIT 1"
+    ).fetchone()
     conn.close()
     return {
         "new_txid": str(newest["txid"]),
@@ -208,6 +214,8 @@ def sample(path: Path) -> dict[str, str]:
         "middle": str(middle[0]),
         "campaign": str(campaign["key"]),
         "campaign_name": str(campaign["name"]),
+        "traffic_source": str(campaign["traffic_source"]),
+        "postback": str(postback["name"]),
     }
 
 
@@ -218,11 +226,11 @@ def cases(values: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
         ("/api/conversions", {}),
         ("/api/conversions", {"campaign": values["campaign"]}),
         ("/api/conversions", {"campaign": values["campaign_name"], "status": "approved"}),
-        ("/api/conversions", {"traffic_source": "Taboola"}),
+        ("/api/conversions", {"traffic_source": values["traffic_source"]}),
         ("/api/conversions", {"type": "Lead"}),
         ("/api/conversions", {"status": "declined"}),
         ("/api/conversions", {"verdict": "filtered"}),
-        ("/api/conversions", {"postback": "paid deposits", "verdict": "fired"}),
+        ("/api/conversions", {"postback": values["postback"], "verdict": "fired"}),
         ("/api/conversions", {"outcome": "failed"}),
         ("/api/conversions", {"q": values["old_txid"]}),
         ("/api/conversions", {"q": values["old_external"]}),
@@ -232,7 +240,7 @@ def cases(values: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
         ("/api/deliveries", {}),
         ("/api/deliveries", {"outcome": "failed"}),
         ("/api/deliveries", {"campaign": values["campaign"]}),
-        ("/api/deliveries", {"postback": "paid deposits"}),
+        ("/api/deliveries", {"postback": values["postback"]}),
         ("/api/deliveries", {"q": values["old_txid"]}),
         ("/api/deliveries", {"since": since, "outcome": "failed"}),
         ("/api/inbound", {}),
