@@ -208,7 +208,7 @@ class AttemptRow(AttemptView):
 
 
 @dataclass(frozen=True)
-class SinkRecordView:
+class SinkRecordView(Fields):
     """A request a built-in sink received."""
 
     id: int
