@@ -100,6 +100,11 @@ class Source:
         """Rows of the window that changed (other than unsettled ones)."""
         return set()
 
+    def count_newer(self, conn: sqlite3.Connection, after_id: int) -> int:
+        """How many rows above ``after_id`` the filter shown matches (for "N new"); a source
+        of a table that ``ListFilter`` does not list counts with its own query."""
+        return queries.count_newer(conn, self.table, after_id, self.chosen)
+
     def row(self, data: Row) -> TableRow:
         return TableRow(key=int(data["id"]), cells=lambda: self.all_cells(data), data=data)
 
@@ -108,7 +113,7 @@ class Source:
             newer = self.page(conn, limit=snapshot.limit, after=snapshot.top)
             result = Fetch(newer=newer, new_count=0)
         else:
-            count = queries.count_newer(conn, self.table, snapshot.top or 0, self.chosen)
+            count = self.count_newer(conn, snapshot.top or 0)
             result = Fetch(newer=None, new_count=count)
         reread = set(snapshot.unsettled) | self.touched(conn, snapshot.window)
         if reread:
