@@ -615,3 +615,45 @@ def campaign_key(conn: sqlite3.Connection, preferred: str) -> str | None:
     """``preferred`` if such a campaign exists, else the first campaign's key."""
     row = conn.execute("SELECT key FROM campaigns WHERE key = ?", (preferred,)).fetchone()
     return preferred if row is not None else first_campaign_key(conn)
+
+
+def _sink_record(row: sqlite3.Row) -> SinkRecordView:
+    return SinkRecordView(
+        id=row["id"],
+        received_at=row["received_at"],
+        method=row["method"],
+        path=row["path"],
+        query=row["query"],
+        headers=json.loads(row["headers"]),
+        body=row["body"],
+        http_status=row["http_status"],
+    )
+
+
+def sink_records_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[SinkRecordView]:
+    """Sink records of every sink, newest first."""
+    if not ids:
+        return []
+    rows = conn.execute(
+        f"SELECT * FROM sink_records WHERE id IN ({_marks(ids)}) ORDER BY id DESC", list(ids)
+    )
+    return [_sink_record(row) for row in rows]
+
+
+def sink_record_page(
+    conn: sqlite3.Connection, *, limit: int, before: int | None = None, after: int | None = None
+) -> list[SinkRecordView]:
+    """One page of the Sinks table: what every sink received, newest first, below ``before``
+    and above ``after`` (ids)."""
+    rows = conn.execute(
+        "SELECT * FROM sink_records WHERE id < ? AND id > ? ORDER BY id DESC LIMIT ?",
+        (before if before is not None else 2**63 - 1, after or 0, limit),
+    )
+    return [_sink_record(row) for row in rows]
+
+
+def sink_records_newer(conn: sqlite3.Connection, after_id: int) -> int:
+    """How many sink records are above ``after_id``."""
+    return int(
+        conn.execute("SELECT count(*) FROM sink_records WHERE id > ?", (after_id,)).fetchone()[0]
+    )
