@@ -157,9 +157,6 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         "inbound before": lambda c: queries.inbound(c, page.page(before=3)),
         "inbound by id": lambda c: queries.inbound_by_id(c, [1, 2]),
         "sink records": lambda c: queries.sink_records(c, "propeller"),
-        "sink record page": lambda c: queries.sink_record_page(c, limit=50, before=9),
-        "sink records newer": lambda c: queries.sink_records_newer(c, 3),
-        "sink records by id": lambda c: queries.sink_records_by_id(c, [1, 2]),
         "header totals": totals.read,
         "conversions page": lambda c: queries.conversion_row_page(c, page),
         "conversions page before": lambda c: queries.conversion_row_page(
