@@ -5,6 +5,7 @@ a new screen is one module (plus its queries in store.read)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +16,8 @@ from typing import Any, ClassVar
 import pytest
 from textual.binding import Binding, BindingType
 
-from store.read.model import InboundView
+from store.read.model import ConversionRow, InboundView
+from tests.helpers import Listener
 from tui import screens
 from tui.app import PostwatchApp
 from tui.screens import SCREENS, missing_parts, screen_modules
@@ -190,7 +192,8 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from store.read import queries
-from store.read.model import InboundView
+from store.read.model import ConversionRow, InboundView
+from tests.helpers import Listener
 from tui import format as fmt
 from tui.screens.base import TableScreen
 from tui.sources import Row, Source
@@ -315,3 +318,81 @@ def test_an_incomplete_screen_module_stops_the_import_saying_what_to_write(
     result = _run(tmp_path, "import tui.app")
     assert result.returncode != 0
     assert "ImportError: " in result.stderr and said in result.stderr, result.stderr
+
+
+# -- a Live column ----------------------------------------------------------------------------
+
+
+def test_a_live_column_of_a_field_the_row_has_is_one_column() -> None:
+    class Wider(Conversions):
+        columns: ClassVar[list[Column]] = [
+            *Conversions.columns,
+            Column("updated_at", "updated", 8),
+        ]
+
+    row = ConversionRow(
+        id=7,
+        click_id="c1",
+        campaign="casino-fr",
+        type="Deposit",
+        status="approved",
+        raw_status="1",
+        payout=5.0,
+        currency="EUR",
+        txid=None,
+        created_at=1_700_000_000.0,
+        updated_at=1_700_000_060.0,
+    )
+    cells = {key: cell.plain for key, cell in Wider().all_cells(row).items()}
+    assert cells["updated_at"] == "22:14:20"
+    assert list(cells) == [column.key for column in Wider.columns]
+    assert cells["txid"] == ""  # (drawn by the source's own cells, as before)
+
+
+ADD_THE_COLUMN = """
+import json, sqlite3, sys
+from store.read import queries
+from tui.screens.live import Conversions
+
+conn = sqlite3.connect(sys.argv[1])
+conn.row_factory = sqlite3.Row
+rows = queries.conversion_row_page(conn)
+stored = [row[0] for row in conn.execute("SELECT campaign_id FROM conversions ORDER BY id DESC")]
+print(json.dumps([[Conversions().all_cells(row)["campaign_id"].plain for row in rows], stored]))
+"""
+
+
+async def test_a_live_column_of_a_value_the_conversions_table_has_is_a_field_and_a_column(
+    pw: Listener, tmp_path: Path
+) -> None:
+    clickid = await pw.click(ref_id="ext-1")
+    for n in range(2):
+        status, body = await pw.postback(clickid=clickid, type="Deposit", status="2", txid=f"T{n}")
+        assert status == 200, body
+    copy = tmp_path / "copy"
+    screens_dir = _copy_product(copy)
+    model = copy / "store" / "read" / "model.py"
+    field_line = "    marks: tuple[Mark, ...] = ()\n"
+    text = model.read_text("utf-8")
+    assert text.count(field_line) == 1
+    model.write_text(text.replace(field_line, field_line + "    campaign_id: int = 0\n"), "utf-8")
+    live = screens_dir / "live.py"
+    column_line = '        Column("marks", "postbacks", 9, 12),\n'
+    text = live.read_text("utf-8")
+    assert text.count(column_line) == 1
+    live.write_text(
+        text.replace(column_line, column_line + '        Column("campaign_id", "camp", 4),\n'),
+        "utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", ADD_THE_COLUMN, str(pw.store.path)],
+        cwd=copy,
+        env={**os.environ, "PYTHONPATH": str(copy)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    shown, stored = json.loads(result.stdout)
+    assert len(stored) == 2
+    assert shown == [str(n) for n in stored]
