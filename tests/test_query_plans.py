@@ -32,7 +32,7 @@ from store.read.filters import (
 )
 from store.schema import STORED
 from tests.helpers import Listener
-from tui import sources
+from tui.screens.live import Conversions
 
 GROWING = frozenset(
     {
@@ -272,7 +272,7 @@ FILTERS: dict[str, ListFilter] = {
 
 def touched(conn: sqlite3.Connection, conversion: int) -> set[int]:
     """The live table's check for conversions updated by a new event."""
-    source = sources.Conversions()
+    source = Conversions()
     source.touched(conn, [conversion])
     source._last_event = 0  # as after one poll: events above it are new
     return source.touched(conn, [conversion])

@@ -24,21 +24,10 @@ from tui.context import Dash, DashOptions, open_dash, start_failure
 from tui.feed import Feed
 from tui.keys import binding_ids
 from tui.messages import DataChanged, DemoChanged, Stats, StatsUpdated, WorkFailed
+from tui.screens import SCREENS as SCREENS  # (the keys and tests take them from here too)
 from tui.screens.base import DashScreen
-from tui.screens.campaigns import CampaignsScreen
-from tui.screens.deliveries import DeliveriesScreen
-from tui.screens.inbound import InboundScreen
-from tui.screens.live import LiveScreen
 from tui.screens.trace import TraceScreen
 from tui.workers import failure_message, report_failure
-
-SCREENS: dict[str, type[DashScreen]] = {
-    "live": LiveScreen,
-    "campaigns": CampaignsScreen,
-    "deliveries": DeliveriesScreen,
-    "inbound": InboundScreen,
-    "trace": TraceScreen,
-}
 
 # Theme names users may give, and the Textual theme each stands for.
 THEME_ALIASES = {"ansi": "ansi-dark", "textual-ansi": "ansi-dark", "16": "ansi-dark"}
@@ -49,6 +38,21 @@ NEW_TOKEN_TIMEOUT = 60.0  # seconds the made-up API token stays on screen, to be
 FEED_RETRY = 2.0  # seconds before watching the database again after a failed poll
 BUILD_PAUSE = 0.05  # seconds between building two screens ahead of their first switch
 BUILD_WAIT = 2.0  # seconds a screen built ahead may take to read its data
+
+
+def screen_bindings() -> list[BindingType]:
+    """One number key per screen, in ``SCREENS``' order: ``KEY`` shows the screen, with the
+    id ``app.<NAME>`` that the config's ``[keys]`` remaps."""
+    return [
+        Binding(
+            screen.KEY,
+            f"show_screen('{name}')",
+            screen.LABEL,
+            show=False,
+            id=f"app.{name}",
+        )
+        for name, screen in SCREENS.items()
+    ]
 
 
 def _freeze_heap() -> None:
@@ -70,11 +74,7 @@ class PostwatchApp(App[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]  # noqa: RUF012 (Textual's type)
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "show_screen('live')", "Live", show=False, id="app.live"),
-        Binding("2", "show_screen('campaigns')", "Campaigns", show=False, id="app.campaigns"),
-        Binding("3", "show_screen('deliveries')", "Deliveries", show=False, id="app.deliveries"),
-        Binding("4", "show_screen('inbound')", "Inbound", show=False, id="app.inbound"),
-        Binding("5", "show_screen('trace')", "Trace", show=False, id="app.trace"),
+        *screen_bindings(),
         Binding("d", "demo", "Demo", tooltip="Start or stop demo traffic", id="app.demo"),
         Binding("question_mark", "keys", "Keys", tooltip="Show every key", id="app.keys"),
         Binding("q", "quit", "Quit", id="app.quit"),

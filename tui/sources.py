@@ -1,18 +1,20 @@
-"""Where each live table's rows come from: the read model's queries run on the store's
-reader, and how a row becomes cells. One fetch is one trip to the reader thread."""
+"""What every live table's source shares: the rows of the read model's queries run on the
+store's reader, and how a row becomes cells. One fetch is one trip to the reader thread.
+
+Each table's own ``Source`` lives in its screen's module (``tui/screens/<name>.py``)."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import Any, ClassVar
 
 from rich.text import Text
 
 from store.read import queries
-from store.read.filters import ALL, DELIVERY_SHOWS, INBOUND_SHOWS, ListFilter
-from store.read.model import AttemptRow, ConversionRow, InboundView
+from store.read.filters import ALL, ListFilter
 from tui import format as fmt
 from tui.widgets.rows import Column, TableRow
 
@@ -41,9 +43,12 @@ class Fetch:
 
 
 class Source:
-    """The rows of one live table."""
+    """The rows of one live table: ``page`` and ``by_id`` read records of type ``record``
+    from ``table``, and ``cells`` draws a row. A column that ``cells`` does not draw shows
+    the record's field of the column's key as it is (a time as a clock time)."""
 
     table: ClassVar[str]
+    record: ClassVar[type]
     columns: ClassVar[list[Column]]
     shows: ClassVar[Mapping[str, ListFilter]] = {"all": ALL}
 
@@ -74,7 +79,18 @@ class Source:
         raise NotImplementedError
 
     def cells(self, row: Any) -> dict[str, Text]:
-        raise NotImplementedError
+        """The cells this source draws its own way, by column key (the others are plain)."""
+        return {}
+
+    def all_cells(self, row: Any) -> dict[str, Text]:
+        """Every column's cell: those of ``cells``, and for any other column the row's field
+        of the column's key."""
+        drawn = self.cells(row)
+        timed = times(self.record)
+        for column in self.columns:
+            if column.key not in drawn:
+                drawn[column.key] = plain_cell(row[column.key], time=column.key in timed)
+        return drawn
 
     def settled(self, row: Any) -> bool:
         """Whether the row can no longer change by itself."""
@@ -84,15 +100,20 @@ class Source:
         """Rows of the window that changed (other than unsettled ones)."""
         return set()
 
+    def count_newer(self, conn: sqlite3.Connection, after_id: int) -> int:
+        """How many rows above ``after_id`` the filter shown matches (for "N new"); a source
+        of a table that ``ListFilter`` does not list counts with its own query."""
+        return queries.count_newer(conn, self.table, after_id, self.chosen)
+
     def row(self, data: Row) -> TableRow:
-        return TableRow(key=int(data["id"]), cells=lambda: self.cells(data), data=data)
+        return TableRow(key=int(data["id"]), cells=lambda: self.all_cells(data), data=data)
 
     def fetch(self, conn: sqlite3.Connection, snapshot: Snapshot) -> Fetch:
         if snapshot.following:
             newer = self.page(conn, limit=snapshot.limit, after=snapshot.top)
             result = Fetch(newer=newer, new_count=0)
         else:
-            count = queries.count_newer(conn, self.table, snapshot.top or 0, self.chosen)
+            count = self.count_newer(conn, snapshot.top or 0)
             result = Fetch(newer=None, new_count=count)
         reread = set(snapshot.unsettled) | self.touched(conn, snapshot.window)
         if reread:
@@ -105,142 +126,17 @@ class Source:
         return self.show
 
 
-class Conversions(Source):
-    table = "conversions"
-    columns: ClassVar[list[Column]] = [
-        Column("id", "#", 5, 8, priority=3, justify="right"),
-        Column("time", "time", 8),
-        Column("click", "click id", 12, 24, weight=10),
-        Column("campaign", "campaign", 8, 16, weight=1, priority=2),
-        Column("type", "type", 7, 14, weight=1),
-        Column("status", "status", 12, 20, weight=1),
-        Column("payout", "payout", 7, 14, weight=1, justify="right"),
-        Column("txid", "txid", 12, 18, weight=1, priority=4),
-        Column("marks", "postbacks", 9, 12),
-    ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._last_event: int | None = None
-
-    def page(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        limit: int,
-        before: int | None = None,
-        after: int | None = None,
-    ) -> list[Row]:
-        chosen = self.chosen.page(limit=limit, before=before, after=after)
-        return list(queries.conversion_row_page(conn, chosen))
-
-    def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
-        return list(queries.conversion_rows(conn, ids))
-
-    def settled(self, row: ConversionRow) -> bool:
-        return row.settled
-
-    def touched(self, conn: sqlite3.Connection, window: list[int]) -> set[int]:
-        """Conversions of the window updated by a new event (a status change, say)."""
-        latest = queries.latest_event_id(conn)
-        previous, self._last_event = self._last_event, latest
-        if previous is None or not window or latest <= previous:
-            return set()
-        return queries.conversions_updated(conn, previous, window)
-
-    def cells(self, row: ConversionRow) -> dict[str, Text]:
-        return {
-            "id": Text(str(row.id), style="dim"),
-            "time": Text(fmt.clock_time(row.created_at)),
-            "click": fmt.literal(row.click_id),
-            "campaign": fmt.literal(row.campaign),
-            "type": fmt.literal(row.type or "—"),
-            "status": fmt.status_text(row.status, row.raw_status),
-            "payout": Text(fmt.payout(row.payout, row.currency)),
-            "txid": fmt.literal(row.txid or ""),
-            "marks": fmt.marks(item.mark for item in row.marks),
-        }
+@cache
+def times(record: type) -> frozenset[str]:
+    """The fields of a read-model record that hold a time."""
+    return frozenset(item.name for item in fields(record) if item.metadata.get("time"))
 
 
-class Deliveries(Source):
-    table = "deliveries"
-    shows = DELIVERY_SHOWS
-    columns: ClassVar[list[Column]] = [
-        Column("id", "#", 5, 8, priority=2, justify="right"),
-        Column("time", "time", 8),
-        Column("postback", "postback", 10, 20, weight=1),
-        Column("click", "click id", 10, 24, weight=1, priority=3),
-        Column("attempt", "try", 3, justify="right"),
-        Column("url", "request", 28, None, weight=4),
-        Column("http", "http", 4, justify="right"),
-        Column("outcome", "outcome", 9),
-        Column("took", "took", 7, justify="right", priority=1),
-    ]
-
-    def page(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        limit: int,
-        before: int | None = None,
-        after: int | None = None,
-    ) -> list[Row]:
-        chosen = self.chosen.page(limit=limit, before=before, after=after)
-        return list(queries.attempt_row_page(conn, chosen))
-
-    def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
-        return list(queries.attempt_rows(conn, ids))
-
-    def settled(self, row: AttemptRow) -> bool:
-        return row.outcome != "pending"
-
-    def cells(self, row: AttemptRow) -> dict[str, Text]:
-        at = row.sent_at if row.sent_at is not None else row.due_at
-        return {
-            "id": Text(str(row.id), style="dim"),
-            "time": Text(fmt.clock_time(at)),
-            "postback": fmt.literal(row.postback),
-            "click": fmt.literal(row.click_id),
-            "attempt": Text(str(row.attempt)),
-            "url": fmt.literal(f"{row.method} {fmt.without_scheme(row.url)}"),
-            "http": Text(fmt.http_status(row.http_status)),
-            "outcome": fmt.outcome_text(row.outcome),
-            "took": Text(fmt.duration(row.duration_ms)),
-        }
-
-
-class Inbound(Source):
-    table = "inbound"
-    shows = INBOUND_SHOWS
-    columns: ClassVar[list[Column]] = [
-        Column("id", "#", 5, 8, priority=2, justify="right"),
-        Column("time", "time", 8),
-        Column("endpoint", "what", 8),
-        Column("request", "request", 20, None, weight=4),
-        Column("outcome", "outcome", 8),
-        Column("reason", "reason", 12, None, weight=3, priority=1),
-    ]
-
-    def page(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        limit: int,
-        before: int | None = None,
-        after: int | None = None,
-    ) -> list[Row]:
-        chosen = self.chosen.page(limit=limit, before=before, after=after)
-        return list(queries.inbound(conn, chosen))
-
-    def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
-        return list(queries.inbound_by_id(conn, ids))
-
-    def cells(self, row: InboundView) -> dict[str, Text]:
-        return {
-            "id": Text(str(row.id), style="dim"),
-            "time": Text(fmt.clock_time(row.received_at)),
-            "endpoint": fmt.literal(row.endpoint),
-            "request": fmt.literal(f"{row.method} {fmt.request_target(row.path, row.query)}"),
-            "outcome": fmt.outcome_text(row.outcome),
-            "reason": fmt.literal(row.reason),
-        }
+def plain_cell(value: Any, *, time: bool = False) -> Text:
+    """A field's value as a cell: shown as it is (a captured value is never markup), a time
+    as a clock time, nothing as an empty cell."""
+    if value is None:
+        return Text("")
+    if time:
+        return Text(fmt.clock_time(value))
+    return fmt.literal(str(value))

@@ -11,6 +11,8 @@ from functools import cache
 from typing import Any, Protocol
 
 TIME: Mapping[str, Any] = {"time": True}
+# A field stored as 0/1 and read as a bool (see ``read`` in store.read.queries).
+FLAG: Mapping[str, Any] = {"read": bool}
 
 # A mark is the state of one postback config for a conversion's latest event.
 SETTLED_MARKS = frozenset({"delivered", "failed", "filtered", "skipped"})
@@ -133,7 +135,9 @@ class DecisionView:
 
 @dataclass(frozen=True)
 class ConversionValues(Fields):
-    """A conversion's current values."""
+    """A conversion's current values: the API's, the export's and the trace's. The query
+    fills each field from the conversions column of the same name (or the campaign's
+    ``key``, as ``campaign``)."""
 
     id: int
     click_id: str
@@ -146,7 +150,7 @@ class ConversionValues(Fields):
     txid: str | None
     created_at: float = field(metadata=TIME)
     updated_at: float = field(metadata=TIME)
-    manual: bool = False  # entered by hand (SPEC §2a), not reported by a postback
+    manual: bool = field(default=False, metadata=FLAG)  # entered by hand (SPEC §2a)
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,9 @@ class Mark(Fields):
 @dataclass(frozen=True)
 class ConversionRow(ConversionValues):
     """A row of the dashboard's Live table: the values and one mark per postback config of
-    the latest event (the reasons are read with the detail, not for each of a flood)."""
+    the latest event (the reasons are read with the detail, not for each of a flood). A field
+    added here (with a default) is filled from the conversions column of its name, for the
+    Live table only; one added to ``ConversionValues`` is also the API's and the export's."""
 
     marks: tuple[Mark, ...] = ()
 
@@ -208,7 +214,7 @@ class AttemptRow(AttemptView):
 
 
 @dataclass(frozen=True)
-class SinkRecordView:
+class SinkRecordView(Fields):
     """A request a built-in sink received."""
 
     id: int

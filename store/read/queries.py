@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields, replace
+from functools import cache
 from typing import Any, NamedTuple
 
 from store import events
@@ -115,22 +116,24 @@ def _decision(row: sqlite3.Row, attempts: Sequence[AttemptView]) -> DecisionView
     )
 
 
-def _values(row: sqlite3.Row) -> dict[str, Any]:
-    """A conversions row (joined with its campaign's key) as the record's values."""
-    return {
-        "id": row["id"],
-        "click_id": row["click_id"],
-        "campaign": row["campaign"],
-        "type": row["type"],
-        "status": row["status"],
-        "raw_status": row["raw_status"],
-        "payout": row["payout"],
-        "currency": row["currency"],
-        "txid": row["txid"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "manual": bool(row["manual"]),
-    }
+@cache
+def _readers(record: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    return tuple((item.name, item.metadata.get("read")) for item in fields(record))
+
+
+def _values(row: sqlite3.Row, record: type = ConversionValues) -> dict[str, Any]:
+    """The values of ``record``'s fields that ``row`` has a column of, by name: a
+    conversions row (joined with its campaign's key, as ``campaign``) fills a conversion's
+    record, so a field added to the record is read with no change here. A field whose
+    metadata has ``read`` is converted by it (a 0/1 flag becomes a bool); the fields the
+    row has no column of are the caller's (marks, history, decisions) or their defaults."""
+    columns = frozenset(row.keys())
+    values: dict[str, Any] = {}
+    for name, convert in _readers(record):
+        if name in columns:
+            value = row[name]
+            values[name] = value if convert is None or value is None else convert(value)
+    return values
 
 
 # -- batches by id ----------------------------------------------------------------------------
@@ -208,7 +211,7 @@ def _conversion_views(
     history = _history(conn, ids) if full else {}
     return [
         ConversionView(
-            **_values(row),
+            **_values(row, ConversionView),
             history=tuple(history.get(row["id"], [])) if full else None,
             decisions=tuple(by_conversion.get(row["id"], [])),
         )
@@ -253,7 +256,10 @@ def conversion_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> list[Conver
                 mark=mark_of(row["verdict"], states.get(row["id"], [])),
             )
         )
-    return [ConversionRow(**_values(row), marks=tuple(marks.get(row["id"], []))) for row in rows]
+    return [
+        ConversionRow(**_values(row, ConversionRow), marks=tuple(marks.get(row["id"], [])))
+        for row in rows
+    ]
 
 
 def conversion_values(conn: sqlite3.Connection, ids: Sequence[int]) -> list[ConversionValues]:

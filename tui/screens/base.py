@@ -43,9 +43,14 @@ class DetailLoaded(Message, bubble=False):
 
 
 class DashScreen(Screen[None]):
-    """A dashboard screen."""
+    """A dashboard screen. Its module (``tui/screens/<NAME>.py``) ends with ``SCREEN = <the
+    class>``, and ``tui.screens.SCREENS`` finds it there: the app's number key ``KEY`` shows
+    it (binding id ``app.<NAME>``), and ``LABEL`` names it on its header tab, in the keys
+    and in the command palette."""
 
     NAME: ClassVar[str] = ""
+    KEY: ClassVar[str] = ""
+    LABEL: ClassVar[str] = ""
 
     def __init__(self, dash: Dash) -> None:
         super().__init__(id=f"screen-{self.NAME}")

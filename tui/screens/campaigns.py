@@ -106,6 +106,8 @@ def what_if_text(result: WhatIf) -> Text:
 
 class CampaignsScreen(DashScreen):
     NAME = "campaigns"
+    KEY = "2"
+    LABEL = "Campaigns"
 
     COLUMNS: ClassVar[list[Column]] = [
         Column("campaign", "campaign", 8, 18, weight=1, priority=2),
@@ -436,3 +438,6 @@ def _sync(selection_list: SelectionList[str], chosen: list[str]) -> None:
     selection_list.deselect_all()
     for value in chosen:
         selection_list.select(value)
+
+
+SCREEN = CampaignsScreen

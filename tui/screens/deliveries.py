@@ -3,20 +3,74 @@ its URL or a curl command."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from store.read import queries
+from store.read.filters import DELIVERY_SHOWS
+from store.read.model import AttemptRow
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
-from tui.sources import Deliveries
+from tui.sources import Row, Source
 from tui.widgets.live_table import LiveTable
+from tui.widgets.rows import Column
+
+
+class Deliveries(Source):
+    table = "deliveries"
+    record = AttemptRow
+    shows = DELIVERY_SHOWS
+    columns: ClassVar[list[Column]] = [
+        Column("id", "#", 5, 8, priority=2, justify="right"),
+        Column("time", "time", 8),
+        Column("postback", "postback", 10, 20, weight=1),
+        Column("click", "click id", 10, 24, weight=1, priority=3),
+        Column("attempt", "try", 3, justify="right"),
+        Column("url", "request", 28, None, weight=4),
+        Column("http", "http", 4, justify="right"),
+        Column("outcome", "outcome", 9),
+        Column("took", "took", 7, justify="right", priority=1),
+    ]
+
+    def page(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> list[Row]:
+        chosen = self.chosen.page(limit=limit, before=before, after=after)
+        return list(queries.attempt_row_page(conn, chosen))
+
+    def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
+        return list(queries.attempt_rows(conn, ids))
+
+    def settled(self, row: AttemptRow) -> bool:
+        return row.outcome != "pending"
+
+    def cells(self, row: AttemptRow) -> dict[str, Text]:
+        at = row.sent_at if row.sent_at is not None else row.due_at
+        return {
+            "id": Text(str(row.id), style="dim"),
+            "time": Text(fmt.clock_time(at)),
+            "postback": fmt.literal(row.postback),
+            "click": fmt.literal(row.click_id),
+            "attempt": Text(str(row.attempt)),
+            "url": fmt.literal(f"{row.method} {fmt.without_scheme(row.url)}"),
+            "http": Text(fmt.http_status(row.http_status)),
+            "outcome": fmt.outcome_text(row.outcome),
+            "took": Text(fmt.duration(row.duration_ms)),
+        }
 
 
 class DeliveriesScreen(TableScreen):
     NAME = "deliveries"
+    KEY = "3"
+    LABEL = "Deliveries"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", "outcome", "Outcome", tooltip="Show one outcome", id="deliveries.filter"),
@@ -85,3 +139,6 @@ class DeliveriesScreen(TableScreen):
             return
         command = fmt.curl(row["method"], row["url"], row["headers"], row["body"])
         self.copy(command, "curl command")
+
+
+SCREEN = DeliveriesScreen

@@ -2,20 +2,64 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 
+from store.read import queries
+from store.read.filters import INBOUND_SHOWS
 from store.read.model import InboundView
 from tui import format as fmt
 from tui.screens.base import TableScreen
-from tui.sources import Inbound
+from tui.sources import Row, Source
+from tui.widgets.rows import Column
+
+
+class Inbound(Source):
+    table = "inbound"
+    record = InboundView
+    shows = INBOUND_SHOWS
+    columns: ClassVar[list[Column]] = [
+        Column("id", "#", 5, 8, priority=2, justify="right"),
+        Column("time", "time", 8),
+        Column("endpoint", "what", 8),
+        Column("request", "request", 20, None, weight=4),
+        Column("outcome", "outcome", 8),
+        Column("reason", "reason", 12, None, weight=3, priority=1),
+    ]
+
+    def page(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> list[Row]:
+        chosen = self.chosen.page(limit=limit, before=before, after=after)
+        return list(queries.inbound(conn, chosen))
+
+    def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
+        return list(queries.inbound_by_id(conn, ids))
+
+    def cells(self, row: InboundView) -> dict[str, Text]:
+        return {
+            "id": Text(str(row.id), style="dim"),
+            "time": Text(fmt.clock_time(row.received_at)),
+            "endpoint": fmt.literal(row.endpoint),
+            "request": fmt.literal(f"{row.method} {fmt.request_target(row.path, row.query)}"),
+            "outcome": fmt.outcome_text(row.outcome),
+            "reason": fmt.literal(row.reason),
+        }
 
 
 class InboundScreen(TableScreen):
     NAME = "inbound"
+    KEY = "4"
+    LABEL = "Inbound"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", "show", "Show", tooltip="All, rejected, accepted…", id="inbound.filter"),
@@ -71,3 +115,6 @@ class InboundScreen(TableScreen):
             self.nothing("request with a click id")
             return
         self.dash_app.trace(str(row["click_id"]))
+
+
+SCREEN = InboundScreen

@@ -3,6 +3,7 @@ selected one (why each postback fired or not, what was sent and answered)."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -10,15 +11,77 @@ from textual import work
 from textual.binding import Binding, BindingType
 
 from store.read import queries
+from store.read.model import ConversionRow
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
-from tui.sources import Conversions, Source
+from tui.sources import Row, Source
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
+from tui.widgets.rows import Column
+
+
+class Conversions(Source):
+    table = "conversions"
+    record = ConversionRow
+    columns: ClassVar[list[Column]] = [
+        Column("id", "#", 5, 8, priority=3, justify="right"),
+        Column("time", "time", 8),
+        Column("click", "click id", 12, 24, weight=10),
+        Column("campaign", "campaign", 8, 16, weight=1, priority=2),
+        Column("type", "type", 7, 14, weight=1),
+        Column("status", "status", 12, 20, weight=1),
+        Column("payout", "payout", 7, 14, weight=1, justify="right"),
+        Column("txid", "txid", 12, 18, weight=1, priority=4),
+        Column("marks", "postbacks", 9, 12),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_event: int | None = None
+
+    def page(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> list[Row]:
+        chosen = self.chosen.page(limit=limit, before=before, after=after)
+        return list(queries.conversion_row_page(conn, chosen))
+
+    def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
+        return list(queries.conversion_rows(conn, ids))
+
+    def settled(self, row: ConversionRow) -> bool:
+        return row.settled
+
+    def touched(self, conn: sqlite3.Connection, window: list[int]) -> set[int]:
+        """Conversions of the window updated by a new event (a status change, say)."""
+        latest = queries.latest_event_id(conn)
+        previous, self._last_event = self._last_event, latest
+        if previous is None or not window or latest <= previous:
+            return set()
+        return queries.conversions_updated(conn, previous, window)
+
+    def cells(self, row: ConversionRow) -> dict[str, Text]:
+        return {
+            "id": Text(str(row.id), style="dim"),
+            "time": Text(fmt.clock_time(row.created_at)),
+            "click": fmt.literal(row.click_id),
+            "campaign": fmt.literal(row.campaign),
+            "type": fmt.literal(row.type or "—"),
+            "status": fmt.status_text(row.status, row.raw_status),
+            "payout": Text(fmt.payout(row.payout, row.currency)),
+            "txid": fmt.literal(row.txid or ""),
+            "marks": fmt.marks(item.mark for item in row.marks),
+        }
 
 
 class LiveScreen(TableScreen):
     NAME = "live"
+    KEY = "1"
+    LABEL = "Live"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -156,3 +219,6 @@ def getting_started(
         out.line("")
         out.line(Text(f"The JSON API (/api/…) needs the API token: {token_where}.", style="dim"))
     return out.text
+
+
+SCREEN = LiveScreen

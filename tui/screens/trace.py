@@ -17,6 +17,8 @@ from tui.widgets.detail import DetailPane
 
 class TraceScreen(DashScreen):
     NAME = "trace"
+    KEY = "5"
+    LABEL = "Trace"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "search", "Find", tooltip="Type an id to trace", id="trace.search"),
@@ -88,3 +90,6 @@ class TraceScreen(DashScreen):
             self.nothing("trace")
             return
         self.copy("\n".join(self.lines), "trace")
+
+
+SCREEN = TraceScreen

@@ -14,14 +14,6 @@ from tui.messages import Stats
 if TYPE_CHECKING:
     from tui.app import PostwatchApp
 
-SCREENS = (
-    ("live", "1", "Live"),
-    ("campaigns", "2", "Campaigns"),
-    ("deliveries", "3", "Deliveries"),
-    ("inbound", "4", "Inbound"),
-    ("trace", "5", "Trace"),
-)
-
 
 class StatusBar(Widget):
     """Listening address (or attached database), totals, postbacks per second, the demo
@@ -94,7 +86,10 @@ class StatusBar(Widget):
     def _tabs(self, *, compact: bool = False) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         gap = "" if compact else " "
-        for name, key, label in SCREENS:
+        from tui.screens import SCREENS  # (the screens hold this header: not at import)
+
+        for name, screen in SCREENS.items():
+            key, label = screen.KEY, screen.LABEL
             action = Style(meta={"@click": f"app.show_screen('{name}')"})
             text.append(" ")
             if name == self.current:
