@@ -449,7 +449,10 @@ def demo(url: str, campaign: str, rate: float, count: int | None) -> None:
     except KeyboardInterrupt:
         return
     if stats.reached == 0:
-        raise click.ClickException(f"the demo reached nothing: {stats.problem}")
+        raise click.ClickException(
+            f"the demo reached nothing: {stats.problem} (start `postwatch` or `postwatch serve`,"
+            " or give the listener's address with --url)"
+        )
     click.echo(
         f"sent {stats.clicks} clicks and {stats.postbacks} postbacks ({stats.errors} errors)"
     )

@@ -72,8 +72,7 @@ async def run_demo(
                 code = error.os_error.errno
                 why = os.strerror(code) if code else str(error)
                 stats.problem = (
-                    f"nothing is listening at {base_url} ({why}): start `postwatch` or"
-                    " `postwatch serve` there, or give --url"
+                    f"nothing is listening at {base_url} ({why}): is its listener running?"
                 )
                 return None
             except (aiohttp.ClientError, ValueError) as error:

@@ -30,7 +30,7 @@ async def test_with_nothing_listening_the_demo_says_so_and_fails() -> None:
     code, out, err = await demo("--url", f"http://127.0.0.1:{free_port()}", "--count", "5")
     assert code == 1 and out == ""
     assert "the demo reached nothing: nothing is listening at http://127.0.0.1:" in err
-    assert "(Connection refused)" in err and "give --url" in err
+    assert "(Connection refused): is its listener running?" in err and "--url" in err
 
 
 async def test_an_unknown_campaign_is_named_with_the_listeners_answer(pw: Listener) -> None:

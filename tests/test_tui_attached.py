@@ -15,7 +15,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from textual.widgets._toast import Toast
 
+from store import workspace
+from store.config import parse
+from store.db import Store
 from tests.helpers import BASE_CONFIG, Driver, free_port, live_row, until
 from tui.app import PostwatchApp
 from tui.context import DashOptions
@@ -127,3 +131,26 @@ async def test_attaching_to_a_missing_database_says_what_to_do(tmp_path: Path) -
         await pilot.pause()
     assert app.return_code == 1
     assert not (tmp_path / "nothing.db").exists()
+
+
+async def test_demo_traffic_with_no_listener_says_it_reached_nothing(tmp_path: Path) -> None:
+    """Attached to a database whose listener is not running, `d` says why the demo reached
+    nothing instead of sending into the void."""
+    db = tmp_path / "pw.db"
+    async with Store(db) as store:
+        loaded = parse(BASE_CONFIG.replace("PORT", "9"))
+        await store.write(lambda conn: workspace.apply_workspace(conn, loaded))
+    nobody = f"http://127.0.0.1:{free_port()}"
+    app = PostwatchApp(DashOptions(db=db, attached=True, listener_url=nobody))
+    async with app.run_test(size=(120, 34), notifications=True) as pilot:
+        await until(lambda: app.current_mode == "live")
+        await pilot.press("d")
+        said = await until(
+            lambda: [
+                str(toast.render())
+                for toast in app.screen.query(Toast)
+                if "reached nothing" in str(toast.render())
+            ]
+        )
+        assert f"nothing is listening at {nobody} (Connection refused)" in said[0]
+        await until(lambda: not app.demo_running)

@@ -393,7 +393,13 @@ class PostwatchApp(App[None]):
 
         async def demo() -> None:
             try:
-                await run_demo(dash.base_url, campaign=campaign, rate=DEMO_RATE)
+                stats = await run_demo(dash.base_url, campaign=campaign, rate=DEMO_RATE)
+                if stats.reached == 0 and stats.problem:
+                    self.notify(
+                        f"Demo traffic reached nothing: {stats.problem}",
+                        severity="error",
+                        markup=False,
+                    )
             except Exception as error:  # not a worker: report it the way workers are
                 self.post_message(WorkFailed("send demo traffic", "demo", error))
             finally:
