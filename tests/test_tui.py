@@ -329,8 +329,21 @@ async def test_an_empty_database_shows_how_to_start(tmp_path: Path) -> None:
     async with dashboard(tmp_path) as pw:
         text = await until(lambda: "No conversions yet" in pw.detail() and pw.detail())
         assert f"curl -s '{pw.base}/click/casino-fr?ref_id=ext-1'" in text
-        assert f"curl -s '{pw.base}/postback?clickid=CLICKID" in text
+        assert f"curl -sG '{pw.base}/postback' -d clickid=CLICKID \\\n" in text
+        assert "-d type=Deposit -d status=approved -d sum=50" in text
         assert "Or press d to start demo traffic" in text
+
+
+async def test_the_empty_state_curl_lines_fit_an_80_column_terminal(tmp_path: Path) -> None:
+    """Copied from the terminal, a command must not carry a wrap inside it: at 80x24 each
+    curl line is drawn whole on one screen line."""
+    async with dashboard(tmp_path, size=(80, 24)) as pw:
+        await until(lambda: "No conversions yet" in pw.detail())
+        await pw.pilot.pause()
+        lines = [line.strip() for line in pw.drawn_detail().splitlines()]
+        assert f"curl -s '{pw.base}/click/casino-fr?ref_id=ext-1'" in lines
+        assert f"curl -sG '{pw.base}/postback' -d clickid=CLICKID \\" in lines
+        assert "-d type=Deposit -d status=approved -d sum=50" in lines
 
 
 async def test_demo_traffic_starts_and_stops_from_a_key(tmp_path: Path) -> None:
