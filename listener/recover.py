@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from listener import delivery
+from listener.words import plural
 from store import events
 from store.read import filters
 from store.records import Attempt
@@ -103,11 +104,6 @@ def recover(
         assert attempt is not None  # it was just read, in this transaction
         queued.append(attempt)
     return Recovered(failed, queued, targets=[f"{one.method} {one.url}" for one in queued])
-
-
-def plural(count: int, one: str, many: str) -> str:
-    """``1 failed delivery``, ``2 failed deliveries``."""
-    return f"{count:,} {one if count == 1 else many}"
 
 
 def describe(recovered: Recovered) -> list[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from listener import pipeline, rules
-from listener.recover import plural
+from listener.words import plural
 from store import events, snapshot
 from store.records import Attempt, Click, Conversion, PostbackConfig, Verdict
 from store.snapshot import CampaignSetup, Snapshot

@@ -520,3 +520,18 @@ async def test_the_header_says_when_another_process_sends_the_postbacks(tmp_path
     finally:
         if running:
             await stop_listener(serving)
+
+
+async def test_the_header_counts_one_click_and_one_conversion_in_the_singular(
+    tmp_path: Path,
+) -> None:
+    from tui.widgets.header import StatusBar
+
+    async with dashboard(tmp_path) as pw:
+        clickid = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=clickid, type="Lead", status="approved")
+        bar = pw.app.screen.query_one(StatusBar)
+        header = await until(lambda: "1 conversion " in bar.render().plain and bar.render().plain)
+        assert " 1 click · " in header and "clicks" not in header
+        await pw.postback(clickid=clickid, type="Deposit", status="approved", txid="t-2")
+        await until(lambda: "2 conversions" in bar.render().plain)

@@ -87,7 +87,8 @@ def what_if_text(result: WhatIf) -> Text:
     if result.sample == 0:
         text.append(f"No conversions of '{result.campaign}' yet to test this rule on.", "dim")
         return text
-    text.append(f"Last {result.sample} conversions of ", style="dim")
+    latest = "The last conversion" if result.sample == 1 else f"Last {result.sample} conversions"
+    text.append(f"{latest} of ", style="dim")
     text.append_text(fmt.literal(result.campaign))
     text.append(": ", style="dim")
     if not result.changed:

@@ -65,8 +65,11 @@ class StatusBar(Widget):
             text.append(dash.address)
         narrow = width < 100
         parts = [
-            (f"{stats.clicks}", " clicks"),
-            (f"{stats.conversions}", " conv" if narrow else " conversions"),
+            (f"{stats.clicks}", _counted(stats.clicks, "click")),
+            (
+                f"{stats.conversions}",
+                " conv" if narrow else _counted(stats.conversions, "conversion"),
+            ),
             (f"{stats.rejected}", " rej" if narrow else " rejected"),
             (f"{stats.rate:.1f}", "/s" if narrow else " postbacks/s"),
             (size_text(stats.size), ""),  # the database file and its WAL
@@ -126,3 +129,8 @@ class StatusBar(Widget):
         text.append("\n")
         text.append_text(self._tabs_and_token(width))
         return text
+
+
+def _counted(count: int, word: str) -> str:
+    """The label after a count: `` conversion`` for one, `` conversions`` for more."""
+    return f" {word}" if count == 1 else f" {word}s"
