@@ -145,8 +145,10 @@ def resolve_status(raw: str | None, offer_source: OfferSource) -> StatusResoluti
         status = candidate.casefold()
         if mapped is not None:
             how = f"status '{raw}' is an alias of '{status}' (offer source '{offer_source.name}')"
+        elif raw == status:
+            how = f"status '{raw}', as sent"
         else:
-            how = f"status '{raw}' is '{status}'"
+            how = f"status '{raw}' read as '{status}' (case is ignored)"
         return StatusResolution(status, how)
     return StatusResolution(
         "other",

@@ -115,6 +115,18 @@ def test_status_resolution_examples() -> None:
     assert unknown.warning is not None and "'chargeback'" in unknown.warning
 
 
+def test_how_a_status_was_read_is_said_without_repeating_itself() -> None:
+    source = OfferSource(name="N", status_aliases={"Hold": "pending"})
+    assert resolve_status("approved", source).how == "status 'approved', as sent"
+    assert (
+        resolve_status("APPROVED", source).how
+        == "status 'APPROVED' read as 'approved' (case is ignored)"
+    )
+    assert resolve_status("hold", source).how == (
+        "status 'hold' is an alias of 'pending' (offer source 'N')"
+    )
+
+
 # Query strings as senders write them: escaped or not, with '+', '%', blanks and repeats.
 query_text = st.text(alphabet="ab=&+%2F0é{}[]#", max_size=30)
 

@@ -335,10 +335,8 @@ def inbound_lines(out: Lines, request: InboundView, indent: int = 0) -> None:
             read.append(" from ", style="dim")
             read.append_text(literal(repr(str(name))))
         out.line(read, indent=indent + 2)
-    if request.parsed.get("status"):
-        out.line(
-            Text("status: ", style="dim"), literal(request.parsed["status"]), indent=indent + 2
-        )
+    if request.parsed.get("status"):  # a sentence that names the status itself
+        out.line(literal(request.parsed["status"]), indent=indent + 2)
     for warning in request.warnings:
         out.line(Text("warning: ", style="yellow"), literal(warning), indent=indent + 2)
     if request.body:
