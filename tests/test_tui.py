@@ -535,3 +535,20 @@ async def test_the_header_counts_one_click_and_one_conversion_in_the_singular(
         assert " 1 click · " in header and "clicks" not in header
         await pw.postback(clickid=clickid, type="Deposit", status="approved", txid="t-2")
         await until(lambda: "2 conversions" in bar.render().plain)
+
+
+async def test_an_empty_filtered_table_names_its_filter(tmp_path: Path) -> None:
+    """A filter that leaves nothing says so, not that nothing came yet."""
+    async with dashboard(tmp_path) as pw:
+        clickid = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=clickid, type="Lead", status="approved")
+        await pw.show("deliveries")
+        await until(lambda: len(pw.table().rows) > 0)
+        await pw.press("o")  # pending: the sink answers at once, none stays pending
+        await until(lambda: pw.table().rows == [] or None)
+        said = "No rows shown with the filter 'pending' (o: the next filter)"
+        await until(lambda: any(said in line for line in pw.screen_lines()))
+        for _ in range(4):  # pending, retrying, delivered, failed: back round to 'all'
+            await pw.press("o")
+        await until(lambda: len(pw.table().rows) > 0)
+        assert pw.table().placeholder == "No deliveries yet."

@@ -259,9 +259,24 @@ class TableScreen(DashScreen):
     def next_filter(self) -> None:
         """Show the source's next filter."""
         live = self.live
-        live.source.next_filter()
+        show = live.source.next_filter()
         live.set_hint(self.hint(live.source))
+        # an empty table under a filter says so, rather than that nothing came yet
+        filtered = show != live.source.filters[0]
+        live.table.placeholder = (
+            f"No rows shown with the filter '{show}' ({self.key_of('filter')}: the next filter)"
+            if filtered
+            else self.TABLE_PLACEHOLDER
+        )
         live.reload()
+
+    def key_of(self, binding: str) -> str:
+        """The key that runs this screen's binding ``binding`` now (``[keys]`` may remap it)."""
+        wanted = f"{self.NAME}.{binding}"
+        for key, active in self.active_bindings.items():
+            if active.binding.id == wanted:
+                return key
+        return binding
 
     def action_follow(self) -> None:
         self.live.follow()
