@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import inspect
 import json
@@ -326,10 +327,13 @@ def _tables_idle(app: Any) -> bool:
 
 
 def _built(app: Any) -> bool:
-    """Every screen built ahead (the first switches are then timed as a user meets them once
-    the dashboard has started)."""
+    """Every screen built ahead and the heap frozen after them (what the dashboard does once
+    Live shows; older code builds none ahead: nothing to wait for). Live itself is shown, not
+    built ahead, so its flag says nothing."""
     views = getattr(app, "views", {})
-    return all(view.is_mounted and getattr(view, "_built_ahead", True) for view in views.values())
+    if not all(view.is_mounted for view in views.values()):
+        return False
+    return not getattr(app, "BUILD_AHEAD", False) or gc.get_freeze_count() > 0
 
 
 async def dashboard_timings(db: Path, port: int) -> dict[str, Any]:
