@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import resource
@@ -393,9 +394,13 @@ def _tables_idle(app: PostwatchApp) -> bool:
 
 
 def _built(app: PostwatchApp) -> bool:
-    """Every screen built (older code builds none ahead: nothing to wait for)."""
+    """Every screen built ahead and the heap frozen after them (what the dashboard does once
+    Live shows; older code builds none ahead: nothing to wait for). Live itself is shown, not
+    built ahead, so its flag says nothing."""
     views = getattr(app, "views", {})
-    return all(view.is_mounted and getattr(view, "_built_ahead", True) for view in views.values())
+    if not all(view.is_mounted for view in views.values()):
+        return False
+    return not getattr(app, "BUILD_AHEAD", False) or gc.get_freeze_count() > 0
 
 
 async def timed(

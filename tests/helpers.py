@@ -293,14 +293,9 @@ class Driver:
 
     def drawn_detail(self) -> str:
         """The detail pane's text as drawn (after any markup would have been applied)."""
-        from textual.geometry import Region
-        from textual.widgets import Static
-
         from tui.widgets.detail import DetailPane
 
-        static = self.app.screen.query_one(DetailPane).query_one(Static)
-        region = Region(0, 0, static.size.width, static.size.height)
-        return "\n".join(strip.text for strip in static.render_lines(region))
+        return "\n".join(self.app.screen.query_one(DetailPane).drawn())
 
     def screen_lines(self) -> list[str]:
         """What the table draws, line by line (header first)."""

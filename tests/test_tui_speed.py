@@ -2,7 +2,8 @@
 times it): every screen is built ahead and shows its rows and keys at its first switch, the
 footer is rebuilt only when the keys it shows change, a screen that comes back follows what
 changed while it was away (rows and theme), a single move reads its detail at once while a
-held key waits, and the heap is set aside from the collector while the dashboard runs."""
+held key waits, the detail pane takes a text of another height without laying the screen out
+again, and the heap is set aside from the collector while the dashboard runs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from rich.text import Text
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets._footer import FooterKey
 
@@ -173,3 +176,40 @@ async def test_the_heap_is_frozen_once_the_screens_are_built_and_thawed_at_exit(
         await until(pw.built)
         await until(lambda: gc.get_freeze_count() > 0)
     assert gc.get_freeze_count() == 0
+
+
+class PaneAndList(App[None]):
+    def compose(self) -> ComposeResult:
+        yield DetailPane("nothing yet")
+
+
+async def test_a_detail_of_another_height_does_not_lay_the_screen_out_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A layout pass lays the whole screen out (20-40 ms on the dashboard): only a scrollbar
+    # that appears or goes may need one, not a text that is taller or shorter.
+    app = PaneAndList()
+    async with app.run_test(size=(40, 10)) as pilot:
+        pane = app.query_one(DetailPane)
+        await pilot.pause()
+        layouts: list[object] = []
+        original = app.screen._refresh_layout
+
+        def counted(*args: object, **kwargs: object) -> None:
+            layouts.append(args)
+            original(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(app.screen, "_refresh_layout", counted)
+        for key, height in enumerate((2, 5, 3, 8)):  # all within the pane's 10 lines
+            pane.show(key, Text("\n".join(f"short {key}.{n}" for n in range(height))))
+            await pilot.pause()
+            assert pane.drawn()[-1].strip() == f"short {key}.{height - 1}"
+        assert layouts == []
+        pane.show("tall", Text("\n".join(f"tall {n}" for n in range(30))))
+        await pilot.pause()  # the scrollbar appears: one layout may come
+        layouts.clear()
+        for key, height in enumerate((40, 25, 60)):  # all taller than the pane
+            pane.show(key, Text("\n".join(f"long {key}.{n}" for n in range(height))))
+            await pilot.pause()
+            assert pane.max_scroll_y == height - pane.size.height
+        assert layouts == []

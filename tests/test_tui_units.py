@@ -15,7 +15,6 @@ from click.testing import CliRunner
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
-from textual.widgets import Static
 
 from listener.serve import listening_on
 from store.config import flatten_keys, unknown_binding, unknown_bindings
@@ -140,19 +139,22 @@ class OnePane(App[None]):
         yield DetailPane("nothing yet")
 
 
-async def test_the_detail_pane_takes_the_height_of_each_text() -> None:
-    # A text of the same height is redrawn without a layout pass; any other height is laid out.
+async def test_the_detail_pane_scrolls_over_the_height_of_each_text() -> None:
+    # The pane keeps its size; each text sets its scroll range and is drawn line by line.
     app = OnePane()
     async with app.run_test(size=(40, 10)) as pilot:
         pane = app.query_one(DetailPane)
+        size = pane.size
         for key, height in enumerate((3, 3, 20, 20, 2)):
             pane.show(key, Text("\n".join(f"item {key} line {n}" for n in range(height))))
             await pilot.pause()
-            static = pane.query_one(Static)
-            assert static.size.height == height
+            assert pane.size == size
+            assert pane.virtual_size.height == height
             assert pane.max_scroll_y == max(0, height - pane.size.height)
-            drawn = [strip.text.strip() for strip in static.render_lines(static.size.region)]
+            drawn = [line.strip() for line in pane.drawn()]
             assert drawn == [f"item {key} line {n}" for n in range(height)]
+            shown = [pane.render_line(y).text.strip() for y in range(pane.size.height)]
+            assert shown[: min(height, size.height)] == drawn[: size.height]
 
 
 def test_every_worker_leaves_the_app_running_when_it_fails() -> None:

@@ -204,9 +204,7 @@ def getting_started(
     out.line(fmt.literal(f"curl -s '{base_url}/click/{key}?ref_id=ext-1'", "bold"), indent=2)
     # The postback's values as curl -G data, so that no line is wider than an 80-column
     # terminal: a command copied from the terminal must not carry a wrap inside it.
-    out.line(
-        fmt.literal(f"curl -sG '{base_url}/postback' -d clickid=CLICKID \\", "bold"), indent=2
-    )
+    out.line(fmt.literal(f"curl -sG '{base_url}/postback' -d clickid=CLICKID \\", "bold"), indent=2)
     out.line(fmt.literal("-d type=Deposit -d status=approved -d sum=50", "bold"), indent=4)
     out.line("")
     out.line(
