@@ -4,6 +4,7 @@ SQLite near the bottom, and redraws changed rows in place."""
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -231,6 +232,9 @@ class LiveTable(Vertical):
         if len(message.rows) < self.PAGE:
             self._exhausted = True
         table.append(rows)
+        # The rows paged in join the frozen heap (see tui.app._freeze_heap): left young, they
+        # would bring a full collection over them onto a keypress about every ten pages.
+        gc.freeze()
         if len(table) > self.BROWSE_CAP:
             table.drop_top(len(table) - self.BROWSE_CAP)
             self.changed()  # the rows dropped from the top now count as new
