@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from listener.outbound import format_number
 from listener.platforms.common import mask
+from store.events import REEVALUATED
 from store.read.model import (
     AttemptView,
     ClickMatch,
@@ -203,9 +204,6 @@ def _request_pieces(trace: Trace, request: InboundView) -> list[Line]:
         for decision in decisions_of(conversion, event):
             lines += _indented(decision_pieces(decision), 6)
     return lines
-
-
-REEVALUATED = "reevaluated"  # the change of an event a re-evaluation recorded
 
 
 def reevaluation_line(conversion: ConversionView, event: EventView) -> str:

@@ -13,6 +13,7 @@ from listener.reevaluate import UNSENT
 from listener.story import markdown, story
 from store.read import queries
 from tests.helpers import Listener, Target, run, until
+from tui.format import conversion_detail
 
 TABLES = ("conversions", "conversion_events", "decisions", "deliveries", "inbound")
 
@@ -208,6 +209,12 @@ async def test_reevaluations_are_marked_in_every_form_of_the_trace(
         if e["change"] == "reevaluated"
     ]
     assert event["at"] and event["inbound_id"] == 0
+
+    # the dashboard's detail names what made the event, not a request #0
+    detail = await pw.store.read(lambda conn: queries.conversion_detail(conn, conversion_id))
+    assert detail is not None
+    shown = conversion_detail(detail).plain
+    assert "(re-evaluation)" in shown and "request #0" not in shown
 
 
 async def test_a_selection_must_choose_something(pw: Listener) -> None:

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from listener.outbound import format_number
 from listener.story import Line, timeline, timestamp
+from store.events import NO_REQUEST
 from store.read.model import (
     AttemptRow,
     AttemptView,
@@ -256,7 +257,8 @@ def _event_line(event: EventView, currency: str) -> Text:
     line.append("  ")
     line.append_text(status_text(event.status, event.raw_status))
     line.append(f"  {payout(event.payout, currency)}")
-    line.append(f"  (request #{event.inbound_id})", style="dim")
+    made_by = "re-evaluation" if event.inbound_id == NO_REQUEST else f"request #{event.inbound_id}"
+    line.append(f"  ({made_by})", style="dim")
     return line
 
 
