@@ -97,7 +97,7 @@ class _Plain(Source):
     record = InboundView
     columns: ClassVar[list[Column]] = [Column("endpoint", "what", 8), Column("nothing", "x", 4)]
 
-    def page(self, conn: Any, *, limit: int, before: Any = None, after: Any = None) -> Any:
+    def page(self, conn: Any, chosen: Any) -> Any:
         return []
 
     def by_id(self, conn: Any, ids: list[int]) -> Any:
@@ -192,6 +192,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from store.read import queries
+from store.read.filters import ListFilter
 from store.read.model import ConversionRow, InboundView
 from tests.helpers import Listener
 from tui import format as fmt
@@ -209,15 +210,7 @@ class Requests(Source):
         Column("path", "path", 20, None, weight=1),
     ]
 
-    def page(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        limit: int,
-        before: int | None = None,
-        after: int | None = None,
-    ) -> list[Row]:
-        chosen = self.chosen.page(limit=limit, before=before, after=after)
+    def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
         return list(queries.inbound(conn, chosen))
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:

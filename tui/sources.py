@@ -65,7 +65,11 @@ class Source:
         """The filter of the choice shown."""
         return self.shows[self.show]
 
-    def page(
+    def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
+        """The rows ``chosen`` picks, newest first (the filter shown, with a page's bounds)."""
+        raise NotImplementedError
+
+    def bounded_page(
         self,
         conn: sqlite3.Connection,
         *,
@@ -73,7 +77,9 @@ class Source:
         before: int | None = None,
         after: int | None = None,
     ) -> list[Row]:
-        raise NotImplementedError
+        """A page of the filter shown: the newest ``limit`` rows below ``before`` or, with
+        ``after``, the newest of those above it."""
+        return self.page(conn, self.chosen.page(limit=limit, before=before, after=after))
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
         raise NotImplementedError
@@ -110,7 +116,7 @@ class Source:
 
     def fetch(self, conn: sqlite3.Connection, snapshot: Snapshot) -> Fetch:
         if snapshot.following:
-            newer = self.page(conn, limit=snapshot.limit, after=snapshot.top)
+            newer = self.bounded_page(conn, limit=snapshot.limit, after=snapshot.top)
             result = Fetch(newer=newer, new_count=0)
         else:
             count = self.count_newer(conn, snapshot.top or 0)

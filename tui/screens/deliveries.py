@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from store.read import queries
-from store.read.filters import DELIVERY_SHOWS
+from store.read.filters import DELIVERY_SHOWS, ListFilter
 from store.read.model import AttemptRow
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
@@ -35,15 +35,7 @@ class Deliveries(Source):
         Column("took", "took", 7, justify="right", priority=1),
     ]
 
-    def page(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        limit: int,
-        before: int | None = None,
-        after: int | None = None,
-    ) -> list[Row]:
-        chosen = self.chosen.page(limit=limit, before=before, after=after)
+    def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
         return list(queries.attempt_row_page(conn, chosen))
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from store.read import queries
-from store.read.filters import INBOUND_SHOWS
+from store.read.filters import INBOUND_SHOWS, ListFilter
 from store.read.model import InboundView
 from tui import format as fmt
 from tui.screens.base import TableScreen
@@ -31,15 +31,7 @@ class Inbound(Source):
         Column("reason", "reason", 12, None, weight=3, priority=1),
     ]
 
-    def page(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        limit: int,
-        before: int | None = None,
-        after: int | None = None,
-    ) -> list[Row]:
-        chosen = self.chosen.page(limit=limit, before=before, after=after)
+    def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
         return list(queries.inbound(conn, chosen))
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:

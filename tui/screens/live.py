@@ -11,6 +11,7 @@ from textual import work
 from textual.binding import Binding, BindingType
 
 from store.read import queries
+from store.read.filters import ListFilter
 from store.read.model import ConversionRow
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
@@ -39,15 +40,7 @@ class Conversions(Source):
         super().__init__()
         self._last_event: int | None = None
 
-    def page(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        limit: int,
-        before: int | None = None,
-        after: int | None = None,
-    ) -> list[Row]:
-        chosen = self.chosen.page(limit=limit, before=before, after=after)
+    def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
         return list(queries.conversion_row_page(conn, chosen))
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:

@@ -212,7 +212,7 @@ class LiveTable(Vertical):
         async def page() -> None:
             try:
                 rows = await self.store.read(
-                    lambda conn: self.source.page(conn, limit=self.PAGE, before=bottom)
+                    lambda conn: self.source.bounded_page(conn, limit=self.PAGE, before=bottom)
                 )
                 self.post_message(self.Paged(self, rows, generation))
             finally:
