@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 # A step is a script run in one transaction, or a function of the connection and the step's
@@ -179,13 +180,31 @@ def _begin_step(conn: sqlite3.Connection, step: int) -> bool:
     return False
 
 
+@contextmanager
+def _rolled_back_on_error(conn: sqlite3.Connection) -> Iterator[None]:
+    """A step's transactions: whatever stops it midway is rolled back, then raised again."""
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _make_view(conn: sqlite3.Connection, view: str, names: list[str]) -> None:
+    """The view ``view`` over its stored table, with columns ``names``, and its triggers."""
+    conn.execute(_view_sql(view, names))
+    for trigger in _view_triggers_sql(view, names):
+        conn.execute(trigger)
+
+
 def intern_texts(conn: sqlite3.Connection, step: int) -> None:
     """Step 8: move the compacted tables to stored tables with interned texts, in batches of
     ``COPY_BATCH`` rows (each its own transaction, so the WAL stays small and a killed
     migration goes on where it stopped), then swap the views in, in one transaction. Two
     processes migrating at once share the work: each batch starts after the last row copied,
     inside its write transaction."""
-    try:
+    with _rolled_back_on_error(conn):
         if not _begin_step(conn, step):
             return
         conn.execute(
@@ -210,15 +229,9 @@ def intern_texts(conn: sqlite3.Connection, step: int) -> None:
             conn.execute(f"DROP TABLE {view}")
             for sql in moved_schema:
                 conn.execute(sql)
-            conn.execute(_view_sql(view, names))
-            for trigger in _view_triggers_sql(view, names):
-                conn.execute(trigger)
+            _make_view(conn, view, names)
         conn.execute(f"PRAGMA user_version = {step}")
         conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def widened(view: str, column: str, declaration: str) -> Callable[[sqlite3.Connection, int], None]:
@@ -226,7 +239,7 @@ def widened(view: str, column: str, declaration: str) -> Callable[[sqlite3.Conne
     its view and the view's triggers are made again with the new column last."""
 
     def step(conn: sqlite3.Connection, number: int) -> None:
-        try:
+        with _rolled_back_on_error(conn):
             if not _begin_step(conn, number):
                 return
             names = [*_names(conn, view), column]
@@ -234,15 +247,9 @@ def widened(view: str, column: str, declaration: str) -> Callable[[sqlite3.Conne
             for trigger in ("update", "delete", "insert"):
                 conn.execute(f"DROP TRIGGER IF EXISTS {view}_{trigger}")
             conn.execute(f"DROP VIEW {view}")
-            conn.execute(_view_sql(view, names))
-            for trigger_sql in _view_triggers_sql(view, names):
-                conn.execute(trigger_sql)
+            _make_view(conn, view, names)
             conn.execute(f"PRAGMA user_version = {number}")
             conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     return step
 
