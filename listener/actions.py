@@ -22,15 +22,14 @@ from listener import kinds, outbound, rules
 from listener.capture import _body_params, form_fields
 from listener.delivery import Outbox
 from listener.endpoints import wrong_way
-from listener.parsing import Postback, Rejection, parse_payout, resolve_status, type_warning
+from listener.parsing import Postback, Rejection, parse_payout, resolve_status
 from listener.pipeline import (
     Answer,
+    Decided,
     _convert,
-    merge,
     record_click,
     record_postback,
     reject,
-    repeat_policy,
 )
 from store import events
 from store.records import (
@@ -304,72 +303,24 @@ def _record_only(
     snapshot: Snapshot,
 ) -> Answer:
     """A conversion entered by hand without firing: created (or, same click and txid,
-    updated), with one skipped decision per postback config."""
-    setup = snapshot.campaigns[click.campaign_id]
-    status = resolve_status(postback.raw_status, setup.offer_source)
-    warnings = [w for w in (type_warning(postback.type, snapshot.conversion_types),) if w]
-    existing = events.find_conversion(conn, click.id, txid=postback.txid, type_=postback.type)
-    policy = repeat_policy(existing, postback, setup.offer_source)
-    if policy == "ignore":  # a duplicate the offer source ignores: decided nothing either way
-        return _convert(conn, request, postback, payout, click, snapshot, new_click=False)
-    updated = existing if policy == "update" else None
-    conversion, _ = merge(
-        updated, postback, status.status, payout, click, snapshot.settings.currency
-    )
-    conversion.id = events.save_conversion(conn, conversion, request.received_at)
-    inbound_id = events.insert_inbound(
-        conn,
-        request,
-        outcome="accepted",
-        reason="",
-        http_status=200,
-        warnings=warnings,
-        parsed={"status": status.how},
-        click_id=click.id,
-        conversion_id=conversion.id,
-    )
-    change = "updated" if updated else "created"
-    event_id = events.insert_event(conn, conversion, inbound_id, change, request.received_at)
-    decisions = [
-        _record_not_fired(conn, config, conversion, event_id, request.received_at)
-        for config in setup.campaign.postbacks
-    ]
-    return Answer(
-        200,
-        {
-            "ok": True,
-            "conversion_id": conversion.id,
-            "change": change,
-            "status": conversion.status,
-            "warnings": warnings,
-            "decisions": decisions,
-        },
+    updated) as a postback is, with one skipped decision per postback config."""
+    return _convert(
+        conn, request, postback, payout, click, snapshot, new_click=False, decide_each=_unfired
     )
 
 
-def _record_not_fired(
-    conn: sqlite3.Connection,
+def _unfired(
     config: PostbackConfig,
     conversion: Conversion,
-    event_id: int,
+    *,
+    fired_at: float | None,
+    click: Click,
+    setup: CampaignSetup,
     at: float,
-) -> dict[str, Any]:
-    assert config.id is not None
-    fired_at = events.last_fired_at(conn, conversion.id, config.id)
-    decision = not_fired(rules.decide(config, conversion, fired_at=fired_at))
-    events.insert_decision(
-        conn,
-        conversion_id=conversion.id,
-        event_id=event_id,
-        config_id=config.id,
-        postback=config.name,
-        kind=config.kind,
-        verdict=decision.verdict,
-        reasons=decision.reasons,
-        warnings=[],
-        at=at,
-    )
-    return {"postback": config.name, "verdict": decision.verdict, "reasons": decision.reasons}
+) -> Decided:
+    """The decision of a config for a conversion entered without firing (see ``not_fired``):
+    nothing is built, nothing sent."""
+    return Decided(config, not_fired(rules.decide(config, conversion, fired_at=fired_at)), None)
 
 
 # -- a test postback -------------------------------------------------------------------------

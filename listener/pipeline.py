@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 from listener import kinds, outbound, rules
 from listener.parsing import (
@@ -224,6 +224,21 @@ class Decided(NamedTuple):
     built: outbound.Built | None  # the request, when it fired (or was built but not sent)
 
 
+class Decide(Protocol):
+    """How one postback config is decided for a conversion event (``decide``)."""
+
+    def __call__(
+        self,
+        config: PostbackConfig,
+        conversion: Conversion,
+        *,
+        fired_at: float | None,
+        click: Click,
+        setup: CampaignSetup,
+        at: float,
+    ) -> Decided: ...
+
+
 def decide(
     config: PostbackConfig,
     conversion: Conversion,
@@ -254,9 +269,11 @@ def _convert(
     snapshot: Snapshot,
     *,
     new_click: bool,
+    decide_each: Decide | None = None,
 ) -> Answer:
     """Create or update the conversion of an accepted postback, and decide every postback
-    config of its campaign."""
+    config of its campaign (with ``decide``, or ``decide_each`` when given)."""
+    decide_each = decide_each or decide
     setup = snapshot.campaigns[click.campaign_id]
     offer_source = setup.offer_source
     status = resolve_status(postback.raw_status, offer_source)
@@ -314,7 +331,9 @@ def _convert(
     for config in setup.campaign.postbacks:
         assert config.id is not None
         fired_at = events.last_fired_at(conn, conversion.id, config.id) if updated else None
-        decided = decide(config, conversion, fired_at=fired_at, click=click, setup=setup, at=at)
+        decided = decide_each(
+            config, conversion, fired_at=fired_at, click=click, setup=setup, at=at
+        )
         _record(conn, decided, answer, conversion.id, event_id, setup, at)
     return answer
 
