@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -19,6 +20,12 @@ from store import workspace
 from store.config import ConfigError
 from store.db import DatabaseError, NoDatabase, Store, require
 from store.records import PostbackConfig, Settings
+
+API_TIMEOUT = 30.0  # seconds an action through the listener's API may take
+
+
+class ApiError(RuntimeError):
+    """The listener's API refused an action, or no listener answers; the message says why."""
 
 
 @dataclass
@@ -98,18 +105,38 @@ class Dash:
         return await self.store.write(job)
 
     async def _resend_over_api(self, delivery_id: int) -> int | None:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        url = f"{self.base_url}/api/deliveries/{delivery_id}/resend"
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
-            session.post(url, headers=headers) as response,
-        ):
-            if response.status == 404:
-                return None
-            body = await response.json(content_type=None)
-            if response.status >= 400:
-                raise RuntimeError(str(body.get("error", body)))
-            return int(body["id"])
+        status, body = await self.api("POST", f"/api/deliveries/{delivery_id}/resend")
+        if status == 404:
+            return None
+        return int(body["id"])
+
+    async def api(
+        self, method: str, path: str, payload: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        """Call the listener's JSON API (this dashboard's own, or attached, the serving
+        listener's at ``base_url``) with the API token; the status and the JSON answer.
+        An answer of 400 or more other than 404 raises ``ApiError`` with the API's sentence;
+        a listener that cannot be reached raises ``ApiError`` saying so."""
+        token = self.token or self.settings.token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT)) as session,
+                session.request(
+                    method, self.base_url + path, json=payload, headers=headers
+                ) as answer,
+            ):
+                body = await answer.json(content_type=None)
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise ApiError(
+                f"no listener answers at {self.base_url} ({error or type(error).__name__}): "
+                "start postwatch serve for this database"
+            ) from None
+        if status >= 400 and status != 404:
+            error_text = body.get("error", body) if isinstance(body, dict) else body
+            raise ApiError(str(error_text))
+        return status, body
 
     async def save_rule(self, config: PostbackConfig) -> None:
         """Save a postback config's rule; the next conversion is decided by it."""
