@@ -67,6 +67,27 @@ class Edit:
     body: str | None = None
 
 
+def edit_text(query: str, body: str) -> str:
+    """A request's query and body as the text a person edits before a replay (the CLI's
+    ``--edit`` in $EDITOR, the dashboard's replay form): ``[query]`` and ``[body]``, each
+    followed by its value; ``parse_edited`` reads it back."""
+    return f"[query]\n{query}\n[body]\n{body}\n"
+
+
+def parse_edited(text: str) -> tuple[str, str]:
+    """The query and body of an edited ``edit_text``: what follows ``[query]`` and ``[body]``.
+    Lines starting with # are left out; the query's lines are joined (a long query may be
+    broken over lines), the body's kept."""
+    kept = [line for line in text.splitlines() if not line.startswith("#")]
+    part, parts = "", {"query": [], "body": []}  # type: tuple[str, dict[str, list[str]]]
+    for line in kept:
+        if line.strip() in ("[query]", "[body]"):
+            part = line.strip()[1:-1]
+        elif part:
+            parts[part].append(line)
+    return "".join(parts["query"]).strip(), "\n".join(parts["body"]).strip("\n")
+
+
 @dataclass(frozen=True)
 class Replayed:
     """A replay's new inbound row and what the pipeline answered."""

@@ -535,29 +535,18 @@ EDIT_HELP = (
 
 def edit_request(inbound_id: int, db: Path, query: str | None, body: str | None) -> tuple[str, str]:
     """The query and body of a stored request, edited in $EDITOR (``--edit``)."""
+    from listener.actions import edit_text, parse_edited
+
     found = queries.inbound_by_id(_open(db), [inbound_id])
     if not found:
         raise click.ClickException(f"no inbound request has id {inbound_id} in {db}")
     row = found[0]
     text = EDIT_HELP.format(id=row.id, method=row.method, path=row.path)
-    text += f"[query]\n{row.query if query is None else query}\n"
-    text += f"[body]\n{row.body if body is None else body}\n"
+    text += edit_text(row.query if query is None else query, row.body if body is None else body)
     edited = click.edit(text, extension=".txt")
     if edited is None:
         raise click.ClickException("the editor was closed without saving: nothing was replayed")
     return parse_edited(edited)
-
-
-def parse_edited(text: str) -> tuple[str, str]:
-    """The query and body of the ``--edit`` text: what follows ``[query]`` and ``[body]``."""
-    kept = [line for line in text.splitlines() if not line.startswith("#")]
-    part, parts = "", {"query": [], "body": []}  # type: tuple[str, dict[str, list[str]]]
-    for line in kept:
-        if line.strip() in ("[query]", "[body]"):
-            part = line.strip()[1:-1]
-        elif part:
-            parts[part].append(line)
-    return "".join(parts["query"]).strip(), "\n".join(parts["body"]).strip("\n")
 
 
 @cli.command(short_help="Replay a stored inbound request, optionally edited.")
@@ -758,6 +747,7 @@ def recover(
     """Resend every failed delivery since a time, once each; the delivering listener sends
     what was queued."""
     from listener import recover as recovery
+    from store.read.filters import FilterError
 
     chosen = recovery.RecoverFilter(since, traffic_source, postback, campaign)
     conn = _open(db)
@@ -767,7 +757,7 @@ def recover(
         else:
             now = time.time()
             found = asyncio.run(_write(db, lambda c: recovery.recover(c, chosen, now=now)))
-    except DatabaseError as error:
+    except (DatabaseError, FilterError) as error:  # FilterError: a name no one has
         raise click.ClickException(str(error)) from None
     finally:
         conn.close()

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from listener.cli import parse_edited
+from listener.actions import parse_edited
 from listener.story import markdown, story
 from store import reads
 from tests.helpers import Listener, Target, config_for, start_listener, stop_listener, until
