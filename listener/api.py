@@ -321,10 +321,14 @@ async def recover_failed(request: web.Request) -> web.Response:
     except (BodyError, TimeError) as error:
         return _error(400, str(error))
     store = request.app[STORE]
-    if dry_run:
-        found = await store.read(lambda conn: recover(conn, chosen, now=now, dry_run=True))
-    else:
-        found = await store.write(lambda conn: recover(conn, chosen, now=now))
+    try:
+        if dry_run:
+            found = await store.read(lambda conn: recover(conn, chosen, now=now, dry_run=True))
+        else:
+            found = await store.write(lambda conn: recover(conn, chosen, now=now))
+    except FilterError as error:  # a campaign or a traffic source no one has
+        return _error(400, str(error))
+    if not dry_run:
         request.app[OUTBOX].schedule(found.queued)
     return web.json_response(found.as_json(), status=200 if dry_run else 202)
 

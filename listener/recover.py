@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from listener import delivery
 from listener.words import plural
 from store import events
-from store.read import filters
+from store.read import filters, queries
 from store.records import Attempt
 from store.retention import AGE_UNITS, parse_age
 
@@ -78,7 +78,12 @@ class Recovered:
 
 
 def recoverable(conn: sqlite3.Connection, chosen: RecoverFilter) -> list[int]:
-    """The failed attempts a recover with this filter resends."""
+    """The failed attempts a recover with this filter resends. A campaign or traffic source
+    that no one has raises ``filters.FilterError`` naming the ones there are (a typo must not
+    read as "nothing failed")."""
+    queries.resolve(
+        conn, filters.ListFilter(campaign=chosen.campaign, traffic_source=chosen.traffic_source)
+    )
     return events.recoverable_deliveries(
         conn,
         since=chosen.since,

@@ -74,9 +74,21 @@ async def test_recover_filters_by_time_traffic_source_and_postback(
     failed_at = (await pw.get("/api/conversions"))[1][0]["updated_at"]
     later = parse_time(failed_at, 0) + 3600
     assert (await _recover(pw, since=later))["count"] == 0
-    assert (await _recover(pw, since=0, traffic_source="Elsewhere"))["count"] == 0
+    # a traffic source or campaign with no failures finds none; one no one has is named
+    assert (await _recover(pw, since=0, traffic_source="Propeller"))["count"] == 0
     assert (await _recover(pw, since=0, postback="no such config"))["count"] == 0
-    assert (await _recover(pw, since=0, campaign="other"))["count"] == 0
+    status, answer = await pw.post(
+        "/api/deliveries/recover", json={"since": 0, "traffic_source": "Elsewhere"}
+    )
+    assert status == 400
+    assert answer["error"] == (
+        "traffic_source 'Elsewhere' is no traffic source's name; traffic sources: "
+        "Propeller, Receiver"
+    )
+    status, answer = await pw.post(
+        "/api/deliveries/recover", json={"since": 0, "campaign": "other", "dry_run": True}
+    )
+    assert status == 400 and "campaign 'other' is no campaign's key or name" in answer["error"]
     dry = await _recover(pw, since="1970-01-01T00:00:00Z", dry_run=True)
     assert dry["count"] == 1 and dry["ids"] == [] and dry["dry_run"]
     assert (await _recover(pw, since=0, campaign="Casino FR", dry_run=True))["count"] == 1
@@ -138,3 +150,7 @@ async def test_the_cli_queues_for_the_delivering_listener(
     assert code == 0 and "no failed delivery to resend" in output
     code, output = await asyncio.to_thread(run, "recover", "--since", "later", "--db", db)
     assert code != 0 and "'later' is not a time" in output
+    code, output = await asyncio.to_thread(
+        run, "recover", "--since", "2h", "--traffic-source", "Elsewhere", "--db", db
+    )
+    assert code == 1 and "traffic_source 'Elsewhere' is no traffic source's name" in output
