@@ -272,6 +272,9 @@ def conversion_detail(detail: ConversionDetail) -> Text:
     head.append("  ")
     head.append_text(status_text(conversion.status, conversion.raw_status))
     head.append(f"  {payout(conversion.payout, conversion.currency)}")
+    if conversion.manual:
+        head.append("  manual", style="bold")
+        head.append(" (entered by hand)", style="dim")
     out.line(head)
     out.line(Text("click ", style="dim"), literal(conversion.click_id, "bold"))
     details = Text("campaign ", style="dim")
@@ -322,6 +325,8 @@ def inbound_lines(out: Lines, request: InboundView, indent: int = 0) -> None:
     head.append(f"  {when(request.received_at)}  ", style="dim")
     head.append_text(outcome_text(request.outcome))
     head.append(f"  HTTP {request.http_status}")
+    if request.replay_of is not None:
+        head.append(f"  replay of #{request.replay_of}", style="bold")
     out.line(head, indent=indent)
     target = request_target(request.path, request.query)
     out.line(literal(request.method, "bold"), " ", literal(target), indent=indent + 2)

@@ -13,9 +13,10 @@ def binding_ids() -> frozenset[str]:
     from textual.binding import Binding
 
     from tui.app import SCREENS, PostwatchApp
+    from tui.widgets.forms import FormScreen
     from tui.widgets.rows import RowTable
 
-    owners: list[Any] = [PostwatchApp, *SCREENS.values(), RowTable]
+    owners: list[Any] = [PostwatchApp, *SCREENS.values(), RowTable, FormScreen]
     return frozenset(
         binding.id
         for owner in owners

@@ -1,5 +1,5 @@
-"""Deliveries: every outbound request, filterable by outcome; resend the selected one, copy
-its URL or a curl command."""
+"""Deliveries: every outbound request, filterable by outcome; resend the selected one, recover
+every failed one since a time, copy its URL or a curl command."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from store.read import queries
 from store.read.filters import DELIVERY_SHOWS, ListFilter
 from store.read.model import AttemptRow
+from tui import actions
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
 from tui.sources import Row, Source
@@ -67,6 +68,13 @@ class DeliveriesScreen(TableScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", "outcome", "Outcome", tooltip="Show one outcome", id="deliveries.filter"),
         Binding("r", "resend", "Resend", tooltip="Send this request again", id="deliveries.resend"),
+        Binding(
+            "R",
+            "recover",
+            "Recover",
+            tooltip="Resend every failed delivery since a time, once each",
+            id="deliveries.recover",
+        ),
         Binding("y", "copy_url", "Copy URL", id="deliveries.copy"),
         Binding("c", "copy_curl", "Copy curl", id="deliveries.curl"),
         Binding(
@@ -116,6 +124,9 @@ class DeliveriesScreen(TableScreen):
             )
         else:
             self.notify(f"Resending #{delivery_id} as #{new_id}", timeout=3)
+
+    def action_recover(self) -> None:
+        self.app.push_screen(actions.recover_form(self.dash, self.notify))
 
     def action_copy_url(self) -> None:
         row = self.selected()

@@ -1,4 +1,5 @@
-"""Inbound: every request received, the rejected ones with their reasons."""
+"""Inbound: every request received, the rejected ones with their reasons; replay the selected
+one, as it was or edited first."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ from textual.binding import Binding, BindingType
 from store.read import queries
 from store.read.filters import INBOUND_SHOWS, ListFilter
 from store.read.model import InboundView
+from tui import actions
 from tui import format as fmt
+from tui.context import ApiError
 from tui.screens.base import TableScreen
 from tui.sources import Row, Source
 from tui.widgets.rows import Column
+
+REPLAY = Text("replay", style="bold", end="")
 
 
 class Inbound(Source):
@@ -41,11 +46,24 @@ class Inbound(Source):
         return {
             "id": Text(str(row.id), style="dim"),
             "time": Text(fmt.clock_time(row.received_at)),
-            "endpoint": fmt.literal(row.endpoint),
+            # a replay says so where the narrowest table still shows it; its detail and
+            # the reason column name the original
+            "endpoint": fmt.literal(row.endpoint) if row.replay_of is None else REPLAY,
             "request": fmt.literal(f"{row.method} {fmt.request_target(row.path, row.query)}"),
             "outcome": fmt.outcome_text(row.outcome),
-            "reason": fmt.literal(row.reason),
+            "reason": reason_text(row),
         }
+
+
+def reason_text(row: InboundView) -> Text:
+    """The reason column: a replay names the request it replays, then the reason."""
+    text = Text(end="", no_wrap=True)
+    if row.replay_of is not None:
+        text.append(f"replay of #{row.replay_of}", style="bold")
+        if row.reason:
+            text.append(": ")
+    text.append_text(fmt.literal(row.reason))
+    return text
 
 
 class InboundScreen(TableScreen):
@@ -58,6 +76,16 @@ class InboundScreen(TableScreen):
         Binding("y", "copy_url", "Copy URL", id="inbound.copy"),
         Binding("c", "copy_curl", "Copy curl", id="inbound.curl"),
         Binding("t", "trace", "Trace", tooltip="Trace this request's click", id="inbound.trace"),
+        Binding(
+            "r", "replay", "Replay", tooltip="Replay this request as it was", id="inbound.replay"
+        ),
+        Binding(
+            "e",
+            "replay_edited",
+            "Edit+replay",
+            tooltip="Edit this request's query and body, then replay it",
+            id="inbound.edit",
+        ),
         Binding(
             "f", "follow", "Follow", tooltip="Go to the newest", show=False, id="inbound.follow"
         ),
@@ -107,6 +135,31 @@ class InboundScreen(TableScreen):
             self.nothing("request with a click id")
             return
         self.dash_app.trace(str(row["click_id"]))
+
+    def action_replay(self) -> None:
+        row = self.live.table.cursor_row
+        if row is None:
+            self.nothing("request")
+            return
+        request: InboundView = row.data
+        self.run_worker(
+            self._replay(request.id), name="replay the request", group="replay", exit_on_error=False
+        )
+
+    async def _replay(self, inbound_id: int) -> None:
+        try:
+            sentence = await actions.replay(self.dash, inbound_id)
+        except ApiError as error:
+            self.notify(str(error), title="Replay", severity="error", markup=False, timeout=8)
+            return
+        self.notify(sentence, markup=False, timeout=8)
+
+    def action_replay_edited(self) -> None:
+        row = self.live.table.cursor_row
+        if row is None:
+            self.nothing("request")
+            return
+        self.app.push_screen(actions.replay_form(self.dash, row.data, self.notify))
 
 
 SCREEN = InboundScreen

@@ -13,6 +13,7 @@ from textual.binding import Binding, BindingType
 from store.read import queries
 from store.read.filters import ListFilter
 from store.read.model import ConversionRow
+from tui import actions
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
 from tui.sources import Row, Source
@@ -88,6 +89,13 @@ class LiveScreen(TableScreen):
         Binding("t", "trace", "Trace", tooltip="Trace this conversion's click", id="live.trace"),
         Binding("y", "copy_click", "Copy id", tooltip="Copy the click id", id="live.copy"),
         Binding("c", "copy_curl", "Copy curl", tooltip="Copy the postback as curl", id="live.curl"),
+        Binding(
+            "m",
+            "manual",
+            "By hand",
+            tooltip="Enter a conversion by hand for this row's click",
+            id="live.manual",
+        ),
         Binding("tab", "switch_pane", "Detail", show=False, id="live.pane"),
         Binding("escape", "focus_table", "Table", show=False, id="live.back"),
     ]
@@ -148,6 +156,11 @@ class LiveScreen(TableScreen):
             self.nothing("conversion")
             return
         self.copy(str(row["click_id"]), "click id")
+
+    def action_manual(self) -> None:
+        row = self.selected()
+        click_id = "" if row is None else str(row["click_id"])
+        self.app.push_screen(actions.manual_form(self.dash, click_id, self.notify))
 
     def action_copy_curl(self) -> None:
         row = self.selected()
