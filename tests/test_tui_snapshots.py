@@ -297,3 +297,31 @@ def test_empty_database_shows_how_to_start(
         return "No conversions yet" in app.screen.query_one(DetailPane).plain
 
     assert snap_compare(_app(path), terminal_size=(80, 24), run_before=_open("", ready))
+
+
+def _form(screen_key: str, key: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """Open a screen (by its number key, "" for Live), then the form of ``key`` over it."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        from tui.widgets.forms import FormScreen
+
+        app = pilot.app
+        assert isinstance(app, PostwatchApp)
+        await _open(screen_key, _detail_shown)(pilot)
+        await pilot.press(key)
+        await _until(lambda: isinstance(app.screen, FormScreen))
+        await pilot.pause()
+
+    return run_before
+
+
+FORMS = {
+    "manual": _form("", "m"),  # Live: a conversion by hand for the selected row's click
+    "recover": _form("3", "R"),  # Deliveries: recover failed deliveries
+    "replay": _form("4", "e"),  # Inbound: edit the request, then replay it
+}
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_form(snap_compare: Any, fixed_db: Path, form: str) -> None:
+    assert snap_compare(_app(fixed_db), terminal_size=(80, 24), run_before=FORMS[form])

@@ -69,7 +69,7 @@ def replay_form(dash: Dash, request: InboundView, notify: Notify) -> FormScreen:
         [
             FormField(
                 "request",
-                "After [query] the query string (on one line or several), after [body] the body:",
+                "[query]: the query string (on one or more lines); [body]: the body",
                 edit_text(request.query, request.body),
                 kind="text",
             )

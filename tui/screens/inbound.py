@@ -82,7 +82,7 @@ class InboundScreen(TableScreen):
         Binding(
             "e",
             "replay_edited",
-            "Edit+replay",
+            "Edit",
             tooltip="Edit this request's query and body, then replay it",
             id="inbound.edit",
         ),
