@@ -310,6 +310,8 @@ def _form(screen_key: str, key: str) -> Callable[[Pilot[None]], Awaitable[None]]
         await _open(screen_key, _detail_shown)(pilot)
         await pilot.press(key)
         await _until(lambda: isinstance(app.screen, FormScreen))
+        for field in app.screen.query("Input, TextArea"):
+            field.cursor_blink = False  # type: ignore[attr-defined]  # a blink is no look
         await pilot.pause()
 
     return run_before

@@ -165,7 +165,7 @@ class FormScreen(ModalScreen[bool]):
         self._show("#form-note", Text("…", style="dim"))
         self.run_worker(
             self._run(self.values()),
-            name=f"{self.action_name} ({self.title_text})",
+            name="send the form",
             group="form",
             exit_on_error=False,
         )
