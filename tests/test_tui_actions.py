@@ -8,8 +8,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from tests.helpers import Driver, Target, config_for, until
 from tests.test_tui import dashboard, toasts
+from tests.test_tui_attached import served  # noqa: F401 (a fixture)
+from tui.app import PostwatchApp
+from tui.context import DashOptions
 from tui.widgets.forms import FormScreen
 
 FAILS = [(500, "down")] * 3  # the first attempt and both retries of one delivery
@@ -313,3 +318,40 @@ async def test_an_unknown_click_id_is_named_in_the_form(tmp_path: Path, target: 
         await submit(pw)
         assert shown.error.startswith("unknown click id 'nope-1': no click with this id")
         assert isinstance(pw.app.screen, FormScreen)
+
+
+async def test_pressing_ctrl_s_twice_enters_one_conversion(tmp_path: Path, target: Target) -> None:
+    async with dashboard(tmp_path, config=_config(target)) as pw:
+        clickid = await pw.click()
+        await pw.postback(clickid=clickid, type="Lead", txid="L1")
+        await delivered_once(pw, target, 1)
+        await _live_row(pw, clickid)
+        shown = await open_form(pw, "m")
+        await pw.press("tab")
+        await type_in(pw, "Lead")
+        # two ctrl+s handled before the first answer comes (Pilot would wait in between)
+        shown.action_submit()
+        shown.action_submit()
+        await closed(pw)
+        await asyncio.sleep(0.3)
+        entries = [row for row in await inbound_rows(pw) if row["endpoint"] == "manual"]
+        assert len(entries) == 1  # one entry reached the listener
+
+
+# -- attached to a database another process serves --------------------------------------------
+
+
+async def test_attached_the_serving_listener_replays(served: tuple[Path, str]) -> None:  # noqa: F811
+    db, base = served
+    options = DashOptions(db=db, attached=True, listener_url=base, poll_interval=0.05)
+    app = PostwatchApp(options)
+    async with app.run_test(size=(80, 24)) as pilot, aiohttp.ClientSession() as session:
+        await until(lambda: app.current_mode == "live")
+        await app.wait_ready()
+        pw = Driver(app, pilot, session)
+        clickid = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=clickid, type="Lead", status="2")
+        await show_top_inbound(pw, "postback")
+        original = pw.table().cursor_key
+        await pw.press("r")
+        await until(lambda: pw.table().rows[0].data["replay_of"] == original)
