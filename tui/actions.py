@@ -30,14 +30,14 @@ def decisions_summary(decisions: list[dict[str, Any]]) -> str:
 # -- replay ----------------------------------------------------------------------------------
 
 
-async def replay(dash: Dash, inbound_id: int, edit: tuple[str, str] | None = None) -> str:
-    """Replay inbound request ``inbound_id`` (with ``edit``: this query and body); the
-    sentence saying what came of it. Raises ``ApiError`` with the API's sentence."""
-    payload = None if edit is None else {"query": edit[0], "body": edit[1]}
-    status, answer = await dash.api("POST", f"/api/inbound/{inbound_id}/replay", payload)
+async def replay(dash: Dash, inbound_id: int, edit: dict[str, str] | None = None) -> str:
+    """Replay inbound request ``inbound_id``, with ``edit``'s ``query`` and ``body`` in place
+    of the stored ones; the sentence saying what came of it. Raises ``ApiError`` with the
+    API's sentence."""
+    status, answer = await dash.api("POST", f"/api/inbound/{inbound_id}/replay", edit or None)
     if status == 404:
         raise ApiError(answer.get("error", f"no inbound request has id {inbound_id}"))
-    return replayed_sentence(answer, edited=edit is not None)
+    return replayed_sentence(answer, edited=bool(edit))
 
 
 def replayed_sentence(answer: dict[str, Any], *, edited: bool = False) -> str:
@@ -59,7 +59,16 @@ def replay_form(dash: Dash, request: InboundView, notify: Notify) -> FormScreen:
     text the command line's ``postwatch replay ID --edit`` opens in $EDITOR."""
 
     async def submit(values: Values) -> str | None:
-        edit = parse_edited(values["request"])
+        query, body = parse_edited(values["request"])
+        # only what was changed is sent: an unchanged body keeps its stored headers
+        edit = {
+            name: value
+            for name, value, stored in (
+                ("query", query, request.query),
+                ("body", body, request.body),
+            )
+            if value != stored
+        }
         notify(await replay(dash, request.id, edit), markup=False, timeout=8)
         return None
 

@@ -18,9 +18,8 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widget import Widget
 from textual.widgets import Input, Label, Static, TextArea
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
 from tui.context import ApiError
 from tui.widgets.toggles import Toggle
@@ -137,10 +136,6 @@ class FormScreen(ModalScreen[bool]):
                 found[field.name] = widget.value.strip()
         return found
 
-    def field_widget(self, name: str) -> Widget:
-        """The widget that holds field ``name`` (for tests and for focusing it)."""
-        return self.query_one(f"#form-{name}")
-
     @property
     def error(self) -> str:
         """The sentence shown as the form's error ("" when none)."""
@@ -190,7 +185,7 @@ class FormScreen(ModalScreen[bool]):
         widget.display = bool(str(text))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state.name == "ERROR":
+        if event.state == WorkerState.ERROR:  # a failure, not a refusal: the app says it
             self.busy = False
             self._show("#form-note", "")
         report_failure(self, event)
