@@ -321,13 +321,43 @@ async def test_the_table_keeps_a_window_and_pages_older_rows_in(tmp_path: Path) 
         assert keys == sorted(keys, reverse=True) and keys[0] == 620
         await until(lambda: gc.get_freeze_count() > 0)  # the screens are built, the heap frozen
         frozen = gc.get_freeze_count()
-        await pw.press("end")
-        await until(lambda: len(pw.table().rows) == 600)  # one page of older rows
+        while len(pw.table().rows) < 600:  # down the window: one page of older rows
+            await pw.press("pagedown")
+        await until(lambda: len(pw.table().rows) == 600)
         # the rows paged in are frozen too: a full collection over them stays off the keys
         assert gc.get_freeze_count() > frozen
-        await pw.press("end")
-        await until(lambda: len(pw.table().rows) == 620)
-        assert pw.table().keys == list(range(620, 0, -1))
+        await pw.press("home")
+        await until(lambda: pw.table().cursor == 0 and pw.table().top_key == 620)
+
+
+async def test_the_last_row_key_reaches_the_oldest_row_beyond_the_window(tmp_path: Path) -> None:
+    """G (end) reads the oldest page at once, rather than the next 100 rows; g goes back to
+    the newest, and "row N of M" counts from either end."""
+    config = BASE_CONFIG.replace(
+        "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
+    )
+    async with dashboard(tmp_path, config=config) as pw:
+        numbers = iter(range(620))
+
+        async def sender() -> None:
+            for n in numbers:
+                await pw.postback(clickid=f"c{n:03d}", type="Lead")
+
+        await asyncio.gather(*(sender() for _ in range(8)))
+        await until(lambda: pw.table().top_key == 620)
+        live = pw.app.screen.query_one(LiveTable)
+        await until(lambda: "row 1 of 620" in live.position() or None)
+        await pw.press("G")
+        await until(lambda: pw.table().cursor_key == 1)
+        assert pw.table().keys == list(range(500, 0, -1))
+        await until(lambda: live.position() == "row 620 of 620")
+        await pw.press("up", "up")
+        assert live.position() == "row 618 of 620"
+        await pw.press("g")
+        await until(lambda: pw.table().top_key == 620 and pw.table().cursor == 0)
+        await until(lambda: live.position() == "row 1 of 620")
+        await pw.press("down")
+        assert live.position() == "row 2 of 620"
 
 
 async def test_an_empty_database_shows_how_to_start(tmp_path: Path) -> None:
@@ -551,7 +581,7 @@ async def test_an_empty_filtered_table_names_its_filter(tmp_path: Path) -> None:
         await until(lambda: len(pw.table().rows) > 0)
         await pw.press("o")  # pending: the sink answers at once, none stays pending
         await until(lambda: pw.table().rows == [] or None)
-        said = "No rows shown with the filter 'pending' (o: the next filter)"
+        said = "No deliveries match outcome=pending (o: the next filter)"
         await until(lambda: any(said in line for line in pw.screen_lines()))
         for _ in range(4):  # pending, retrying, delivered, failed: back round to 'all'
             await pw.press("o")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import Any, ClassVar
 
@@ -20,6 +20,8 @@ from tui.widgets.rows import Column, TableRow
 
 # A table row's data: a record of the read model, read by field name.
 Row = Mapping[str, Any]
+
+TIME_WIDTH = 11  # a time cell: 23:59:59 today, 12-31 23:59 before
 
 
 @dataclass
@@ -38,8 +40,18 @@ class Fetch:
     """What changed since the snapshot."""
 
     newer: list[Row] | None  # when following: the rows above the top (newest first)
-    new_count: int  # when not following: how many rows are above the top
+    new_count: int  # when not following: how many rows are above the top (at most COUNT_CAP)
     changed: list[Row] = field(default_factory=list)  # rows of the window to redraw
+    total: int | None = None  # how many rows the filter shown matches (at most COUNT_CAP)
+
+
+# Rows counted at most for "row N of M" and "N new": a whole count of a large filtered table
+# is slow, so beyond this the table says "10,000+".
+COUNT_CAP = 10_000
+
+# The header's figures count these tables' rows exactly at any size (store/totals.py), by
+# the same names (tui.messages.Stats).
+HEADER_COUNTED = frozenset({"conversions", "inbound"})
 
 
 class Source:
@@ -51,9 +63,26 @@ class Source:
     record: ClassVar[type]
     columns: ClassVar[list[Column]]
     shows: ClassVar[Mapping[str, ListFilter]] = {"all": ALL}
+    noun: ClassVar[str] = ""  # what its rows are called, when not the table's name
 
     def __init__(self) -> None:
         self.show = self.filters[0]
+        self.found = ALL  # the filter bar's terms (resolved), combined with the choice shown
+        self.found_text = ""  # those terms as the user typed them
+
+    @property
+    def rows_name(self) -> str:
+        return self.noun or self.table
+
+    def shown_columns(self) -> list[Column]:
+        """The columns as drawn now: a time column's title names the time zone shown, and
+        is wide enough for a date."""
+        return [
+            replace(column, label=fmt.time_title(column.label), min=max(column.min, TIME_WIDTH))
+            if column.key == "time"
+            else column
+            for column in self.columns
+        ]
 
     @property
     def filters(self) -> tuple[str, ...]:
@@ -61,9 +90,16 @@ class Source:
         return tuple(self.shows)
 
     @property
-    def chosen(self) -> ListFilter:
-        """The filter of the choice shown."""
-        return self.shows[self.show]
+    def chosen(self) -> ListFilter | None:
+        """The filter of the choice shown with the filter bar's terms (None: they ask for
+        different values of one field, and no row matches)."""
+        return self.shows[self.show].both(self.found)
+
+    @property
+    def filtered(self) -> bool:
+        """Whether rows are left out (a choice other than the first, or the bar's terms)."""
+        chosen = self.chosen
+        return chosen is None or chosen.filters_rows
 
     def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
         """The rows ``chosen`` picks, newest first (the filter shown, with a page's bounds)."""
@@ -79,7 +115,28 @@ class Source:
     ) -> list[Row]:
         """A page of the filter shown: the newest ``limit`` rows below ``before`` or, with
         ``after``, the newest of those above it."""
-        return self.page(conn, self.chosen.page(limit=limit, before=before, after=after))
+        chosen = self.chosen
+        if chosen is None:
+            return []
+        return self.page(conn, chosen.page(limit=limit, before=before, after=after))
+
+    def oldest_page(self, conn: sqlite3.Connection, *, limit: int) -> list[Row]:
+        """The oldest ``limit`` rows of the filter shown (newest first, as every page)."""
+        chosen = self.chosen
+        if chosen is None:
+            return []
+        return self.page(conn, replace(chosen.page(limit=limit), oldest=True))
+
+    def total(self, conn: sqlite3.Connection) -> int | None:
+        """How many rows the filter shown matches, up to ``COUNT_CAP`` + 1 (more than the
+        cap), by a count of a capped page; None when nothing is filtered on a table the
+        header counts (its figure is the total)."""
+        chosen = self.chosen
+        if chosen is None:
+            return 0
+        if not chosen.filters_rows and self.table in HEADER_COUNTED:
+            return None
+        return queries.count_up_to(conn, self.table, chosen, COUNT_CAP + 1)
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
         raise NotImplementedError
@@ -107,9 +164,13 @@ class Source:
         return set()
 
     def count_newer(self, conn: sqlite3.Connection, after_id: int) -> int:
-        """How many rows above ``after_id`` the filter shown matches (for "N new"); a source
-        of a table that ``ListFilter`` does not list counts with its own query."""
-        return queries.count_newer(conn, self.table, after_id, self.chosen)
+        """How many rows above ``after_id`` the filter shown matches (for "N new"), up to
+        ``COUNT_CAP`` + 1; a source of a table that ``ListFilter`` does not list counts with
+        its own query."""
+        chosen = self.chosen
+        if chosen is None:
+            return 0
+        return queries.count_up_to(conn, self.table, chosen.page(after=after_id), COUNT_CAP + 1)
 
     def row(self, data: Row) -> TableRow:
         return TableRow(key=int(data["id"]), cells=lambda: self.all_cells(data), data=data)
@@ -124,6 +185,7 @@ class Source:
         reread = set(snapshot.unsettled) | self.touched(conn, snapshot.window)
         if reread:
             result.changed = self.by_id(conn, sorted(reread))
+        result.total = self.total(conn)
         return result
 
     def next_filter(self) -> str:

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.worker import Worker
 
 from store.db import Store
-from tui.sources import Fetch, Row, Snapshot, Source
+from tui.sources import COUNT_CAP, HEADER_COUNTED, Fetch, Row, Snapshot, Source
 from tui.widgets.rows import RowTable
 from tui.widgets.text_line import TextLine
 from tui.workers import report_failure
@@ -45,6 +45,14 @@ class LiveTable(Vertical):
 
     @dataclass
     class Paged(Message):
+        live: LiveTable
+        rows: list[Row]
+        generation: int
+
+    @dataclass
+    class Jumped(Message):
+        """The oldest rows, read for the user who asked for the last row."""
+
         live: LiveTable
         rows: list[Row]
         generation: int
@@ -82,13 +90,15 @@ class LiveTable(Vertical):
         self._dirty = False
         self._busy = False
         self._paging = False
-        self._exhausted = False
+        self._jumping = False
+        self._exhausted = False  # the table holds the oldest row
+        self.total: int | None = None  # rows the filter shown matches (COUNT_CAP + 1: more)
 
     def compose(self) -> Any:
         with Horizontal(classes="live-title"):
             yield TextLine(self._status(), classes="live-status")
             yield TextLine(self.hint, classes="live-hint")
-        yield RowTable(self.source.columns, placeholder=self.placeholder)
+        yield RowTable(self.source.shown_columns(), placeholder=self.placeholder)
 
     @property
     def table(self) -> RowTable:
@@ -105,9 +115,17 @@ class LiveTable(Vertical):
         """Start again from the newest rows (after a filter change)."""
         self.generation += 1
         self.new_count = 0
+        self.total = None
         self._exhausted = False
         self.table.clear()
+        self._show_status()
         self.changed()
+
+    def redraw(self) -> None:
+        """Draw every row and the column titles again (the time zone shown changed)."""
+        table = self.table
+        table.set_columns(self.source.shown_columns())
+        table.update([self.source.row(row.data) for row in table.rows])
 
     def follow(self) -> None:
         """Go to the newest row and follow new ones."""
@@ -189,6 +207,7 @@ class LiveTable(Vertical):
             self.new_count = 0
         else:
             self.new_count = fetch.new_count
+        self.total = fetch.total if fetch.total is not None else self._header_total()
         if fetch.changed:
             changed = [data for data in fetch.changed if self._differs(data)]
             keys |= set(table.update(self.source.row(data) for data in changed))
@@ -219,6 +238,39 @@ class LiveTable(Vertical):
                 self._paging = False
 
         self.run_worker(page(), name="read older rows", group="live-page", exit_on_error=False)
+
+    def on_row_table_end(self, message: RowTable.End) -> None:
+        """The last row, in one press: when older rows than those held remain, read the
+        oldest page instead of paging down to it."""
+        message.stop()
+        if self._exhausted or self._jumping or not self.table.rows:
+            return
+        self._jumping = True
+        generation = self.generation
+
+        async def oldest() -> None:
+            try:
+                rows = await self.store.read(
+                    lambda conn: self.source.oldest_page(conn, limit=self.WINDOW)
+                )
+                self.post_message(self.Jumped(self, rows, generation))
+            finally:
+                self._jumping = False
+
+        self.run_worker(
+            oldest(), name="read the oldest rows", group="live-page", exit_on_error=False
+        )
+
+    def on_live_table_jumped(self, message: Jumped) -> None:
+        message.stop()
+        if message.generation != self.generation or not message.rows:
+            return
+        table = self.table
+        table.set_rows([self.source.row(data) for data in message.rows], keep_cursor=False)
+        self._exhausted = True
+        gc.freeze()  # as for rows paged in (see on_live_table_paged)
+        table.move_cursor(len(table.rows) - 1)
+        self.changed()  # the rows above the window now count as new
 
     def on_live_table_paged(self, message: Paged) -> None:
         message.stop()
@@ -260,18 +312,55 @@ class LiveTable(Vertical):
         text.append(f" {self.title}", style="bold")
         if self.source.show != "all":
             text.append(f" · {self.source.show}", style="bold yellow")
+        if self.source.found_text:
+            text.append(f" · {self.source.found_text}", style="bold yellow")
         if not self.loaded:
             text.append(" · loading…", style="dim")
-        elif self.new_count:
-            text.append(f" · ▲ {self.new_count} new", style="bold reverse")
+            return text
+        where = self.position()
+        if where:
+            text.append(f" · {where}")
+        if self.new_count:
+            text.append(f" · ▲ {count_text(self.new_count)} new", style="bold reverse")
             text.append(" (f: show)", style="dim")
         elif self.table.rows and self.following:
             text.append(" · following", style="dim")
         return text
 
+    def position(self) -> str:
+        """Where the cursor is among every row the filter shown matches: "row 17 of 516"
+        ("of 10,000+" past the count's cap; the row's number is left out when it is not
+        known, below more than that many newer rows)."""
+        table = self.table
+        if not table.rows or self.total is None:
+            return ""
+        above = 0 if self.following else self.new_count
+        # (the header's figure may be a poll behind the rows)
+        total_rows = max(self.total, above + len(table.rows))
+        total = count_text(total_rows)
+        if above <= COUNT_CAP:
+            return f"row {above + table.cursor + 1:,} of {total}"
+        if self._exhausted and total_rows <= COUNT_CAP:
+            return f"row {total_rows - (len(table.rows) - 1 - table.cursor):,} of {total}"
+        return f"of {total}"
+
+    def _header_total(self) -> int | None:
+        """The header's figure for this table (its rows, unfiltered), when it has one."""
+        if self.source.table not in HEADER_COUNTED:
+            return None
+        stats = getattr(self.app, "stats", None)
+        return None if stats is None else int(getattr(stats, self.source.table))
+
     def _show_status(self) -> None:
+        if not self.is_mounted:
+            return
         self.query_one(".live-status", TextLine).show(self._status())
 
     def set_hint(self, hint: Text) -> None:
         self.hint = hint
         self.query_one(".live-hint", TextLine).show(hint)
+
+
+def count_text(count: int) -> str:
+    """A count as shown: 516, 9,999, or 10,000+ past the cap."""
+    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"
