@@ -29,7 +29,7 @@ from tui.context import Dash
 from tui.messages import DataChanged
 from tui.sources import Row, Source
 from tui.widgets.detail import DetailPane
-from tui.widgets.filter_bar import FilterBar, read_filter, terms_text
+from tui.widgets.filter_bar import FilterBar, read_filter, split_terms, terms_text
 from tui.widgets.footer import KeyFooter
 from tui.widgets.header import StatusBar
 from tui.widgets.live_table import LiveTable
@@ -299,6 +299,9 @@ class TableScreen(DashScreen):
         if message.key is not None:
             delay = DETAIL_DELAY if message.by_user else FOLLOW_DELAY
             self.show_detail(message.key, delay=delay)
+        elif self.live.source.filtered:  # a filter left no row: no detail of a row not shown
+            self._detail_key = None
+            self.query_one(DetailPane).clear()
 
     def on_row_table_selected(self, message: RowTable.Selected) -> None:
         self.query_one(DetailPane).focus()
@@ -358,10 +361,11 @@ class TableScreen(DashScreen):
         except FilterError as error:
             self.bar.refuse(str(error))
             return
-        self._apply_filter(chosen)
+        self._apply_filter(chosen, terms_text(split_terms(message.text)))
 
     @work(name="apply the filters", group="filter", exclusive=True, exit_on_error=False)
-    async def _apply_filter(self, chosen: ListFilter) -> None:
+    async def _apply_filter(self, chosen: ListFilter, typed: str) -> None:
+        """Show the rows of ``chosen`` (``typed``: as the bar shows it)."""
         try:  # the campaign or traffic source named must exist
             found = await self.dash.store.read(lambda conn: queries.resolve(conn, chosen))
         except FilterError as error:
@@ -369,7 +373,7 @@ class TableScreen(DashScreen):
             return
         source = self.live.source
         source.found = found
-        source.found_text = terms_text(parameters(found))
+        source.found_text = typed
         self.bar.close()
         self.live.table.focus()
         self.filters_changed()
@@ -406,7 +410,7 @@ class TableScreen(DashScreen):
         live.redraw()
         key = live.table.cursor_key
         if key is not None:
-            self.load_detail(key, lambda: self.read_detail(key), now=True)
+            self.show_detail(key, delay=0.0)
 
     def action_export(self) -> None:
         source = self.live.source
