@@ -33,8 +33,8 @@ from store.read.filters import (
 )
 from store.schema import STORED
 from tests.helpers import Listener
-from tui.sources import COUNT_CAP
 from tui.screens.live import Conversions
+from tui.sources import COUNT_CAP
 
 GROWING = frozenset(
     {
@@ -68,9 +68,7 @@ def aliases(sql: str) -> dict[str, str]:
 def newest_first_page(sql: str, table: str) -> bool:
     """A page that reads the newest (or the oldest) rows of ``table`` by id, with no filter:
     its scan stops after LIMIT rows."""
-    pattern = (
-        rf"\bFROM\s+{table}(?:\s+\w+)?\s+ORDER BY\s+(?:\w+\.)?id (?:DESC|ASC)\s+LIMIT\b"
-    )
+    pattern = rf"\bFROM\s+{table}(?:\s+\w+)?\s+ORDER BY\s+(?:\w+\.)?id (?:DESC|ASC)\s+LIMIT\b"
     return re.search(pattern, sql, re.I) is not None
 
 

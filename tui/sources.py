@@ -74,11 +74,12 @@ class Source:
     def rows_name(self) -> str:
         return self.noun or self.table
 
-    def shown_columns(self) -> list[Column]:
+    def shown_columns(self, *, dated: bool = False) -> list[Column]:
         """The columns as drawn now: a time column's title names the time zone shown, and
-        is wide enough for a date."""
+        with ``dated`` (a row older than today is held) it is wide enough for a date."""
+        width = TIME_WIDTH if dated else 0
         return [
-            replace(column, label=fmt.time_title(column.label), min=max(column.min, TIME_WIDTH))
+            replace(column, label=fmt.time_title(column.label), min=max(column.min, width))
             if column.key == "time"
             else column
             for column in self.columns

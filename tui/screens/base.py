@@ -327,6 +327,7 @@ class TableScreen(DashScreen):
         live = self.live
         source = live.source
         live.set_hint(self.hint(source))
+        live.set_class(bool(source.found_text), "-found")  # (narrow: the hint makes room)
         live.table.placeholder = self.placeholder(source)
         live.reload()
         self.refresh_bindings()  # the clear key is offered while the bar's filters are set

@@ -21,6 +21,8 @@ from tui.widgets.rows import RowTable
 from tui.widgets.text_line import TextLine
 from tui.workers import report_failure
 
+CLOCK_WIDTH = 8  # a time cell of today: 23:59:59
+
 
 class LiveTable(Vertical):
     """A title line and a ``RowTable`` fed by a ``Source``."""
@@ -93,6 +95,7 @@ class LiveTable(Vertical):
         self._jumping = False
         self._exhausted = False  # the table holds the oldest row
         self.total: int | None = None  # rows the filter shown matches (COUNT_CAP + 1: more)
+        self._dated = False  # the time column is wide enough for a date
 
     def compose(self) -> Any:
         with Horizontal(classes="live-title"):
@@ -124,8 +127,23 @@ class LiveTable(Vertical):
     def redraw(self) -> None:
         """Draw every row and the column titles again (the time zone shown changed)."""
         table = self.table
-        table.set_columns(self.source.shown_columns())
         table.update([self.source.row(row.data) for row in table.rows])
+        self._dated = self._needs_date()
+        table.set_columns(self.source.shown_columns(dated=self._dated))
+
+    def _needs_date(self) -> bool:
+        """Whether the oldest row held shows a date (it is older than today)."""
+        rows = self.table.rows
+        cell = rows[-1].texts().get("time") if rows else None
+        return cell is not None and cell.cell_len > CLOCK_WIDTH
+
+    def _fit_time_column(self) -> None:
+        """Widen the time column once a row older than today is held (and narrow it again
+        when none is): at 80 columns each column counts."""
+        dated = self._needs_date()
+        if dated != self._dated:
+            self._dated = dated
+            self.table.set_columns(self.source.shown_columns(dated=dated))
 
     def follow(self) -> None:
         """Go to the newest row and follow new ones."""
@@ -208,6 +226,7 @@ class LiveTable(Vertical):
         else:
             self.new_count = fetch.new_count
         self.total = fetch.total if fetch.total is not None else self._header_total()
+        self._fit_time_column()
         if fetch.changed:
             changed = [data for data in fetch.changed if self._differs(data)]
             keys |= set(table.update(self.source.row(data) for data in changed))
@@ -270,6 +289,7 @@ class LiveTable(Vertical):
         self._exhausted = True
         gc.freeze()  # as for rows paged in (see on_live_table_paged)
         table.move_cursor(len(table.rows) - 1)
+        self._fit_time_column()
         self.changed()  # the rows above the window now count as new
 
     def on_live_table_paged(self, message: Paged) -> None:
@@ -290,6 +310,7 @@ class LiveTable(Vertical):
         if len(table) > self.BROWSE_CAP:
             table.drop_top(len(table) - self.BROWSE_CAP)
             self.changed()  # the rows dropped from the top now count as new
+        self._fit_time_column()
         self._show_status()
 
     def on_row_table_highlighted(self, message: RowTable.Highlighted) -> None:
@@ -310,21 +331,22 @@ class LiveTable(Vertical):
     def _status(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         text.append(f" {self.title}", style="bold")
+        if not self.loaded:
+            text.append(" · loading…", style="dim")
+        else:
+            where = self.position()
+            if where:
+                text.append(f" · {where}")
+            if self.new_count:
+                text.append(f" · ▲ {count_text(self.new_count)} new", style="bold reverse")
+                text.append(" (f: show)", style="dim")
+            elif self.table.rows and self.following:
+                text.append(" · following", style="dim")
+        # the filters last: a long one is cut at the edge, and the filter bar shows it whole
         if self.source.show != "all":
             text.append(f" · {self.source.show}", style="bold yellow")
         if self.source.found_text:
             text.append(f" · {self.source.found_text}", style="bold yellow")
-        if not self.loaded:
-            text.append(" · loading…", style="dim")
-            return text
-        where = self.position()
-        if where:
-            text.append(f" · {where}")
-        if self.new_count:
-            text.append(f" · ▲ {count_text(self.new_count)} new", style="bold reverse")
-            text.append(" (f: show)", style="dim")
-        elif self.table.rows and self.following:
-            text.append(" · following", style="dim")
         return text
 
     def position(self) -> str:
