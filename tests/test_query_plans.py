@@ -215,6 +215,7 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         paths[f"{table}: counted"] = lambda c, t=table: queries.count_up_to(
             c, t, ALL, COUNT_CAP + 1
         )
+        paths[f"{table}: newest id"] = lambda c, t=table: queries.newest_id(c, t)
     for name, chosen in FILTERS.items():
         for table in ("conversions", "inbound", "deliveries"):
             if table != "inbound" and chosen.endpoint is not None:

@@ -175,6 +175,14 @@ async def test_inbound_takes_the_endpoint_and_a_request_count(tmp_path: Path) ->
         await until(lambda: live(pw).position() == f"row 1 of {len(clicks)}")
         await pw.press("down", "down")
         assert live(pw).position() == f"row 3 of {len(clicks)}"
+        # a new matching row above: counted, and the cursor's row is one further down
+        await pw.click(ref_id="ext-new")
+        await until(lambda: live(pw).new_count == 1)
+        await until(lambda: live(pw).position() == f"row 4 of {len(clicks) + 1}")
+        await pw.postback(clickid="nobody", type="Lead")  # (not a click: not counted)
+        await until(lambda: len(ids(pw, "SELECT id FROM inbound")) == len(everything) + 2)
+        await pw.press("up")
+        assert live(pw).position() == f"row 3 of {len(clicks) + 1}"
 
 
 async def test_a_row_from_yesterday_shows_its_date(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Each table's own ``Source`` lives in its screen's module (``tui/screens/<name>.p
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
@@ -49,6 +50,19 @@ class Fetch:
 # is slow, so beyond this the table says "10,000+".
 COUNT_CAP = 10_000
 
+RECOUNT = 5.0  # seconds between two whole counts of a filtered table's rows
+
+
+@dataclass(frozen=True)
+class _Count:
+    """A count of the rows a filter matches: how many, the table's newest id then, and when
+    the whole count was made (``time.monotonic``)."""
+
+    rows: int
+    newest: int
+    at: float
+
+
 # The header's figures count these tables' rows exactly at any size (store/totals.py), by
 # the same names (tui.messages.Stats).
 HEADER_COUNTED = frozenset({"conversions", "inbound"})
@@ -69,6 +83,7 @@ class Source:
         self.show = self.filters[0]
         self.found = ALL  # the filter bar's terms (resolved), combined with the choice shown
         self.found_text = ""  # those terms as the user typed them
+        self._count: _Count | None = None  # the last count of ``total``
 
     @property
     def rows_name(self) -> str:
@@ -137,7 +152,26 @@ class Source:
             return 0
         if not chosen.filters_rows and self.table in HEADER_COUNTED:
             return None
-        return queries.count_up_to(conn, self.table, chosen, COUNT_CAP + 1)
+        # A whole count walks every row of a filter on what a row belongs to: between two
+        # whole counts, only the rows added since the last one are counted (a row that left
+        # the filter meanwhile, say a delivery no longer pending, counts until the next).
+        clock = time.monotonic()
+        newest = queries.newest_id(conn, self.table)
+        if self._count is not None and clock - self._count.at < RECOUNT:
+            counted = self._count.rows
+            if counted <= COUNT_CAP and newest > self._count.newest:
+                counted += queries.count_up_to(
+                    conn, self.table, chosen.page(after=self._count.newest), COUNT_CAP + 1
+                )
+            self._count = replace(self._count, rows=min(counted, COUNT_CAP + 1), newest=newest)
+        else:
+            counted = queries.count_up_to(conn, self.table, chosen, COUNT_CAP + 1)
+            self._count = _Count(rows=counted, newest=newest, at=clock)
+        return self._count.rows
+
+    def forget_count(self) -> None:
+        """The filter shown changed: count its rows anew."""
+        self._count = None
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
         raise NotImplementedError

@@ -17,7 +17,15 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from store import events
-from store.read.filters import ALL, WALK, FilterError, ListFilter, id_page, newer_count
+from store.read.filters import (
+    ALL,
+    LISTED,
+    WALK,
+    FilterError,
+    ListFilter,
+    id_page,
+    newer_count,
+)
 from store.read.model import (
     AttemptRow,
     AttemptView,
@@ -356,6 +364,13 @@ def page_ids(conn: sqlite3.Connection, table: str, chosen: ListFilter = ALL) -> 
     """The ids of one page of ``table`` (conversions, inbound, deliveries), newest first."""
     sql, values = id_page(table, resolve(conn, chosen))
     return [int(row[0]) for row in conn.execute(sql, values)]
+
+
+def newest_id(conn: sqlite3.Connection, table: str) -> int:
+    """The highest id of a listed table (0: it is empty)."""
+    if table not in LISTED:
+        raise ValueError(f"no list is read from the table {table!r}")
+    return int(conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0])
 
 
 def count_up_to(conn: sqlite3.Connection, table: str, chosen: ListFilter, cap: int) -> int:

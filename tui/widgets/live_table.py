@@ -119,6 +119,7 @@ class LiveTable(Vertical):
         self.generation += 1
         self.new_count = 0
         self.total = None
+        self.source.forget_count()
         self._exhausted = False
         self.table.clear()
         self._show_status()
