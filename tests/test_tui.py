@@ -322,6 +322,7 @@ async def test_the_last_row_key_reaches_the_oldest_row_beyond_the_window(tmp_pat
         await until(lambda: pw.table().cursor_key == 1)
         assert pw.table().keys == list(range(500, 0, -1))
         await until(lambda: live.position() == "row 620 of 620")
+        assert "▲ 120 newer (f: show)" in live._status().plain
         await pw.press("up", "up")
         assert live.position() == "row 618 of 620"
         await pw.press("g")

@@ -96,6 +96,7 @@ class LiveTable(Vertical):
         self._exhausted = False  # the table holds the oldest row
         self.total: int | None = None  # rows the filter shown matches (COUNT_CAP + 1: more)
         self._dated = False  # the time column is wide enough for a date
+        self._jumped = False  # the oldest rows are held (G): the rows above are older news
 
     def compose(self) -> Any:
         with Horizontal(classes="live-title"):
@@ -119,6 +120,7 @@ class LiveTable(Vertical):
         self.generation += 1
         self.new_count = 0
         self.total = None
+        self._jumped = False
         self.source.forget_count()
         self._exhausted = False
         self.table.clear()
@@ -224,6 +226,7 @@ class LiveTable(Vertical):
                 table.prepend(rows, keep=self.WINDOW)
             keys |= {row.key for row in rows}
             self.new_count = 0
+            self._jumped = False
         else:
             self.new_count = fetch.new_count
         self.total = fetch.total if fetch.total is not None else self._header_total()
@@ -288,6 +291,7 @@ class LiveTable(Vertical):
         table = self.table
         table.set_rows([self.source.row(data) for data in message.rows], keep_cursor=False)
         self._exhausted = True
+        self._jumped = True
         gc.freeze()  # as for rows paged in (see on_live_table_paged)
         table.move_cursor(len(table.rows) - 1)
         self._fit_time_column()
@@ -339,7 +343,8 @@ class LiveTable(Vertical):
             if where:
                 text.append(f" · {where}")
             if self.new_count:
-                text.append(f" · ▲ {count_text(self.new_count)} new", style="bold reverse")
+                word = "newer" if self._jumped else "new"
+                text.append(f" · ▲ {count_text(self.new_count)} {word}", style="bold reverse")
                 text.append(" (f: show)", style="dim")
             elif self.table.rows and self.following:
                 text.append(" · following", style="dim")
