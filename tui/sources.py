@@ -93,12 +93,13 @@ class Source:
         """The columns as drawn now: a time column's title names the time zone shown, and
         with ``dated`` (a row older than today is held) it is wide enough for a date."""
         width = TIME_WIDTH if dated else 0
-        return [
-            replace(column, label=fmt.time_title(column.label), min=max(column.min, width))
-            if column.key == "time"
-            else column
-            for column in self.columns
-        ]
+        shown = []
+        for column in self.columns:
+            if column.key == "time":
+                label = fmt.time_title(column.label)  # (a zone may be named +0530)
+                column = replace(column, label=label, min=max(column.min, width, len(label)))
+            shown.append(column)
+        return shown
 
     @property
     def filters(self) -> tuple[str, ...]:
