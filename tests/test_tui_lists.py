@@ -110,6 +110,11 @@ async def test_a_filter_narrows_live_to_exactly_the_matching_conversions(tmp_pat
         await pw.press("x")
         await rows_become(pw, everything)
         assert "t-3" not in live(pw)._status().plain
+        # a filter that leaves nothing says so, with the key that clears it
+        await find(pw, "no-such-id")
+        await rows_become(pw, [])
+        assert pw.table().placeholder == "No conversions match q=no-such-id (x clears)"
+        assert "No conversions yet" not in pw.detail()  # not the getting-started text
 
 
 async def test_a_bad_value_shows_its_sentence_and_keeps_the_bar_open(tmp_path: Path) -> None:

@@ -440,12 +440,9 @@ class TableScreen(DashScreen):
         self.notify(f"Exported {count:,} {rows_name} to {path}", timeout=8, markup=False)
 
     def key_of(self, binding: str) -> str:
-        """The key that runs this screen's binding ``binding`` now (``[keys]`` may remap it)."""
-        wanted = f"{self.NAME}.{binding}"
-        for key, active in self.active_bindings.items():
-            if active.binding.id == wanted:
-                return key
-        return binding
+        """The key that runs this screen's binding ``binding`` (``[keys]`` may remap it),
+        whether or not it is offered at this moment (clear is only while filters are set)."""
+        return self.dash_app.key_for(f"{self.NAME}.{binding}") or binding
 
     def action_follow(self) -> None:
         self.live.follow()
