@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from store import db
 from store.read import queries
-from store.read.filters import ListFilter, parse_time
+from store.read.filters import FilterError, ListFilter, from_parameters, parameters, parse_time
 from tests.helpers import BASE_CONFIG, Listener, Target, config_for
 
 SECOND_CAMPAIGN = (
@@ -418,3 +419,58 @@ offer_source = "AffNet"
     )
     inbound = await listed(pw, "/api/inbound", traffic_source="Propeller")
     assert {row["click_id"] for row in inbound} == {traffic["casino"], poker}
+
+
+# -- what the dashboard adds: the oldest page, capped counts, ages, combining filters ---------
+
+
+@pytest.mark.parametrize("wanted", CONVERSION_FILTERS, ids=lambda wanted: repr(wanted))
+async def test_the_oldest_page_and_a_capped_count_agree_with_every_row(
+    conn: sqlite3.Connection, wanted: dict[str, str]
+) -> None:
+    chosen = from_parameters("conversions", wanted)
+    expected = conversions_where(conn, **wanted)
+    oldest = queries.page_ids(conn, "conversions", replace(chosen, limit=2, oldest=True))
+    assert oldest == sorted(expected)[:2]  # oldest first
+    assert queries.count_up_to(conn, "conversions", chosen, 1000) == len(expected)
+    assert queries.count_up_to(conn, "conversions", chosen, 1) == min(1, len(expected))
+    if expected:  # within the page's bounds: the rows above the oldest match
+        above = chosen.page(after=min(expected))
+        assert queries.count_up_to(conn, "conversions", above, 1000) == len(expected) - 1
+
+
+def test_the_parameters_of_a_filter_read_back_as_the_same_filter() -> None:
+    given = {
+        "campaign": "casino-fr",
+        "type": "Deposit",
+        "status": "approved",
+        "verdict": "fired",
+        "outcome": "delivered",
+        "postback": "all events",
+        "traffic_source": "Propeller",
+        "q": "ext 1",
+        "since": "1767225600.5",
+        "until": "1767229200",
+    }
+    chosen = from_parameters("conversions", given)
+    assert parameters(chosen) == given
+    assert from_parameters("conversions", parameters(chosen)) == chosen
+
+
+def test_since_and_until_take_an_age_before_now_when_now_is_given() -> None:
+    now = 1_767_225_600.0
+    chosen = from_parameters("inbound", {"since": "2h", "until": "30m"}, now=now)
+    assert (chosen.since, chosen.until) == (now - 7200, now - 1800)
+    with pytest.raises(FilterError, match="since '2h' is not a time"):
+        from_parameters("inbound", {"since": "2h"})  # the API reads no ages
+    with pytest.raises(FilterError, match="or an age such as 30m, 2h or 7d"):
+        from_parameters("inbound", {"since": "2x"}, now=now)
+
+
+def test_two_filters_combine_unless_they_ask_for_different_values() -> None:
+    outcome = ListFilter(outcome="failed", limit=5)
+    both = outcome.both(ListFilter(campaign="casino-fr", q="x"))
+    assert both == ListFilter(outcome="failed", campaign="casino-fr", q="x", limit=5)
+    assert outcome.both(ListFilter(outcome="failed")) == outcome
+    assert outcome.both(ListFilter(outcome="pending")) is None
+    assert not ListFilter(limit=5, before=9).filters_rows and both is not None and both.filters_rows

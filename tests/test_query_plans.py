@@ -15,6 +15,7 @@ import inspect
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from store.read.filters import (
 from store.schema import STORED
 from tests.helpers import Listener
 from tui.screens.live import Conversions
+from tui.sources import COUNT_CAP
 
 GROWING = frozenset(
     {
@@ -64,9 +66,9 @@ def aliases(sql: str) -> dict[str, str]:
 
 
 def newest_first_page(sql: str, table: str) -> bool:
-    """A page that reads the newest rows of ``table`` by id, with no filter: its scan stops
-    after LIMIT rows."""
-    pattern = rf"\bFROM\s+{table}(?:\s+\w+)?\s+ORDER BY\s+(?:\w+\.)?id DESC\s+LIMIT\b"
+    """A page that reads the newest (or the oldest) rows of ``table`` by id, with no filter:
+    its scan stops after LIMIT rows."""
+    pattern = rf"\bFROM\s+{table}(?:\s+\w+)?\s+ORDER BY\s+(?:\w+\.)?id (?:DESC|ASC)\s+LIMIT\b"
     return re.search(pattern, sql, re.I) is not None
 
 
@@ -206,6 +208,14 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
             c, "deliveries", 0, f
         )
     paths["new conversions"] = lambda c: queries.count_newer(c, "conversions", 0)
+    for table in ("conversions", "inbound", "deliveries"):
+        paths[f"{table}: the oldest page"] = lambda c, t=table: queries.page_ids(
+            c, t, replace(ALL, oldest=True)
+        )
+        paths[f"{table}: counted"] = lambda c, t=table: queries.count_up_to(
+            c, t, ALL, COUNT_CAP + 1
+        )
+        paths[f"{table}: newest id"] = lambda c, t=table: queries.newest_id(c, t)
     for name, chosen in FILTERS.items():
         for table in ("conversions", "inbound", "deliveries"):
             if table != "inbound" and chosen.endpoint is not None:
@@ -218,6 +228,15 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
             )
             paths[f"new {table} filtered: {name}"] = lambda c, t=table, f=chosen: (
                 queries.count_newer(c, t, 1, f)
+            )
+            paths[f"{table} filtered: {name}, oldest"] = lambda c, t=table, f=chosen: (
+                queries.page_ids(c, t, replace(f, oldest=True))
+            )
+            paths[f"{table} filtered: {name}, counted"] = lambda c, t=table, f=chosen: (
+                queries.count_up_to(c, t, f, COUNT_CAP + 1)
+            )
+            paths[f"{table} filtered: {name}, new counted"] = lambda c, t=table, f=chosen: (
+                queries.count_up_to(c, t, f.page(after=1), COUNT_CAP + 1)
             )
     paths["api deliveries filtered"] = lambda c: queries.attempt_row_page(
         c, ListFilter(campaign="casino-fr", outcome="delivered")
@@ -306,12 +325,12 @@ WALKED_IN_ORDER = [
 async def test_a_filtered_page_is_walked_in_id_order_not_sorted(
     table: str, name: str, conn: sqlite3.Connection
 ) -> None:
-    """Every filtered page reads its rows newest first from an index (or the table) and
-    stops at its limit: no sort of every matching row."""
-    chosen = FILTERS[name]
-    sql, values = id_page(table, queries.resolve(conn, chosen))
-    plan = [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", values)]
-    assert not [line for line in plan if "FOR ORDER BY" in line], plan
+    """Every filtered page reads its rows newest first (or, the oldest page, oldest first)
+    from an index (or the table) and stops at its limit: no sort of every matching row."""
+    for chosen in (FILTERS[name], replace(FILTERS[name], oldest=True)):
+        sql, values = id_page(table, queries.resolve(conn, chosen))
+        plan = [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", values)]
+        assert not [line for line in plan if "FOR ORDER BY" in line], plan
 
 
 def test_every_query_of_the_read_model_is_covered() -> None:

@@ -18,6 +18,7 @@ from textual.binding import Binding, BindingType
 
 from store.read.model import ConversionRow, InboundView
 from tests.helpers import Listener
+from tui import format as fmt
 from tui import screens
 from tui.app import PostwatchApp
 from tui.screens import SCREENS, missing_parts, screen_modules
@@ -145,6 +146,14 @@ def test_the_parts_taken_out_were_there() -> None:
     assert Conversions.record.__name__ == "ConversionRow"
 
 
+@pytest.fixture
+def same_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Times drawn as on the day of the rows below (a time of today is a clock time)."""
+    monkeypatch.setattr(fmt.TIMES, "clock", lambda: 1_700_000_000.0 + 60)
+    monkeypatch.setattr(fmt.TIMES, "local", False)
+
+
+@pytest.mark.usefixtures("same_day")
 def test_a_column_no_cell_draws_shows_its_field_as_it_is() -> None:
     class Requests(_Plain):
         columns: ClassVar[list[Column]] = [
@@ -288,7 +297,11 @@ def test_a_new_screen_is_one_module(tmp_path: Path) -> None:
     shown, listed, ids = result.stdout.splitlines()[-3:]
     assert shown == "requests True True"
     assert listed == "requests"
-    assert ids == "['app.requests', 'requests.follow']"
+    # (and the keys every table screen has, with its name)
+    assert ids == (
+        "['app.requests', 'requests.clear', 'requests.export', 'requests.find',"
+        " 'requests.follow', 'requests.timezone']"
+    )
 
 
 @pytest.mark.parametrize(
@@ -316,6 +329,7 @@ def test_an_incomplete_screen_module_stops_the_import_saying_what_to_write(
 # -- a Live column ----------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("same_day")
 def test_a_live_column_of_a_field_the_row_has_is_one_column() -> None:
     class Wider(Conversions):
         columns: ClassVar[list[Column]] = [

@@ -8,8 +8,6 @@ import gc
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from textual.widgets._toast import Toast
 from yarl import URL
 
 from store import workspace
-from tests.helpers import BASE_CONFIG, Driver, free_port, live_row, until
+from tests.helpers import BASE_CONFIG, dashboard, free_port, live_row, until
 from tui.app import PostwatchApp
 from tui.context import DashOptions
 from tui.screens.campaigns import CampaignsScreen
@@ -27,33 +25,6 @@ from tui.widgets.detail import DetailPane
 from tui.widgets.header import StatusBar
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import CURSOR_MARK
-
-
-@asynccontextmanager
-async def dashboard(
-    tmp_path: Path,
-    size: tuple[int, int] = (120, 34),
-    config: str = BASE_CONFIG,
-    *,
-    notifications: bool = False,
-) -> AsyncIterator[Driver]:
-    """The dashboard with its listener on a free loopback port, started with ``--config``
-    (PORT in the text standing for that port); ``notifications`` shows them on screen."""
-    port = free_port()
-    config_file = tmp_path / "postwatch.toml"
-    config_file.write_text(config.replace("PORT", str(port)), encoding="utf-8")
-    options = DashOptions(
-        db=tmp_path / "postwatch.db", host="127.0.0.1", port=port, config=config_file
-    )
-    options.poll_interval = 0.05
-    app = PostwatchApp(options)
-    async with (
-        app.run_test(size=size, notifications=notifications) as pilot,
-        aiohttp.ClientSession() as session,
-    ):
-        await until(lambda: app.dash is not None and app.current_mode == "live")
-        await app.wait_ready()
-        yield Driver(app, pilot, session)
 
 
 def toasts(app: PostwatchApp) -> list[tuple[str, str]]:
@@ -321,13 +292,44 @@ async def test_the_table_keeps_a_window_and_pages_older_rows_in(tmp_path: Path) 
         assert keys == sorted(keys, reverse=True) and keys[0] == 620
         await until(lambda: gc.get_freeze_count() > 0)  # the screens are built, the heap frozen
         frozen = gc.get_freeze_count()
-        await pw.press("end")
-        await until(lambda: len(pw.table().rows) == 600)  # one page of older rows
+        while len(pw.table().rows) < 600:  # down the window: one page of older rows
+            await pw.press("pagedown")
+        await until(lambda: len(pw.table().rows) == 600)
         # the rows paged in are frozen too: a full collection over them stays off the keys
         assert gc.get_freeze_count() > frozen
-        await pw.press("end")
-        await until(lambda: len(pw.table().rows) == 620)
-        assert pw.table().keys == list(range(620, 0, -1))
+        await pw.press("home")
+        await until(lambda: pw.table().cursor == 0 and pw.table().top_key == 620)
+
+
+async def test_the_last_row_key_reaches_the_oldest_row_beyond_the_window(tmp_path: Path) -> None:
+    """G (end) reads the oldest page at once, rather than the next 100 rows; g goes back to
+    the newest, and "row N of M" counts from either end."""
+    config = BASE_CONFIG.replace(
+        "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
+    )
+    async with dashboard(tmp_path, config=config) as pw:
+        numbers = iter(range(620))
+
+        async def sender() -> None:
+            for n in numbers:
+                await pw.postback(clickid=f"c{n:03d}", type="Lead")
+
+        await asyncio.gather(*(sender() for _ in range(8)))
+        await until(lambda: pw.table().top_key == 620)
+        live = pw.app.screen.query_one(LiveTable)
+        await until(lambda: "row 1 of 620" in live.position() or None)
+        await pw.press("G")
+        await until(lambda: pw.table().cursor_key == 1)
+        assert pw.table().keys == list(range(500, 0, -1))
+        await until(lambda: live.position() == "row 620 of 620")
+        assert "▲ 120 newer (f: show)" in live._status().plain
+        await pw.press("up", "up")
+        assert live.position() == "row 618 of 620"
+        await pw.press("g")
+        await until(lambda: pw.table().top_key == 620 and pw.table().cursor == 0)
+        await until(lambda: live.position() == "row 1 of 620")
+        await pw.press("down")
+        assert live.position() == "row 2 of 620"
 
 
 async def test_an_empty_database_shows_how_to_start(tmp_path: Path) -> None:
@@ -551,7 +553,7 @@ async def test_an_empty_filtered_table_names_its_filter(tmp_path: Path) -> None:
         await until(lambda: len(pw.table().rows) > 0)
         await pw.press("o")  # pending: the sink answers at once, none stays pending
         await until(lambda: pw.table().rows == [] or None)
-        said = "No rows shown with the filter 'pending' (o: the next filter)"
+        said = "No deliveries match outcome=pending (o: the next filter)"
         await until(lambda: any(said in line for line in pw.screen_lines()))
         for _ in range(4):  # pending, retrying, delivered, failed: back round to 'all'
             await pw.press("o")

@@ -25,10 +25,12 @@ from store.db import connect
 from tests.helpers import start_listener, stop_listener
 from tui.app import PostwatchApp
 from tui.context import DashOptions
-from tui.screens.base import DashScreen
+from tui.screens.base import DashScreen, TableScreen
 from tui.screens.campaigns import CampaignsScreen
 from tui.widgets.detail import DetailPane
+from tui.widgets.filter_bar import FilterBar
 from tui.widgets.rows import RowTable
+from tui.widgets.text_line import TextLine
 
 START = 1767225600.0  # 2026-01-01 00:00:00 UTC
 
@@ -278,6 +280,48 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_screen(snap_compare: Any, fixed_db: Path, screen: str, size: tuple[int, int]) -> None:
     assert snap_compare(_app(fixed_db), terminal_size=size, run_before=SCREENS[screen])
+
+
+def _filter(
+    typed: str, ready: Callable[[PostwatchApp], bool]
+) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """Deliveries with ``typed`` entered on the filter bar."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, PostwatchApp)
+        await _open("3", _detail_shown)(pilot)
+        await pilot.press("slash", *typed, "enter")
+        await _until(lambda: ready(app))
+        await pilot.pause()
+
+    return run_before
+
+
+def _refused(app: PostwatchApp) -> bool:
+    bar = app.screen.query_one(FilterBar)
+    return bar.is_open and "✗" in str(bar.query_one(".filter-said", TextLine).text)
+
+
+def _filtered(app: PostwatchApp) -> bool:
+    screen = app.screen
+    return (
+        isinstance(screen, TableScreen)
+        and bool(screen.live.source.found_text)
+        and screen.live.loaded
+        and _detail_shown(app)
+    )
+
+
+FILTERED: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
+    "refused": _filter("outcome=sent", _refused),
+    "applied": _filter("campaign=slots-de", _filtered),
+}
+
+
+@pytest.mark.parametrize("view", list(FILTERED))
+def test_the_filter_bar(snap_compare: Any, fixed_db: Path, view: str) -> None:
+    assert snap_compare(_app(fixed_db), terminal_size=(80, 24), run_before=FILTERED[view])
 
 
 def test_empty_database_shows_how_to_start(

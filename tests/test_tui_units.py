@@ -24,6 +24,7 @@ from tui.app import SCREENS, PostwatchApp
 from tui.cli import cli
 from tui.context import DashOptions
 from tui.keys import binding_ids
+from tui.screens.base import TableScreen, table_bindings
 from tui.widgets.detail import DetailPane
 from tui.widgets.rows import Column, layout_columns
 
@@ -194,8 +195,16 @@ def test_the_listening_address_is_shown_as_bound_and_reached_on_loopback(
 
 def test_binding_ids_are_every_id_given_in_the_dashboard_code() -> None:
     # Every Binding(..., id="...") written anywhere in tui/ is listed, and nothing else; the
-    # number keys' ids are written as their screens' names (app.<NAME>, see tui.screens).
+    # number keys' ids are written as their screens' names (app.<NAME>, see tui.screens), and
+    # so are those of the keys every table screen has (tui.screens.base.table_bindings).
     written = {f"app.{screen.NAME}" for screen in SCREENS.values()}
+    written |= {
+        str(binding.id)
+        for screen in SCREENS.values()
+        if issubclass(screen, TableScreen)
+        for binding in table_bindings(screen.NAME)
+        if isinstance(binding, Binding)
+    }
     for path in Path(fmt.__file__).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Binding":

@@ -28,6 +28,13 @@ no_mouse_option = click.option(
     help="Leave the mouse to the terminal (text selection works as usual).",
 )
 
+local_time_option = click.option(
+    "--local-time",
+    is_flag=True,
+    envvar="POSTWATCH_LOCAL_TIME",
+    help="Show times in the local time zone rather than UTC (z switches on screen).",
+)
+
 
 def _check_config(config: Path) -> None:
     """Refuse a bad config file with the line ``serve`` gives for it, or one whose ``[keys]``
@@ -96,6 +103,7 @@ async def _dashboard(options: object, mouse: bool) -> int:
 @token_option
 @theme_option
 @no_mouse_option
+@local_time_option
 def dashboard(
     db: Path,
     config: Path | None,
@@ -104,12 +112,21 @@ def dashboard(
     token: str,
     theme: str | None,
     no_mouse: bool,
+    local_time: bool,
 ) -> None:
     """The dashboard, with the listener running inside it."""
     from tui.context import DashOptions
 
     _run(
-        DashOptions(db=db, host=host, port=port, config=config, token=token, theme=theme),
+        DashOptions(
+            db=db,
+            host=host,
+            port=port,
+            config=config,
+            token=token,
+            theme=theme,
+            local_time=local_time,
+        ),
         mouse=not no_mouse,
     )
 
@@ -131,12 +148,17 @@ cli.context_settings["obj"] = {"binding_ids": binding_ids}
 )
 @theme_option
 @no_mouse_option
-def dash(db: Path, listener_url: str | None, theme: str | None, no_mouse: bool) -> None:
+@local_time_option
+def dash(
+    db: Path, listener_url: str | None, theme: str | None, no_mouse: bool, local_time: bool
+) -> None:
     """The dashboard, attached to a database that `postwatch serve` writes."""
     from tui.context import DashOptions
 
     _run(
-        DashOptions(db=db, attached=True, listener_url=listener_url, theme=theme),
+        DashOptions(
+            db=db, attached=True, listener_url=listener_url, theme=theme, local_time=local_time
+        ),
         mouse=not no_mouse,
     )
 

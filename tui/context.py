@@ -42,6 +42,7 @@ class DashOptions:
     theme: str | None = None
     poll_interval: float = 0.1
     clock: Callable[[], float] = field(default=time.time)
+    local_time: bool = False  # times in the local time zone rather than UTC (--local-time)
 
 
 @dataclass

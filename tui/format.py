@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import shlex
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from rich.text import Text
 
@@ -68,18 +69,75 @@ def literal(value: object, style: str = "", *, one_line: bool = True) -> Text:
     return Text(clean(value, one_line=one_line), style=style, no_wrap=one_line, end="")
 
 
+@dataclass
+class TimeDisplay:
+    """How the dashboard shows times: in UTC (the default) or in the local time zone, and
+    the clock that says what "today" and "ago" are (the dashboard's, so a test can pin it)."""
+
+    local: bool = False
+    clock: Callable[[], float] = time.time
+
+    def moment(self, at: float) -> time.struct_time:
+        return time.localtime(at) if self.local else time.gmtime(at)
+
+    @property
+    def zone(self) -> str:
+        """The zone's name as shown beside times: UTC, or the local zone's abbreviation."""
+        if not self.local:
+            return "UTC"
+        return time.strftime("%Z", time.localtime(self.clock())) or "local"
+
+
+# Every time on screen is drawn by the functions below, from this one setting (the `z` key
+# and --local-time change it for the whole dashboard).
+TIMES = TimeDisplay()
+
+
 def clock_time(at: float | None) -> str:
-    """HH:MM:SS in UTC."""
+    """A time as a table cell: HH:MM:SS today, MM-DD HH:MM earlier this year, the date in
+    an earlier year (in the zone of ``TIMES``; the column title names it)."""
     if at is None:
         return ""
-    return time.strftime("%H:%M:%S", time.gmtime(at))
+    moment, today = TIMES.moment(at), TIMES.moment(TIMES.clock())
+    if moment[:3] == today[:3]:
+        return time.strftime("%H:%M:%S", moment)
+    if moment.tm_year == today.tm_year:
+        return time.strftime("%m-%d %H:%M", moment)
+    return time.strftime("%Y-%m-%d", moment)
+
+
+def time_title(label: str = "time") -> str:
+    """A time column's title with its zone: time UTC."""
+    return f"{label} {TIMES.zone}"
+
+
+def ago(at: float) -> str:
+    """How long before now: 12 s ago, 3 min ago, 2 h ago, 4 d ago (in 5 s: a time ahead)."""
+    seconds = TIMES.clock() - at
+    ahead = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 60:
+        span = f"{seconds:.0f} s"
+    elif seconds < 3600:
+        span = f"{seconds // 60:.0f} min"
+    elif seconds < 86400 * 2:
+        span = f"{seconds // 3600:.0f} h"
+    else:
+        span = f"{seconds // 86400:.0f} d"
+    return f"in {span}" if ahead else f"{span} ago"
 
 
 def when(at: float | None) -> str:
-    """A Unix time as 2026-01-01 00:09:00.000 UTC."""
+    """A Unix time in full, with its zone and how long ago: 2026-01-01 00:09:00.000 UTC
+    (51 min ago)."""
     if at is None:
         return "—"
-    return timestamp(at) + " UTC"
+    if TIMES.local:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", TIMES.moment(at))
+        stamp += f".{int(at * 1000) % 1000:03d}"
+    else:
+        stamp = timestamp(at)
+    return f"{stamp} {TIMES.zone} ({ago(at)})"
 
 
 def payout(value: float | None, currency: str = "") -> str:

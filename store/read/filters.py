@@ -67,8 +67,9 @@ class ListFilter:
     name, ``traffic_source`` and ``postback`` names; ``verdict`` a decision's (of the
     conversion, with ``postback``: of that postback config). ``q`` is a free-text match on
     any id or parameter. ``since``/``until`` are Unix times (inclusive). ``before`` and
-    ``after`` bound the id; the page holds at most ``limit``. ``campaign_ids`` is what
-    ``campaign`` and ``traffic_source`` name, filled in by ``queries.resolve``."""
+    ``after`` bound the id; the page holds at most ``limit`` (with ``oldest``: the oldest
+    ``limit`` rows, rather than the newest). ``campaign_ids`` is what ``campaign`` and
+    ``traffic_source`` name, filled in by ``queries.resolve``."""
 
     outcome: str | None = None
     endpoint: str | None = None
@@ -85,6 +86,7 @@ class ListFilter:
     since: float | None = None
     until: float | None = None
     campaign_ids: tuple[int, ...] | None = None
+    oldest: bool = False
 
     def page(
         self, *, limit: int | None = None, before: int | None = None, after: int | None = None
@@ -93,6 +95,23 @@ class ListFilter:
         return replace(
             self, limit=self.limit if limit is None else limit, before=before, after=after
         )
+
+    def both(self, other: ListFilter) -> ListFilter | None:
+        """The rows both filters pick (this one's page); None when they ask for different
+        values of one field, which no row can have."""
+        values: dict[str, Any] = {}
+        for name in (*TERMS, "campaign_ids"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine is not None and theirs is not None and mine != theirs:
+                return None
+            if mine is None and theirs is not None:
+                values[name] = theirs
+        return replace(self, **values) if values else self
+
+    @property
+    def filters_rows(self) -> bool:
+        """Whether the filter leaves rows out (any term set, rather than only a page)."""
+        return any(getattr(self, name) is not None for name in (*TERMS, "campaign_ids"))
 
     @property
     def names_campaigns(self) -> bool:
@@ -357,18 +376,20 @@ def _decision_page(chosen: ListFilter) -> tuple[str, list[Any]]:
 
 
 def id_page(table: str, chosen: ListFilter) -> tuple[str, Sequence[Any]]:
-    """The query for the ids of one page of ``table``, newest first."""
+    """The query for the ids of one page of ``table``, newest first (with ``oldest``: the
+    oldest page, oldest first)."""
+    order = "ASC" if chosen.oldest else "DESC"
     if table == "conversions" and chosen.on_decisions:
         body, values = _decision_page(chosen)
         return (
-            f"SELECT DISTINCT k.conversion_id {body} ORDER BY k.conversion_id DESC LIMIT ?",
+            f"SELECT DISTINCT k.conversion_id {body} ORDER BY k.conversion_id {order} LIMIT ?",
             (*values, chosen.limit),
         )
     where, values = chosen.clauses(table)
     bounds, bound_values = _bounds("id", chosen)
     walk = f"{WALK} " if chosen.walks(table) else ""
     return (
-        f"{walk}SELECT id FROM {table}{_condition([*where, *bounds])} ORDER BY id DESC LIMIT ?",
+        f"{walk}SELECT id FROM {table}{_condition([*where, *bounds])} ORDER BY id {order} LIMIT ?",
         (*values, *bound_values, chosen.limit),
     )
 
@@ -406,6 +427,25 @@ FILTER_PARAMETERS = (
 )
 
 
+# The fields of ListFilter that choose rows, by their query parameter names (the others are
+# the page and what resolve fills in).
+TERMS = (*(name for name in FILTER_PARAMETERS if name not in ("limit", "before")), "endpoint")
+
+
+def parameters(chosen: ListFilter) -> dict[str, str]:
+    """The query parameters of a filter's terms (what ``from_parameters`` reads back), in
+    the order of ``FILTER_PARAMETERS``; times as Unix seconds."""
+    given: dict[str, str] = {}
+    for name in TERMS:
+        value = getattr(chosen, name)
+        if value is not None:
+            if isinstance(value, float):
+                given[name] = str(int(value)) if value.is_integer() else repr(value)
+            else:
+                given[name] = str(value)
+    return given
+
+
 def _choice(name: str, value: str, accepted: Sequence[str]) -> str:
     if value not in accepted:
         raise FilterError(f"{name} {value!r} is not one of: {', '.join(accepted)}")
@@ -422,21 +462,30 @@ def _whole(name: str, value: str) -> int:
     return number
 
 
-def parse_time(name: str, value: str) -> float:
+def parse_time(name: str, value: str, now: float | None = None) -> float:
     """A time given as Unix seconds or ISO 8601 (a date, or a date and time; UTC unless it
-    names its offset) as Unix seconds."""
+    names its offset) as Unix seconds; with ``now``, also an age before it (``30m``, ``2h``,
+    ``7d``, as ``prune --older-than`` reads one)."""
     from datetime import UTC, datetime
+
+    from store.retention import AGE_UNITS, parse_age
 
     try:
         return float(value)
     except ValueError:
         pass
+    if now is not None and value[-1:].lower() in AGE_UNITS:
+        try:
+            return now - parse_age(value)
+        except ValueError:
+            pass
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
+        ages = ", or an age such as 30m, 2h or 7d" if now is not None else ""
         raise FilterError(
             f"{name} {value!r} is not a time: give ISO 8601 (2026-01-31 or "
-            "2026-01-31T12:00:00Z) or Unix seconds"
+            f"2026-01-31T12:00:00Z) or Unix seconds{ages}"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -444,10 +493,16 @@ def parse_time(name: str, value: str) -> float:
 
 
 def from_parameters(
-    table: str, given: Any, *, default_limit: int = 100, max_limit: int = 1000
+    table: str,
+    given: Any,
+    *,
+    default_limit: int = 100,
+    max_limit: int = 1000,
+    now: float | None = None,
 ) -> ListFilter:
     """The filter of a list's query parameters (a mapping of name -> text); empty values
-    are not set. Raises ``FilterError`` on a value that cannot be used."""
+    are not set; with ``now``, since and until may be ages (``1h``: an hour before it).
+    Raises ``FilterError`` on a value that cannot be used."""
     if table not in LISTED:
         raise ValueError(f"no list is read from the table {table!r}")
     values: dict[str, str] = {
@@ -455,8 +510,8 @@ def from_parameters(
     }
     outcomes = INBOUND_OUTCOMES if table == "inbound" else OUTCOMES
     limit = _whole("limit", values["limit"]) if "limit" in values else default_limit
-    until = parse_time("until", values["until"]) if "until" in values else None
-    since = parse_time("since", values["since"]) if "since" in values else None
+    until = parse_time("until", values["until"], now) if "until" in values else None
+    since = parse_time("since", values["since"], now) if "since" in values else None
     if "endpoint" in values and table != "inbound":
         raise FilterError(f"endpoint filters inbound requests, not {table}")
     return ListFilter(

@@ -17,7 +17,15 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from store import events
-from store.read.filters import ALL, FilterError, ListFilter, id_page, newer_count
+from store.read.filters import (
+    ALL,
+    LISTED,
+    WALK,
+    FilterError,
+    ListFilter,
+    id_page,
+    newer_count,
+)
 from store.read.model import (
     AttemptRow,
     AttemptView,
@@ -356,6 +364,23 @@ def page_ids(conn: sqlite3.Connection, table: str, chosen: ListFilter = ALL) -> 
     """The ids of one page of ``table`` (conversions, inbound, deliveries), newest first."""
     sql, values = id_page(table, resolve(conn, chosen))
     return [int(row[0]) for row in conn.execute(sql, values)]
+
+
+def newest_id(conn: sqlite3.Connection, table: str) -> int:
+    """The highest id of a listed table (0: it is empty)."""
+    if table not in LISTED:
+        raise ValueError(f"no list is read from the table {table!r}")
+    return int(conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0])
+
+
+def count_up_to(conn: sqlite3.Connection, table: str, chosen: ListFilter, cap: int) -> int:
+    """How many rows of ``table`` the filter matches (within its ``before``/``after``
+    bounds), counting no further than ``cap``: the ids of one page of ``cap`` rows, as a
+    whole count of a large filtered table is slow."""
+    sql, values = id_page(table, resolve(conn, replace(chosen, limit=cap)))
+    walk = f"{WALK} " if sql.startswith(WALK) else ""  # the mark stays in front
+    counted = f"{walk}SELECT count(*) FROM ({sql.removeprefix(walk)})"
+    return int(conn.execute(counted, values).fetchone()[0])
 
 
 def count_newer(

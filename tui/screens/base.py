@@ -8,10 +8,13 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import events, work
+from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.message import Message
 from textual.screen import Screen
@@ -19,10 +22,14 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.worker import Worker
 
+from store.read import export, queries
+from store.read.filters import ALL, FilterError, ListFilter, parameters
+from tui import format as fmt
 from tui.context import Dash
 from tui.messages import DataChanged
 from tui.sources import Row, Source
 from tui.widgets.detail import DetailPane
+from tui.widgets.filter_bar import FilterBar, read_filter, split_terms, terms_text
 from tui.widgets.footer import KeyFooter
 from tui.widgets.header import StatusBar
 from tui.widgets.live_table import LiveTable
@@ -191,15 +198,64 @@ def _on(node: object, screen: Screen[Any]) -> bool:
     )
 
 
+def table_bindings(name: str) -> list[BindingType]:
+    """The keys every table screen has, with ids of that screen (``<name>.find``…)."""
+    return [
+        Binding(
+            "slash",
+            "find",
+            "Filter",
+            tooltip="Filter the rows: campaign=… status=… since=1h, or text to find",
+            id=f"{name}.find",
+        ),
+        Binding(
+            "x",
+            "clear",
+            "Clear filters",
+            tooltip="Clear the filter bar's filters",
+            show=False,
+            id=f"{name}.clear",
+        ),
+        Binding(
+            "z",
+            "timezone",
+            "UTC/local",
+            tooltip="Show times in local time or in UTC",
+            show=False,
+            id=f"{name}.timezone",
+        ),
+        Binding(
+            "E",
+            "export",
+            "Export",
+            tooltip="Export this view as CSV",
+            show=False,
+            id=f"{name}.export",
+        ),
+    ]
+
+
 class TableScreen(DashScreen):
-    """A live table of one source beside the detail of its selected row; tab moves between
-    them, escape goes back to the table. The bindings stay in each screen's ``BINDINGS``,
-    where the app finds them for the palette and the keymap."""
+    """A live table of one source beside the detail of its selected row, and the filter bar;
+    tab moves between them, escape goes back to the table. The bindings stay in each
+    screen's ``BINDINGS``, where the app finds them for the palette and the keymap: the keys
+    every table screen shares (``table_bindings``) are added to them here."""
 
     SOURCE: ClassVar[type[Source]]
     TABLE_TITLE: ClassVar[str]
     TABLE_PLACEHOLDER: ClassVar[str]
     DETAIL_PLACEHOLDER: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # (Textual merges a class's bindings when the class is made: add them first.)
+        if cls.NAME and "BINDINGS" in cls.__dict__:
+            cls.BINDINGS = [*cls.__dict__["BINDINGS"], *table_bindings(cls.NAME)]
+        super().__init_subclass__(**kwargs)
+
+    def __init__(self, dash: Dash) -> None:
+        super().__init__(dash)
+        fmt.TIMES.clock = dash.options.clock
+        fmt.TIMES.local = dash.options.local_time
 
     def body(self) -> Any:
         source = self.SOURCE()
@@ -213,6 +269,7 @@ class TableScreen(DashScreen):
                 id=f"{self.NAME}-table",
             )
             yield DetailPane(self.DETAIL_PLACEHOLDER)
+        yield FilterBar(id=f"{self.NAME}-filter")
 
     def hint(self, source: Source) -> Text:
         """The line beside the table's title: the source's filters, the one shown marked."""
@@ -242,6 +299,9 @@ class TableScreen(DashScreen):
         if message.key is not None:
             delay = DETAIL_DELAY if message.by_user else FOLLOW_DELAY
             self.show_detail(message.key, delay=delay)
+        elif self.live.source.filtered:  # a filter left no row: no detail of a row not shown
+            self._detail_key = None
+            self.query_one(DetailPane).clear()
 
     def on_row_table_selected(self, message: RowTable.Selected) -> None:
         self.query_one(DetailPane).focus()
@@ -258,30 +318,137 @@ class TableScreen(DashScreen):
 
     def next_filter(self) -> None:
         """Show the source's next filter."""
+        self.live.source.next_filter()
+        self.filters_changed()
+
+    def filters_changed(self) -> None:
+        """The filters shown changed: read the rows again, and say on the hint line and in
+        an empty table which filters are shown."""
         live = self.live
-        show = live.source.next_filter()
-        live.set_hint(self.hint(live.source))
-        # an empty table under a filter says so, rather than that nothing came yet
-        filtered = show != live.source.filters[0]
-        live.table.placeholder = (
-            f"No rows shown with the filter '{show}' ({self.key_of('filter')}: the next filter)"
-            if filtered
-            else self.TABLE_PLACEHOLDER
-        )
+        source = live.source
+        live.set_hint(self.hint(source))
+        live.set_class(bool(source.found_text), "-found")  # (narrow: the hint makes room)
+        live.table.placeholder = self.placeholder(source)
         live.reload()
+        self.refresh_bindings()  # the clear key is offered while the bar's filters are set
+
+    def placeholder(self, source: Source) -> str:
+        """What an empty table says: that nothing came yet, or which filters leave nothing
+        and the keys that change them."""
+        if not source.filtered:
+            return self.TABLE_PLACEHOLDER
+        shown = terms_text(parameters(source.shows[source.show]))
+        keys = []
+        if source.found_text:
+            keys.append(f"{self.key_of('clear')} clears")
+        if source.show != source.filters[0]:
+            keys.append(f"{self.key_of('filter')}: the next filter")
+        terms = " ".join(part for part in (shown, source.found_text) if part)
+        return f"No {source.rows_name} match {terms} ({', '.join(keys)})"
+
+    # -- the filter bar -----------------------------------------------------------------------
+
+    @property
+    def bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
+
+    def action_find(self) -> None:
+        self.bar.open(self.live.source.found_text)
+
+    def on_filter_bar_applied(self, message: FilterBar.Applied) -> None:
+        source = self.live.source
+        try:
+            chosen = read_filter(source.table, message.text, self.dash.options.clock())
+        except FilterError as error:
+            self.bar.refuse(str(error))
+            return
+        self._apply_filter(chosen, terms_text(split_terms(message.text)))
+
+    @work(name="apply the filters", group="filter", exclusive=True, exit_on_error=False)
+    async def _apply_filter(self, chosen: ListFilter, typed: str) -> None:
+        """Show the rows of ``chosen`` (``typed``: as the bar shows it)."""
+        try:  # the campaign or traffic source named must exist
+            found = await self.dash.store.read(lambda conn: queries.resolve(conn, chosen))
+        except FilterError as error:
+            self.bar.refuse(str(error))
+            return
+        source = self.live.source
+        source.found = found
+        source.found_text = typed
+        self.bar.close()
+        self.live.table.focus()
+        self.filters_changed()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Clearing is offered only while the bar's filters are set: otherwise its key does
+        # what it does elsewhere (an app key remapped onto it, say).
+        if action == "clear" and self.is_mounted:
+            return bool(self.live.source.found_text) or self.bar.is_open
+        return True
+
+    def action_clear(self) -> None:
+        source = self.live.source
+        self.bar.close()
+        if source.found_text:
+            source.found = ALL
+            source.found_text = ""
+            self.filters_changed()
+        self.live.table.focus()
+
+    # -- times and export ---------------------------------------------------------------------
+
+    def action_timezone(self) -> None:
+        """Show every time in local time, or in UTC again, on every table screen."""
+        fmt.TIMES.local = not fmt.TIMES.local
+        for view in self.dash_app.views.values():
+            if isinstance(view, TableScreen) and view.is_mounted:
+                view.times_changed()
+        self.notify(f"Times are shown in {fmt.TIMES.zone}", timeout=2, markup=False)
+
+    def times_changed(self) -> None:
+        """Draw the times again in the zone now shown: the rows, and the detail."""
+        live = self.live
+        live.redraw()
+        key = live.table.cursor_key
+        if key is not None:
+            self.show_detail(key, delay=0.0)
+
+    def action_export(self) -> None:
+        source = self.live.source
+        self._export(source.table, source.chosen, source.rows_name)
+
+    @work(name="export the rows", group="export", exclusive=True, exit_on_error=False)
+    async def _export(self, kind: str, chosen: ListFilter | None, rows_name: str) -> None:
+        """Write the rows of this view (its filters shown) to a CSV file in the working
+        directory, a page at a time (constant memory, as ``postwatch export``)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.dash.options.clock()))
+        path = Path.cwd() / f"postwatch-{kind}-{stamp}.csv"
+        job = export.Export(kind=kind, format="csv", chosen=(chosen or ALL).page(limit=export.PAGE))
+        count = 0
+        with path.open("w", encoding="utf-8", newline="") as out:
+            out.write(export.header(job))
+            before: int | None = None
+            while chosen is not None:
+                page = await self.dash.store.read(
+                    partial(export.read_page, export=job, before=before)
+                )
+                out.write(export.text(job, page.rows))
+                count += len(page.rows)
+                if page.next_before is None:
+                    break
+                before = page.next_before
+        self.notify(f"Exported {count:,} {rows_name} to {path}", timeout=8, markup=False)
 
     def key_of(self, binding: str) -> str:
-        """The key that runs this screen's binding ``binding`` now (``[keys]`` may remap it)."""
-        wanted = f"{self.NAME}.{binding}"
-        for key, active in self.active_bindings.items():
-            if active.binding.id == wanted:
-                return key
-        return binding
+        """The key that runs this screen's binding ``binding`` (``[keys]`` may remap it),
+        whether or not it is offered at this moment (clear is only while filters are set)."""
+        return self.dash_app.key_for(f"{self.NAME}.{binding}") or binding
 
     def action_follow(self) -> None:
         self.live.follow()
 
     def action_focus_table(self) -> None:
+        self.bar.close()
         self.live.table.focus()
 
     def action_switch_pane(self) -> None:

@@ -27,6 +27,7 @@ class Inbound(Source):
     table = "inbound"
     record = InboundView
     shows = INBOUND_SHOWS
+    noun = "requests"
     columns: ClassVar[list[Column]] = [
         Column("id", "#", 5, 8, priority=2, justify="right"),
         Column("time", "time", 8),

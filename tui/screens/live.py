@@ -112,7 +112,8 @@ class LiveScreen(TableScreen):
     def on_live_table_rows_changed(self, message: LiveTable.RowsChanged) -> None:
         live = self.live
         if live.loaded and not live.table.rows:
-            self._show_getting_started()
+            if not live.source.filtered:  # (a filter that leaves nothing says so in the table)
+                self._show_getting_started()
             return
         key = live.table.cursor_key
         if key is not None and (key in message.keys or self._detail_key != key):
@@ -138,7 +139,7 @@ class LiveScreen(TableScreen):
     def on_screen_resume(self, event: Any) -> None:
         # (DashScreen's handler runs too: Textual calls the handler of every class.)
         live = self.live
-        if live.loaded and not live.table.rows:
+        if live.loaded and not live.table.rows and not live.source.filtered:
             self._show_getting_started()
 
     # -- actions ------------------------------------------------------------------------------

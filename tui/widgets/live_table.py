@@ -16,10 +16,12 @@ from textual.message import Message
 from textual.worker import Worker
 
 from store.db import Store
-from tui.sources import Fetch, Row, Snapshot, Source
+from tui.sources import COUNT_CAP, HEADER_COUNTED, Fetch, Row, Snapshot, Source
 from tui.widgets.rows import RowTable
 from tui.widgets.text_line import TextLine
 from tui.workers import report_failure
+
+CLOCK_WIDTH = 8  # a time cell of today: 23:59:59
 
 
 class LiveTable(Vertical):
@@ -45,6 +47,14 @@ class LiveTable(Vertical):
 
     @dataclass
     class Paged(Message):
+        live: LiveTable
+        rows: list[Row]
+        generation: int
+
+    @dataclass
+    class Jumped(Message):
+        """The oldest rows, read for the user who asked for the last row."""
+
         live: LiveTable
         rows: list[Row]
         generation: int
@@ -82,13 +92,17 @@ class LiveTable(Vertical):
         self._dirty = False
         self._busy = False
         self._paging = False
-        self._exhausted = False
+        self._jumping = False
+        self._exhausted = False  # the table holds the oldest row
+        self.total: int | None = None  # rows the filter shown matches (COUNT_CAP + 1: more)
+        self._dated = False  # the time column is wide enough for a date
+        self._jumped = False  # the oldest rows are held (G): the rows above are older news
 
     def compose(self) -> Any:
         with Horizontal(classes="live-title"):
             yield TextLine(self._status(), classes="live-status")
             yield TextLine(self.hint, classes="live-hint")
-        yield RowTable(self.source.columns, placeholder=self.placeholder)
+        yield RowTable(self.source.shown_columns(), placeholder=self.placeholder)
 
     @property
     def table(self) -> RowTable:
@@ -105,9 +119,34 @@ class LiveTable(Vertical):
         """Start again from the newest rows (after a filter change)."""
         self.generation += 1
         self.new_count = 0
+        self.total = None
+        self._jumped = False
+        self.source.forget_count()
         self._exhausted = False
         self.table.clear()
+        self._show_status()
         self.changed()
+
+    def redraw(self) -> None:
+        """Draw every row and the column titles again (the time zone shown changed)."""
+        table = self.table
+        table.update([self.source.row(row.data) for row in table.rows])
+        self._dated = self._needs_date()
+        table.set_columns(self.source.shown_columns(dated=self._dated))
+
+    def _needs_date(self) -> bool:
+        """Whether the oldest row held shows a date (it is older than today)."""
+        rows = self.table.rows
+        cell = rows[-1].texts().get("time") if rows else None
+        return cell is not None and cell.cell_len > CLOCK_WIDTH
+
+    def _fit_time_column(self) -> None:
+        """Widen the time column once a row older than today is held (and narrow it again
+        when none is): at 80 columns each column counts."""
+        dated = self._needs_date()
+        if dated != self._dated:
+            self._dated = dated
+            self.table.set_columns(self.source.shown_columns(dated=dated))
 
     def follow(self) -> None:
         """Go to the newest row and follow new ones."""
@@ -187,8 +226,11 @@ class LiveTable(Vertical):
                 table.prepend(rows, keep=self.WINDOW)
             keys |= {row.key for row in rows}
             self.new_count = 0
+            self._jumped = False
         else:
             self.new_count = fetch.new_count
+        self.total = fetch.total if fetch.total is not None else self._header_total()
+        self._fit_time_column()
         if fetch.changed:
             changed = [data for data in fetch.changed if self._differs(data)]
             keys |= set(table.update(self.source.row(data) for data in changed))
@@ -220,6 +262,41 @@ class LiveTable(Vertical):
 
         self.run_worker(page(), name="read older rows", group="live-page", exit_on_error=False)
 
+    def on_row_table_end(self, message: RowTable.End) -> None:
+        """The last row, in one press: when older rows than those held remain, read the
+        oldest page instead of paging down to it."""
+        message.stop()
+        if self._exhausted or self._jumping or not self.table.rows:
+            return
+        self._jumping = True
+        generation = self.generation
+
+        async def oldest() -> None:
+            try:
+                rows = await self.store.read(
+                    lambda conn: self.source.oldest_page(conn, limit=self.WINDOW)
+                )
+                self.post_message(self.Jumped(self, rows, generation))
+            finally:
+                self._jumping = False
+
+        self.run_worker(
+            oldest(), name="read the oldest rows", group="live-page", exit_on_error=False
+        )
+
+    def on_live_table_jumped(self, message: Jumped) -> None:
+        message.stop()
+        if message.generation != self.generation or not message.rows:
+            return
+        table = self.table
+        table.set_rows([self.source.row(data) for data in message.rows], keep_cursor=False)
+        self._exhausted = True
+        self._jumped = True
+        gc.freeze()  # as for rows paged in (see on_live_table_paged)
+        table.move_cursor(len(table.rows) - 1)
+        self._fit_time_column()
+        self.changed()  # the rows above the window now count as new
+
     def on_live_table_paged(self, message: Paged) -> None:
         message.stop()
         if message.generation != self.generation:
@@ -238,6 +315,7 @@ class LiveTable(Vertical):
         if len(table) > self.BROWSE_CAP:
             table.drop_top(len(table) - self.BROWSE_CAP)
             self.changed()  # the rows dropped from the top now count as new
+        self._fit_time_column()
         self._show_status()
 
     def on_row_table_highlighted(self, message: RowTable.Highlighted) -> None:
@@ -258,20 +336,59 @@ class LiveTable(Vertical):
     def _status(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         text.append(f" {self.title}", style="bold")
-        if self.source.show != "all":
-            text.append(f" · {self.source.show}", style="bold yellow")
         if not self.loaded:
             text.append(" · loading…", style="dim")
-        elif self.new_count:
-            text.append(f" · ▲ {self.new_count} new", style="bold reverse")
-            text.append(" (f: show)", style="dim")
-        elif self.table.rows and self.following:
-            text.append(" · following", style="dim")
+        else:
+            where = self.position()
+            if where:
+                text.append(f" · {where}")
+            if self.new_count:
+                word = "newer" if self._jumped else "new"
+                text.append(f" · ▲ {count_text(self.new_count)} {word}", style="bold reverse")
+                text.append(" (f: show)", style="dim")
+            elif self.table.rows and self.following:
+                text.append(" · following", style="dim")
+        # the filters last: a long one is cut at the edge, and the filter bar shows it whole
+        if self.source.show != "all":
+            text.append(f" · {self.source.show}", style="bold yellow")
+        if self.source.found_text:
+            text.append(f" · {self.source.found_text}", style="bold yellow")
         return text
 
+    def position(self) -> str:
+        """Where the cursor is among every row the filter shown matches: "row 17 of 516"
+        ("of 10,000+" past the count's cap; the row's number is left out when it is not
+        known, below more than that many newer rows)."""
+        table = self.table
+        if not table.rows or self.total is None:
+            return ""
+        above = 0 if self.following else self.new_count
+        # (the header's figure may be a poll behind the rows)
+        total_rows = max(self.total, above + len(table.rows))
+        total = count_text(total_rows)
+        if above <= COUNT_CAP:
+            return f"row {above + table.cursor + 1:,} of {total}"
+        if self._exhausted and total_rows <= COUNT_CAP:
+            return f"row {total_rows - (len(table.rows) - 1 - table.cursor):,} of {total}"
+        return f"of {total}"
+
+    def _header_total(self) -> int | None:
+        """The header's figure for this table (its rows, unfiltered), when it has one."""
+        if self.source.table not in HEADER_COUNTED:
+            return None
+        stats = getattr(self.app, "stats", None)
+        return None if stats is None else int(getattr(stats, self.source.table))
+
     def _show_status(self) -> None:
+        if not self.is_mounted:
+            return
         self.query_one(".live-status", TextLine).show(self._status())
 
     def set_hint(self, hint: Text) -> None:
         self.hint = hint
         self.query_one(".live-hint", TextLine).show(hint)
+
+
+def count_text(count: int) -> str:
+    """A count as shown: 516, 9,999, or 10,000+ past the cap."""
+    return f"{COUNT_CAP:,}+" if count > COUNT_CAP else f"{count:,}"

@@ -150,6 +150,16 @@ class RowTable(ScrollView, can_focus=True):
             return self.table
 
     @dataclass
+    class End(Message):
+        """The user asked for the last row (beyond the rows held, there may be older ones)."""
+
+        table: RowTable
+
+        @property
+        def control(self) -> RowTable:
+            return self.table
+
+    @dataclass
     class NearEnd(Message):
         """The cursor came close to the last row: time to page older rows in."""
 
@@ -346,6 +356,14 @@ class RowTable(ScrollView, can_focus=True):
 
     def action_last(self) -> None:
         self.move_cursor(len(self.rows) - 1)
+        self.post_message(self.End(self).set_sender(self))
+
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Draw these columns from now on (a title or a width changed)."""
+        self.columns = list(columns)
+        self._layout = None
+        self._forget_strips()
+        self.refresh()
 
     def action_select(self) -> None:
         if self.rows:

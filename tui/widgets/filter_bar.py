@@ -1,0 +1,115 @@
+"""The filter bar of a table screen: one line where the user types the list's filters as the
+JSON API takes them (``campaign=summer status=approved since=1h``) and any other words as
+free text; the API's own parser reads them (``store.read.filters.from_parameters``)."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input
+
+from store.read.filters import TERMS, FilterError, ListFilter, from_parameters
+from tui.widgets.text_line import TextLine
+
+
+def split_terms(text: str) -> dict[str, str]:
+    """The query parameters of what was typed: ``name=value`` for each filter's name, and
+    every other word (quoted words kept together) joined into the free text ``q``. Raises
+    ``FilterError`` when a quote is not closed."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        raise FilterError(f"a quote is not closed in {text!r}: close it or leave it out") from None
+    given: dict[str, str] = {}
+    free: list[str] = []
+    for word in words:
+        name, equals, value = word.partition("=")
+        if equals and name in TERMS and name != "q":
+            given[name] = value
+        else:
+            free.append(value if equals and name == "q" else word)
+    if free:
+        given["q"] = " ".join(free)
+    return given
+
+
+def read_filter(table: str, text: str, now: float) -> ListFilter:
+    """The filter of what was typed on the bar of ``table``'s screen (ages in since/until are
+    before ``now``). Raises ``FilterError`` with the API's sentence for a value it refuses."""
+    return from_parameters(table, split_terms(text), now=now)
+
+
+def terms_text(given: dict[str, str]) -> str:
+    """Parameters as the bar shows them: ``name=value`` each, a value with a space quoted."""
+    return " ".join(f"{name}={shlex.quote(value)}" for name, value in given.items())
+
+
+HELP = (
+    "campaign= type= status= verdict= outcome= postback= traffic_source= since=1h until= "
+    "and any other words to find · Enter applies · Esc closes"
+)
+
+
+class FilterBar(Vertical):
+    """An input line for the filters, and below it what it accepts or why a value was
+    refused. Hidden until opened."""
+
+    DEFAULT_CSS = """
+    FilterBar { height: auto; display: none; }
+    FilterBar.-open { display: block; }
+    FilterBar > Input { border: none; height: 1; padding: 0 1; }
+    FilterBar > .filter-said { height: 1; padding: 0 1; }
+    """
+
+    @dataclass
+    class Applied(Message):
+        """Enter on the bar: the text typed."""
+
+        bar: FilterBar
+        text: str
+
+        @property
+        def control(self) -> FilterBar:
+            return self.bar
+
+    def compose(self) -> Any:
+        yield Input(
+            placeholder="filters, e.g. status=approved since=1h ext-42", select_on_focus=False
+        )
+        yield TextLine(Text(HELP, style="dim"), classes="filter-said")
+
+    @property
+    def input(self) -> Input:
+        return self.query_one(Input)
+
+    @property
+    def is_open(self) -> bool:
+        return self.has_class("-open")
+
+    def open(self, text: str) -> None:
+        """Show the bar holding ``text`` (the filters applied now), ready to edit."""
+        self.add_class("-open")
+        field = self.input
+        field.value = text
+        field.cursor_position = len(text)
+        self.query_one(".filter-said", TextLine).show(Text(HELP, style="dim"))
+        field.focus()
+
+    def close(self) -> None:
+        self.remove_class("-open")
+
+    def refuse(self, sentence: str) -> None:
+        """Say why the filters typed cannot be used; the bar stays open to fix them."""
+        line = Text("✗ ", style="bold red", end="")
+        line.append(sentence, style="bold red")
+        self.query_one(".filter-said", TextLine).show(line)
+        self.input.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Applied(self, event.value))
