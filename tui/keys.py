@@ -13,9 +13,10 @@ def binding_ids() -> frozenset[str]:
     from textual.binding import Binding
 
     from tui.app import SCREENS, PostwatchApp
+    from tui.screens.trace import StoryPane
     from tui.widgets.rows import RowTable
 
-    owners: list[Any] = [PostwatchApp, *SCREENS.values(), RowTable]
+    owners: list[Any] = [PostwatchApp, *SCREENS.values(), RowTable, StoryPane]
     return frozenset(
         binding.id
         for owner in owners

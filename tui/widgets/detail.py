@@ -2,13 +2,16 @@
 
 The pane keeps its size whatever it shows: a text of another height only changes its scroll
 range. (A pane holding a text widget was laid out again, with the whole screen, each time
-the next item's detail was taller or shorter.)
+the next item's detail was taller or shorter.) A line too long for the pane wraps under its
+own indent, so a wrapped reason or URL stays inside its block.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
+from rich.cells import get_character_cell_size
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
@@ -16,6 +19,59 @@ from textual.scroll_view import ScrollView
 from textual.selection import Selection
 from textual.strip import Strip
 from textual.visual import Visual, visualize
+
+HANGING = 2  # cells a wrapped line's later rows are indented beyond its first
+
+
+def _breaks(plain: str, width: int, indent: int, own: int) -> list[tuple[int, int]]:
+    """Where a line wraps at ``width`` cells: (start, end) offsets of each row, breaking at
+    the last space that fits (or inside a word longer than a row), never inside the line's
+    ``own`` indent; the rows after the first have ``indent`` cells less room."""
+    rows: list[tuple[int, int]] = []
+    start, room, length = 0, width, len(plain)
+    while start < length:
+        cells, end = 0, start
+        while end < length and cells + get_character_cell_size(plain[end]) <= room:
+            cells += get_character_cell_size(plain[end])
+            end += 1
+        if end >= length:
+            rows.append((start, length))
+            break
+        floor = start + (own if not rows else 0)
+        space = plain.rfind(" ", floor + 1, end + 1)
+        cut = space if space > floor else max(end, start + 1)
+        rows.append((start, cut))
+        start = cut
+        while start < length and plain[start] == " ":
+            start += 1
+        room = max(1, width - indent)
+    return rows or [(0, 0)]
+
+
+def hanging_wrap(text: Text, width: int) -> tuple[Text, list[int]]:
+    """``text`` wrapped to ``width`` cells, each wrapped line's later rows indented two cells
+    further than its first (a hanging indent, up to half the width); and the offset in
+    ``text`` where each row starts."""
+    rows: list[Text] = []
+    starts: list[int] = []
+    offset = 0
+    for line in text.split("\n", allow_blank=True):
+        plain = line.plain
+        own = len(plain) - len(plain.lstrip(" "))
+        indent = min(own + HANGING, width // 2)
+        breaks = _breaks(plain, width, indent, own)
+        pieces = line.divide(end for _, end in breaks[:-1]) if len(breaks) > 1 else [line]
+        for number, ((begin, _), piece) in enumerate(zip(breaks, pieces, strict=True)):
+            if number:
+                skipped = begin - breaks[number - 1][1]  # the spaces the break took
+                piece = piece[skipped:]
+                piece = Text(" " * indent, end="") + piece
+            piece.rstrip()
+            rows.append(piece)
+            starts.append(offset + begin)
+        offset += len(plain) + 1
+    wrapped = Text("\n", end="").join(rows)
+    return wrapped, starts
 
 
 class DetailPane(ScrollView, can_focus=True):
@@ -37,6 +93,9 @@ class DetailPane(ScrollView, can_focus=True):
         self.text = Text(placeholder, style="dim")
         self._visual: Visual | None = None
         self._strips: tuple[int, list[Strip]] | None = None  # (width, the text's lines)
+        self._starts: list[int] = []  # where each drawn row starts in the text
+        self._visual_width = 0
+        self._wrapped = self.text
 
     def show(self, key: object, text: Text) -> None:
         """Show ``text`` for item ``key``; back to the top when the item changes."""
@@ -84,8 +143,10 @@ class DetailPane(ScrollView, can_focus=True):
             self._scroll_update(size)
 
     def _wrap(self, width: int) -> list[Strip]:
-        if self._visual is None:
-            self._visual = visualize(self, self.text, markup=False)
+        if self._visual is None or self._visual_width != width:
+            self._wrapped, self._starts = hanging_wrap(self.text, width)
+            self._visual = visualize(self, self._wrapped, markup=False)
+            self._visual_width = width
         strips = Visual.to_strips(self, self._visual, width, None, self.visual_style)
         style = self.visual_style.rich_style
         return [strip.adjust_cell_length(width, style) for strip in strips]
@@ -113,8 +174,25 @@ class DetailPane(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         return Strip.blank(width, self.visual_style.rich_style)
 
+    def row_of(self, offset: int) -> int:
+        """The drawn row that holds the text's character at ``offset``."""
+        self._lines()
+        return max(0, bisect_right(self._starts, offset) - 1)
+
+    def reveal(self, offset: int, *, rows: int = 1) -> None:
+        """Scroll so that the drawn row of ``offset`` (and the ``rows`` - 1 after it, when they
+        fit) is in view, moving as little as possible."""
+        row = self.row_of(offset)
+        height = self.scrollable_content_region.height
+        top = round(self.scroll_y)
+        if row < top:
+            self.scroll_to(y=row, animate=False, force=True)
+        elif row + rows > top + height:
+            self.scroll_to(y=max(row, row + rows - height), animate=False, force=True)
+
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
-        return selection.extract(self.text.plain), "\n"
+        # what is drawn: the wrapped rows (a selection's coordinates are the rows')
+        return selection.extract(self._wrapped.plain), "\n"
 
     def selection_updated(self, selection: Selection | None) -> None:
         self._strips = None  # the selection is drawn into the lines
