@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual import events
 
 from tests.helpers import BASE_CONFIG, Driver, live_row, until
 from tests.test_tui import dashboard
@@ -15,6 +16,12 @@ from tui.screens.trace import StoryPane, TraceScreen
 from tui.widgets.detail import DetailPane
 from tui.widgets.keys_panel import KeysPanel
 from tui.widgets.live_table import LiveTable
+
+
+def trace_screen_of(pw: Driver) -> TraceScreen:
+    view = pw.app.views["trace"]
+    assert isinstance(view, TraceScreen)
+    return view
 
 
 def trace_screen(pw: Driver) -> TraceScreen:
@@ -185,6 +192,14 @@ async def test_number_keys_switch_screens_from_trace_in_every_focus_state(tmp_pa
         await pw.press("5")  # coming back never lands in the box
         await until(lambda: pw.app.current_mode == "trace")
         assert isinstance(pw.app.focused, StoryPane)
+        # Keys typed fast, as a terminal sends them in one read: Enter and a number key
+        # reach the app before the box has handled the Enter.
+        await pw.press("i", *clickid)
+        for key, character in (("enter", "\r"), ("4", "4")):
+            pw.app.post_message(events.Key(key, character))
+        await until(lambda: pw.app.current_mode == "inbound")
+        assert trace_screen_of(pw).id_box.value == clickid
+        await until(lambda: trace_screen_of(pw).found is not None)
 
 
 async def test_y_after_tab_into_the_detail_and_back_copies_the_selected_row(

@@ -7,10 +7,12 @@ id box has its own key, so the number keys switch screens whatever has focus but
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Input
@@ -51,6 +53,47 @@ class StoryLink:
         if self.what == "match":
             return f"show click {self.target}"
         return f"trace click {self.target} with all its conversions"
+
+
+class StoryField(Input):
+    """A text field of the Trace screen whose Enter acts at once: a key pressed right after
+    it (a number key, ``n``) already finds the focus on the story; so does Escape, which
+    leaves it. (Input's Enter, and the screen's Escape, are bindings, run after the keys
+    queued meanwhile were typed into the field.)"""
+
+    def __init__(
+        self, done: Callable[[str], None], leave: Callable[[], None], **kwargs: Any
+    ) -> None:
+        super().__init__(compact=True, **kwargs)
+        self._done = done
+        self._leave = leave
+
+    async def action_submit(self) -> None:
+        self._done(self.value)
+
+    async def _on_key(self, event: events.Key) -> None:
+        # (the screen's focus, not has_focus: that changes once the Blur is handled)
+        focused = self.screen.focused is self
+        if event.key == "enter" and focused:
+            # here, not as a binding: a binding runs once the key went round the app, after
+            # the keys that came with it were typed into the field
+            event.prevent_default()
+            event.stop()
+            self._done(self.value)
+            return
+        if event.key == "escape" and focused:
+            event.prevent_default()
+            event.stop()
+            self._leave()
+            return
+        if not focused:
+            # A key sent on to this field before its Enter moved the focus: hand it back to
+            # the app, which sends it where the focus is now (or runs its binding).
+            event.prevent_default()
+            event.stop()
+            self.app.post_message(events.Key(event.key, event.character))
+            return
+        await super()._on_key(event)
 
 
 class StoryPane(DetailPane):
@@ -96,13 +139,19 @@ class TraceScreen(DashScreen):
         self.hit = 0
 
     def body(self) -> Any:
-        yield Input(
+        yield StoryField(
+            self.trace,
+            self.action_leave_input,
             placeholder="i: type a click id, external id or transaction id — Enter traces",
             id="trace-input",
-            compact=True,
         )
         with Horizontal(id="trace-bar"):
-            yield Input(placeholder="find in the story", id="trace-find", compact=True)
+            yield StoryField(
+                self._found_text,
+                self.action_leave_input,
+                placeholder="find in the story",
+                id="trace-find",
+            )
             yield TextLine(Text(""), id="trace-status")
         yield StoryPane(
             "Press i (or click the box above), type a click id, an external id or a transaction "
@@ -124,14 +173,15 @@ class TraceScreen(DashScreen):
 
     def on_mount(self) -> None:
         self.find_box.display = False
-        self.pane.focus()
+        self.set_focus(self.pane)
         self._show_status()
 
-    def on_screen_resume(self, event: Any) -> None:
-        # (DashScreen's handler runs too.) Coming back lands on the story, never in a text
-        # field: the number keys must switch screens again at once.
+    def on_screen_suspend(self, event: Any) -> None:
+        # Coming back lands on the story, never in a text field: the number keys must switch
+        # screens again at once. (Done when leaving: at the resume, a key pressed right after
+        # the switch may already have focused the id box.)
         if isinstance(self.focused, Input):
-            self.pane.focus()
+            self.set_focus(self.pane)
 
     # -- tracing ------------------------------------------------------------------------------
 
@@ -140,7 +190,7 @@ class TraceScreen(DashScreen):
         it matches to show (the newest when None)."""
         any_id = any_id.strip()
         self.id_box.value = any_id
-        self.pane.focus()
+        self.set_focus(self.pane)
         if not any_id:
             return
         self.cursor = 0  # a trace asked for starts at its first link
@@ -150,12 +200,10 @@ class TraceScreen(DashScreen):
     def _key(self) -> object:
         return ("trace", self.traced, self.shown)
 
-    def on_input_submitted(self, message: Input.Submitted) -> None:
-        if message.input is self.find_box:
-            self.pane.focus()
-            self._step_to_hit(0)
-        else:
-            self.trace(message.value)
+    def _found_text(self, value: str) -> None:
+        """Enter in the find box: back to the story, on the match shown."""
+        self.set_focus(self.pane)
+        self._step_to_hit(0)
 
     def on_input_changed(self, message: Input.Changed) -> None:
         if message.input is self.find_box:
@@ -275,7 +323,9 @@ class TraceScreen(DashScreen):
     def action_find(self) -> None:
         box = self.find_box
         box.display = True
-        box.focus()
+        # At once, not after the keys queued (Widget.focus waits): what is typed right after
+        # the key must land in the box.
+        self.set_focus(box)
 
     def _find(self) -> None:
         """Every place the story holds the find's text (ignoring case)."""
@@ -304,18 +354,22 @@ class TraceScreen(DashScreen):
 
     def action_type_id(self) -> None:
         box = self.id_box
-        box.focus()
+        self.set_focus(box)  # at once, as in action_find
         box.select_all()
 
     def action_leave_input(self) -> None:
-        if self.focused is self.find_box or (self.find_text and self.pane.has_focus):
+        """Escape: out of the id box (back to the id traced) or the find (which it ends), or
+        on the story, the end of the find."""
+        if self.focused is self.id_box:
+            self.id_box.value = self.traced or ""
+        elif self.focused is self.find_box or (self.find_text and self.focused is self.pane):
             # leaving the find ends it
             self.find_box.value = ""
             self.find_box.display = False
             self.find_text = ""
             self.hits = []
             self._redraw()
-        self.pane.focus()
+        self.set_focus(self.pane)
 
     # -- copying ------------------------------------------------------------------------------
 
