@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import AwaitMount
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from textual.worker import Worker
 
 from store import views
@@ -46,7 +46,9 @@ PALETTE_LEFT_OUT = frozenset({"escape", "tab"})
 
 def screen_bindings() -> list[BindingType]:
     """One number key per screen, in ``SCREENS``' order: ``KEY`` shows the screen, with the
-    id ``app.<NAME>`` that the config's ``[keys]`` remaps."""
+    id ``app.<NAME>`` that the config's ``[keys]`` remaps. They come first, before the
+    focused widget's keys (except while a text box has the focus, see ``check_action``): a
+    key sent right after one lands on the screen it shows."""
     return [
         Binding(
             screen.KEY,
@@ -54,6 +56,7 @@ def screen_bindings() -> list[BindingType]:
             screen.LABEL,
             show=False,
             id=f"app.{name}",
+            priority=True,
         )
         for name, screen in SCREENS.items()
     ]
@@ -354,6 +357,12 @@ class PostwatchApp(App[None]):
         # is still being built. A screen built already has nothing to hide.
         if not self._switching_to_built:
             super().delay_update(delay)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The number keys type into a text box that has the focus (an id has digits)."""
+        if action == "show_screen" and isinstance(self.focused, Input):
+            return False
+        return super().check_action(action, parameters)
 
     async def action_show_screen(self, name: str) -> None:
         if self.dash is not None and name in SCREENS and self.current_mode != name:

@@ -111,9 +111,18 @@ class TraceScreen(DashScreen):
     LABEL = "Trace"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("i", "type_id", "Id", tooltip="Type an id to trace", id="trace.id"),
+        # (i and / come before the focused widget's keys, so that what is typed right after
+        # them lands in their box; in a box they type, see check_action)
+        Binding("i", "type_id", "Id", tooltip="Type an id to trace", id="trace.id", priority=True),
         Binding("enter", "open", "Open", tooltip="Show the line's row or click", id="trace.open"),
-        Binding("slash", "find", "Find", tooltip="Find text in the story", id="trace.find"),
+        Binding(
+            "slash",
+            "find",
+            "Find",
+            tooltip="Find text in the story",
+            id="trace.find",
+            priority=True,
+        ),
         Binding("n", "next_hit(1)", "Next", tooltip="Next match", show=False, id="trace.next"),
         Binding(
             "N", "next_hit(-1)", "Previous", tooltip="Previous match", show=False, id="trace.prev"
@@ -158,6 +167,12 @@ class TraceScreen(DashScreen):
             "id and press Enter: the click, every postback for it, each conversion update, every "
             "decision with its reasons and every delivery attempt, in order."
         )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """In a text box, ``i`` and ``/`` are typed, not bindings."""
+        if action in ("type_id", "find") and isinstance(self.focused, Input):
+            return False
+        return super().check_action(action, parameters)
 
     @property
     def id_box(self) -> Input:
