@@ -397,7 +397,7 @@ class PostwatchApp(App[None]):
                     markup=False,
                 )
 
-        self.run_worker(go(), name=f"show {word} #{key}", group="trace", exit_on_error=False)
+        self.run_worker(go(), name="show the row", group="trace", exit_on_error=False)
 
     def keys_groups(self, screen: Screen[Any]) -> list[tuple[str, list[BindingType]]]:
         """The bindings the keys panel lists: the screen shown's first, then everywhere's,
