@@ -39,7 +39,17 @@ FEED_RETRY = 2.0  # seconds before watching the database again after a failed po
 BUILD_PAUSE = 0.05  # seconds between building two screens ahead of their first switch
 BUILD_WAIT = 2.0  # seconds a screen built ahead may take to read its data
 # How keys are named in hints on screen.
-KEY_NAMES = {"question_mark": "?", "slash": "/", "up": "↑", "down": "↓", "enter": "Enter"}
+KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "up": "↑",
+    "down": "↓",
+    "enter": "Enter",
+    "escape": "Esc",
+    "tab": "Tab",
+    "pageup": "PgUp",
+    "pagedown": "PgDn",
+}
 # Keys the palette does not offer: moving between a table and its detail, and back.
 PALETTE_LEFT_OUT = frozenset({"escape", "tab"})
 
@@ -424,7 +434,7 @@ class PostwatchApp(App[None]):
         if shown:
             await shown.remove()
             return
-        text = keys_text(self.keys_groups(self.screen), self.key_for)
+        text = keys_text(self.keys_groups(self.screen), self.keys_of)
         await self.screen.mount(KeysPanel(text))
         if self.dash is not None and self.dash.token_hint:
             where = "Attached to" if self.dash.attached else "Listening on"
@@ -491,6 +501,11 @@ class PostwatchApp(App[None]):
         keys = self._keymap.get(binding_id) or self._default_keys.get(binding_id, "")
         first = keys.split(",")[0].strip()
         return KEY_NAMES.get(first, first)
+
+    def keys_of(self, binding: Binding) -> str:
+        """Every key a binding is on now (after remapping), for the keys panel: "↑/k"."""
+        keys = (binding.id and self._keymap.get(binding.id)) or binding.key
+        return "/".join(KEY_NAMES.get(key.strip(), key.strip()) for key in keys.split(","))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette reaches every action: the screens, the app's actions, and every

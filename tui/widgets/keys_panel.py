@@ -16,9 +16,10 @@ KEY_WIDTH = 7  # cells of the key column
 
 
 def keys_text(
-    groups: Iterable[tuple[str, Iterable[BindingType]]], key_for: Callable[[str], str]
+    groups: Iterable[tuple[str, Iterable[BindingType]]], keys_of: Callable[[Binding], str]
 ) -> Text:
-    """The bindings of each group under its title: key, description, id."""
+    """The bindings of each group under its title: its keys (as ``keys_of`` names them, after
+    any remapping), description, id."""
     text = Text(end="")
     text.append("Keys", style="bold")
     text.append(' · remap one in the config: [keys] "deliveries.resend" = "R"', style="dim")
@@ -27,9 +28,8 @@ def keys_text(
         for binding in bindings:
             if not isinstance(binding, Binding) or not binding.id:
                 continue
-            key = key_for(binding.id) or binding.key
             text.append("\n")
-            text.append(f"{key:<{KEY_WIDTH}}", style="bold")
+            text.append(f"{keys_of(binding):<{KEY_WIDTH}}", style="bold")
             text.append(f"{binding.description} ")
             text.append(binding.id, style="dim")
     return text
