@@ -294,3 +294,26 @@ async def test_a_wide_deliveries_table_keeps_the_query_of_a_long_url(tmp_path: P
         line = next(line for line in pw.screen_lines() if "ext-kept" in line)
         assert "?visitor_id=ext-kept&payout=12" in line
         assert "…" in line  # the middle of the path gave way
+
+
+def test_the_hanging_wrap_keeps_each_style_on_its_characters() -> None:
+    from rich.text import Text
+
+    from tui.widgets.detail import hanging_wrap
+
+    line = "    attempt 1: GET http://127.0.0.1:8080/sink/a?visitor_id=ext-102&payout=50 -> 200"
+    text = Text(f"short\n{line}\nlast", end="")
+    url = line.index("http")
+    text.stylize("underline", 6 + url, 6 + url + 50)
+    text.stylize("bold", 6 + 4, 6 + 13)
+    wrapped, starts = hanging_wrap(text, 30)
+    rows = wrapped.plain.split("\n")
+    assert all(len(row) <= 30 for row in rows)
+    assert rows[1] == "    attempt 1: GET" and all(row.startswith("      ") for row in rows[2:-1])
+    assert text.plain[starts[0] : starts[0] + 4] == "shor"
+    assert len(starts) == len(rows) and text.plain[starts[-1] :] == "last"
+    styled = {str(span.style): "" for span in wrapped.spans}
+    for span in wrapped.spans:
+        styled[str(span.style)] += wrapped.plain[span.start : span.end]
+    assert styled["bold"] == "attempt 1"
+    assert styled["underline"] == line[url : url + 50]  # not the newlines or the indents

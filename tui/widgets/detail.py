@@ -11,8 +11,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any
 
-from rich.cells import get_character_cell_size
-from rich.text import Text
+from rich.cells import cell_len, get_character_cell_size
+from rich.text import Span, Text
 from textual import events
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -29,11 +29,15 @@ def _breaks(plain: str, width: int, indent: int, own: int) -> list[tuple[int, in
     ``own`` indent; the rows after the first have ``indent`` cells less room."""
     rows: list[tuple[int, int]] = []
     start, room, length = 0, width, len(plain)
+    narrow = plain.isascii()  # one cell a character: no need to measure them one by one
     while start < length:
-        cells, end = 0, start
-        while end < length and cells + get_character_cell_size(plain[end]) <= room:
-            cells += get_character_cell_size(plain[end])
-            end += 1
+        if narrow:
+            end = min(length, start + room)
+        else:
+            cells, end = 0, start
+            while end < length and cells + get_character_cell_size(plain[end]) <= room:
+                cells += get_character_cell_size(plain[end])
+                end += 1
         if end >= length:
             rows.append((start, length))
             break
@@ -51,26 +55,63 @@ def _breaks(plain: str, width: int, indent: int, own: int) -> list[tuple[int, in
 def hanging_wrap(text: Text, width: int) -> tuple[Text, list[int]]:
     """``text`` wrapped to ``width`` cells, each wrapped line's later rows indented two cells
     further than its first (a hanging indent, up to half the width); and the offset in
-    ``text`` where each row starts."""
-    rows: list[Text] = []
+    ``text`` where each row starts. (The wrapped text is made from the plain string and the
+    spans moved, in one pass: cutting a long story into Text pieces took 100 ms.)"""
+    plain = text.plain
     starts: list[int] = []
+    cuts: list[int] = []  # where a row ends: the spaces from there to ``begins`` are dropped
+    begins: list[int] = []
+    inserts: list[str] = []  # what replaces them: a newline and the indent
     offset = 0
-    for line in text.split("\n", allow_blank=True):
-        plain = line.plain
-        own = len(plain) - len(plain.lstrip(" "))
-        indent = min(own + HANGING, width // 2)
-        breaks = _breaks(plain, width, indent, own)
-        pieces = line.divide(end for _, end in breaks[:-1]) if len(breaks) > 1 else [line]
-        for number, ((begin, _), piece) in enumerate(zip(breaks, pieces, strict=True)):
-            if number:
-                skipped = begin - breaks[number - 1][1]  # the spaces the break took
-                piece = piece[skipped:]
-                piece = Text(" " * indent, end="") + piece
-            piece.rstrip()
-            rows.append(piece)
-            starts.append(offset + begin)
-        offset += len(plain) + 1
-    wrapped = Text("\n", end="").join(rows)
+    for line in plain.split("\n"):
+        if len(line) <= width and (line.isascii() or cell_len(line) <= width):
+            starts.append(offset)  # most lines fit: nothing to work out
+        else:
+            own = len(line) - len(line.lstrip(" "))
+            indent = min(own + HANGING, width // 2)
+            breaks = _breaks(line, width, indent, own)
+            for number, (begin, _) in enumerate(breaks):
+                starts.append(offset + begin)
+                if number:
+                    cuts.append(offset + breaks[number - 1][1])
+                    begins.append(offset + begin)
+                    inserts.append("\n" + " " * indent)
+        offset += len(line) + 1
+    if not cuts:
+        return text, starts
+    pieces, shifts, at, shift = [], [], 0, 0
+    for cut, begin, insert in zip(cuts, begins, inserts, strict=True):
+        pieces += [plain[at:cut], insert]
+        shifts.append(shift)  # before this break
+        shift += len(insert) - (begin - cut)
+        at = begin
+    pieces.append(plain[at:])
+    after = [*shifts[1:], shift]  # after each break
+
+    def moved(x: int, *, end: bool = False) -> int:
+        index = bisect_right(cuts, x) - 1
+        if index < 0:
+            return x
+        if x < begins[index] or (end and x == cuts[index]):
+            return cuts[index] + shifts[index]  # in the spaces dropped, or a span ending there
+        return x + after[index]
+
+    def kept(x: int) -> int:
+        """``x``, or past the spaces dropped at a break when it is among them."""
+        index = bisect_right(cuts, x) - 1
+        return begins[index] if index >= 0 and x < begins[index] else x
+
+    spans = []
+    for span in text.spans:
+        start = kept(span.start)
+        # a span over a break is cut in two: the newline and the indent stay unstyled
+        for index in range(bisect_right(cuts, span.start), bisect_right(cuts, span.end - 1)):
+            spans.append(Span(moved(start), cuts[index] + shifts[index], span.style))
+            start = max(start, begins[index])
+        if start < span.end:
+            spans.append(Span(moved(start), moved(span.end, end=True), span.style))
+    wrapped = Text("".join(pieces), style=text.style, end="")
+    wrapped.spans = [span for span in spans if span.end > span.start]
     return wrapped, starts
 
 
