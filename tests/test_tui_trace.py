@@ -66,6 +66,7 @@ async def test_an_external_id_on_two_clicks_lists_both_and_shows_the_other(
         assert f"show click {older}" in str(screen.query_one("#trace-status").render())
         await pw.press("enter")
         await until(lambda: f"showing click {older}" in pw.detail())
+        assert screen.links[screen.cursor].target == older  # the cursor stays on it
         lines = pw.detail().splitlines()
         assert lines[1].startswith(f"  click {newer}: ") and not lines[1].endswith("(shown)")
         assert lines[2].startswith(f"  click {older}: ") and lines[2].endswith("(shown)")

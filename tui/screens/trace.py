@@ -329,7 +329,9 @@ class TraceScreen(DashScreen):
             screen, word = ROW_SCREENS[item.what]
             self.dash_app.show_row(screen, int(item.target), word)
         elif item.what == "match" and self.traced is not None:
+            at = self.cursor
             self.trace(self.traced, shown=item.target)
+            self.cursor = at  # stays on the click picked
         else:
             self.trace(item.target)
 
