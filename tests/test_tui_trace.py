@@ -157,6 +157,11 @@ async def test_slash_finds_text_in_the_story_and_n_moves_between_matches(tmp_pat
         pane = screen.pane
         row = pane.row_of(screen.hits[screen.hit])
         assert round(pane.scroll_y) <= row < round(pane.scroll_y) + pane.size.height
+        strip = pane.render_line(row - round(pane.scroll_y))
+        reversed_text = "".join(
+            segment.text for segment in strip if segment.style and segment.style.reverse
+        )
+        assert reversed_text.lower() == "postback '"
         await pw.press("escape")
         assert screen.hits == [] and not screen.find_box.display
 

@@ -254,8 +254,8 @@ class TraceScreen(DashScreen):
                     self.links.append(StoryLink(start, end, *target))
             self.cursor = self._same_link(before)
         self._find()
-        self.call_later(self._show_status)
-        return self._drawn()
+        self.call_later(self._redraw)
+        return self.story_text
 
     def _same_link(self, before: StoryLink | None) -> int:
         """The index of the link naming what ``before`` named (the story may have grown)."""
@@ -265,21 +265,21 @@ class TraceScreen(DashScreen):
                     return index
         return min(self.cursor, max(0, len(self.links) - 1))
 
-    def _drawn(self) -> Text:
-        """The story with the cursor's link and the find's matches marked."""
-        text = self.story_text.copy()
+    def _marks(self) -> list[tuple[int, int, str]]:
+        """The find's matches and the cursor's link, drawn over the story (see
+        ``DetailPane.mark``: moving them does not draw the story again)."""
         size = len(self.find_text)
-        for number, offset in enumerate(self.hits):
-            style = CURRENT_HIT_STYLE if number == self.hit else HIT_STYLE
-            text.stylize(style, offset, offset + size)
+        marks = [
+            (offset, offset + size, CURRENT_HIT_STYLE if number == self.hit else HIT_STYLE)
+            for number, offset in enumerate(self.hits)
+        ]
         if self.links:
             item = self.links[self.cursor]
-            text.stylize(CURSOR_STYLE, item.start, item.end)
-        return text
+            marks.append((item.start, item.end, CURSOR_STYLE))
+        return marks
 
     def _redraw(self) -> None:
-        if self.found is not None:
-            self.pane.show(self._key(), self._drawn())
+        self.pane.mark(self._marks())
         self._show_status()
 
     def _show_status(self) -> None:

@@ -12,6 +12,7 @@ from bisect import bisect_right
 from typing import Any
 
 from rich.cells import cell_len, get_character_cell_size
+from rich.style import Style
 from rich.text import Span, Text
 from textual import events
 from textual.geometry import Size
@@ -137,6 +138,8 @@ class DetailPane(ScrollView, can_focus=True):
         self._starts: list[int] = []  # where each drawn row starts in the text
         self._visual_width = 0
         self._wrapped = self.text
+        self._rows: list[str] = []  # the wrapped text's rows
+        self.marks: list[tuple[int, int, Style]] = []  # see mark()
 
     def show(self, key: object, text: Text) -> None:
         """Show ``text`` for item ``key``; back to the top when the item changes."""
@@ -150,6 +153,12 @@ class DetailPane(ScrollView, can_focus=True):
         self.refresh()
         if not same:
             self.scroll_home(animate=False)
+
+    def mark(self, marks: list[tuple[int, int, str]]) -> None:
+        """Draw these (start, end, style) ranges of the text over its own styles (a cursor, the
+        matches of a find): only the rows drawn change, the text is not wrapped again."""
+        self.marks = [(start, end, Style.parse(style)) for start, end, style in marks]
+        self.refresh()
 
     def clear(self, message: str | None = None) -> None:
         self.show(None, Text(message or self.placeholder, style="dim"))
@@ -186,6 +195,7 @@ class DetailPane(ScrollView, can_focus=True):
     def _wrap(self, width: int) -> list[Strip]:
         if self._visual is None or self._visual_width != width:
             self._wrapped, self._starts = hanging_wrap(self.text, width)
+            self._rows = self._wrapped.plain.split("\n")
             self._visual = visualize(self, self._wrapped, markup=False)
             self._visual_width = width
         strips = Visual.to_strips(self, self._visual, width, None, self.visual_style)
@@ -211,9 +221,30 @@ class DetailPane(ScrollView, can_focus=True):
         lines = self._lines()
         index = round(self.scroll_y) + y
         if index < len(lines):
-            return lines[index]
+            return self._marked(index, lines[index]) if self.marks else lines[index]
         width = self.scrollable_content_region.width
         return Strip.blank(width, self.visual_style.rich_style)
+
+    def _marked(self, row: int, strip: Strip) -> Strip:
+        """Row ``row`` with the marks that fall on it drawn."""
+        if row >= len(self._starts) or row >= len(self._rows):
+            return strip
+        first = self._starts[row]
+        last = self._starts[row + 1] if row + 1 < len(self._starts) else len(self.text)
+        text = self._rows[row]
+        # a row that continues a line starts with its indent; the text's characters follow
+        continued = first > 0 and self.text.plain[first - 1] != "\n"
+        prefix = len(text) - len(text.lstrip(" ")) if continued else 0
+        for start, end, style in self.marks:
+            if end <= first or start >= last:
+                continue
+            a = cell_len(text[: prefix + max(start, first) - first])
+            b = cell_len(text[: prefix + min(end, last) - first])
+            if b <= a:
+                continue
+            before, middle, after = strip.divide([a, b, strip.cell_length])[:3]
+            strip = Strip.join([before, middle.apply_style(style), after])
+        return strip
 
     def row_of(self, offset: int) -> int:
         """The drawn row that holds the text's character at ``offset``."""
