@@ -62,6 +62,15 @@ def conversion_line(conversion: ConversionView, event: EventView) -> str:
     )
 
 
+def conversion_pieces(conversion: ConversionView, event: EventView) -> Line:
+    """``conversion_line`` with the conversion's number as a link to it."""
+    head = f"conversion #{conversion.id}"
+    return (
+        link(head, "conversion", conversion.id),
+        _plain(conversion_line(conversion, event)[len(head) :]),
+    )
+
+
 def decisions_of(conversion: ConversionView, event: EventView) -> list[DecisionView]:
     """The decisions taken for one event of a conversion, in postback config order."""
     return [decision for decision in conversion.decisions if decision.event_id == event.event_id]
@@ -80,10 +89,30 @@ def read_summary(request: InboundView) -> str:
 
 # A timeline line is a run of pieces, each a text and its role: "" (plain), "time",
 # "verdict.<verdict>", "outcome.<outcome>" (an attempt's), "inbound.<outcome>" (a request's,
-# with the ": " before it) or "warning". The plain story joins the texts; the dashboard
-# styles each piece by its role.
+# with the ": " before it), "warning", or a link to what the piece names: "link.<what>.<id>"
+# with <what> one of LINKS. The plain story joins the texts; the dashboard styles each piece
+# by its role and lets the user follow a link.
 Piece = tuple[str, str]
 Line = tuple[Piece, ...]
+
+# What a link piece names: a conversion (on Live), a delivery attempt (on Deliveries), an
+# inbound request (on Inbound), one of the clicks an id matched ("match": trace that click
+# for the same id) or a click to trace by its own id ("click").
+LINKS = ("conversion", "delivery", "inbound", "match", "click")
+
+
+def link(text: str, what: str, target: object) -> Piece:
+    """A piece naming a conversion, delivery, request or click (see ``LINKS``)."""
+    return (text, f"link.{what}.{target}")
+
+
+def link_target(role: str) -> tuple[str, str] | None:
+    """What a piece's role links to, as (what, id); None when it is no link."""
+    kind, _, rest = role.partition(".")
+    what, _, target = rest.partition(".")
+    if kind != "link" or what not in LINKS or not target:
+        return None
+    return what, target
 
 
 def _plain(text: str) -> Piece:
@@ -104,9 +133,8 @@ def attempt_pieces(attempt: AttemptView) -> Line:
     took = "" if attempt.duration_ms is None else f" in {attempt.duration_ms:g} ms"
     resend = f" (resend of #{attempt.resend_of})" if attempt.resend_of else ""
     pieces = [
-        _plain(
-            f"attempt {attempt.attempt}{resend}: {attempt.method} {attempt.url} -> {answer}{took}: "
-        ),
+        link(f"attempt {attempt.attempt}", "delivery", attempt.id),
+        _plain(f"{resend}: {attempt.method} {attempt.url} -> {answer}{took}: "),
         (attempt.outcome, f"outcome.{attempt.outcome}"),
     ]
     if attempt.outcome == "pending":
@@ -183,7 +211,9 @@ def _request_pieces(trace: Trace, request: InboundView) -> list[Line]:
     target = request_target(request.path, request.query)
     head: list[Piece] = [
         (timestamp(request.received_at), "time"),
-        _plain(f"  {request.endpoint} #{request.id} {request.method} {target}"),
+        _plain(f"  {request.endpoint} "),
+        link(f"#{request.id}", "inbound", request.id),
+        _plain(f" {request.method} {target}"),
     ]
     if request.replay_of is not None:
         head.append(_plain(f" (replay of #{request.replay_of})"))
@@ -200,7 +230,7 @@ def _request_pieces(trace: Trace, request: InboundView) -> list[Line]:
     made = trace.event_of(request.id)
     if made is not None:
         conversion, event = made
-        lines.append((_plain("    " + conversion_line(conversion, event)),))
+        lines.append((_plain("    "), *conversion_pieces(conversion, event)))
         for decision in decisions_of(conversion, event):
             lines += _indented(decision_pieces(decision), 6)
     return lines
@@ -223,7 +253,13 @@ def _reevaluation_pieces(conversion: ConversionView, event: EventView) -> list[L
             (timestamp(event.at), "time"),
             _plain("  "),
             ("re-evaluation", "reevaluated"),
-            _plain(reevaluation_line(conversion, event).removeprefix("re-evaluation")),
+            _plain(" of "),
+            link(f"conversion #{conversion.id}", "conversion", conversion.id),
+            _plain(
+                reevaluation_line(conversion, event).removeprefix(
+                    f"re-evaluation of conversion #{conversion.id}"
+                )
+            ),
         )
     ]
     for decision in decisions_of(conversion, event):
@@ -246,19 +282,31 @@ def _count(number: int, thing: str) -> str:
     return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
 
 
+def shown_match(trace: Trace, match: ClickMatch) -> bool:
+    """Whether ``match`` is the click the trace tells."""
+    return trace.click is not None and trace.click.id == match.click_id
+
+
 def match_heading(trace: Trace) -> str:
     """ "2 clicks match 'dup-ext' — showing the newest" ("" when one click or none does)."""
-    if len(trace.matches) < 2:
+    if len(trace.matches) < 2 or trace.click is None:
         return ""
-    return f"{_count(len(trace.matches), 'click')} match '{trace.traced}' — showing the newest"
+    shown = "the newest" if shown_match(trace, trace.matches[0]) else f"click {trace.click.id}"
+    return f"{_count(len(trace.matches), 'click')} match '{trace.traced}' — showing {shown}"
+
+
+def match_pieces(match: ClickMatch, shown: bool) -> Line:
+    """One click an id matches: its id (a link that shows it), campaign and time."""
+    mark = " (shown)" if shown else ""
+    return (
+        link(f"click {match.click_id}", "match", match.click_id),
+        _plain(f": campaign '{match.campaign}', {timestamp(match.created_at)}{mark}"),
+    )
 
 
 def match_line(match: ClickMatch, shown: bool) -> str:
     """One click an id matches: its id, campaign and time."""
-    mark = " (shown)" if shown else ""
-    return (
-        f"click {match.click_id}: campaign '{match.campaign}', {timestamp(match.created_at)}{mark}"
-    )
+    return "".join(text for text, _ in match_pieces(match, shown))
 
 
 def hidden_conversions(trace: Trace) -> list[ConversionView]:
@@ -268,20 +316,32 @@ def hidden_conversions(trace: Trace) -> list[ConversionView]:
     return [conversion for conversion in trace.conversions if conversion.id != trace.focus]
 
 
-def focus_line(trace: Trace) -> str:
-    """What a trace of a transaction id focuses on ("" when it is no txid trace)."""
+def focus_pieces(trace: Trace) -> Line:
+    """What a trace of a transaction id focuses on (nothing when it is no txid trace); the
+    click's id links to the click's whole trace."""
     focused = trace.focused
     if focused is None or trace.click is None:
-        return ""
-    line = f"transaction id '{trace.traced}' is conversion #{focused.id}"
+        return ()
+    pieces = [
+        _plain(f"transaction id '{trace.traced}' is "),
+        link(f"conversion #{focused.id}", "conversion", focused.id),
+    ]
     others = len(hidden_conversions(trace))
     if others:
-        line += (
-            f"; the click's {_count(others, 'other conversion')}"
-            f" {'is' if others == 1 else 'are'} not shown"
-            f" (postwatch trace {trace.click.id} shows them)"
-        )
-    return line
+        pieces += [
+            _plain(
+                f"; the click's {_count(others, 'other conversion')}"
+                f" {'is' if others == 1 else 'are'} not shown (postwatch trace "
+            ),
+            link(trace.click.id, "click", trace.click.id),
+            _plain(" shows them)"),
+        ]
+    return tuple(pieces)
+
+
+def focus_line(trace: Trace) -> str:
+    """What a trace of a transaction id focuses on ("" when it is no txid trace)."""
+    return "".join(text for text, _ in focus_pieces(trace))
 
 
 def shown_requests(trace: Trace) -> list[InboundView]:
@@ -303,19 +363,19 @@ def _heading_pieces(trace: Trace) -> list[Line]:
     heading = match_heading(trace)
     if heading:
         lines.append((_plain(heading),))
-        for n, match in enumerate(trace.matches):
-            lines.append((_plain("  " + match_line(match, shown=n == 0)),))
-    focus = focus_line(trace)
+        for match in trace.matches:
+            lines.append((_plain("  "), *match_pieces(match, shown_match(trace, match))))
+    focus = focus_pieces(trace)
     if focus:
-        lines.append((_plain(focus),))
+        lines.append(focus)
     return lines
 
 
 def timeline(trace: Trace, *, focused: bool = False) -> list[Line]:
     """The trace as timeline lines of pieces, oldest first. ``focused``: first which clicks
     matched and what a txid trace focuses on, when there is something to say, and of a txid
-    trace only its conversion's requests (the dashboard shows the whole click until its
-    Trace screen shows matches). Re-evaluations (which no request made) take their place by
+    trace only its conversion's requests (what ``postwatch trace`` and the Trace screen
+    show). Re-evaluations (which no request made) take their place by
     time among the requests."""
     lines = (_heading_pieces(trace) if focused else []) + _click_pieces(trace)
     hidden = {conversion.id for conversion in hidden_conversions(trace)} if focused else set()
@@ -419,8 +479,8 @@ def _markdown_matches(trace: Trace) -> list[str]:
     heading = match_heading(trace)
     if heading:
         lines += [heading.replace(f"'{trace.traced}'", _inline(trace.traced)) + ":", ""]
-        for n, match in enumerate(trace.matches):
-            shown = " (shown)" if n == 0 else ""
+        for match in trace.matches:
+            shown = " (shown)" if shown_match(trace, match) else ""
             lines.append(
                 f"- {_inline(match.click_id)}: campaign {_inline(match.campaign)}, "
                 f"{timestamp(match.created_at)} UTC{shown}"

@@ -141,3 +141,33 @@ async def test_a_trace_with_matches_reads_back_from_its_json(pw: Listener) -> No
     data = await pw.trace("X")
     assert data["focus"] is not None
     assert reads.as_json(reads.trace_from_json(data)) == data
+
+
+async def test_another_of_the_clicks_a_txid_matches_is_traced_with_its_own_conversion(
+    pw: Listener,
+) -> None:
+    from listener.story import story
+    from store import db
+    from store.read import queries
+
+    first = await pw.click(ref_id="a")
+    second = await pw.click(ref_id="b")
+    await pw.postback(clickid=second, type="Lead", txid="SHARED")
+    await pw.postback(clickid=first, type="Lead", txid="SHARED")
+    conn = db.connect(pw.store.path)
+    try:
+        newest = queries.trace(conn, "SHARED")
+        other = queries.trace(conn, "SHARED", second)
+        unknown = queries.trace(conn, "SHARED", "not-one-of-them")
+    finally:
+        conn.close()
+    assert newest.click is not None and newest.click.id == first
+    assert other.click is not None and other.click.id == second
+    assert other.matches == newest.matches  # the same clicks listed
+    assert other.focused is not None and other.focused.txid == "SHARED"
+    assert other.focus != newest.focus
+    lines = story(other, focused=True)
+    assert lines[0] == f"2 clicks match 'SHARED' — showing click {second}"
+    assert lines[1].startswith(f"  click {first}: ") and not lines[1].endswith("(shown)")
+    assert lines[2].startswith(f"  click {second}: ") and lines[2].endswith("(shown)")
+    assert unknown.click is not None and unknown.click.id == first  # not a match: the newest

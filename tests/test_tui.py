@@ -115,11 +115,11 @@ async def test_trace_finds_a_click_by_each_of_its_three_ids(tmp_path: Path) -> N
         for any_id in (clickid, "ext-42", "TX-42"):
             await pw.press("5")
             await until(lambda: pw.app.current_mode == "trace")
-            await pw.press(*any_id, "enter")
+            await pw.press("i", *any_id, "enter")
             await until(lambda: f"click {clickid}" in pw.detail())
             assert "FIRED postback 'paid deposits'" in pw.detail()
             await pw.press("1")
-        await pw.press("5", *"nobody", "enter")
+        await pw.press("5", "i", *"nobody", "enter")
         await until(lambda: "Nothing is known about 'nobody'" in pw.detail())
 
 

@@ -258,13 +258,21 @@ def _what_if_shown(app: PostwatchApp) -> bool:
     return isinstance(screen, CampaignsScreen) and screen.what_if is not None
 
 
-async def _trace(pilot: Pilot[None]) -> None:
-    app = pilot.app
-    assert isinstance(app, PostwatchApp)
-    await _open("5", lambda app: True)(pilot)
-    await pilot.press(*"T-2001", "enter")
-    await _until(lambda: app.screen.query_one(DetailPane).key == ("trace", "T-2001"))
-    await pilot.pause()
+def _tracing(any_id: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """Trace ``any_id`` as a user does: 5, i, the id, Enter."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, PostwatchApp)
+        await _open("5", lambda app: True)(pilot)
+        await pilot.press("i", *any_id, "enter")
+        await _until(lambda: app.screen.query_one(DetailPane).key == ("trace", any_id, None))
+        await pilot.pause()
+
+    return run_before
+
+
+_trace = _tracing("T-2001")
 
 
 SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
@@ -371,3 +379,52 @@ FORMS = {
 @pytest.mark.parametrize("form", list(FORMS))
 def test_form(snap_compare: Any, fixed_db: Path, form: str) -> None:
     assert snap_compare(_app(fixed_db), terminal_size=(80, 24), run_before=FORMS[form])
+
+
+@pytest.fixture(scope="module")
+def shared_external_id_db(fixed_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixed data with a second click of external id ext-101, an hour after the first
+    (as a traffic source sends when it reuses its ids)."""
+    path = tmp_path_factory.mktemp("matches") / "postwatch.db"
+    source = sqlite3.connect(fixed_db)
+    conn = connect(path)
+    source.backup(conn)  # the whole database, its write-ahead log included
+    source.close()
+    conn.execute(
+        "INSERT INTO clicks (id, campaign_id, external_id, params, created_at, inbound_id)"
+        " SELECT 'c0ffee000000000000000099', campaign_id, external_id, params,"
+        " created_at + 3600, NULL FROM clicks WHERE id = ?",
+        (CLICKS[0][1],),
+    )
+    conn.close()
+    return path
+
+
+def test_trace_lists_the_clicks_an_external_id_matches(
+    snap_compare: Any, shared_external_id_db: Path
+) -> None:
+    assert snap_compare(
+        _app(shared_external_id_db), terminal_size=(80, 24), run_before=_tracing("ext-101")
+    )
+
+
+def test_no_color_keeps_states_legible(
+    snap_compare: Any, fixed_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Live with the detail of a conversion that has a filtered decision: its "⊘ FILTERED"
+    # in a text style rather than a colour Textual would grey to near the background.
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, PostwatchApp)
+        await _open("", _detail_shown)(pilot)
+        for _ in range(len(CLICKS)):
+            if "⊘ FILTERED" in app.screen.query_one(DetailPane).plain:
+                break
+            await pilot.press("down")
+            await _until(lambda: _detail_shown(app))
+        assert "⊘ FILTERED" in app.screen.query_one(DetailPane).plain
+        await pilot.pause()
+
+    assert snap_compare(_app(fixed_db), terminal_size=(80, 24), run_before=run_before)

@@ -101,7 +101,7 @@ async def test_the_footer_is_rebuilt_only_when_the_keys_it_shows_change(tmp_path
             await pw.pilot.pause()
         assert live.rebuilds == shown, "switching back shows the same keys: nothing to rebuild"
         trace = pw.view("trace").query_one(KeyFooter)
-        await pw.pilot.press("5")  # the id field takes the focus: printable keys type into it
+        await pw.pilot.press("5", "i")  # the id field takes the focus: printable keys type into it
         await pw.pilot.pause()
         typing = trace.rebuilds
         keys_typing = len(trace.query(FooterKey))

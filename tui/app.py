@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import AwaitMount
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from textual.worker import Worker
 
 from store import views
@@ -25,7 +25,7 @@ from tui.feed import Feed
 from tui.keys import binding_ids
 from tui.messages import DataChanged, DemoChanged, Stats, StatsUpdated, WorkFailed
 from tui.screens import SCREENS as SCREENS  # (the keys and tests take them from here too)
-from tui.screens.base import DashScreen
+from tui.screens.base import DashScreen, TableScreen
 from tui.screens.trace import TraceScreen
 from tui.workers import failure_message, report_failure
 
@@ -38,11 +38,27 @@ NEW_TOKEN_TIMEOUT = 60.0  # seconds the made-up API token stays on screen, to be
 FEED_RETRY = 2.0  # seconds before watching the database again after a failed poll
 BUILD_PAUSE = 0.05  # seconds between building two screens ahead of their first switch
 BUILD_WAIT = 2.0  # seconds a screen built ahead may take to read its data
+# How keys are named in hints on screen.
+KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "up": "↑",
+    "down": "↓",
+    "enter": "Enter",
+    "escape": "Esc",
+    "tab": "Tab",
+    "pageup": "PgUp",
+    "pagedown": "PgDn",
+}
+# Keys the palette does not offer: moving between a table and its detail, and back.
+PALETTE_LEFT_OUT = frozenset({"escape", "tab"})
 
 
 def screen_bindings() -> list[BindingType]:
     """One number key per screen, in ``SCREENS``' order: ``KEY`` shows the screen, with the
-    id ``app.<NAME>`` that the config's ``[keys]`` remaps."""
+    id ``app.<NAME>`` that the config's ``[keys]`` remaps. They come first, before the
+    focused widget's keys (except while a text box has the focus, see ``check_action``): a
+    key sent right after one lands on the screen it shows."""
     return [
         Binding(
             screen.KEY,
@@ -50,6 +66,7 @@ def screen_bindings() -> list[BindingType]:
             screen.LABEL,
             show=False,
             id=f"app.{name}",
+            priority=True,
         )
         for name, screen in SCREENS.items()
     ]
@@ -351,6 +368,12 @@ class PostwatchApp(App[None]):
         if not self._switching_to_built:
             super().delay_update(delay)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The number keys type into a text box that has the focus (an id has digits)."""
+        if action == "show_screen" and isinstance(self.focused, Input):
+            return False
+        return super().check_action(action, parameters)
+
     async def action_show_screen(self, name: str) -> None:
         if self.dash is not None and name in SCREENS and self.current_mode != name:
             await self.switch_mode(name)
@@ -366,11 +389,53 @@ class PostwatchApp(App[None]):
 
         self.run_worker(go(), name="show the trace", group="trace", exit_on_error=False)
 
-    def action_keys(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
+    def show_row(self, name: str, key: int, word: str) -> None:
+        """Show screen ``name`` with its table's cursor on row ``key`` (a ``word``: "delivery"),
+        reading the rows around it when it is older than those loaded."""
+
+        async def go() -> None:
+            await self.action_show_screen(name)
+            view = self.views.get(name)
+            if isinstance(view, TableScreen) and not await view.reveal_row(key):
+                shown = view.live.source.show
+                where = (
+                    "" if shown == view.live.source.filters[0] else f" with the filter '{shown}'"
+                )
+                self.notify(
+                    f"No {word} #{key} in the list shown{where}",
+                    severity="warning",
+                    markup=False,
+                )
+
+        self.run_worker(go(), name="show the row", group="trace", exit_on_error=False)
+
+    def keys_groups(self, screen: Screen[Any]) -> list[tuple[str, list[BindingType]]]:
+        """The bindings the keys panel lists: the screen shown's first, then everywhere's,
+        the lists', and every other screen's."""
+        from tui.screens.trace import StoryPane
+        from tui.widgets.rows import RowTable
+
+        groups: list[tuple[str, list[BindingType]]] = []
+        current = screen if isinstance(screen, DashScreen) else None
+        if current is not None:
+            extra = list(StoryPane.BINDINGS) if isinstance(current, TraceScreen) else []
+            groups.append((f"On {current.LABEL}", [*current.BINDINGS, *extra]))
+        groups.append(("Everywhere", list(self.BINDINGS)))
+        groups.append(("In a list", list(RowTable.BINDINGS)))
+        for screen_class in SCREENS.values():
+            if current is None or screen_class is not type(current):
+                groups.append((f"On {screen_class.LABEL}", list(screen_class.BINDINGS)))
+        return groups
+
+    async def action_keys(self) -> None:
+        from tui.widgets.keys_panel import KeysPanel, keys_text
+
+        shown = self.screen.query(KeysPanel)
+        if shown:
+            await shown.remove()
             return
-        self.action_show_help_panel()
+        text = keys_text(self.keys_groups(self.screen), self.keys_of)
+        await self.screen.mount(KeysPanel(text))
         if self.dash is not None and self.dash.token_hint:
             where = "Attached to" if self.dash.attached else "Listening on"
             self.notify(
@@ -424,19 +489,27 @@ class PostwatchApp(App[None]):
     # -- keys ---------------------------------------------------------------------------------
 
     def _all_bindings(self) -> Iterable[BindingType]:
+        from tui.screens.trace import StoryPane
+
         yield from self.BINDINGS
         for screen in SCREENS.values():
             yield from screen.BINDINGS
+        yield from StoryPane.BINDINGS
 
     def key_for(self, binding_id: str) -> str:
         """The key a binding is on now (after remapping), for hints on screen."""
         keys = self._keymap.get(binding_id) or self._default_keys.get(binding_id, "")
         first = keys.split(",")[0].strip()
-        return {"question_mark": "?", "slash": "/"}.get(first, first)
+        return KEY_NAMES.get(first, first)
+
+    def keys_of(self, binding: Binding) -> str:
+        """Every key a binding is on now (after remapping), for the keys panel: "↑/k"."""
+        keys = (binding.id and self._keymap.get(binding.id)) or binding.key
+        return "/".join(KEY_NAMES.get(key.strip(), key.strip()) for key in keys.split(","))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """The palette reaches every action: the screens, the app's actions, and those of
-        the screen it was opened on."""
+        """The palette reaches every action: the screens, the app's actions, and every
+        screen's ("Deliveries: Resend — Send this request again")."""
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
@@ -449,18 +522,35 @@ class PostwatchApp(App[None]):
             if binding.action == "quit":
                 continue  # the default commands have Quit
             yield SystemCommand(title, help_text, self._runner(binding.action, self))
-        for binding in screen.BINDINGS:
-            if not isinstance(binding, Binding) or binding.key in ("escape", "tab"):
-                continue
-            title = f"{screen.__class__.__name__.removesuffix('Screen')}: "
-            title += binding.tooltip or binding.description
-            key = self.key_for(binding.id or "")
-            yield SystemCommand(
-                title, f"{binding.description} ({key})", self._runner(binding.action, screen)
-            )
+        # Every screen's actions, the shown screen's first; one of another screen switches
+        # to it before it runs.
+        names = sorted(SCREENS, key=lambda name: self.views.get(name) is not screen)
+        for name in names:
+            screen_class = SCREENS[name]
+            for binding in screen_class.BINDINGS:
+                if not isinstance(binding, Binding) or binding.key in PALETTE_LEFT_OUT:
+                    continue
+                title = f"{screen_class.LABEL}: {binding.description}"
+                if binding.tooltip:
+                    title += f" — {binding.tooltip}"
+                key = self.key_for(binding.id or "")
+                yield SystemCommand(
+                    title,
+                    f"{binding.id} ({key} on {screen_class.LABEL})",
+                    self._screen_runner(name, binding.action),
+                )
 
     def _runner(self, action: str, target: Any) -> Any:
         async def run() -> None:
             await self.run_action(action, target)
+
+        return run
+
+    def _screen_runner(self, name: str, action: str) -> Any:
+        async def run() -> None:
+            await self.action_show_screen(name)
+            view = self.views.get(name)
+            if view is not None:
+                await self.run_action(action, view)
 
         return run

@@ -7,12 +7,15 @@ escapes, so a captured value cannot move the cursor or change colours.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 
+from rich.style import Style
 from rich.text import Text
 
 from listener.outbound import format_number
@@ -47,6 +50,38 @@ OUTCOME_STYLES = {
     "accepted": "green",
     "rejected": "bold red",
 }
+
+# Under NO_COLOR, Textual draws each colour as its grey: magenta and red come out dark grey
+# on near-black. There the states keep their symbols and words and take a text style instead
+# of a colour (italic for what was filtered).
+COLOURLESS = {"magenta": "italic", "red": "bold"}
+
+
+def no_color() -> bool:
+    """Whether the terminal asked for no colours (NO_COLOR set, even empty)."""
+    return "NO_COLOR" in os.environ
+
+
+def tone(style: str) -> str:
+    """A state's or verdict's style as drawn: as it is, or under NO_COLOR without colour."""
+    return _colourless(style) if style and no_color() else style
+
+
+@cache
+def _colourless(style: str) -> str:
+    parsed = Style.parse(style)
+    plain = Style(
+        bold=parsed.bold,
+        dim=parsed.dim,
+        italic=parsed.italic,
+        underline=parsed.underline,
+        reverse=parsed.reverse,
+    )
+    for colour, instead in COLOURLESS.items():
+        if parsed.color is not None and parsed.color.name == colour:
+            plain += Style.parse(instead)
+    return str(plain) if plain else ""
+
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -148,7 +183,7 @@ def payout(value: float | None, currency: str = "") -> str:
 
 def status_text(status: str, raw: str | None) -> Text:
     """The canonical status, with the raw value when the network sent something else."""
-    text = Text(status, style=OUTCOME_STYLES.get(status, ""), no_wrap=True, end="")
+    text = Text(status, style=tone(OUTCOME_STYLES.get(status, "")), no_wrap=True, end="")
     if raw is not None and raw.casefold() != status:
         text.append(" (")
         text.append_text(literal(raw))
@@ -158,7 +193,7 @@ def status_text(status: str, raw: str | None) -> Text:
 
 def mark(state: str) -> Text:
     symbol, style = MARK_SYMBOLS.get(state, ("?", ""))
-    return Text(symbol, style=style, end="")
+    return Text(symbol, style=tone(style), end="")
 
 
 def marks(states: Iterable[str]) -> Text:
@@ -179,7 +214,7 @@ def legend() -> Text:
 
 
 def outcome_text(outcome: str) -> Text:
-    return Text(outcome, style=OUTCOME_STYLES.get(outcome, ""), end="")
+    return Text(outcome, style=tone(OUTCOME_STYLES.get(outcome, "")), end="")
 
 
 def http_status(value: int | None) -> str:
@@ -196,6 +231,35 @@ def without_scheme(url: str) -> str:
         if url.startswith(scheme):
             return url[len(scheme) :]
     return url
+
+
+def shorten_url(cell: Text, width: int) -> Text:
+    """A cell holding "METHOD host/path?query" shortened to ``width`` cells: the query (the
+    useful part: the click id, the payout) is kept whole when it leaves room for the start
+    of the host, and the middle of the host and path gives way ("GET sink.exa…ropeller?
+    visitor_id=…"); with less room, the method and the query only ("GET …?visitor_id=…"),
+    the query cut at its end when even it is too long."""
+    plain = cell.plain
+    if cell.cell_len <= width or width < 2:
+        return cell.copy()[:width]
+    before, mark, query = plain.partition("?")
+    keep = len(mark + query)
+    room = width - keep - 1  # the ellipsis
+    method = len(plain.partition(" ")[0]) + 1
+    if not mark or method + 2 >= width:
+        out = cell.copy()
+    elif room < method + 8:
+        out = cell[:method]
+        out.append("…")
+        out.append_text(cell[len(before) :])
+    else:
+        head = (room + 1) // 2 + room // 4
+        tail = room - head
+        out = cell[:head]
+        out.append("…")
+        out.append_text(cell[len(before) - tail :])
+    out.truncate(width, overflow="ellipsis")
+    return out
 
 
 def request_target(path: str, query: str) -> str:
@@ -287,7 +351,7 @@ def decision_lines(
     head = Text(end="")
     head.append_text(mark(decision.mark))
     head.append(" ")
-    head.append(verdict.upper(), style=f"bold {VERDICT_STYLES.get(verdict, '')}")
+    head.append(verdict.upper(), style=tone(f"bold {VERDICT_STYLES.get(verdict, '')}"))
     head.append(" ")
     head.append_text(literal(decision.postback, "bold"))
     head.append(" (")
@@ -462,7 +526,7 @@ def delivery_detail(delivery: AttemptRow) -> Text:
         out.line(Text("response:", style="dim"), indent=2)
         out.block(delivery.response)
     out.heading("Decision")
-    verdict = Text(delivery.verdict.upper(), style=VERDICT_STYLES.get(delivery.verdict, ""))
+    verdict = Text(delivery.verdict.upper(), style=tone(VERDICT_STYLES.get(delivery.verdict, "")))
     out.line(verdict, indent=2)
     for reason in delivery.reasons:
         out.line("• ", literal(reason), indent=4)
@@ -483,14 +547,24 @@ TIMELINE_STYLES: dict[str, str] = {
 }
 
 
-def timeline_text(lines: list[Line]) -> Text:
-    """Timeline lines, each piece styled by its role, captured values shown literally."""
+LINK_STYLE = "underline"  # a piece naming a conversion, delivery, request or click
+
+
+def timeline_text(lines: list[Line], links: list[tuple[int, int, str]] | None = None) -> Text:
+    """Timeline lines, each piece styled by its role, captured values shown literally;
+    ``links`` (when given) gets the (start, end, role) of each link piece in the text."""
     text = Text(end="")
     for index, line in enumerate(lines):
         if index:
             text.append("\n")
         for piece, role in line:
-            text.append(clean(piece), style=TIMELINE_STYLES.get(role, ""))
+            start = len(text)
+            if role.startswith("link."):
+                text.append(clean(piece), style=LINK_STYLE)
+                if links is not None:
+                    links.append((start, len(text), role))
+            else:
+                text.append(clean(piece), style=tone(TIMELINE_STYLES.get(role, "")))
     return text
 
 

@@ -13,10 +13,11 @@ def binding_ids() -> frozenset[str]:
     from textual.binding import Binding
 
     from tui.app import SCREENS, PostwatchApp
+    from tui.screens.trace import StoryPane
     from tui.widgets.forms import FormScreen
     from tui.widgets.rows import RowTable
 
-    owners: list[Any] = [PostwatchApp, *SCREENS.values(), RowTable, FormScreen]
+    owners: list[Any] = [PostwatchApp, *SCREENS.values(), RowTable, FormScreen, StoryPane]
     return frozenset(
         binding.id
         for owner in owners

@@ -552,18 +552,27 @@ def _inbound_of_click(conn: sqlite3.Connection, click_id: str) -> tuple[InboundV
     return tuple(_inbound(row) for row in rows)
 
 
-def trace(conn: sqlite3.Connection, any_id: str) -> Trace:
+def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Trace:
     """The whole story of a click found by a click id, an external id or a transaction id:
     the click, every inbound request naming it, every conversion with its history,
-    decisions and attempts. When several clicks have the id, the newest is traced and
-    ``matches`` lists them all; a transaction id's conversion is the ``focus``. With no
-    such click, the requests that named the id."""
+    decisions and attempts. When several clicks have the id, the newest is traced (or the
+    one of them whose click id is ``shown``) and ``matches`` lists them all; a transaction
+    id's conversion (on the click traced) is the ``focus``. With no such click, the requests
+    that named the id."""
     matches, focus = click_matches(conn, any_id)
     if not matches:
         return Trace(
             click=None, inbound=_inbound_of_click(conn, any_id), conversions=(), traced=any_id
         )
     click_id = matches[0].click_id
+    if shown is not None and shown != click_id and any(m.click_id == shown for m in matches):
+        click_id = shown
+        if focus is not None:  # the transaction id's newest conversion on this click
+            row = conn.execute(
+                "SELECT max(id) FROM conversions WHERE txid = ? AND click_id = ?",
+                (any_id, click_id),
+            ).fetchone()
+            focus = None if row[0] is None else int(row[0])
     click = conn.execute(
         "SELECT c.*, k.key AS campaign, k.name AS campaign_name FROM clicks c"
         " JOIN campaigns k ON k.id = c.campaign_id WHERE c.id = ?",

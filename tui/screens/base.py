@@ -285,6 +285,11 @@ class TableScreen(DashScreen):
     def on_mount(self) -> None:
         self.live.table.focus()
 
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # (DashScreen's handler runs too.) Coming back to the screen lands on its table:
+        # a detail left focused would take the keys meant for the rows (up, down).
+        self.live.table.focus()
+
     def data_changed(self) -> None:
         self.live.changed()
 
@@ -446,6 +451,12 @@ class TableScreen(DashScreen):
 
     def action_follow(self) -> None:
         self.live.follow()
+
+    async def reveal_row(self, key: int) -> bool:
+        """Put the table's cursor on row ``key`` and focus the table (see
+        ``LiveTable.reveal``); False when the list shown has no such row."""
+        self.live.table.focus()
+        return await self.live.reveal(key)
 
     def action_focus_table(self) -> None:
         self.bar.close()

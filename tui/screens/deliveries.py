@@ -30,7 +30,7 @@ class Deliveries(Source):
         Column("postback", "postback", 10, 20, weight=1),
         Column("click", "click id", 10, 24, weight=1, priority=3),
         Column("attempt", "try", 3, justify="right"),
-        Column("url", "request", 28, None, weight=4),
+        Column("url", "request", 28, None, weight=4, shorten=fmt.shorten_url),
         Column("http", "http", 4, justify="right"),
         Column("outcome", "outcome", 9),
         Column("took", "took", 7, justify="right", priority=1),

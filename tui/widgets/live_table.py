@@ -4,6 +4,7 @@ SQLite near the bottom, and redraws changed rows in place."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sqlite3
 from collections.abc import Callable
@@ -330,6 +331,47 @@ class LiveTable(Vertical):
         if back_on_top or unsettled:
             self.changed()
         self._show_status()
+
+    # -- going to a row -----------------------------------------------------------------------
+
+    async def reveal(self, key: int) -> bool:
+        """Put the cursor on row ``key`` (from a trace's link): in the window when it is
+        there, else on a page of the rows around it read in its place (older rows page in
+        below it as usual, newer ones count as new until ``follow``). False when the filter
+        shown has no such row."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while not self.loaded and loop.time() < deadline:
+            await asyncio.sleep(0.02)  # the first fetch would replace the page
+        table = self.table
+        if table.get(key) is None:
+            rows = await self.store.read(lambda conn: self._around(conn, key))
+            if not any(int(data["id"]) == key for data in rows):
+                return False
+            self.generation += 1  # a fetch under way was for the window left
+            self._exhausted = False
+            self.new_count = 0
+            table.set_rows([self.source.row(data) for data in rows], keep_cursor=False)
+        table.move_cursor(table.keys.index(key))
+        self.changed()  # count what is newer than the page
+        self._show_status()
+        return True
+
+    def _around(self, conn: sqlite3.Connection, key: int) -> list[Row]:
+        """Row ``key`` with a page of older rows and up to half a page of the newer rows
+        next to it (newest first). Newer rows are read in a widening range of ids above the
+        key, the whole range at once, so the page has no gap."""
+        source = self.source
+        older = source.bounded_page(conn, limit=self.PAGE, before=key + 1)
+        if not older or int(older[0]["id"]) != key:
+            return []
+        span, newer = self.PAGE // 2, []
+        for _ in range(5):
+            newer = source.bounded_page(conn, limit=span, before=key + span + 1, after=key)
+            if newer or source.count_newer(conn, key) == 0:
+                break
+            span *= 16
+        return newer[-(self.PAGE // 2) :] + older
 
     # -- title --------------------------------------------------------------------------------
 

@@ -38,6 +38,9 @@ class Column:
     weight: int = 0
     priority: int = 0
     justify: Literal["left", "right"] = "left"
+    # How a cell too wide for the column is shortened to a width (default: cut at the end
+    # with an ellipsis); a URL's column keeps its query and shortens its middle.
+    shorten: Callable[[Text, int], Text] | None = None
 
 
 @dataclass
@@ -415,8 +418,11 @@ class RowTable(ScrollView, can_focus=True):
                 line.append(" ")
             cell = cells.get(column.key, EMPTY)
             if cell.cell_len > size:
-                cell = cell.copy()  # the row keeps its whole value
-                cell.truncate(size, overflow="ellipsis")
+                if column.shorten is not None:
+                    cell = column.shorten(cell, size)
+                else:
+                    cell = cell.copy()  # the row keeps its whole value
+                    cell.truncate(size, overflow="ellipsis")
             # padded in the cell's style, as Text.align would (without copying the cell)
             padding = " " * (size - cell.cell_len)
             if column.justify == "right":
