@@ -611,6 +611,16 @@ def recent_conversions(
     return [events.conversion(row) for row in rows]
 
 
+def click_params(conn: sqlite3.Connection, campaign_id: int, recent: int = 500) -> list[str]:
+    """The parameter names of a campaign's most recent clicks (each is a URL macro)."""
+    rows = conn.execute(
+        "SELECT DISTINCT p.key FROM (SELECT params FROM clicks WHERE campaign_id = ?"
+        " ORDER BY rowid DESC LIMIT ?) c, json_each(c.params) p ORDER BY p.key",
+        (campaign_id, recent),
+    )
+    return [str(row[0]) for row in rows]
+
+
 def first_campaign_key(conn: sqlite3.Connection) -> str | None:
     """The key of the first campaign (None: there is none)."""
     row = conn.execute("SELECT key FROM campaigns ORDER BY id LIMIT 1").fetchone()

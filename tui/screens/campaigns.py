@@ -1,11 +1,14 @@
 """Campaigns & rules: each campaign's postback configs and their conditional rules. A change is
-saved at once (the next conversion is decided by it), and the screen shows how many of the
-campaign's last conversions would have fired before and after the change."""
+saved at once (the next conversion is decided by it). Below the rule, panels take turns: the
+before/after preview of the changes (the conversions they flip, kept current as conversions
+arrive), the config's target (with its URL editor), a test postback's answer, and a
+re-evaluation of the campaign's conversions (a dry run first)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import shlex
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -13,22 +16,36 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import work
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from listener.rules import would_fire
+from listener.outbound import unknown_macros
 from store import workspace
 from store.read import queries
-from store.records import STATUSES, Campaign, PostbackConfig
+from store.records import S2S, STATUSES, Campaign, PostbackConfig, TrafficSource
 from tui import format as fmt
+from tui.context import ApiError
 from tui.screens.base import DashScreen
+from tui.widgets.answers import reevaluation_text, test_answer_text
 from tui.widgets.rows import Column, RowTable, TableRow
+from tui.widgets.target import macro_help, target_text, url_holder, url_template
 from tui.widgets.toggles import Choices, Toggle
+from tui.widgets.what_if import WhatIf, what_if, what_if_text
 
 WHAT_IF_SAMPLE = 500
 RELOAD_EVERY = 2.0  # seconds between re-reads of the configs while traffic flows
+PREVIEW_EVERY = 1.0  # seconds between recounts of the preview while conversions arrive
+REEVALUATE_SINCE = "24h"  # the re-evaluation's default range: the last 24 hours
+# The panels below the rule, in the order of their line of keys: (panel, binding id, label).
+PANELS = (
+    ("what-if", "rules.preview", "preview"),
+    ("target", "rules.target", "target"),
+    ("test", "rules.test", "test"),
+    ("reevaluate", "rules.reevaluate", "re-evaluate"),
+)
 
 
 @dataclass
@@ -36,6 +53,7 @@ class Workspace:
     campaigns: list[Campaign]
     known_types: list[str]
     seen_types: list[str]
+    traffic_sources: list[TrafficSource]
 
 
 @dataclass
@@ -44,20 +62,28 @@ class WorkspaceLoaded(Message, bubble=False):
 
 
 @dataclass
-class WhatIf:
-    """How many of a campaign's latest conversions pass a rule, before and after a change."""
-
-    campaign: str
-    sample: int
-    before: int
-    after: int
-    changed: bool
-
-
-@dataclass
 class WhatIfLoaded(Message, bubble=False):
     config_id: int
     what_if: WhatIf
+
+
+@dataclass
+class TestAnswered(Message, bubble=False):
+    config_id: int
+    answer: dict[str, Any]
+
+
+@dataclass
+class Reevaluated(Message, bubble=False):
+    campaign: str
+    since: str
+    answer: dict[str, Any]
+
+
+@dataclass
+class ParamsLoaded(Message, bubble=False):
+    campaign_id: int
+    params: list[str]
 
 
 def yes(value: bool) -> Text:
@@ -80,29 +106,6 @@ def config_cells(campaign: Campaign, config: PostbackConfig) -> dict[str, Text]:
         "statuses": _list(config.statuses) if config.conditional else Text("—", style="dim"),
         "min": Text(minimum if config.conditional else "—"),
     }
-
-
-def what_if_text(result: WhatIf) -> Text:
-    text = Text(end="")
-    if result.sample == 0:
-        text.append(f"No conversions of '{result.campaign}' yet to test this rule on.", "dim")
-        return text
-    latest = "The last conversion" if result.sample == 1 else f"Last {result.sample} conversions"
-    text.append(f"{latest} of ", style="dim")
-    text.append_text(fmt.literal(result.campaign))
-    text.append(": ", style="dim")
-    if not result.changed:
-        text.append(f"{result.after}", style="bold")
-        text.append(" pass this rule.")
-        return text
-    text.append(f"{result.before}", style="bold")
-    text.append(" would have fired before this change, ")
-    text.append(f"{result.after}", style="bold")
-    delta = result.after - result.before
-    text.append(" after ")
-    text.append(f"({delta:+d})", style="bold green" if delta > 0 else "bold magenta")
-    text.append(".")
-    return text
 
 
 class CampaignsScreen(DashScreen):
@@ -145,6 +148,54 @@ class CampaignsScreen(DashScreen):
             tooltip="Set the minimum payout",
             id="rules.min_payout",
         ),
+        Binding(
+            "w",
+            "panel('what-if')",
+            "Preview",
+            tooltip="Show which conversions the changes flip",
+            show=False,
+            id="rules.preview",
+        ),
+        Binding(
+            "o",
+            "panel('target')",
+            "Target",
+            tooltip="Show where the postback config sends (secrets masked)",
+            show=False,
+            id="rules.target",
+        ),
+        Binding(
+            "l",
+            "edit_url",
+            "Edit URL",
+            tooltip="Edit the URL template, with macro help",
+            show=False,
+            id="rules.url",
+        ),
+        Binding(
+            "T",
+            "test",
+            "Test",
+            tooltip="Send a test postback to the real target (not a conversion)",
+            show=False,
+            id="rules.test",
+        ),
+        Binding(
+            "R",
+            "reevaluate",
+            "Re-evaluate",
+            tooltip="Dry-run the campaign's conversions through the current rules; again: record",
+            show=False,
+            id="rules.reevaluate",
+        ),
+        Binding(
+            "F",
+            "record(True)",
+            "Record+fire",
+            tooltip="Record the re-evaluation's dry run and send the newly fired postbacks",
+            show=False,
+            id="rules.fire",
+        ),
         Binding("escape", "focus_configs", "Configs", show=False, id="rules.back"),
     ]
 
@@ -157,6 +208,18 @@ class CampaignsScreen(DashScreen):
         self._last_reload = 0.0
         self._type_names: list[str] = []
         self.what_if: WhatIf | None = None  # what the screen shows for the selected rule
+        # each config as it was before this screen's first change to it: the preview's "before"
+        self._baseline: dict[int, PostbackConfig] = {}
+        self._what_if_timer: Timer | None = None
+        self._what_if_at = -math.inf
+        self.panel = "what-if"  # the panel shown below the rule
+        self.tested: dict[int, dict[str, Any] | None] = {}  # config -> answer (None: sending)
+        # the last re-evaluation: (campaign key, since, the API's answer); a dry run awaits
+        # the confirming key
+        self.reevaluation: tuple[str, str, dict[str, Any]] | None = None
+        self.asking: str | None = None  # what the input line asks for: url, test, since
+        self._params: dict[int, list[str]] = {}  # campaign id -> its clicks' parameters
+        self._unsaved_url: str | None = None  # a URL with unknown macros, shown once
 
     def body(self) -> Any:
         with Vertical(id="campaigns-body"):
@@ -183,7 +246,13 @@ class CampaignsScreen(DashScreen):
                         yield Input(
                             placeholder="none", id="min-payout", compact=True, type="number"
                         )
-                yield Static("", id="what-if", markup=False)
+                with Vertical(id="action-bar"):
+                    yield Static("", id="action-prompt", markup=False)
+                    yield Input(id="action-input", compact=True, select_on_focus=False)
+                    yield Static("", id="action-help", markup=False)
+                yield Static("", id="panel-keys", markup=False)
+                with VerticalScroll(id="rule-panel"):
+                    yield Static("", id="what-if", markup=False)
 
     @property
     def table(self) -> RowTable:
@@ -192,12 +261,14 @@ class CampaignsScreen(DashScreen):
     def on_mount(self) -> None:
         self.table.focus()
         self.query_one("#rule-editor").display = False
+        self.query_one("#action-bar").display = False
 
     def on_screen_resume(self, event: Any) -> None:
         self._reload(force=True)
 
     def data_changed(self) -> None:
         self._reload()
+        self._refresh_what_if()
 
     def _reload(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -214,6 +285,7 @@ class CampaignsScreen(DashScreen):
                 workspace.campaigns(conn),
                 workspace.conversion_types(conn),
                 queries.seen_types(conn),
+                workspace.traffic_sources(conn),
             )
         )
         self.post_message(WorkspaceLoaded(loaded))
@@ -253,6 +325,8 @@ class CampaignsScreen(DashScreen):
         campaign, config = found
         changed_selection = config_id != self.selected
         self.selected = config_id
+        if changed_selection:
+            self._close_input()
         self.query_one("#rule-editor").display = True
         title = Text(end="")
         title.append_text(fmt.literal(campaign.key, "bold"))
@@ -295,10 +369,19 @@ class CampaignsScreen(DashScreen):
         for part in ("#types", "#statuses", "#payout-part"):
             self.query_one(part).set_class(not config.conditional, "inactive")
         if what_if or changed_selection:
+            self.what_if = None
             self._what_if(config_id)
+        self._show_panel()
 
     def _current(self) -> tuple[Campaign, PostbackConfig] | None:
         return None if self.selected is None else self.configs.get(self.selected)
+
+    def _traffic_source(self, campaign: Campaign) -> TrafficSource:
+        assert self.workspace is not None
+        for source in self.workspace.traffic_sources:
+            if source.name == campaign.traffic_source:
+                return source
+        return TrafficSource(campaign.traffic_source)  # removed meanwhile: shown without URL
 
     def _edited(self, **changes: Any) -> None:
         """Save the selected rule with ``changes`` unless nothing changes."""
@@ -310,6 +393,7 @@ class CampaignsScreen(DashScreen):
         if updated == config:
             return
         assert updated.id is not None
+        self._baseline.setdefault(updated.id, config)
         self.configs[updated.id] = (campaign, updated)
         row = TableRow(updated.id, config_cells(campaign, updated), updated)
         self.table.update([row])
@@ -326,7 +410,7 @@ class CampaignsScreen(DashScreen):
                 self._reload(force=True)  # show the rule as it is stored, not as edited
                 raise
             self._saving -= 1
-            await self._compute_what_if(config_id, before=config)
+            await self._compute_what_if(config_id)
             self._reload(force=True)
 
         self.run_worker(save(), name="save the rule", group="save", exit_on_error=False)
@@ -349,6 +433,9 @@ class CampaignsScreen(DashScreen):
             self._edited(statuses=[status for status in STATUSES if status in chosen])
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
+        if message.input.id == "action-input":
+            self._answered(message.value)
+            return
         if message.input.id != "min-payout":
             return
         value = message.value.strip()
@@ -369,7 +456,352 @@ class CampaignsScreen(DashScreen):
         self._edited(min_payout=minimum)
         self.table.focus()
 
+    def on_input_changed(self, message: Input.Changed) -> None:
+        if message.input.id == "action-input" and self.asking == "url":
+            self._unsaved_url = None
+            self._show_url_help()
+
+    # -- the panels ---------------------------------------------------------------------------
+
+    def _key(self, binding_id: str) -> str:
+        """The key that runs one of this screen's bindings now (``[keys]`` may remap it)."""
+        for active in self.active_bindings.values():
+            if active.binding.id == binding_id:
+                return self.app.get_key_display(active.binding)
+        return binding_id
+
+    def _show_panel(self, panel: str | None = None) -> None:
+        """Show ``panel`` (None: the one shown) for the selected config."""
+        self.panel = panel or self.panel
+        found = self._current()
+        if found is None:
+            return
+        campaign, config = found
+        keys = Text(end="")
+        for name, binding_id, label in PANELS:
+            style = "reverse" if name == self.panel else "dim"
+            keys.append(f" {self._key(binding_id)} {label} ", style)
+        keys.append(f" {self._key('rules.url')} edit URL", style="dim")
+        self.query_one("#panel-keys", Static).update(keys)
+        # the rule's lists make way for the other panels and the input line
+        lists = self.panel == "what-if" and self.asking is None
+        self.query_one("#rule-lists").display = lists
+        self.query_one("#what-if", Static).update(self._panel_text(campaign, config))
+
+    def _panel_text(self, campaign: Campaign, config: PostbackConfig) -> Text:
+        assert config.id is not None
+        if self.panel == "target":
+            source = self._traffic_source(campaign)
+            return target_text(config, source, self._key("rules.url"))
+        if self.panel == "test":
+            if config.id not in self.tested:
+                return Text(
+                    f"No test postback sent for '{config.name}' yet: {self._key('rules.test')} "
+                    "sends one to its real target with sample values, or values you type.",
+                    style="dim",
+                )
+            answer = self.tested[config.id]
+            if answer is None:
+                return Text(f"Sending a test postback of '{config.name}'…", style="dim")
+            return test_answer_text(answer)
+        if self.panel == "reevaluate":
+            if self.reevaluation is None or self.reevaluation[0] != campaign.key:
+                return Text(
+                    f"{self._key('rules.reevaluate')} runs the conversions of '{campaign.key}' "
+                    "through the current rules: a dry run first lists each decision that would "
+                    "change and why.",
+                    style="dim",
+                )
+            key, since, answer = self.reevaluation
+            return reevaluation_text(
+                answer, key, since, self._key("rules.reevaluate"), self._key("rules.fire")
+            )
+        if self.what_if is None:
+            return Text("Counting…", style="dim")
+        return what_if_text(self.what_if)
+
+    def action_panel(self, panel: str) -> None:
+        if self._current() is None:
+            self.nothing("postback config")
+            return
+        self._show_panel(panel)
+
+    # -- the input line: URL template, test values, re-evaluation range -------------------------
+
+    def _ask(self, asking: str, prompt: str, value: str, placeholder: str = "") -> None:
+        self.asking = asking
+        self.query_one("#action-bar").display = True
+        self.query_one("#action-prompt", Static).update(prompt)
+        line = self.query_one("#action-input", Input)
+        line.placeholder = placeholder
+        line.value = value
+        line.cursor_position = len(value)
+        self.query_one("#action-help", Static).update("")
+        line.focus()
+
+    def _close_input(self) -> None:
+        if self.asking is None:
+            return
+        self.asking = None
+        self._unsaved_url = None
+        self.query_one("#action-bar").display = False
+        self._show_panel()
+
+    def _answered(self, value: str) -> None:
+        asking = self.asking
+        if asking == "url":
+            self._save_url(value.strip())
+        elif asking == "test":
+            self._start_test(value)
+        elif asking == "since":
+            self._close_input()
+            self.table.focus()
+            self._start_reevaluation(value.strip() or REEVALUATE_SINCE)
+
+    # -- the target and its URL template --------------------------------------------------------
+
+    def action_edit_url(self) -> None:
+        found = self._current()
+        if found is None:
+            self.nothing("postback config")
+            return
+        campaign, config = found
+        if config.kind != S2S:
+            self.notify(
+                f"postback '{config.name}' is of kind {config.kind}: it sends to the platform's "
+                "API, not a URL template; its settings are in the config file",
+                severity="warning",
+                markup=False,
+            )
+            return
+        source = self._traffic_source(campaign)
+        holder = url_holder(config, source)
+        if holder is None:
+            prompt = (
+                f"URL of postback '{config.name}' (its own; empty: traffic source "
+                f"'{source.name}''s). Enter saves, Esc cancels"
+            )
+        else:
+            prompt = (
+                f"postback_url of traffic source '{source.name}' (for its campaigns' "
+                "postbacks without their own URL). Enter saves, Esc cancels"
+            )
+        self._show_panel("target")
+        self._ask("url", prompt, url_template(config, source), "http://…?id={external_id}")
+        self._show_panel()
+        self._show_url_help()
+        assert campaign.id is not None
+        if campaign.id not in self._params:
+            self._load_params(campaign.id)
+
+    @work(name="read the clicks' parameters", group="params", exit_on_error=False)
+    async def _load_params(self, campaign_id: int) -> None:
+        params = await self.dash.store.read(lambda conn: queries.click_params(conn, campaign_id))
+        self.post_message(ParamsLoaded(campaign_id, params))
+
+    def on_params_loaded(self, message: ParamsLoaded) -> None:
+        self._params[message.campaign_id] = message.params
+        self._show_url_help()
+
+    def _campaign_params(self) -> list[str]:
+        found = self._current()
+        return [] if found is None else self._params.get(found[0].id or 0, [])
+
+    def _show_url_help(self) -> None:
+        if self.asking != "url":
+            return
+        template = self.query_one("#action-input", Input).value
+        help_text = macro_help(template, self._campaign_params())
+        self.query_one("#action-help", Static).update(help_text)
+
+    def _save_url(self, url: str) -> None:
+        found = self._current()
+        if found is None:
+            return
+        campaign, config = found
+        unknown = unknown_macros(url, self._campaign_params())
+        if unknown and url != self._unsaved_url:
+            self._unsaved_url = url
+            names = ", ".join(f"{{{name}}}" for name in unknown)
+            self.notify(
+                f"{names}: no such macro, and no parameter of this campaign's recent clicks; a "
+                "delivery would send it empty. Fix it, or press Enter again to save as it is",
+                severity="warning",
+                markup=False,
+            )
+            return
+        source = self._traffic_source(campaign)
+        holder = url_holder(config, source)
+        self._close_input()
+        self.table.focus()
+        self._saving += 1
+
+        async def save() -> None:
+            try:
+                await self.dash.save_url(config, holder, url)
+            finally:
+                self._saving -= 1
+                self._reload(force=True)
+            where = f"traffic source '{holder}'" if holder else f"postback '{config.name}'"
+            self.notify(
+                f"Saved the URL of {where}: the next conversion's delivery is built from it",
+                markup=False,
+            )
+
+        self.run_worker(save(), name="save the URL", group="save", exit_on_error=False)
+        self._show_panel("target")
+
+    # -- the test postback ----------------------------------------------------------------------
+
+    def action_test(self) -> None:
+        found = self._current()
+        if found is None:
+            self.nothing("postback config")
+            return
+        self._show_panel("test")
+        self._ask(
+            "test",
+            f"Test postback of '{found[1].name}' to its real target: values as name=value "
+            "(payout=5 status=pending sub1=fr), empty for the samples. Enter sends, Esc cancels",
+            "",
+            "payout=1.00 status=approved",
+        )
+
+    def _start_test(self, typed: str) -> None:
+        found = self._current()
+        if found is None:
+            return
+        try:
+            values = _values(typed)
+        except ValueError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        campaign, config = found
+        assert config.id is not None
+        self._close_input()
+        self.table.focus()
+        self.tested[config.id] = None
+        self._show_panel("test")
+        self._send_test(config.id, campaign.key, values)
+
+    @work(name="send the test postback", group="test", exit_on_error=False)
+    async def _send_test(self, config_id: int, campaign: str, values: dict[str, str]) -> None:
+        payload = {"campaign": campaign, "values": values}
+        try:
+            status, answer = await self.dash.api(
+                "POST", f"/api/postbacks/{config_id}/test", payload
+            )
+            if status == 404:
+                raise ApiError(str(answer.get("error", answer)))
+        except Exception:
+            self.tested.pop(config_id, None)
+            self._show_panel()
+            raise
+        self.post_message(TestAnswered(config_id, answer))
+
+    def on_test_answered(self, message: TestAnswered) -> None:
+        self.tested[message.config_id] = message.answer
+        if message.config_id == self.selected:
+            self._show_panel("test")
+
+    # -- re-evaluation --------------------------------------------------------------------------
+
+    def _dry_run(self) -> tuple[str, str, dict[str, Any]] | None:
+        """The re-evaluation dry run shown for the selected campaign, if one is."""
+        found = self._current()
+        if found is None or self.reevaluation is None or self.panel != "reevaluate":
+            return None
+        key, _, answer = self.reevaluation
+        return self.reevaluation if key == found[0].key and answer.get("dry_run") else None
+
+    def action_reevaluate(self) -> None:
+        found = self._current()
+        if found is None:
+            self.nothing("postback config")
+            return
+        if self._dry_run() is not None:
+            self.action_record(False)
+            return
+        self._show_panel("reevaluate")
+        self._ask(
+            "since",
+            f"Re-evaluate the conversions of campaign '{found[0].key}' since (30m, 24h, 7d or "
+            "a UTC time such as 2026-01-31T12:00). Enter runs a dry run (changes nothing), Esc "
+            "cancels",
+            REEVALUATE_SINCE,
+        )
+
+    def _start_reevaluation(self, since: str, ids: list[int] | None = None, **run: bool) -> None:
+        found = self._current()
+        if found is None:
+            return
+        self._show_panel("reevaluate")
+        self._reevaluate(found[0].key, since, ids or [], **run)
+
+    @work(name="re-evaluate the campaign", group="reevaluate", exclusive=True, exit_on_error=False)
+    async def _reevaluate(
+        self, campaign: str, since: str, ids: list[int], dry_run: bool = True, fire: bool = False
+    ) -> None:
+        payload: dict[str, Any] = {
+            "campaign": campaign,
+            "since": since,
+            "dry_run": dry_run,
+            "fire": fire,
+        }
+        if ids:
+            payload["ids"] = ids
+        status, answer = await self.dash.api("POST", "/api/reevaluate", payload)
+        if status == 404:
+            raise ApiError(str(answer.get("error", answer)))
+        self.post_message(Reevaluated(campaign, since, answer))
+
+    def on_reevaluated(self, message: Reevaluated) -> None:
+        self.reevaluation = (message.campaign, message.since, message.answer)
+        answer = message.answer
+        if not answer.get("dry_run"):
+            recorded = len(answer["changes"])
+            words = f"Re-evaluated '{message.campaign}': recorded {recorded} changed decision"
+            words += "" if recorded == 1 else "s"
+            if answer.get("fire"):
+                queued = len(answer.get("deliveries") or [])
+                words += f", queued {queued} " + ("delivery" if queued == 1 else "deliveries")
+            self.notify(words, markup=False)
+        found = self._current()
+        if found is not None and found[0].key == message.campaign:
+            self._show_panel("reevaluate")
+
+    def action_record(self, fire: bool) -> None:
+        """Record the dry run shown (``fire``: and send the newly fired postbacks)."""
+        shown = self._dry_run()
+        if shown is None:
+            self.notify(
+                f"Nothing to record: {self._key('rules.reevaluate')} first runs a dry run of "
+                "the selected campaign",
+                severity="warning",
+                markup=False,
+            )
+            return
+        _, since, answer = shown
+        ids = sorted({change["conversion_id"] for change in answer["changes"]})
+        if not ids:
+            self.notify("The dry run changes no decision: nothing to record", markup=False)
+            return
+        # only the conversions the dry run listed, planned again by the same rules
+        self._start_reevaluation(since, ids, dry_run=False, fire=fire)
+
     # -- what-if ------------------------------------------------------------------------------
+
+    def _refresh_what_if(self) -> None:
+        """Recount the preview as conversions arrive, at most once every PREVIEW_EVERY."""
+        if self._what_if_timer is not None or self.selected is None:
+            return
+        wait = max(0.0, self._what_if_at + PREVIEW_EVERY - time.monotonic())
+        self._what_if_timer = self.set_timer(wait, self._what_if_due)
+
+    def _what_if_due(self) -> None:
+        self._what_if_timer = None
+        if self.selected is not None:
+            self._what_if(self.selected)
 
     @work(
         name="count what the rule lets through",
@@ -380,32 +812,30 @@ class CampaignsScreen(DashScreen):
     async def _what_if(self, config_id: int) -> None:
         await self._compute_what_if(config_id)
 
-    async def _compute_what_if(self, config_id: int, before: PostbackConfig | None = None) -> None:
-        """Count the campaign's latest conversions the rule lets through, as it is and (after
-        a change) as it was ``before`` it."""
+    async def _compute_what_if(self, config_id: int) -> None:
+        """Count the campaign's latest conversions the rule lets through, as it is and as it
+        was before this screen's first change to it, and list the ones that flip."""
         found = self.configs.get(config_id)
         if found is None:
             return
+        self._what_if_at = time.monotonic()
         campaign, config = found
-        before = before or config
+        before = self._baseline.get(config_id, config)
         assert campaign.id is not None
-        campaign_id = campaign.id
-        conversions = await self.dash.store.read(
-            lambda conn: queries.recent_conversions(conn, campaign_id, WHAT_IF_SAMPLE)
-        )
-        result = WhatIf(
-            campaign=campaign.key,
-            sample=len(conversions),
-            before=sum(would_fire(before, conversion) for conversion in conversions),
-            after=sum(would_fire(config, conversion) for conversion in conversions),
-            changed=before != config,
+        campaign_id, key = campaign.id, campaign.key
+        # read and decided on the database's thread: off the UI's
+        result = await self.dash.store.read(
+            lambda conn: what_if(
+                key, before, config, queries.recent_conversions(conn, campaign_id, WHAT_IF_SAMPLE)
+            )
         )
         self.post_message(WhatIfLoaded(config_id, result))
 
     def on_what_if_loaded(self, message: WhatIfLoaded) -> None:
         if message.config_id == self.selected:
             self.what_if = message.what_if
-            self.query_one("#what-if", Static).update(what_if_text(message.what_if))
+            if self.panel == "what-if":
+                self._show_panel()
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -419,10 +849,34 @@ class CampaignsScreen(DashScreen):
         if self._current() is None:
             self.nothing("postback config")
             return
+        if self.panel != "what-if" or self.asking is not None:
+            self._close_input()
+            self._show_panel("what-if")  # the rule's lists show with the preview
         self.query_one(f"#{name}").focus()
 
     def action_focus_configs(self) -> None:
+        if self.asking is not None:
+            self._close_input()
+        elif self._dry_run() is not None:
+            self.reevaluation = None
+            self._show_panel()
         self.table.focus()
+
+
+def _values(typed: str) -> dict[str, str]:
+    """Typed test values, ``payout=5 sub1="fr x"``, as a dict; a ValueError says what is
+    wrong."""
+    try:
+        words = shlex.split(typed)
+    except ValueError as error:
+        raise ValueError(f"cannot read the values {typed!r}: {error}") from None
+    values = {}
+    for word in words:
+        name, equals, value = word.partition("=")
+        if not equals or not name:
+            raise ValueError(f"{word!r} is not name=value: write payout=5 status=pending")
+        values[name] = value
+    return values
 
 
 def _type_label(name: str, known: bool) -> Text:
