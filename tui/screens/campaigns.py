@@ -220,6 +220,8 @@ class CampaignsScreen(DashScreen):
         self.asking: str | None = None  # what the input line asks for: url, test, since
         self._params: dict[int, list[str]] = {}  # campaign id -> its clicks' parameters
         self._unsaved_url: str | None = None  # a URL with unknown macros, shown once
+        self.shown = Text()  # the panel's text as shown
+        self.help_shown = Text()  # the URL editor's macro help as shown
 
     def body(self) -> Any:
         with Vertical(id="campaigns-body"):
@@ -486,7 +488,8 @@ class CampaignsScreen(DashScreen):
         # the rule's lists make way for the other panels and the input line
         lists = self.panel == "what-if" and self.asking is None
         self.query_one("#rule-lists").display = lists
-        self.query_one("#what-if", Static).update(self._panel_text(campaign, config))
+        self.shown = self._panel_text(campaign, config)
+        self.query_one("#what-if", Static).update(self.shown)
 
     def _panel_text(self, campaign: Campaign, config: PostbackConfig) -> Text:
         assert config.id is not None
@@ -611,8 +614,8 @@ class CampaignsScreen(DashScreen):
         if self.asking != "url":
             return
         template = self.query_one("#action-input", Input).value
-        help_text = macro_help(template, self._campaign_params())
-        self.query_one("#action-help", Static).update(help_text)
+        self.help_shown = macro_help(template, self._campaign_params())
+        self.query_one("#action-help", Static).update(self.help_shown)
 
     def _save_url(self, url: str) -> None:
         found = self._current()
@@ -795,8 +798,11 @@ class CampaignsScreen(DashScreen):
         """Recount the preview as conversions arrive, at most once every PREVIEW_EVERY."""
         if self._what_if_timer is not None or self.selected is None:
             return
-        wait = max(0.0, self._what_if_at + PREVIEW_EVERY - time.monotonic())
-        self._what_if_timer = self.set_timer(wait, self._what_if_due)
+        wait = self._what_if_at + PREVIEW_EVERY - time.monotonic()
+        if wait <= 0:
+            self._what_if_due()
+        else:
+            self._what_if_timer = self.set_timer(wait, self._what_if_due)
 
     def _what_if_due(self) -> None:
         self._what_if_timer = None
