@@ -83,6 +83,18 @@ def unknown_macros(template: str, params: Iterable[str]) -> list[str]:
     return [name for name in macros_in(template) if name not in MACROS and name not in known]
 
 
+def named_values(items: Iterable[str]) -> dict[str, str]:
+    """Macro values given as ``NAME=VALUE`` (``payout=5``, ``sub1=fr``), as a test postback
+    takes them; a ValueError names the item that is not."""
+    values = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise ValueError(f"{item!r} is not NAME=VALUE (say payout=5)")
+        values[name] = value
+    return values
+
+
 def macro_values(ctx: Context) -> dict[str, str]:
     """The value of every macro for a conversion: its click's parameters, then ``MACROS``."""
     conversion = ctx.conversion

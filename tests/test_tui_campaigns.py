@@ -8,8 +8,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Input
-
 from store import workspace
 from tests.helpers import BASE_CONFIG, Driver, Target, until
 from tests.test_tui import dashboard
@@ -54,7 +52,7 @@ async def campaigns(pw: Driver, postback: str = "all events") -> CampaignsScreen
 
 
 def shown(screen: CampaignsScreen) -> str:
-    return screen.shown.plain
+    return screen.panels.shown.plain
 
 
 async def count(pw: Driver, sql: str) -> int:
@@ -85,7 +83,7 @@ async def test_no_postback_url_is_fixed_from_the_screen_and_the_next_delivery_go
         await until(lambda: "No postback URL" in shown(screen))
         assert "Press l to write it" in shown(screen)
         await pw.press("l")
-        line = screen.query_one("#action-input", Input)
+        line = screen.bar.line
         await until(lambda: line.has_focus)
         line.value = f"http://127.0.0.1:{target.port}/new?visitor={{external_id}}"
         await pw.press("enter")
@@ -110,14 +108,14 @@ async def test_an_unknown_macro_is_flagged_before_saving(tmp_path: Path, target:
         await pw.click(ref_id="ext-1", sub1="fr")
         screen = await campaigns(pw)
         await pw.press("l")
-        line = screen.query_one("#action-input", Input)
+        line = screen.bar.line
         await until(lambda: line.has_focus)
         assert line.value == f"http://127.0.0.1:{target.port}/old?v={{external_id}}"
-        await until(lambda: "{sub1}" in screen.help_shown.plain)  # a parameter of the clicks
-        assert "{payout}" in screen.help_shown.plain  # a macro of outbound.MACROS
+        await until(lambda: "{sub1}" in screen.bar.help_shown.plain)  # a parameter of the clicks
+        assert "{payout}" in screen.bar.help_shown.plain  # a macro of outbound.MACROS
         line.value = f"http://127.0.0.1:{target.port}/new?v={{external_id}}&s={{sub1}}&x={{nope}}"
-        await until(lambda: "unknown: {nope}" in screen.help_shown.plain)
-        assert "{sub1}" not in screen.help_shown.plain.split("·")[0]  # known, not flagged
+        await until(lambda: "unknown: {nope}" in screen.bar.help_shown.plain)
+        assert "{sub1}" not in screen.bar.help_shown.plain.split("·")[0]  # known, not flagged
         await pw.press("enter")
 
         async def stored() -> str:
@@ -141,7 +139,7 @@ async def test_a_test_postback_reaches_the_target_and_its_answer_shows(
         target.answers = [(202, "accepted: test-ok")]
         screen = await campaigns(pw)
         await pw.press("T")
-        line = screen.query_one("#action-input", Input)
+        line = screen.bar.line
         await until(lambda: line.has_focus)
         line.value = "payout=7.5 sub1=de"
         await pw.press("enter")
@@ -213,13 +211,13 @@ async def test_reevaluate_dry_run_changes_nothing_and_matches_the_real_run(
         await until(saved)
         before = await pw.dash.store.read(_decisions)
         await pw.press("R")
-        line = screen.query_one("#action-input", Input)
+        line = screen.bar.line
         await until(lambda: line.has_focus)
         assert line.value == "24h"  # the default range, said in the prompt
         await pw.press("enter")
-        await until(lambda: screen.reevaluation is not None)
-        assert screen.reevaluation is not None
-        dry = screen.reevaluation[2]
+        await until(lambda: screen.panels.reevaluation is not None)
+        assert screen.panels.reevaluation is not None
+        dry = screen.panels.reevaluation[2]
         assert dry["dry_run"] and dry["conversions"] == 3
         flipped = _flips(dry)
         assert [one[0] for one in flipped] == [ids[0], ids[2]]  # the pending and the declined
@@ -228,8 +226,10 @@ async def test_reevaluate_dry_run_changes_nothing_and_matches_the_real_run(
         assert "fired → filtered: status 'pending' is not one of: approved" in shown(screen)
         assert await pw.dash.store.read(_decisions) == before  # the dry run changed nothing
         await pw.press("R")  # records what the dry run listed
-        await until(lambda: screen.reevaluation and not screen.reevaluation[2]["dry_run"])
-        real = screen.reevaluation[2]
+        await until(
+            lambda: screen.panels.reevaluation and not screen.panels.reevaluation[2]["dry_run"]
+        )
+        real = screen.panels.reevaluation[2]
         assert _flips(real) == flipped
         after = await pw.dash.store.read(_decisions)
         assert after[: len(before)] == before  # history is never rewritten
