@@ -64,6 +64,13 @@ def _change_line(change: dict[str, Any]) -> Text:
     return text
 
 
+def _since_words(since: str) -> str:
+    """``of the last 24h`` for an age, ``since 2026-01-31`` for a time."""
+    return (
+        f"of the last {since}" if since[-1:].isalpha() and since[:1].isdigit() else f"since {since}"
+    )
+
+
 def reevaluation_text(
     answer: dict[str, Any], campaign: str, since: str, record_key: str, fire_key: str
 ) -> Text:
@@ -73,7 +80,7 @@ def reevaluation_text(
     dry = bool(answer.get("dry_run"))
     text.append("Re-evaluate " + ("(dry run) " if dry else ""), style="bold")
     text.append_text(fmt.literal(campaign))
-    text.append(f", conversions since {since}: ", style="dim")
+    text.append(f", conversions {_since_words(since)}: ", style="dim")
     text.append(plural(answer["conversions"], "conversion", "conversions"))
     changes = answer["changes"]
     decisions = plural(len(changes), "decision", "decisions")
