@@ -82,6 +82,8 @@ async def test_no_postback_url_is_fixed_from_the_screen_and_the_next_delivery_go
         await pw.press("o")
         await until(lambda: "No postback URL" in shown(screen))
         assert "Press l to write it" in shown(screen)
+        title = str(screen.editor.query_one("#rule-title").render())
+        assert "No postback URL: l writes one" in title
         await pw.press("l")
         line = screen.bar.line
         await until(lambda: line.has_focus)

@@ -279,7 +279,12 @@ class CampaignsScreen(DashScreen):
         if changed_selection:
             self._close_input()
         self.query_one("#rule-editor").display = True
-        self.editor.show(campaign, config, self.workspace.known_types, self.workspace.seen_types)
+        source = self._traffic_source(campaign)
+        warning = ""
+        if config.kind == S2S and not url_template(config, source):
+            warning = f"No postback URL: {self.panels.key('rules.url')} writes one"
+        loaded = self.workspace
+        self.editor.show(campaign, config, loaded.known_types, loaded.seen_types, warning)
         if what_if or changed_selection:
             self.panels.what_if = None
         self._show_panel()

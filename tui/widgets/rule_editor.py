@@ -52,9 +52,10 @@ class RuleEditor(Vertical):
         config: PostbackConfig,
         known_types: list[str],
         seen_types: list[str],
+        warning: str = "",
     ) -> None:
         """Show ``config``'s rule: the types offered are the known ones, then those seen in
-        traffic, then any other the rule chose."""
+        traffic, then any other the rule chose; ``warning`` ends the title line."""
         changed_selection = config.id != self.shown
         self.shown = config.id
         title = Text(end="")
@@ -66,6 +67,8 @@ class RuleEditor(Vertical):
         title.append(")")
         if not config.conditional:
             title.append("  not conditional: fires for every conversion", style="dim")
+        if warning:
+            title.append(f"  {warning}", style="bold magenta")
         self.query_one("#rule-title", Static).update(title)
         self.query_one("#enabled", Checkbox).value = config.enabled
         self.query_one("#conditional", Checkbox).value = config.conditional
