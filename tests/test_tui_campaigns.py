@@ -8,10 +8,17 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from store import workspace
 from tests.helpers import BASE_CONFIG, Driver, Target, until
 from tests.test_tui import dashboard
+from tests.test_tui_attached import served
+from tui.app import PostwatchApp
+from tui.context import DashOptions
 from tui.screens.campaigns import CampaignsScreen
+
+__all__ = ["served"]  # the fixture of a postwatch serve process
 
 SECRET = "EAAB-very-secret-token-123"
 
@@ -237,3 +244,24 @@ async def test_reevaluate_dry_run_changes_nothing_and_matches_the_real_run(
         assert after[: len(before)] == before  # history is never rewritten
         assert len(after) == len(before) + 2
         assert "recorded 2 decisions as a re-evaluation" in shown(screen)
+
+
+async def test_an_attached_dashboard_sends_its_test_postback_through_the_serving_listener(
+    served: tuple[Path, str],
+) -> None:
+    db, base = served
+    options = DashOptions(db=db, attached=True, listener_url=base, poll_interval=0.05)
+    app = PostwatchApp(options)
+    async with app.run_test(size=(80, 24)) as pilot, aiohttp.ClientSession() as session:
+        await until(lambda: app.current_mode == "live")
+        await app.wait_ready()
+        pw = Driver(app, pilot, session)
+        screen = await campaigns(pw)
+        await pw.press("T")
+        await until(lambda: screen.bar.line.has_focus)
+        await pw.press("enter")  # the sample values
+        text = await until(lambda: shown(screen) if "HTTP 200" in shown(screen) else "")
+        assert "/sink/propeller?visitor_id=test-external-id&payout=1" in text
+        status, records = await pw.get("/api/sink/propeller")
+        assert status == 200 and len(records) == 1  # the serving listener's sink got it
+        assert await count(pw, "SELECT count(*) FROM conversions") == 0
