@@ -62,6 +62,11 @@ def shown(screen: CampaignsScreen) -> str:
     return screen.panels.shown.plain
 
 
+def flipped(screen: CampaignsScreen) -> list[int]:
+    """The ids of the conversions the preview lists as flipped."""
+    return [flip.conversion_id for flip in screen.what_if.flips] if screen.what_if else []
+
+
 async def count(pw: Driver, sql: str) -> int:
     return int(await pw.dash.store.read(lambda conn: conn.execute(sql).fetchone()[0]))
 
@@ -174,8 +179,8 @@ async def test_the_preview_lists_the_flipped_conversions_and_stays_current(
         await until(lambda: screen.what_if is not None and screen.what_if.sample == 2)
         # "all events" fires for everything: make it conditional on approved conversions
         await pw.press("c", "s", "space", "escape")
-        await until(lambda: screen.what_if and [f.conversion_id for f in screen.what_if.flips])
-        assert [flip.conversion_id for flip in screen.what_if.flips] == [pending]
+        await until(lambda: flipped(screen))
+        assert flipped(screen) == [pending]
         text = shown(screen)
         assert f"#{pending} {first} Lead/pending would now be filtered" in text
         assert "status 'pending' is not one of: approved" in text
@@ -183,8 +188,8 @@ async def test_the_preview_lists_the_flipped_conversions_and_stays_current(
         # a conversion arriving afterwards joins the list
         third = await pw.click(ref_id="ext-3")
         newest = (await pw.postback(clickid=third, type="Lead", status="3"))["conversion_id"]
-        await until(lambda: screen.what_if and len(screen.what_if.flips) == 2)
-        assert [flip.conversion_id for flip in screen.what_if.flips] == [newest, pending]
+        await until(lambda: len(flipped(screen)) == 2)
+        assert flipped(screen) == [newest, pending]
         await until(
             lambda: f"#{newest} {third} Lead/declined would now be filtered" in shown(screen)
         )
