@@ -54,7 +54,8 @@ class ActionBar(Vertical):
         line.placeholder = placeholder
         line.value = value
         line.cursor_position = len(value)
-        line.focus()
+        # at once, not after the keys already queued: typed ahead, they belong to the line
+        self.screen.set_focus(line)
 
     def help(self, text: Text | str) -> None:
         self.help_shown = Text(text) if isinstance(text, str) else text
