@@ -291,6 +291,7 @@ async def _url_editor(pilot: Pilot[None]) -> None:
     screen = app.screen
     assert isinstance(screen, CampaignsScreen)
     await _until(lambda: "{sub1}" in screen.bar.help_shown.plain)  # the clicks' parameters
+    screen.bar.line.cursor_blink = False  # a blinking cursor would be drawn either way
     await pilot.pause()
 
 

@@ -34,6 +34,8 @@ from tui.widgets.target import macro_help, url_holder, url_template
 from tui.widgets.what_if import WhatIf
 
 RELOAD_EVERY = 2.0  # seconds between re-reads of the configs while traffic flows
+# lines of the screen besides the configs' rows: header, rule, panel keys, 3 of the panel
+TABLE_ROOM = 19
 REEVALUATE_SINCE = "24h"  # the re-evaluation's default range: the last 24 hours
 
 
@@ -256,9 +258,19 @@ class CampaignsScreen(DashScreen):
         self.workspace = message.workspace
         self.configs = configs
         self.table.set_rows(rows)
-        self.table.styles.height = min(len(rows), 8) + 1 if rows else 2
+        self._fit_table()
         if self.table.cursor_key is not None:
             self._show_editor(self.table.cursor_key)
+
+    def _fit_table(self) -> None:
+        """As many config rows as leave the rule and a few lines of its panel in view (8 at
+        most; at 80x24, 5), the rest scrolled."""
+        count = len(self.configs)
+        shown = max(3, min(8, self.size.height - TABLE_ROOM)) if self.size.height else 8
+        self.table.styles.height = min(count, shown) + 1 if count else 2
+
+    def on_resize(self, event: Any) -> None:
+        self._fit_table()
 
     def on_row_table_highlighted(self, message: RowTable.Highlighted) -> None:
         if message.key is not None and message.key != self.selected:

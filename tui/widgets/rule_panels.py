@@ -88,6 +88,7 @@ class RulePanels(Vertical):
         self.reevaluation: tuple[str, str, dict[str, Any]] | None = None
         self.shown = Text()  # the panel's text as shown
         self._count_timer: Timer | None = None
+        self._keys: dict[str, str] = {}  # binding id -> its key, as last seen active
         self._counted_at = -math.inf
 
     def compose(self) -> Any:
@@ -99,11 +100,13 @@ class RulePanels(Vertical):
         report_failure(self, event)
 
     def key(self, binding_id: str) -> str:
-        """The key that runs one of the screen's bindings now (``[keys]`` may remap it)."""
+        """The key that runs one of the screen's bindings (``[keys]`` may remap it). While an
+        input has focus the letter keys are not active: the one seen last is named."""
         for active in self.screen.active_bindings.values():
             if active.binding.id == binding_id:
-                return self.app.get_key_display(active.binding)
-        return binding_id
+                self._keys[binding_id] = self.app.get_key_display(active.binding)
+                break
+        return self._keys.get(binding_id, binding_id)
 
     def show(self, subject: Subject | None = None, panel: str | None = None) -> None:
         """Show ``panel`` (None: the one shown) about ``subject`` (None: the same)."""
