@@ -85,6 +85,7 @@ def test_a_target_masks_its_secrets_and_says_where_its_url_is_held() -> None:
     text = target_text(config, source, "l").plain
     assert "traffic source 'Propeller'" in text and "abcdef123456789" not in text
     assert "v={clickid}" in text
+    assert "{clickid} postwatch's click id" in text  # what each macro used holds
     own = PostbackConfig("own", url="http://own/?v={clickid}")
     assert url_holder(own, source) is None
     assert "postback 'own' has its own URL" in target_text(own, source, "l").plain

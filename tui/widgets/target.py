@@ -64,8 +64,10 @@ def target_text(config: PostbackConfig, traffic_source: TrafficSource, url_key: 
         return text
     text.append(f"({_where(config, traffic_source)}; {url_key} edits it)", style="dim")
     _line(text, config.method, fmt.literal(masked_url(template), one_line=False))
-    if config.method == "POST" and config.body:
-        _line(text, "body", fmt.literal(config.body, one_line=False))
+    body = config.body if config.method == "POST" else ""
+    if body:
+        _line(text, "body", fmt.literal(body, one_line=False))
+    _line(text, "macros", _meanings(macros_in(template + body)))
     judged = "a 2xx answer"
     if traffic_source.success_body:
         judged += f" matching '{traffic_source.success_body}'"
@@ -73,6 +75,17 @@ def target_text(config: PostbackConfig, traffic_source: TrafficSource, url_key: 
         judged += f", not matching '{traffic_source.failure_body}'"
     _line(text, "counts", Text(f"{judged} counts as delivered"))
     return text
+
+
+def _meanings(names: list[str]) -> Text:
+    """What each macro a template uses holds (one not in ``MACROS`` is a click parameter)."""
+    text = Text(end="")
+    for index, name in enumerate(names):
+        if index:
+            text.append(" · ", style="dim")
+        text.append_text(fmt.literal(f"{{{name}}}", "bold"))
+        text.append(f" {MACROS.get(name, 'the click parameter of this name')}", style="dim")
+    return text if names else Text("none", style="dim")
 
 
 def macro_help(template: str, params: Iterable[str]) -> Text:
