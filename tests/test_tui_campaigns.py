@@ -231,7 +231,7 @@ async def test_reevaluate_dry_run_changes_nothing_and_matches_the_real_run(
         await pw.press("enter")
         await until(lambda: screen.panels.reevaluation is not None)
         assert screen.panels.reevaluation is not None
-        dry = screen.panels.reevaluation[2]
+        dry = screen.panels.reevaluation.answer
         assert dry["dry_run"] and dry["conversions"] == 3
         flipped = _flips(dry)
         assert [one[0] for one in flipped] == [ids[0], ids[2]]  # the pending and the declined
@@ -240,10 +240,8 @@ async def test_reevaluate_dry_run_changes_nothing_and_matches_the_real_run(
         assert "fired → filtered: status 'pending' is not one of: approved" in shown(screen)
         assert await pw.dash.store.read(_decisions) == before  # the dry run changed nothing
         await pw.press("R")  # records what the dry run listed
-        await until(
-            lambda: screen.panels.reevaluation and not screen.panels.reevaluation[2]["dry_run"]
-        )
-        real = screen.panels.reevaluation[2]
+        await until(lambda: screen.panels.reevaluation and not screen.panels.reevaluation.dry)
+        real = screen.panels.reevaluation.answer
         assert _flips(real) == flipped
         after = await pw.dash.store.read(_decisions)
         assert after[: len(before)] == before  # history is never rewritten
@@ -270,3 +268,41 @@ async def test_an_attached_dashboard_sends_its_test_postback_through_the_serving
         status, records = await pw.get("/api/sink/propeller")
         assert status == 200 and len(records) == 1  # the serving listener's sink got it
         assert await count(pw, "SELECT count(*) FROM conversions") == 0
+
+
+async def test_reevaluate_records_without_sending_then_fire_sends_what_it_recorded(
+    tmp_path: Path,
+) -> None:
+    async with dashboard(tmp_path) as pw:
+        clickid = await pw.click(ref_id="ext-9")
+        answer = await pw.postback(clickid=clickid, type="Lead", status="1")
+        conversion = answer["conversion_id"]
+        assert [d["verdict"] for d in answer["decisions"]] == ["fired", "filtered"]
+        screen = await campaigns(pw, "paid deposits")
+        await pw.press("c")  # "paid deposits" no longer conditional: it fires for the Lead too
+        await until(lambda: flipped(screen) == [conversion])
+        deliveries = "SELECT count(*) FROM deliveries"
+        await until(lambda: _delivered(pw, 1))
+        await pw.press("R")
+        await until(lambda: screen.bar.line.has_focus)
+        await pw.press("enter")
+        await until(lambda: "1 decision would change" in shown(screen))
+        assert f"#{conversion} paid deposits: filtered → fired" in shown(screen)
+        await pw.press("R")  # records it, without sending
+        await until(lambda: "recorded 1 decision as a re-evaluation" in shown(screen))
+        assert await count(pw, deliveries) == 1  # recorded, not sent
+        await pw.press("R")
+        await until(lambda: screen.bar.line.has_focus)
+        await pw.press("enter")
+        await until(lambda: "change no decision" in shown(screen))
+        assert "F also sends 1 decision recorded earlier without sending" in shown(screen)
+        await pw.press("F")
+        await until(lambda: "queued 1 delivery" in shown(screen))
+        assert await count(pw, deliveries) == 2
+        await until(lambda: _delivered(pw, 2))
+
+
+async def _delivered(pw: Driver, expected: int) -> bool:
+    """Whether the sink has received ``expected`` postbacks."""
+    status, records = await pw.get("/api/sink/propeller")
+    return status == 200 and len(records) == expected

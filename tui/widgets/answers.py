@@ -72,10 +72,16 @@ def _since_words(since: str) -> str:
 
 
 def reevaluation_text(
-    answer: dict[str, Any], campaign: str, since: str, record_key: str, fire_key: str
+    answer: dict[str, Any],
+    campaign: str,
+    since: str,
+    record_key: str,
+    fire_key: str,
+    unsent: int = 0,
 ) -> Text:
     """A re-evaluation's answer: for a dry run, each decision that would flip and why, and
-    the keys that record them; for a real run, what was recorded and queued."""
+    the keys that record them (``unsent``: how many more decisions, recorded before without
+    sending, the fire key would send); for a real run, what was recorded and queued."""
     text = Text(end="")
     dry = bool(answer.get("dry_run"))
     text.append("Re-evaluate " + ("(dry run) " if dry else ""), style="bold")
@@ -91,10 +97,15 @@ def reevaluation_text(
             text.append(f", queued {plural(queued, 'delivery', 'deliveries')}")
         text.append(". The original decisions stay in each trace.", style="dim")
         return text
+    more = ""
+    if unsent > 0:
+        earlier = plural(unsent, "decision", "decisions")
+        more = f"{fire_key} also sends {earlier} recorded earlier without sending. "
     if not changes:
-        text.append(". The current rules change no decision.")
+        text.append(". The current rules change no decision. " + more)
+        text.rstrip()
         return text
-    text.append(f"; {decisions} would change. ")
+    text.append(f"; {decisions} would change. {more}")
     text.append(f"{record_key}", style="bold")
     text.append(" records them (nothing sent), ")
     text.append(f"{fire_key}", style="bold")

@@ -45,11 +45,24 @@ class TestAnswered(Message, bubble=False):
     answer: dict[str, Any]
 
 
-@dataclass
-class Reevaluated(Message, bubble=False):
+@dataclass(frozen=True)
+class Reevaluation:
+    """A re-evaluation of a campaign's conversions since ``since``: the API's answer, and for
+    a dry run also the answer of the dry run with fire (``fired``)."""
+
     campaign: str
     since: str
     answer: dict[str, Any]
+    fired: dict[str, Any] | None = None
+
+    @property
+    def dry(self) -> bool:
+        return bool(self.answer["dry_run"])
+
+
+@dataclass
+class Reevaluated(Message, bubble=False):
+    reevaluation: Reevaluation
 
 
 @dataclass
@@ -84,8 +97,7 @@ class RulePanels(Vertical):
         self.subject: Subject | None = None
         self.what_if: WhatIf | None = None  # the preview of the selected config
         self.tested: dict[int, dict[str, Any] | None] = {}  # config -> answer (None: sending)
-        # the last re-evaluation: (campaign key, since, the API's answer)
-        self.reevaluation: tuple[str, str, dict[str, Any]] | None = None
+        self.reevaluation: Reevaluation | None = None  # the last one
         self.shown = Text()  # the panel's text as shown
         self._count_timer: Timer | None = None
         self._keys: dict[str, str] = {}  # binding id -> its key, as last seen active
@@ -139,16 +151,23 @@ class RulePanels(Vertical):
                 return Text(f"Sending a test postback of '{config.name}'…", style="dim")
             return test_answer_text(answer)
         if self.panel == "reevaluate":
-            if self.reevaluation is None or self.reevaluation[0] != campaign.key:
+            found = self.reevaluation
+            if found is None or found.campaign != campaign.key:
                 return Text(
                     f"{self.key('rules.reevaluate')} runs the conversions of '{campaign.key}' "
                     "through the current rules: a dry run first lists each decision that would "
                     "change and why.",
                     style="dim",
                 )
-            key, since, answer = self.reevaluation
+            unsent = 0 if found.fired is None else len(found.fired["changes"])
+            unsent -= len(found.answer["changes"])
             return reevaluation_text(
-                answer, key, since, self.key("rules.reevaluate"), self.key("rules.fire")
+                found.answer,
+                found.campaign,
+                found.since,
+                self.key("rules.reevaluate"),
+                self.key("rules.fire"),
+                unsent,
             )
         if self.what_if is None:
             return Text("Counting…", style="dim")
@@ -237,12 +256,12 @@ class RulePanels(Vertical):
 
     # -- re-evaluation --------------------------------------------------------------------------
 
-    def dry_run(self) -> tuple[str, str, dict[str, Any]] | None:
+    def dry_run(self) -> Reevaluation | None:
         """The re-evaluation dry run shown for the campaign shown, if one is."""
-        if self.subject is None or self.reevaluation is None or self.panel != "reevaluate":
+        found = self.reevaluation
+        if self.subject is None or found is None or self.panel != "reevaluate":
             return None
-        key, _, answer = self.reevaluation
-        return self.reevaluation if key == self.subject.campaign.key and answer["dry_run"] else None
+        return found if found.campaign == self.subject.campaign.key and found.dry else None
 
     def close_dry_run(self) -> bool:
         """Close the dry run shown (False: none was)."""
@@ -256,7 +275,7 @@ class RulePanels(Vertical):
         """Dry-run the conversions of the campaign shown since ``since`` (30m, 24h, ISO)."""
         if self.subject is not None:
             self.show(panel="reevaluate")
-            self._reevaluate(self.subject.campaign.key, since, [], dry_run=True, fire=False)
+            self._dry_run(self.subject.campaign.key, since)
 
     def record(self, fire: bool) -> None:
         """Record the dry run shown (``fire``: and send the newly fired postbacks)."""
@@ -269,41 +288,44 @@ class RulePanels(Vertical):
                 markup=False,
             )
             return
-        campaign, since, answer = shown
-        ids = sorted({change["conversion_id"] for change in answer["changes"]})
+        planned = shown.fired if fire and shown.fired is not None else shown.answer
+        ids = sorted({change["conversion_id"] for change in planned["changes"]})
         if not ids:
             self.notify("The dry run changes no decision: nothing to record", markup=False)
             return
         # only the conversions the dry run listed, planned again by the same rules
-        self._reevaluate(campaign, since, ids, dry_run=False, fire=fire)
+        self._record(shown.campaign, shown.since, ids, fire)
 
-    @work(name="re-evaluate the campaign", group="reevaluate", exclusive=True, exit_on_error=False)
-    async def _reevaluate(
-        self, campaign: str, since: str, ids: list[int], *, dry_run: bool, fire: bool
-    ) -> None:
-        payload: dict[str, Any] = {
-            "campaign": campaign,
-            "since": since,
-            "dry_run": dry_run,
-            "fire": fire,
-        }
-        if ids:
-            payload["ids"] = ids
+    async def _call(self, campaign: str, since: str, **body: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = {"campaign": campaign, "since": since, **body}
         status, answer = await self.dash.api("POST", "/api/reevaluate", payload)
         if status == 404:
             raise ApiError(str(answer.get("error", answer)))
-        self.post_message(Reevaluated(campaign, since, answer))
+        return dict(answer)
+
+    @work(name="re-evaluate the campaign", group="reevaluate", exclusive=True, exit_on_error=False)
+    async def _dry_run(self, campaign: str, since: str) -> None:
+        """Both dry runs: without fire (what R records) and with it (what F records: also the
+        decisions an earlier run recorded without sending, which now would be sent)."""
+        answer = await self._call(campaign, since, dry_run=True, fire=False)
+        fired = await self._call(campaign, since, dry_run=True, fire=True)
+        self.post_message(Reevaluated(Reevaluation(campaign, since, answer, fired)))
+
+    @work(name="record the re-evaluation", group="reevaluate", exclusive=True, exit_on_error=False)
+    async def _record(self, campaign: str, since: str, ids: list[int], fire: bool) -> None:
+        answer = await self._call(campaign, since, ids=ids, dry_run=False, fire=fire)
+        self.post_message(Reevaluated(Reevaluation(campaign, since, answer)))
 
     def on_reevaluated(self, message: Reevaluated) -> None:
-        self.reevaluation = (message.campaign, message.since, message.answer)
-        answer = message.answer
-        if not answer["dry_run"]:
+        found = self.reevaluation = message.reevaluation
+        if not found.dry:
+            answer = found.answer
             words = (
-                f"Re-evaluated '{message.campaign}': recorded "
+                f"Re-evaluated '{found.campaign}': recorded "
                 f"{plural(len(answer['changes']), 'changed decision', 'changed decisions')}"
             )
             if answer["fire"]:
                 words += f", queued {plural(len(answer['deliveries']), 'delivery', 'deliveries')}"
             self.notify(words, markup=False)
-        if self.subject is not None and self.subject.campaign.key == message.campaign:
+        if self.subject is not None and self.subject.campaign.key == found.campaign:
             self.show(panel="reevaluate")
