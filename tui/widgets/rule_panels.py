@@ -101,6 +101,7 @@ class RulePanels(Vertical):
         self.shown = Text()  # the panel's text as shown
         self._count_timer: Timer | None = None
         self._keys: dict[str, str] = {}  # binding id -> its key, as last seen active
+        self._keys_shown = Text()
         self._counted_at = -math.inf
 
     def compose(self) -> Any:
@@ -131,9 +132,13 @@ class RulePanels(Vertical):
             style = "reverse" if name == self.panel else "dim"
             keys.append(f" {self.key(binding_id)} {label} ", style)
         keys.append(f" {self.key('rules.url')} edit URL", style="dim")
-        self.query_one("#panel-keys", Static).update(keys)
-        self.shown = self._text(self.subject)
-        self.query_one("#panel-text", Static).update(self.shown)
+        if not _same(keys, self._keys_shown):  # an update lays the screen out again
+            self._keys_shown = keys
+            self.query_one("#panel-keys", Static).update(keys)
+        shown = self._text(self.subject)
+        if not _same(shown, self.shown):
+            self.shown = shown
+            self.query_one("#panel-text", Static).update(shown)
 
     def _text(self, subject: Subject) -> Text:
         campaign, config = subject.campaign, subject.config
@@ -329,3 +334,8 @@ class RulePanels(Vertical):
             self.notify(words, markup=False)
         if self.subject is not None and self.subject.campaign.key == found.campaign:
             self.show(panel="reevaluate")
+
+
+def _same(one: Text, other: Text) -> bool:
+    """Whether two texts draw the same (Text's ``==`` leaves out the base style)."""
+    return (one.plain, one.spans, one.style) == (other.plain, other.spans, other.style)
