@@ -353,22 +353,7 @@ SAMPLE = {
     "status": "approved",
     "raw_status": "approved",
 }
-_CONVERSION_VALUES = frozenset(
-    [
-        "external_id",
-        "externalid",
-        "clickid",
-        "payout",
-        "sum",
-        "currency",
-        "status",
-        "raw_status",
-        "type",
-        "txid",
-        "campaign",
-        "timestamp",
-    ]
-)
+_CONVERSION_VALUES = frozenset(outbound.MACROS)  # the other values are click parameters
 
 
 @dataclass(frozen=True)

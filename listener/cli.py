@@ -646,13 +646,12 @@ def conversion_add(
 
 
 def _values(ctx: click.Context, param: click.Parameter, given: tuple[str, ...]) -> dict[str, str]:
-    values = {}
-    for item in given:
-        name, equals, value = item.partition("=")
-        if not equals or not name:
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE (say payout=5)")
-        values[name] = value
-    return values
+    from listener.outbound import named_values
+
+    try:
+        return named_values(given)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @cli.command("test-postback", short_help="Send one test postback of a postback config.")

@@ -9,13 +9,30 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from store.records import Attempt, Campaign, Click, Conversion, PostbackConfig, TrafficSource
 
 _MACRO = re.compile(r"\{([A-Za-z0-9_]+)\}")
+
+# Every macro a URL or body template may use, with what it holds (``macro_values`` fills
+# them); besides these, each parameter of the click (sub1, ...) is a macro of its own name.
+MACROS: dict[str, str] = {
+    "external_id": "the traffic source's click id, from the click",
+    "externalid": "the same as external_id",
+    "clickid": "postwatch's click id",
+    "payout": "the conversion's payout (empty when none was sent)",
+    "sum": "the same as payout",
+    "currency": "the conversion's currency",
+    "status": "the status: approved, pending, declined or other",
+    "raw_status": "the status as the offer source sent it",
+    "type": "the conversion type",
+    "txid": "the transaction id",
+    "campaign": "the campaign key",
+    "timestamp": "the time of sending, Unix seconds",
+}
 
 
 @dataclass
@@ -54,7 +71,32 @@ def format_number(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
+def macros_in(template: str) -> list[str]:
+    """The macro names a template uses, in order, each once."""
+    return list(dict.fromkeys(_MACRO.findall(template)))
+
+
+def unknown_macros(template: str, params: Iterable[str]) -> list[str]:
+    """The macros of ``template`` that are neither in ``MACROS`` nor one of ``params`` (the
+    click parameters known): a delivery would send them empty."""
+    known = set(params)
+    return [name for name in macros_in(template) if name not in MACROS and name not in known]
+
+
+def named_values(items: Iterable[str]) -> dict[str, str]:
+    """Macro values given as ``NAME=VALUE`` (``payout=5``, ``sub1=fr``), as a test postback
+    takes them; a ValueError names the item that is not."""
+    values = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise ValueError(f"{item!r} is not NAME=VALUE (say payout=5)")
+        values[name] = value
+    return values
+
+
 def macro_values(ctx: Context) -> dict[str, str]:
+    """The value of every macro for a conversion: its click's parameters, then ``MACROS``."""
     conversion = ctx.conversion
     payout = "" if conversion.payout is None else format_number(conversion.payout)
     values = dict(ctx.click.params)

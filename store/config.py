@@ -639,7 +639,9 @@ def _settings_values(settings: Settings, table: str, include_secrets: bool) -> d
     return values
 
 
-def _platform(settings: dict[str, Any], include_secrets: bool) -> dict[str, Any]:
+def masked_platform(settings: dict[str, Any], include_secrets: bool = False) -> dict[str, Any]:
+    """A postback config's platform settings as the export writes (and the dashboard shows)
+    them: each secret masked unless ``include_secrets``."""
     if include_secrets:
         return dict(settings)
     return {k: masked(v) if is_secret_key(k) else v for k, v in settings.items()}
@@ -671,6 +673,6 @@ def dump(workspace: Workspace, *, include_secrets: bool = False) -> str:
     for campaign in workspace.campaigns:
         out.append(_section("[[campaigns]]", "campaigns", _record_values(campaign)))
         for config in campaign.postbacks:
-            values = {**_record_values(config), **_platform(config.platform, include_secrets)}
+            values = {**_record_values(config), **masked_platform(config.platform, include_secrets)}
             out.append(_section("[[campaigns.postbacks]]", "campaigns.postbacks", values))
     return "\n".join(out)

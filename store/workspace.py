@@ -383,3 +383,17 @@ def update_rule(conn: sqlite3.Connection, config: PostbackConfig) -> None:
     sets = ", ".join(f"{column} = ?" for _, _, column in _RULE_COLUMNS)
     values = [_encoded(spec, getattr(config, name)) for name, spec, _ in _RULE_COLUMNS]
     conn.execute(f"UPDATE postback_configs SET {sets} WHERE id = ?", [*values, config.id])
+
+
+def update_url(conn: sqlite3.Connection, config_id: int, url: str) -> None:
+    """Save a postback config's own URL template ("": use its traffic source's)."""
+    conn.execute("UPDATE postback_configs SET url = ? WHERE id = ?", (url, config_id))
+
+
+def update_postback_url(conn: sqlite3.Connection, traffic_source: str, url: str) -> None:
+    """Save a traffic source's postback URL template (of its configs without their own)."""
+    found = conn.execute(
+        "UPDATE traffic_sources SET postback_url = ? WHERE name = ?", (url, traffic_source)
+    )
+    if found.rowcount == 0:
+        raise ValueError(f"no traffic source is named '{traffic_source}'")

@@ -172,6 +172,7 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         "page ids": lambda c: queries.page_ids(c, "deliveries"),
         "seen types": queries.seen_types,
         "recent conversions": lambda c: queries.recent_conversions(c, 1),
+        "click params": lambda c: queries.click_params(c, 1),
         "campaign key": lambda c: queries.campaign_key(c, "sample"),
         "first campaign key": queries.first_campaign_key,
         "latest event id": queries.latest_event_id,

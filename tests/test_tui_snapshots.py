@@ -174,6 +174,8 @@ def _pin(conn: sqlite3.Connection, port: int) -> None:
                 ELSE (SELECT at FROM decisions d WHERE d.id = deliveries.decision_id) + 0.25 END,
             duration_ms = CASE WHEN duration_ms IS NULL THEN NULL ELSE 12.5 END,
             url = replace(url, '127.0.0.1:{port}/', '127.0.0.1:8080/');
+        UPDATE traffic_sources SET
+            postback_url = replace(postback_url, '127.0.0.1:{port}/', '127.0.0.1:8080/');
         """
     )
     stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
@@ -330,6 +332,23 @@ FILTERED: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
 @pytest.mark.parametrize("view", list(FILTERED))
 def test_the_filter_bar(snap_compare: Any, fixed_db: Path, view: str) -> None:
     assert snap_compare(_app(fixed_db), terminal_size=(80, 24), run_before=FILTERED[view])
+
+
+async def _url_editor(pilot: Pilot[None]) -> None:
+    """The Campaigns screen with the URL template of the first config open in the editor."""
+    app = pilot.app
+    assert isinstance(app, PostwatchApp)
+    await _open("2", _what_if_shown)(pilot)
+    await pilot.press("l")
+    screen = app.screen
+    assert isinstance(screen, CampaignsScreen)
+    await _until(lambda: "{sub1}" in screen.bar.help_shown.plain)  # the clicks' parameters
+    screen.bar.line.cursor_blink = False  # a blinking cursor would be drawn either way
+    await pilot.pause()
+
+
+def test_url_editor(snap_compare: Any, fixed_db: Path) -> None:
+    assert snap_compare(_app(fixed_db), terminal_size=(80, 24), run_before=_url_editor)
 
 
 def test_empty_database_shows_how_to_start(

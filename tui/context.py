@@ -143,6 +143,18 @@ class Dash:
         """Save a postback config's rule; the next conversion is decided by it."""
         await self.store.write(lambda conn: workspace.update_rule(conn, config))
 
+    async def save_url(self, config: PostbackConfig, traffic_source: str | None, url: str) -> None:
+        """Save a URL template: the traffic source's postback URL when ``traffic_source`` is
+        named, else the config's own; the next conversion's delivery goes there."""
+        assert config.id is not None
+        config_id = config.id
+        if traffic_source is None:
+            await self.store.write(lambda conn: workspace.update_url(conn, config_id, url))
+        else:
+            await self.store.write(
+                lambda conn: workspace.update_postback_url(conn, traffic_source, url)
+            )
+
     async def close(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()

@@ -645,6 +645,18 @@ def recent_conversions(
     return [events.conversion(row) for row in rows]
 
 
+def click_params(conn: sqlite3.Connection, campaign_id: int, recent: int = 5000) -> list[str]:
+    """The parameter names of a campaign's clicks among the ``recent`` newest clicks (each
+    is a URL macro). A range of rowids, so the cost is bounded at any size."""
+    rows = conn.execute(
+        "SELECT DISTINCT p.key FROM clicks c, json_each(c.params) p"
+        " WHERE c.rowid > (SELECT max(rowid) FROM clicks) - ? AND c.campaign_id = ?"
+        " ORDER BY p.key",
+        (recent, campaign_id),
+    )
+    return [str(row[0]) for row in rows]
+
+
 def first_campaign_key(conn: sqlite3.Connection) -> str | None:
     """The key of the first campaign (None: there is none)."""
     row = conn.execute("SELECT key FROM campaigns ORDER BY id LIMIT 1").fetchone()

@@ -1,11 +1,14 @@
 """Campaigns & rules: each campaign's postback configs and their conditional rules. A change is
-saved at once (the next conversion is decided by it), and the screen shows how many of the
-campaign's last conversions would have fired before and after the change."""
+saved at once (the next conversion is decided by it). Below the rule, panels take turns: the
+before/after preview of the changes (the conversions they flip, kept current as conversions
+arrive), the config's target (with its URL editor), a test postback's answer, and a
+re-evaluation of the campaign's conversions (a dry run first)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import shlex
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -13,22 +16,27 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import work
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Checkbox, Input, Label, SelectionList, Static
-from textual.widgets.selection_list import Selection
+from textual.widgets import Checkbox, Input, SelectionList
 
-from listener.rules import would_fire
+from listener.outbound import named_values, unknown_macros
 from store import workspace
 from store.read import queries
-from store.records import STATUSES, Campaign, PostbackConfig
+from store.records import S2S, STATUSES, Campaign, PostbackConfig, TrafficSource
 from tui import format as fmt
 from tui.screens.base import DashScreen
+from tui.widgets.action_bar import ActionBar
 from tui.widgets.rows import Column, RowTable, TableRow
-from tui.widgets.toggles import Choices, Toggle
+from tui.widgets.rule_editor import RuleEditor
+from tui.widgets.rule_panels import RulePanels, Subject
+from tui.widgets.target import macro_help, url_holder, url_template
+from tui.widgets.what_if import WhatIf
 
-WHAT_IF_SAMPLE = 500
 RELOAD_EVERY = 2.0  # seconds between re-reads of the configs while traffic flows
+# lines of the screen besides the configs' rows: header, rule, panel keys, 3 of the panel
+TABLE_ROOM = 19
+REEVALUATE_SINCE = "24h"  # the re-evaluation's default range: the last 24 hours
 
 
 @dataclass
@@ -36,6 +44,7 @@ class Workspace:
     campaigns: list[Campaign]
     known_types: list[str]
     seen_types: list[str]
+    traffic_sources: list[TrafficSource]
 
 
 @dataclass
@@ -44,20 +53,9 @@ class WorkspaceLoaded(Message, bubble=False):
 
 
 @dataclass
-class WhatIf:
-    """How many of a campaign's latest conversions pass a rule, before and after a change."""
-
-    campaign: str
-    sample: int
-    before: int
-    after: int
-    changed: bool
-
-
-@dataclass
-class WhatIfLoaded(Message, bubble=False):
-    config_id: int
-    what_if: WhatIf
+class ParamsLoaded(Message, bubble=False):
+    campaign_id: int
+    params: list[str]
 
 
 def yes(value: bool) -> Text:
@@ -80,29 +78,6 @@ def config_cells(campaign: Campaign, config: PostbackConfig) -> dict[str, Text]:
         "statuses": _list(config.statuses) if config.conditional else Text("—", style="dim"),
         "min": Text(minimum if config.conditional else "—"),
     }
-
-
-def what_if_text(result: WhatIf) -> Text:
-    text = Text(end="")
-    if result.sample == 0:
-        text.append(f"No conversions of '{result.campaign}' yet to test this rule on.", "dim")
-        return text
-    latest = "The last conversion" if result.sample == 1 else f"Last {result.sample} conversions"
-    text.append(f"{latest} of ", style="dim")
-    text.append_text(fmt.literal(result.campaign))
-    text.append(": ", style="dim")
-    if not result.changed:
-        text.append(f"{result.after}", style="bold")
-        text.append(" pass this rule.")
-        return text
-    text.append(f"{result.before}", style="bold")
-    text.append(" would have fired before this change, ")
-    text.append(f"{result.after}", style="bold")
-    delta = result.after - result.before
-    text.append(" after ")
-    text.append(f"({delta:+d})", style="bold green" if delta > 0 else "bold magenta")
-    text.append(".")
-    return text
 
 
 class CampaignsScreen(DashScreen):
@@ -145,6 +120,54 @@ class CampaignsScreen(DashScreen):
             tooltip="Set the minimum payout",
             id="rules.min_payout",
         ),
+        Binding(
+            "w",
+            "panel('what-if')",
+            "Preview",
+            tooltip="Show which conversions the changes flip",
+            show=False,
+            id="rules.preview",
+        ),
+        Binding(
+            "o",
+            "panel('target')",
+            "Target",
+            tooltip="Show where the postback config sends (secrets masked)",
+            show=False,
+            id="rules.target",
+        ),
+        Binding(
+            "l",
+            "edit_url",
+            "Edit URL",
+            tooltip="Edit the URL template, with macro help",
+            show=False,
+            id="rules.url",
+        ),
+        Binding(
+            "T",
+            "test",
+            "Test",
+            tooltip="Send a test postback to the real target (not a conversion)",
+            show=False,
+            id="rules.test",
+        ),
+        Binding(
+            "R",
+            "reevaluate",
+            "Re-evaluate",
+            tooltip="Dry-run the campaign's conversions through the current rules; again: record",
+            show=False,
+            id="rules.reevaluate",
+        ),
+        Binding(
+            "F",
+            "record(True)",
+            "Record+fire",
+            tooltip="Record the re-evaluation's dry run and send the newly fired postbacks",
+            show=False,
+            id="rules.fire",
+        ),
         Binding("escape", "focus_configs", "Configs", show=False, id="rules.back"),
     ]
 
@@ -155,39 +178,39 @@ class CampaignsScreen(DashScreen):
         self.selected: int | None = None
         self._saving = 0  # saves under way: a reload read before them would be stale
         self._last_reload = 0.0
-        self._type_names: list[str] = []
-        self.what_if: WhatIf | None = None  # what the screen shows for the selected rule
+        # each config as it was before this screen's first change to it: the preview's "before"
+        self._baseline: dict[int, PostbackConfig] = {}
+        self._params: dict[int, list[str]] = {}  # campaign id -> its clicks' parameters
+        self._unsaved_url: str | None = None  # a URL with unknown macros, shown once
 
     def body(self) -> Any:
         with Vertical(id="campaigns-body"):
             yield RowTable(self.COLUMNS, placeholder="No campaigns configured.", id="configs")
             with Vertical(id="rule-editor"):
-                yield Static("", id="rule-title", markup=False)
-                with Horizontal(id="rule-flags"):
-                    yield Toggle("enabled", id="enabled", compact=True)
-                    yield Toggle("conditional", id="conditional", compact=True)
-                    yield Toggle("refire on update", id="refire", compact=True)
-                with Horizontal(id="rule-lists"):
-                    with Vertical(classes="rule-part"):
-                        yield Label("Types (any chosen)", classes="rule-label")
-                        yield Choices(id="types", compact=True)
-                    with Vertical(classes="rule-part"):
-                        yield Label("Statuses (any chosen)", classes="rule-label")
-                        yield Choices(
-                            *(Selection(status, status) for status in STATUSES),
-                            id="statuses",
-                            compact=True,
-                        )
-                    with Vertical(classes="rule-part", id="payout-part"):
-                        yield Label("Min payout (Enter)", classes="rule-label")
-                        yield Input(
-                            placeholder="none", id="min-payout", compact=True, type="number"
-                        )
-                yield Static("", id="what-if", markup=False)
+                yield RuleEditor(id="rule")
+                yield ActionBar(id="action-bar")
+                yield RulePanels(self.dash, id="rule-panels")
 
     @property
     def table(self) -> RowTable:
         return self.query_one("#configs", RowTable)
+
+    @property
+    def editor(self) -> RuleEditor:
+        return self.query_one(RuleEditor)
+
+    @property
+    def bar(self) -> ActionBar:
+        return self.query_one(ActionBar)
+
+    @property
+    def panels(self) -> RulePanels:
+        return self.query_one(RulePanels)
+
+    @property
+    def what_if(self) -> WhatIf | None:
+        """The before/after preview shown for the selected rule (None: being counted)."""
+        return self.panels.what_if
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -198,6 +221,7 @@ class CampaignsScreen(DashScreen):
 
     def data_changed(self) -> None:
         self._reload()
+        self.panels.recount_soon()
 
     def _reload(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -214,6 +238,7 @@ class CampaignsScreen(DashScreen):
                 workspace.campaigns(conn),
                 workspace.conversion_types(conn),
                 queries.seen_types(conn),
+                workspace.traffic_sources(conn),
             )
         )
         self.post_message(WorkspaceLoaded(loaded))
@@ -233,9 +258,19 @@ class CampaignsScreen(DashScreen):
         self.workspace = message.workspace
         self.configs = configs
         self.table.set_rows(rows)
-        self.table.styles.height = min(len(rows), 8) + 1 if rows else 2
+        self._fit_table()
         if self.table.cursor_key is not None:
             self._show_editor(self.table.cursor_key)
+
+    def _fit_table(self) -> None:
+        """As many config rows as leave the rule and a few lines of its panel in view (8 at
+        most; at 80x24, 5), the rest scrolled."""
+        count = len(self.configs)
+        shown = max(3, min(8, self.size.height - TABLE_ROOM)) if self.size.height else 8
+        self.table.styles.height = min(count, shown) + 1 if count else 2
+
+    def on_resize(self, event: Any) -> None:
+        self._fit_table()
 
     def on_row_table_highlighted(self, message: RowTable.Highlighted) -> None:
         if message.key is not None and message.key != self.selected:
@@ -253,52 +288,30 @@ class CampaignsScreen(DashScreen):
         campaign, config = found
         changed_selection = config_id != self.selected
         self.selected = config_id
+        if changed_selection:
+            self._close_input()
         self.query_one("#rule-editor").display = True
-        title = Text(end="")
-        title.append_text(fmt.literal(campaign.key, "bold"))
-        title.append(" / ")
-        title.append_text(fmt.literal(config.name, "bold"))
-        title.append(" (")
-        title.append_text(fmt.literal(config.kind))
-        title.append(")")
-        if not config.conditional:
-            title.append("  not conditional: fires for every conversion", style="dim")
-        self.query_one("#rule-title", Static).update(title)
-        self.query_one("#enabled", Checkbox).value = config.enabled
-        self.query_one("#conditional", Checkbox).value = config.conditional
-        self.query_one("#refire", Checkbox).value = config.refire_on_update
-        types = self.query_one("#types", SelectionList)
-        names = list(self.workspace.known_types)
-        names += [n for n in self.workspace.seen_types if n not in names]
-        names += [n for n in config.types if n not in names]
-        self._type_names = names
-        options = [
-            Selection(
-                _type_label(name, name in self.workspace.known_types),
-                name,
-                name in config.types,
-            )
-            for name in names
-        ]
-        if changed_selection or types.option_count != len(options):
-            highlighted = types.highlighted
-            types.clear_options()
-            types.add_options(options)
-            if highlighted is not None and not changed_selection:
-                types.highlighted = min(highlighted, len(options) - 1)
-        else:
-            _sync(types, config.types)
-        _sync(self.query_one("#statuses", SelectionList), config.statuses)
-        payout = self.query_one("#min-payout", Input)
-        if not payout.has_focus:
-            payout.value = "" if config.min_payout is None else fmt.payout(config.min_payout)
-        for part in ("#types", "#statuses", "#payout-part"):
-            self.query_one(part).set_class(not config.conditional, "inactive")
+        source = self._traffic_source(campaign)
+        warning = ""
+        if config.kind == S2S and not url_template(config, source):
+            warning = f"No postback URL: {self.panels.key('rules.url')} writes one"
+        loaded = self.workspace
+        self.editor.show(campaign, config, loaded.known_types, loaded.seen_types, warning)
         if what_if or changed_selection:
-            self._what_if(config_id)
+            self.panels.what_if = None
+        self._show_panel()
+        if what_if or changed_selection:
+            self.panels.recount()
 
     def _current(self) -> tuple[Campaign, PostbackConfig] | None:
         return None if self.selected is None else self.configs.get(self.selected)
+
+    def _traffic_source(self, campaign: Campaign) -> TrafficSource:
+        assert self.workspace is not None
+        for source in self.workspace.traffic_sources:
+            if source.name == campaign.traffic_source:
+                return source
+        return TrafficSource(campaign.traffic_source)  # removed meanwhile: shown without URL
 
     def _edited(self, **changes: Any) -> None:
         """Save the selected rule with ``changes`` unless nothing changes."""
@@ -310,11 +323,12 @@ class CampaignsScreen(DashScreen):
         if updated == config:
             return
         assert updated.id is not None
+        self._baseline.setdefault(updated.id, config)
         self.configs[updated.id] = (campaign, updated)
         row = TableRow(updated.id, config_cells(campaign, updated), updated)
         self.table.update([row])
         self._show_editor(updated.id)
-        config_id = updated.id
+        self.panels.recount()
 
         self._saving += 1
 
@@ -326,7 +340,6 @@ class CampaignsScreen(DashScreen):
                 self._reload(force=True)  # show the rule as it is stored, not as edited
                 raise
             self._saving -= 1
-            await self._compute_what_if(config_id, before=config)
             self._reload(force=True)
 
         self.run_worker(save(), name="save the rule", group="save", exit_on_error=False)
@@ -344,7 +357,7 @@ class CampaignsScreen(DashScreen):
         chosen = [str(value) for value in message.selection_list.selected]
         if message.selection_list.id == "types":
             # keep the order the user sees (known types first)
-            self._edited(types=[name for name in self._type_names if name in chosen])
+            self._edited(types=[name for name in self.editor.type_names if name in chosen])
         elif message.selection_list.id == "statuses":
             self._edited(statuses=[status for status in STATUSES if status in chosen])
 
@@ -369,43 +382,194 @@ class CampaignsScreen(DashScreen):
         self._edited(min_payout=minimum)
         self.table.focus()
 
-    # -- what-if ------------------------------------------------------------------------------
+    def on_input_changed(self, message: Input.Changed) -> None:
+        if self.bar.asking == "url" and message.input is self.bar.line:
+            self._unsaved_url = None
+            self._show_url_help()
 
-    @work(
-        name="count what the rule lets through",
-        group="what-if",
-        exclusive=True,
-        exit_on_error=False,
-    )
-    async def _what_if(self, config_id: int) -> None:
-        await self._compute_what_if(config_id)
+    # -- the panels ---------------------------------------------------------------------------
 
-    async def _compute_what_if(self, config_id: int, before: PostbackConfig | None = None) -> None:
-        """Count the campaign's latest conversions the rule lets through, as it is and (after
-        a change) as it was ``before`` it."""
-        found = self.configs.get(config_id)
+    def _show_panel(self, panel: str | None = None) -> None:
+        """Show ``panel`` (None: the one shown) for the selected config; the rule's lists make
+        way for the other panels and for the input line."""
+        found = self._current()
         if found is None:
             return
         campaign, config = found
-        before = before or config
-        assert campaign.id is not None
-        campaign_id = campaign.id
-        conversions = await self.dash.store.read(
-            lambda conn: queries.recent_conversions(conn, campaign_id, WHAT_IF_SAMPLE)
-        )
-        result = WhatIf(
-            campaign=campaign.key,
-            sample=len(conversions),
-            before=sum(would_fire(before, conversion) for conversion in conversions),
-            after=sum(would_fire(config, conversion) for conversion in conversions),
-            changed=before != config,
-        )
-        self.post_message(WhatIfLoaded(config_id, result))
+        assert config.id is not None
+        before = self._baseline.get(config.id, config)
+        subject = Subject(campaign, config, self._traffic_source(campaign), before)
+        self.panels.show(subject, panel)
+        self.editor.show_lists(self.panels.panel == "what-if" and self.bar.asking is None)
 
-    def on_what_if_loaded(self, message: WhatIfLoaded) -> None:
-        if message.config_id == self.selected:
-            self.what_if = message.what_if
-            self.query_one("#what-if", Static).update(what_if_text(message.what_if))
+    def action_panel(self, panel: str) -> None:
+        if self._current() is None:
+            self.nothing("postback config")
+            return
+        self._show_panel(panel)
+
+    # -- the input line: URL template, test values, re-evaluation range -------------------------
+
+    def _ask(self, asking: str, prompt: str, value: str, placeholder: str = "") -> None:
+        self.bar.ask(asking, prompt, value, placeholder)
+        self._show_panel()
+
+    def _close_input(self) -> None:
+        if self.bar.asking is None:
+            return
+        self.bar.close()
+        self._unsaved_url = None
+        self._show_panel()
+
+    def on_action_bar_answered(self, message: ActionBar.Answered) -> None:
+        if message.asking == "url":
+            self._save_url(message.value.strip())
+        elif message.asking == "test":
+            self._start_test(message.value)
+        elif message.asking == "since":
+            self._close_input()
+            self.table.focus()
+            self.panels.reevaluate(message.value.strip() or REEVALUATE_SINCE)
+
+    # -- the target and its URL template --------------------------------------------------------
+
+    def action_edit_url(self) -> None:
+        found = self._current()
+        if found is None:
+            self.nothing("postback config")
+            return
+        campaign, config = found
+        if config.kind != S2S:
+            self.notify(
+                f"postback '{config.name}' is of kind {config.kind}: it sends to the platform's "
+                "API, not a URL template; its settings are in the config file",
+                severity="warning",
+                markup=False,
+            )
+            return
+        source = self._traffic_source(campaign)
+        holder = url_holder(config, source)
+        if holder is None:
+            prompt = (
+                f"URL of postback '{config.name}' (its own; empty: traffic source "
+                f"'{source.name}''s). Enter saves, Esc cancels"
+            )
+        else:
+            prompt = (
+                f"postback_url of traffic source '{source.name}' (for its campaigns' "
+                "postbacks without their own URL). Enter saves, Esc cancels"
+            )
+        self.panels.panel = "target"
+        self._ask("url", prompt, url_template(config, source), "http://…?id={external_id}")
+        self._show_url_help()
+        assert campaign.id is not None
+        if campaign.id not in self._params:
+            self._load_params(campaign.id)
+
+    @work(name="read the clicks' parameters", group="params", exit_on_error=False)
+    async def _load_params(self, campaign_id: int) -> None:
+        params = await self.dash.store.read(lambda conn: queries.click_params(conn, campaign_id))
+        self.post_message(ParamsLoaded(campaign_id, params))
+
+    def on_params_loaded(self, message: ParamsLoaded) -> None:
+        self._params[message.campaign_id] = message.params
+        self._show_url_help()
+
+    def _campaign_params(self) -> list[str]:
+        found = self._current()
+        return [] if found is None else self._params.get(found[0].id or 0, [])
+
+    def _show_url_help(self) -> None:
+        if self.bar.asking == "url":
+            self.bar.help(macro_help(self.bar.value, self._campaign_params()))
+
+    def _save_url(self, url: str) -> None:
+        found = self._current()
+        if found is None:
+            return
+        campaign, config = found
+        unknown = unknown_macros(url, self._campaign_params())
+        if unknown and url != self._unsaved_url:
+            self._unsaved_url = url
+            names = ", ".join(f"{{{name}}}" for name in unknown)
+            self.notify(
+                f"{names}: no such macro, and no parameter of this campaign's recent clicks; a "
+                "delivery would send it empty. Fix it, or press Enter again to save as it is",
+                severity="warning",
+                markup=False,
+            )
+            return
+        source = self._traffic_source(campaign)
+        holder = url_holder(config, source)
+        self._close_input()
+        self.table.focus()
+        self._saving += 1
+
+        async def save() -> None:
+            try:
+                await self.dash.save_url(config, holder, url)
+            finally:
+                self._saving -= 1
+                self._reload(force=True)
+            where = f"traffic source '{holder}'" if holder else f"postback '{config.name}'"
+            self.notify(
+                f"Saved the URL of {where}: the next conversion's delivery is built from it",
+                markup=False,
+            )
+
+        self.run_worker(save(), name="save the URL", group="save", exit_on_error=False)
+        self._show_panel("target")
+
+    # -- the test postback ----------------------------------------------------------------------
+
+    def action_test(self) -> None:
+        found = self._current()
+        if found is None:
+            self.nothing("postback config")
+            return
+        self.panels.panel = "test"
+        self._ask(
+            "test",
+            f"Test postback of '{found[1].name}' to its real target: values as name=value "
+            "(payout=5 status=pending sub1=fr), empty for the samples. Enter sends, Esc cancels",
+            "",
+            "payout=1.00 status=approved",
+        )
+
+    def _start_test(self, typed: str) -> None:
+        found = self._current()
+        if found is None:
+            return
+        try:
+            values = named_values(shlex.split(typed))
+        except ValueError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        self._close_input()
+        self.table.focus()
+        self.panels.send_test(values)
+
+    # -- re-evaluation --------------------------------------------------------------------------
+
+    def action_reevaluate(self) -> None:
+        found = self._current()
+        if found is None:
+            self.nothing("postback config")
+            return
+        if self.panels.dry_run() is not None:
+            self.panels.record(fire=False)
+            return
+        self.panels.panel = "reevaluate"
+        self._ask(
+            "since",
+            f"Re-evaluate the conversions of campaign '{found[0].key}' since (30m, 24h, 7d or "
+            "a UTC time such as 2026-01-31T12:00). Enter runs a dry run (changes nothing), Esc "
+            "cancels",
+            REEVALUATE_SINCE,
+        )
+
+    def action_record(self, fire: bool) -> None:
+        self.panels.record(fire)
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -419,26 +583,17 @@ class CampaignsScreen(DashScreen):
         if self._current() is None:
             self.nothing("postback config")
             return
+        if self.panels.panel != "what-if" or self.bar.asking is not None:
+            self._close_input()
+            self._show_panel("what-if")  # the rule's lists show with the preview
         self.query_one(f"#{name}").focus()
 
     def action_focus_configs(self) -> None:
+        if self.bar.asking is not None:
+            self._close_input()
+        else:
+            self.panels.close_dry_run()
         self.table.focus()
-
-
-def _type_label(name: str, known: bool) -> Text:
-    label = fmt.literal(name)
-    if not known:
-        label.append(" (seen)", style="dim italic")
-    return label
-
-
-def _sync(selection_list: SelectionList[str], chosen: list[str]) -> None:
-    """Select exactly ``chosen`` (posting no change when nothing differs)."""
-    if set(selection_list.selected) == set(chosen):
-        return
-    selection_list.deselect_all()
-    for value in chosen:
-        selection_list.select(value)
 
 
 SCREEN = CampaignsScreen
