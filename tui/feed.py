@@ -13,7 +13,9 @@ from textual.message_pump import MessagePump
 
 from store import retention, totals, views
 from store.db import Store
-from tui.messages import DataChanged, Stats, StatsUpdated
+from store.read import queries
+from store.read.model import DeliveryAlerts
+from tui.messages import DataChanged, DeliveriesFailed, Stats, StatsUpdated
 
 RATE_WINDOW = 3.0  # seconds of history behind the postbacks-per-second figure
 
@@ -38,13 +40,20 @@ class Feed:
         self.version: int | None = None
         self._samples: deque[tuple[float, int]] = deque()
         self._last_stats: Stats | None = None
+        self.alerts = DeliveryAlerts()
+        # the newest failed attempt already told (None: not read yet, the failures found at
+        # the first poll are old news)
+        self._failed_seen: int | None = None
 
-    def _poll(self, conn: sqlite3.Connection) -> tuple[int, totals.Totals | None]:
+    def _poll(
+        self, conn: sqlite3.Connection
+    ) -> tuple[int, totals.Totals | None, DeliveryAlerts | None]:
         version = views.data_version(conn)
         if version == self.version and self.counters is not None:
-            return version, None
+            return version, None, None
         self.size = retention.size_on_disk(self.store.path)
-        return version, totals.read(conn)
+        alerts = queries.delivery_alerts(conn, self._failed_seen or 0)
+        return version, totals.read(conn), alerts
 
     def _rate(self, now: float, postbacks: int) -> float:
         self._samples.append((now, postbacks))
@@ -56,9 +65,11 @@ class Feed:
 
     async def check(self) -> None:
         """One poll: post what changed."""
-        version, counters = await self.store.read(self._poll)
+        version, counters, alerts = await self.store.read(self._poll)
         if counters is not None:
             self.counters = counters
+        if alerts is not None:
+            self._alerted(alerts)
         if version != self.version:
             self.version = version
             self.target.post_message(DataChanged(version))
@@ -72,10 +83,18 @@ class Feed:
             postbacks=c.postbacks,
             rate=round(self._rate(self.clock(), c.postbacks), 1),
             size=self.size,
+            failed=self.alerts.failed,
+            retrying=self.alerts.retrying,
         )
         if stats != self._last_stats:
             self._last_stats = stats
             self.target.post_message(StatsUpdated(stats))
+
+    def _alerted(self, alerts: DeliveryAlerts) -> None:
+        self.alerts = alerts
+        if self._failed_seen is not None and alerts.new_failures:
+            self.target.post_message(DeliveriesFailed(alerts.new_failures, alerts.newest))
+        self._failed_seen = max(self._failed_seen or 0, alerts.last_failed_id)
 
     async def run(self) -> None:
         """Poll until cancelled."""

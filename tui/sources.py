@@ -65,6 +65,10 @@ class Source:
         """The filter of the choice shown."""
         return self.shows[self.show]
 
+    def table_columns(self) -> list[Column]:
+        """The columns the table shows now (Live's follow its postback configs)."""
+        return self.columns
+
     def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
         """The rows ``chosen`` picks, newest first (the filter shown, with a page's bounds)."""
         raise NotImplementedError

@@ -88,7 +88,7 @@ class LiveTable(Vertical):
         with Horizontal(classes="live-title"):
             yield TextLine(self._status(), classes="live-status")
             yield TextLine(self.hint, classes="live-hint")
-        yield RowTable(self.source.columns, placeholder=self.placeholder)
+        yield RowTable(self.source.table_columns(), placeholder=self.placeholder)
 
     @property
     def table(self) -> RowTable:
@@ -173,6 +173,7 @@ class LiveTable(Vertical):
         first = not self.loaded
         self.loaded = True
         table = self.table
+        table.set_columns(self.source.table_columns())  # (a fetch may have read new ones)
         keys: set[int] = set()
         if fetch.newer is not None and not self.following:
             self._dirty = True  # the user moved away meanwhile: count them instead

@@ -214,6 +214,15 @@ class RowTable(ScrollView, can_focus=True):
 
     # -- changing -----------------------------------------------------------------------------
 
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Show these columns (the rows' cells are kept: a row draws the cells it has)."""
+        if list(columns) == self.columns:
+            return
+        self.columns = list(columns)
+        self._layout = None
+        self._forget_strips()
+        self.refresh()
+
     def _reindex(self) -> None:
         self._index = {row.key: index for index, row in enumerate(self.rows)}
         size = Size(self.size.width, len(self.rows) + 1)
