@@ -34,6 +34,7 @@ class _PostbackMarks(Source):
     def __init__(self) -> None:
         super().__init__()
         self.names: tuple[str, ...] = ()
+        self._configs_changed = False
         self._last_event: int | None = None
 
     def table_columns(self) -> list[Column]:
@@ -43,8 +44,23 @@ class _PostbackMarks(Source):
         return [*columns, *(config_column(name) for name in self.names)]
 
     def fetch(self, conn: sqlite3.Connection, snapshot: Snapshot) -> Fetch:
-        self.names = tuple(queries.postback_names(conn))
+        names = tuple(queries.postback_names(conn))
+        # a config added, renamed or deleted: every row shown is read again, to show it
+        self._configs_changed = bool(self.names) and names != self.names
+        self.names = names
         return super().fetch(conn, snapshot)
+
+    def touched(self, conn: sqlite3.Connection, window: list[int]) -> set[int]:
+        previous = self.new_events(conn)
+        if self._configs_changed:
+            return set(window)
+        if previous is None or not window:
+            return set()
+        return self.changed_since(conn, previous, window)
+
+    def changed_since(self, conn: sqlite3.Connection, event: int, window: list[int]) -> set[int]:
+        """Rows of the window that an event above ``event`` changed."""
+        raise NotImplementedError
 
     def new_events(self, conn: sqlite3.Connection) -> int | None:
         """The newest event id last seen, when events came since (else None)."""
@@ -57,7 +73,7 @@ class _PostbackMarks(Source):
 
 def config_column(name: str) -> Column:
     """A postback config's own column: its name on top, its mark on each row."""
-    return Column(f"pb:{name}", name, min(max(len(name), 3), 8), max(len(name), 3), weight=10)
+    return Column(f"pb:{name}", name, min(max(len(name), 3), 8), max(len(name), 3), weight=20)
 
 
 def mark_cells(row: ConversionRow) -> dict[str, Text]:
@@ -94,12 +110,9 @@ class Conversions(_PostbackMarks):
     def settled(self, row: ConversionRow) -> bool:
         return row.settled
 
-    def touched(self, conn: sqlite3.Connection, window: list[int]) -> set[int]:
+    def changed_since(self, conn: sqlite3.Connection, event: int, window: list[int]) -> set[int]:
         """Conversions of the window updated by a new event (a status change, say)."""
-        previous = self.new_events(conn)
-        if previous is None or not window:
-            return set()
-        return queries.conversions_updated(conn, previous, window)
+        return queries.conversions_updated(conn, event, window)
 
     def cells(self, row: ConversionRow) -> dict[str, Text]:
         changed = row.updated_at > row.created_at
@@ -145,12 +158,9 @@ class Changes(_PostbackMarks):
     def settled(self, row: ChangeRow) -> bool:
         return row.settled
 
-    def touched(self, conn: sqlite3.Connection, window: list[int]) -> set[int]:
+    def changed_since(self, conn: sqlite3.Connection, event: int, window: list[int]) -> set[int]:
         """Events of the window whose conversion changed again since (their marks move)."""
-        previous = self.new_events(conn)
-        if previous is None or not window:
-            return set()
-        return queries.changes_touched(conn, previous, window)
+        return queries.changes_touched(conn, event, window)
 
     def cells(self, row: ChangeRow) -> dict[str, Text]:
         conversion = row.conversion
