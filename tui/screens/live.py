@@ -4,6 +4,7 @@ selected one (why each postback fired or not, what was sent and answered)."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from typing import Any, ClassVar, cast
 
 from rich.text import Text
@@ -138,11 +139,19 @@ class Changes(_PostbackMarks):
     table = "conversion_events"
     record = ChangeRow
     # the event's time and change word, then the conversion's columns (its status: the one
-    # the event set)
+    # the event set, without the raw value); at 80 columns the type makes room for the marks
     columns: ClassVar[list[Column]] = [
         Column("time", "time", 8),
         Column("change", "change", 7),
-        *(c for c in Conversions.columns if c.key not in ("time", "changed", "txid")),
+        *(
+            replace(c, priority=1)
+            if c.key == "type"
+            else replace(c, min=9)
+            if c.key == "status"
+            else c
+            for c in Conversions.columns
+            if c.key not in ("time", "changed", "txid")
+        ),
     ]
 
     def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
