@@ -7,7 +7,8 @@ import asyncio
 import socket
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -306,6 +307,45 @@ class Driver:
         """The table's lines as last drawn (only the lines it asked to redraw are new)."""
         table = self.table()
         return [strip.text for strip in table.render_lines(table.size.region)]
+
+
+@asynccontextmanager
+async def dashboard(
+    tmp_path: Path,
+    size: tuple[int, int] = (120, 34),
+    config: str = BASE_CONFIG,
+    *,
+    notifications: bool = False,
+) -> AsyncIterator[Driver]:
+    """The dashboard with its listener on a free loopback port, started with ``--config``
+    (PORT in the text standing for that port); ``notifications`` shows them on screen."""
+    from tui.app import PostwatchApp
+    from tui.context import DashOptions
+
+    port = free_port()
+    config_file = tmp_path / "postwatch.toml"
+    config_file.write_text(config.replace("PORT", str(port)), encoding="utf-8")
+    options = DashOptions(
+        db=tmp_path / "postwatch.db", host="127.0.0.1", port=port, config=config_file
+    )
+    options.poll_interval = 0.05
+    app = PostwatchApp(options)
+    async with (
+        app.run_test(size=size, notifications=notifications) as pilot,
+        aiohttp.ClientSession() as session,
+    ):
+        await until(lambda: app.dash is not None and app.current_mode == "live")
+        await app.wait_ready()
+        yield Driver(app, pilot, session)
+
+
+def toasts(app: PostwatchApp) -> list[tuple[str, str]]:
+    """The notifications on screen: (severity, text) each."""
+    from textual.widgets._toast import Toast
+
+    return [
+        (toast._notification.severity, str(toast.render())) for toast in app.screen.query(Toast)
+    ]
 
 
 def live_row(driver: Driver, click_id: str) -> dict[str, Any] | None:

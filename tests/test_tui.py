@@ -8,17 +8,14 @@ import gc
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from textual.widgets._toast import Toast
 from yarl import URL
 
 from store import workspace
-from tests.helpers import BASE_CONFIG, Driver, free_port, live_row, until
+from tests.helpers import BASE_CONFIG, dashboard, free_port, live_row, toasts, until
 from tui.app import PostwatchApp
 from tui.context import DashOptions
 from tui.screens.campaigns import CampaignsScreen
@@ -27,40 +24,6 @@ from tui.widgets.detail import DetailPane
 from tui.widgets.header import StatusBar
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import CURSOR_MARK
-
-
-@asynccontextmanager
-async def dashboard(
-    tmp_path: Path,
-    size: tuple[int, int] = (120, 34),
-    config: str = BASE_CONFIG,
-    *,
-    notifications: bool = False,
-) -> AsyncIterator[Driver]:
-    """The dashboard with its listener on a free loopback port, started with ``--config``
-    (PORT in the text standing for that port); ``notifications`` shows them on screen."""
-    port = free_port()
-    config_file = tmp_path / "postwatch.toml"
-    config_file.write_text(config.replace("PORT", str(port)), encoding="utf-8")
-    options = DashOptions(
-        db=tmp_path / "postwatch.db", host="127.0.0.1", port=port, config=config_file
-    )
-    options.poll_interval = 0.05
-    app = PostwatchApp(options)
-    async with (
-        app.run_test(size=size, notifications=notifications) as pilot,
-        aiohttp.ClientSession() as session,
-    ):
-        await until(lambda: app.dash is not None and app.current_mode == "live")
-        await app.wait_ready()
-        yield Driver(app, pilot, session)
-
-
-def toasts(app: PostwatchApp) -> list[tuple[str, str]]:
-    """The notifications on screen: (severity, text) each."""
-    return [
-        (toast._notification.severity, str(toast.render())) for toast in app.screen.query(Toast)
-    ]
 
 
 async def test_a_postback_sent_over_http_appears_in_live_with_its_marks(tmp_path: Path) -> None:

@@ -9,8 +9,7 @@ from typing import Any
 
 from store import workspace
 from store.records import PostbackConfig
-from tests.helpers import BASE_CONFIG, Driver, live_row, until
-from tests.test_tui import dashboard, toasts
+from tests.helpers import BASE_CONFIG, Driver, dashboard, live_row, toasts, until
 from tui import format as fmt
 from tui.screens.live import Changes, LiveScreen
 from tui.widgets.header import StatusBar

@@ -136,7 +136,7 @@ def named_marks(marks: Iterable[tuple[str, str]]) -> Text:
 
 def legend(*, compact: bool = False) -> Text:
     """What each mark means, in one line (``compact``: short words, for 80 columns)."""
-    text = Text(no_wrap=True, end="")
+    text = Text(" ", no_wrap=True, end="")  # (apart from the title's end)
     for index, state in enumerate(MARK_ORDER):
         if index:
             text.append(" " if compact else "  ")
