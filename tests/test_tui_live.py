@@ -4,10 +4,12 @@ retrying deliveries with a notification when one fails."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from store import workspace
+from store.read.model import ChangeRow
 from store.records import PostbackConfig
 from tests.helpers import BASE_CONFIG, Driver, dashboard, live_row, toasts, until
 from tui import format as fmt
@@ -180,3 +182,29 @@ async def test_the_header_fits_80_columns_with_failures_and_the_demo_mark(tmp_pa
         # the legend beside the table's title explains the marks at 80 columns too
         hint = "\n".join(pw.app.screen.query_one(LiveTable).hint.plain.split())
         assert "✓deliv" in hint and "✗fail" in hint and "·none" in hint
+
+
+async def test_recent_changes_keep_a_window_and_page_older_events_in(tmp_path: Path) -> None:
+    config = BASE_CONFIG.replace(
+        "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
+    )
+    async with dashboard(tmp_path, config=config) as pw:
+        numbers = iter(range(620))
+
+        async def sender() -> None:
+            for n in numbers:
+                await pw.postback(clickid=f"c{n:03d}", type="Lead")
+
+        await asyncio.gather(*(sender() for _ in range(8)))
+        await until(lambda: pw.table().top_key == 620)
+        await pw.press("v")
+        live = pw.app.screen.query_one(LiveTable)
+        assert isinstance(live.source, Changes)
+        # one row per event (here one per conversion), keyed by the event's id
+        await until(lambda: len(pw.table().rows) == LiveTable.WINDOW)
+        assert pw.table().top_key == 620 and isinstance(pw.table().rows[0].data, ChangeRow)
+        await pw.press("end")
+        await until(lambda: len(pw.table().rows) == 600)  # one page of older events
+        await pw.press("end")
+        await until(lambda: len(pw.table().rows) == 620)
+        assert pw.table().keys == list(range(620, 0, -1))
