@@ -259,27 +259,67 @@ def test_few_postback_configs_get_a_named_column_each_and_many_share_one() -> No
         assert keys[-1] == "marks" and not [key for key in keys if key.startswith("pb:")]
 
 
+def test_many_configs_share_a_column_of_short_unique_labels_in_config_order() -> None:
+    from store.read.model import Mark
+    from tui.screens.live import Conversions, short_labels
+
+    names = ("all events", "paid deposits", "paid leads", "all", "meta purchases")
+    # the first word, cut to 6; labels alike take more of their names until they differ
+    assert short_labels(names) == {
+        "all events": "all e",
+        "paid deposits": "paid d",
+        "paid leads": "paid l",
+        "all": "all",
+        "meta purchases": "meta",
+    }
+    assert short_labels(("traffic source", "big payouts")) == {
+        "traffic source": "traffi",
+        "big payouts": "big",
+    }
+    source = Conversions()
+    source.names = names
+    (shared,) = [column for column in source.table_columns() if column.key == "marks"]
+    assert shared.min >= len("all e:✓ paid d:✓ paid l:✓ all:✓ meta:✓")
+    row = _row(
+        marks=(
+            Mark("all events", "s2s", "fired", "delivered", 1),
+            Mark("paid deposits", "s2s", "filtered", "filtered", 2),
+            Mark("paid leads", "s2s", "fired", "failed", 3),
+        )
+    )
+    assert source.all_cells(row)["marks"].plain == "all e:✓ paid d:⊘ paid l:✗"
+
+
+def _row(**values: Any) -> Any:
+    """A Live row of a conversion created at 22:13:20 and changed a minute later."""
+    from store.read.model import ConversionRow
+
+    fields: dict[str, Any] = {
+        "id": 1,
+        "click_id": "c1",
+        "campaign": "casino-fr",
+        "type": "Deposit",
+        "status": "approved",
+        "raw_status": None,
+        "payout": 5.0,
+        "currency": "EUR",
+        "txid": None,
+        "created_at": 1_700_000_000.0,
+        "updated_at": 1_700_000_060.0,
+    }
+    return ConversionRow(**{**fields, **values})
+
+
 def test_a_rows_marks_are_drawn_under_their_names_and_labelled_in_config_order() -> None:
-    from store.read.model import ConversionRow, Mark
+    from store.read.model import Mark
     from tui.screens.live import Conversions
 
-    row = ConversionRow(
-        id=1,
-        click_id="c1",
-        campaign="casino-fr",
-        type="Deposit",
-        status="approved",
-        raw_status=None,
-        payout=5.0,
-        currency="EUR",
-        txid=None,
-        created_at=1_700_000_000.0,
-        updated_at=1_700_000_060.0,
+    row = _row(
         marks=(
             Mark("all events", "s2s", "fired", "delivered", 1),
             Mark("[b]paid[/]", "s2s", "filtered", "filtered", 2),
             Mark("late", "s2s", "none", "none", 7),
-        ),
+        )
     )
     cells = {key: cell.plain for key, cell in Conversions().all_cells(row).items()}
     assert (cells["pb:all events"], cells["pb:[b]paid[/]"], cells["pb:late"]) == ("✓", "⊘", "·")

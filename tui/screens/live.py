@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
+from functools import cache
 from typing import Any, ClassVar, cast
 
 from rich.text import Text
@@ -41,7 +42,15 @@ class _PostbackMarks(Source):
     def table_columns(self) -> list[Column]:
         columns = [column for column in self.columns if column.key != "marks"]
         if len(self.names) > NAMED_COLUMNS:
-            return [*columns, *(c for c in self.columns if c.key == "marks")]
+            # one column of labelled marks, wide enough for every label if it can be
+            labels = short_labels(self.names)
+            needed = min(sum(len(label) + 3 for label in labels.values()) - 1, 40)
+            shared = (
+                replace(c, min=needed, max=None, weight=20)
+                for c in self.columns
+                if c.key == "marks"
+            )
+            return [*columns, *shared]
         return [*columns, *(config_column(name) for name in self.names)]
 
     def fetch(self, conn: sqlite3.Connection, snapshot: Snapshot) -> Fetch:
@@ -77,10 +86,38 @@ def config_column(name: str) -> Column:
     return Column(f"pb:{name}", name, min(max(len(name), 3), 8), max(len(name), 3), weight=20)
 
 
-def mark_cells(row: ConversionRow) -> dict[str, Text]:
-    """A row's marks as cells: one per postback config's column, and all of them labelled."""
+@cache
+def short_labels(names: tuple[str, ...]) -> dict[str, str]:
+    """A short label for each postback config name, unique among them: its first word cut to
+    6 characters ("paid deposits" -> "paid"); names whose labels are alike each take more of
+    their name until they differ ("paid", "paid l")."""
+    labels = {name: (name.split() or [name])[0][:6] for name in names}
+    while True:
+        alike = [name for name in names if list(labels.values()).count(labels[name]) > 1]
+        longer = {name: _longer(name, labels[name]) for name in alike}
+        if not alike or longer == {name: labels[name] for name in alike}:
+            break
+        labels.update(longer)
+    return labels
+
+
+def _longer(name: str, label: str) -> str:
+    """``label`` (the start of ``name``) with one more character of the name, a space kept
+    only with what follows it."""
+    size = len(label) + 1
+    while size < len(name) and name[size - 1] == " ":
+        size += 1
+    return name[:size]
+
+
+def mark_cells(row: ConversionRow, names: tuple[str, ...]) -> dict[str, Text]:
+    """A row's marks as cells: one per postback config's column, and all of them labelled
+    with the short labels of ``names`` (all the configs' names shown)."""
     cells = {f"pb:{item.postback}": fmt.mark(item.mark) for item in row.marks}
-    cells["marks"] = fmt.named_marks((item.postback, item.mark) for item in row.marks)
+    labels = short_labels(names)
+    cells["marks"] = fmt.named_marks(
+        (labels.get(item.postback, item.postback), item.mark) for item in row.marks
+    )
     return cells
 
 
@@ -127,7 +164,7 @@ class Conversions(_PostbackMarks):
             "status": fmt.status_text(row.status, row.raw_status),
             "payout": Text(fmt.payout(row.payout, row.currency)),
             "txid": fmt.literal(row.txid or ""),
-            **mark_cells(row),
+            **mark_cells(row, self.names),
         }
 
 
@@ -182,7 +219,7 @@ class Changes(_PostbackMarks):
             "type": fmt.literal(conversion.type or "—"),
             "status": fmt.status_text(row.status, None),
             "payout": Text(fmt.payout(conversion.payout, conversion.currency)),
-            **mark_cells(conversion),
+            **mark_cells(conversion, self.names),
         }
 
 
