@@ -268,8 +268,8 @@ class LiveScreen(TableScreen):
         return fmt.legend(compact=self.size.width < WIDE_LEGEND)
 
     def on_resize(self, event: Any) -> None:
-        live = self.live
-        live.set_hint(self.hint(live.source))
+        for live in self.query(LiveTable):  # (none while the screen is still being built)
+            live.set_hint(self.hint(live.source))
 
     @property
     def showing_changes(self) -> bool:
