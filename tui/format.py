@@ -115,13 +115,6 @@ def mark(state: str) -> Text:
     return Text(symbol, style=style, end="")
 
 
-def marks(states: Iterable[str]) -> Text:
-    text = Text(no_wrap=True, end="")
-    for state in states:
-        text.append_text(mark(state))
-    return text
-
-
 def named_marks(marks: Iterable[tuple[str, str]]) -> Text:
     """Marks labelled with their postback config's name, in the order given:
     ``all events:✓ paid deposits:⊘`` (a name is shown literally: it is the user's)."""
