@@ -149,7 +149,8 @@ def _figures(stats: Stats, *, narrow: bool) -> dict[str, Text]:
     if stats.retrying:
         parts["retrying"] = (f"↻ {stats.retrying}", " retrying", "bold yellow")
     if stats.failed:
-        parts["failed"] = (f"✗ {stats.failed}", " failed", "bold red")
+        # light on red: under NO_COLOR red alone turns a grey too dark to read
+        parts["failed"] = (f"✗ {stats.failed}", " failed", "bold bright_white on red")
     figures = {}
     for name, (value, label, style) in parts.items():
         figure = Text(end="")
