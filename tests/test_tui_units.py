@@ -7,7 +7,7 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 import pytest
@@ -380,3 +380,23 @@ def test_the_headers_figures_drop_the_least_important_first(width: int) -> None:
         and figures["retrying"].plain == " · ↻ 2 retrying"
     )
     assert "failed" not in _figures(Stats(), narrow=False)
+
+
+def test_a_change_row_draws_the_conversions_columns_of_the_other_view() -> None:
+    from store.read.model import ChangeRow
+    from tui.screens.live import Changes
+
+    class Wider(Changes):
+        columns: ClassVar[list[Column]] = [*Changes.columns, Column("updated_at", "updated", 8)]
+
+    change = ChangeRow(
+        id=12,
+        conversion_id=1,
+        at=1_700_000_030.0,
+        change="updated",
+        status="pending",
+        conversion=_row(txid="T-1"),
+    )
+    cells = {key: cell.plain for key, cell in Wider().all_cells(change).items()}
+    assert (cells["time"], cells["change"], cells["status"]) == ("22:13:50", "updated", "pending")
+    assert cells["id"] == "1" and cells["updated_at"] == "22:14:20"  # the conversion's

@@ -17,7 +17,7 @@ from store.read.filters import ListFilter
 from store.read.model import ChangeRow, ConversionRow
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
-from tui.sources import Fetch, Row, Snapshot, Source
+from tui.sources import Fetch, Row, Snapshot, Source, plain_cell, times
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import Column
@@ -210,7 +210,7 @@ class Changes(_PostbackMarks):
 
     def cells(self, row: ChangeRow) -> dict[str, Text]:
         conversion = row.conversion
-        return {
+        cells = {
             "time": Text(fmt.clock_time(row.at)),
             "change": Text(row.change, style="bold" if row.change != "created" else "dim"),
             "id": Text(str(row.conversion_id), style="dim"),
@@ -221,6 +221,13 @@ class Changes(_PostbackMarks):
             "payout": Text(fmt.payout(conversion.payout, conversion.currency)),
             **mark_cells(conversion, self.names),
         }
+        # a column of the conversion's that is not drawn here shows its field, as in the other
+        # view (a field that is not the event's is the conversion's)
+        timed = times(ConversionRow)
+        for column in self.columns:
+            if column.key not in cells and column.key in conversion:
+                cells[column.key] = plain_cell(conversion[column.key], time=column.key in timed)
+        return cells
 
 
 def conversion_of(data: Row) -> ConversionRow:
