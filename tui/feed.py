@@ -5,7 +5,9 @@ and keeps the header's figures. It posts messages; it never touches a widget."""
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -18,6 +20,7 @@ from store.read.model import DeliveryAlerts
 from tui.messages import DataChanged, DeliveriesFailed, Stats, StatsUpdated
 
 RATE_WINDOW = 3.0  # seconds of history behind the postbacks-per-second figure
+FULL_COUNT = 5.0  # seconds between counts of every failed attempt (else only the new ones)
 
 
 class Feed:
@@ -44,6 +47,7 @@ class Feed:
         # the newest failed attempt already told (None: not read yet, the failures found at
         # the first poll are old news)
         self._failed_seen: int | None = None
+        self._counted_at = -math.inf  # when every failed attempt was last counted
 
     def _poll(
         self, conn: sqlite3.Connection
@@ -52,7 +56,13 @@ class Feed:
         if version == self.version and self.counters is not None:
             return version, None, None
         self.size = retention.size_on_disk(self.store.path)
-        alerts = queries.delivery_alerts(conn, self._failed_seen or 0)
+        # The failures above the last one seen are counted at each poll; all of them (a
+        # failure of an older attempt, a pruning) every FULL_COUNT seconds.
+        now = time.monotonic()
+        counted = self.alerts.failed if now - self._counted_at < FULL_COUNT else None
+        if counted is None:
+            self._counted_at = now
+        alerts = queries.delivery_alerts(conn, self._failed_seen or 0, counted)
         return version, totals.read(conn), alerts
 
     def _rate(self, now: float, postbacks: int) -> float:

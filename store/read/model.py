@@ -239,7 +239,7 @@ class DeliveryAlerts:
 
     failed: int = 0
     retrying: int = 0
-    last_failed_id: int = 0  # the highest id of a failed attempt
+    last_failed_id: int = 0  # the highest id of a failed attempt counted
     new_failures: int = 0
     newest: FailedAttempt | None = None
 

@@ -698,19 +698,26 @@ def changes_touched(conn: sqlite3.Connection, after_event: int, window: Sequence
 # -- the header's delivery figures ------------------------------------------------------------
 
 
-def delivery_alerts(conn: sqlite3.Connection, after_failed: int) -> DeliveryAlerts:
+def delivery_alerts(
+    conn: sqlite3.Connection, after_failed: int, counted: int | None = None
+) -> DeliveryAlerts:
     """The failed attempts (all time) and the deliveries waiting for an automatic retry,
     through ``deliveries(outcome, id)``; and the failures above attempt ``after_failed``,
-    with the newest of them (with its postback config's name)."""
-    failed, last = conn.execute(
-        "SELECT count(*), coalesce(max(id), 0) FROM deliveries WHERE outcome = 'failed'"
+    with the newest of them (with its postback config's name). ``counted``: how many failed
+    attempts up to ``after_failed`` were counted before, so that only those above it are
+    read (a failure of an older attempt, or a pruning, waits for a count with None)."""
+    new, last = conn.execute(
+        "SELECT count(*), coalesce(max(id), ?) FROM deliveries WHERE outcome = 'failed' AND id > ?",
+        (after_failed, after_failed),
     ).fetchone()
+    if counted is None:
+        (counted,) = conn.execute(
+            "SELECT count(*) FROM deliveries WHERE outcome = 'failed' AND id <= ?",
+            (after_failed,),
+        ).fetchone()
     (retrying,) = conn.execute(
         "SELECT count(*) FROM deliveries WHERE outcome = 'pending'"
         " AND attempt > 1 AND resend_of IS NULL"
-    ).fetchone()
-    (new,) = conn.execute(
-        "SELECT count(*) FROM deliveries WHERE outcome = 'failed' AND id > ?", (after_failed,)
     ).fetchone()
     newest = None
     if new:
@@ -721,7 +728,7 @@ def delivery_alerts(conn: sqlite3.Connection, after_failed: int) -> DeliveryAler
         ).fetchone()
         if row is not None:
             newest = FailedAttempt(row["id"], row["postback"], row["http_status"], row["error"])
-    return DeliveryAlerts(int(failed), int(retrying), int(last), int(new), newest)
+    return DeliveryAlerts(int(counted) + int(new), int(retrying), int(last), int(new), newest)
 
 
 # -- campaigns and rules ----------------------------------------------------------------------
