@@ -345,6 +345,15 @@ async def dashboard(
         yield Driver(app, pilot, session)
 
 
+def toasts(app: PostwatchApp) -> list[tuple[str, str]]:
+    """The notifications on screen: (severity, text) each."""
+    from textual.widgets._toast import Toast
+
+    return [
+        (toast._notification.severity, str(toast.render())) for toast in app.screen.query(Toast)
+    ]
+
+
 def live_row(driver: Driver, click_id: str) -> dict[str, Any] | None:
     """The data of the Live row of ``click_id``, or None while it is not shown."""
     for row in driver.table().rows:

@@ -190,6 +190,14 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         "attempt outcome": lambda c: events.attempt_outcome(c, delivery),
         "load attempt": lambda c: events.load_attempt(c, delivery),
         "live: conversions touched": lambda c: touched(c, conversion),
+        "postback names": queries.postback_names,
+        "changes page": lambda c: queries.change_rows(c, queries.change_ids(c, limit=50)),
+        "changes page before": lambda c: queries.change_ids(c, limit=50, before=3),
+        "changes page after": lambda c: queries.change_ids(c, limit=50, after=1),
+        "new changes": lambda c: queries.count_changes_after(c, 1, 10_001),
+        "oldest changes": lambda c: queries.change_ids(c, limit=50, oldest=True),
+        "changes touched": lambda c: queries.changes_touched(c, 0, [1, 2]),
+        "delivery alerts": lambda c: queries.delivery_alerts(c, 0),
     }
     for show, chosen in INBOUND_SHOWS.items():
         paths[f"inbound page: {show}"] = lambda c, f=chosen: queries.inbound(c, f)

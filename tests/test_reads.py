@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from store import db, reads
 from store.read import queries
 from store.read.filters import ALL, INBOUND_SHOWS, ListFilter
-from store.read.model import AttemptRow, ConversionRow, Trace
+from store.read.model import AttemptRow, ConversionRow, DeliveryAlerts, Trace
 from tests.helpers import BASE_CONFIG, Listener
 
 PLATFORM = (
@@ -175,3 +175,48 @@ async def test_table_rows_read_as_mappings_of_their_fields(
         "delivered",
         clickid,
     )
+
+
+async def test_the_delivery_alerts_count_failures_whole_or_from_the_last_one_seen(
+    pw: Listener, conn: sqlite3.Connection
+) -> None:
+    await pw.configure(BASE_CONFIG + '\n[[sinks]]\nname = "propeller"\nstatus = 500\n')
+    clickid = await pw.click(ref_id="ext-1")
+    assert queries.delivery_alerts(conn, 0) == DeliveryAlerts()
+    await pw.postback(clickid=clickid, type="Lead", status="approved", txid="T1")
+
+    async def failed() -> bool:
+        return queries.delivery_alerts(conn, 0).failed == 1
+
+    await pw.settle(failed)
+    first = queries.delivery_alerts(conn, 0)
+    assert (first.retrying, first.new_failures) == (0, 1)
+    assert first.newest is not None and first.newest.id == first.last_failed_id
+    assert (first.newest.postback, first.newest.answer) == ("all events", "HTTP 500")
+    # a second conversion fails too: counted from the last failure seen, as in a whole count
+    await pw.postback(clickid=clickid, type="Deposit", status="pending", txid="T2")
+
+    async def two() -> bool:
+        return queries.delivery_alerts(conn, 0).failed == 2
+
+    await pw.settle(two)
+    since = queries.delivery_alerts(conn, first.last_failed_id, first.failed)
+    assert since == queries.delivery_alerts(conn, first.last_failed_id)
+    assert (since.failed, since.new_failures) == (2, 1)
+    assert since.newest is not None and since.newest.id > first.last_failed_id
+    assert queries.delivery_alerts(conn, since.last_failed_id).new_failures == 0
+
+
+async def test_the_delivery_alerts_count_deliveries_waiting_for_a_retry(
+    pw: Listener, conn: sqlite3.Connection
+) -> None:
+    config = BASE_CONFIG.replace("retry_schedule = [0.2, 0.2]", "retry_schedule = [600]")
+    await pw.configure(config + '\n[[sinks]]\nname = "propeller"\nstatus = 500\n')
+    clickid = await pw.click(ref_id="ext-1")
+    await pw.postback(clickid=clickid, type="Lead", status="approved")
+
+    async def retrying() -> bool:
+        return queries.delivery_alerts(conn, 0).retrying == 1
+
+    await pw.settle(retrying)  # attempt 2 waits ten minutes
+    assert queries.delivery_alerts(conn, 0).failed == 0

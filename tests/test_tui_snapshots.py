@@ -22,6 +22,7 @@ import pytest
 from textual.pilot import Pilot
 
 from store.db import connect
+from store.read.model import ChangeRow
 from tests.helpers import start_listener, stop_listener
 from tui.app import PostwatchApp
 from tui.context import DashOptions
@@ -277,8 +278,25 @@ def _tracing(any_id: str) -> Callable[[Pilot[None]], Awaitable[None]]:
 _trace = _tracing("T-2001")
 
 
+async def _live_changes(pilot: Pilot[None]) -> None:
+    """Live's recent changes: every conversion event, newest first."""
+    app = pilot.app
+    assert isinstance(app, PostwatchApp)
+    await _open("", _detail_shown)(pilot)
+    await pilot.press("v")
+
+    def shown(app: PostwatchApp) -> bool:
+        rows = app.screen.query_one(RowTable).rows
+        return bool(rows) and isinstance(rows[0].data, ChangeRow) and _detail_shown(app)
+
+    await _until(lambda: shown(app))
+    await app.wait_ready()
+    await pilot.pause()
+
+
 SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "live": _open("", _detail_shown),
+    "live-changes": _live_changes,
     "campaigns": _open("2", _what_if_shown),
     "deliveries": _open("3", _detail_shown),
     "inbound": _open("4", _detail_shown),

@@ -7,7 +7,7 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 import pytest
@@ -249,3 +249,163 @@ def test_the_root_command_gives_config_import_the_binding_ids() -> None:
     assert result.exit_code == 0, result.output
     (given,) = seen
     assert callable(given) and given() == binding_ids()
+
+
+# -- Live's postback columns, the failure notices and the header's figures ------------------
+
+
+def test_few_postback_configs_get_a_named_column_each_and_many_share_one() -> None:
+    from tui.screens.live import NAMED_COLUMNS, Changes, Conversions
+
+    for source in (Conversions(), Changes()):
+        source.names = ("all events", "paid deposits")
+        keys = [column.key for column in source.table_columns()]
+        assert keys[-2:] == ["pb:all events", "pb:paid deposits"] and "marks" not in keys
+        labels = [column.label for column in source.table_columns()]
+        assert labels[-2:] == ["all events", "paid deposits"]
+        source.names = tuple(f"config {n}" for n in range(NAMED_COLUMNS + 1))
+        keys = [column.key for column in source.table_columns()]
+        assert keys[-1] == "marks" and not [key for key in keys if key.startswith("pb:")]
+
+
+def test_many_configs_share_a_column_of_short_unique_labels_in_config_order() -> None:
+    from store.read.model import Mark
+    from tui.screens.live import Conversions, short_labels
+
+    names = ("all events", "paid deposits", "paid leads", "all", "meta purchases")
+    # the first word, cut to 6; labels alike take more of their names until they differ
+    assert short_labels(names) == {
+        "all events": "all e",
+        "paid deposits": "paid d",
+        "paid leads": "paid l",
+        "all": "all",
+        "meta purchases": "meta",
+    }
+    assert short_labels(("traffic source", "big payouts")) == {
+        "traffic source": "traffi",
+        "big payouts": "big",
+    }
+    source = Conversions()
+    source.names = names
+    (shared,) = [column for column in source.table_columns() if column.key == "marks"]
+    assert shared.min >= len("all e:✓ paid d:✓ paid l:✓ all:✓ meta:✓")
+    row = _row(
+        marks=(
+            Mark("all events", "s2s", "fired", "delivered", 1),
+            Mark("paid deposits", "s2s", "filtered", "filtered", 2),
+            Mark("paid leads", "s2s", "fired", "failed", 3),
+        )
+    )
+    assert source.all_cells(row)["marks"].plain == "all e:✓ paid d:⊘ paid l:✗"
+
+
+def _row(**values: Any) -> Any:
+    """A Live row of a conversion created at 22:13:20 and changed a minute later."""
+    from store.read.model import ConversionRow
+
+    fields: dict[str, Any] = {
+        "id": 1,
+        "click_id": "c1",
+        "campaign": "casino-fr",
+        "type": "Deposit",
+        "status": "approved",
+        "raw_status": None,
+        "payout": 5.0,
+        "currency": "EUR",
+        "txid": None,
+        "created_at": 1_700_000_000.0,
+        "updated_at": 1_700_000_060.0,
+    }
+    return ConversionRow(**{**fields, **values})
+
+
+def test_a_rows_marks_are_drawn_under_their_names_and_labelled_in_config_order() -> None:
+    from store.read.model import Mark
+    from tui.screens.live import Conversions
+
+    row = _row(
+        marks=(
+            Mark("all events", "s2s", "fired", "delivered", 1),
+            Mark("[b]paid[/]", "s2s", "filtered", "filtered", 2),
+            Mark("late", "s2s", "none", "none", 7),
+        )
+    )
+    cells = {key: cell.plain for key, cell in Conversions().all_cells(row).items()}
+    assert (cells["pb:all events"], cells["pb:[b]paid[/]"], cells["pb:late"]) == ("✓", "⊘", "·")
+    assert cells["marks"] == "all events:✓ [b]paid[/]:⊘ late:·"
+    assert cells["changed"] == "22:14:20"  # the last change's time
+
+
+@pytest.mark.parametrize(
+    ("steps", "said"),
+    [
+        # (time, new failures) -> what is said at once, or at the end of the quiet spell
+        ([(0.0, 1)], ["Delivery #9 to 'all events' failed: HTTP 500"]),
+        ([(0.0, 3)], ["Delivery #9 to 'all events' failed: HTTP 500 (2 more deliveries failed)"]),
+        (
+            [(0.0, 1), (1.0, 1), (2.0, 2), ("due", 10.0)],
+            ["Delivery #9 to 'all events' failed: HTTP 500", "3 more deliveries failed"],
+        ),
+        ([(0.0, 1), (1.0, 1), ("due", 5.0)], ["Delivery #9 to 'all events' failed: HTTP 500"]),
+        (
+            [(0.0, 1), (1.0, 1), ("due", 10.0)],
+            ["Delivery #9 to 'all events' failed: HTTP 500", "1 more delivery failed"],
+        ),
+        (
+            [(0.0, 1), (20.0, 1)],
+            ["Delivery #9 to 'all events' failed: HTTP 500"] * 2,
+        ),
+    ],
+)
+def test_a_flood_of_failures_is_said_once_then_counted(
+    steps: list[tuple[Any, Any]], said: list[str]
+) -> None:
+    from store.read.model import FailedAttempt
+    from tui.notices import FailureNotices
+
+    notices = FailureNotices(quiet=10.0)
+    newest = FailedAttempt(9, "all events", 500, "HTTP 500: only a 2xx answer counts")
+    out = []
+    for when, count in steps:
+        text = notices.due(count) if when == "due" else notices.failed(count, newest, when)
+        if text is not None:
+            out.append(text)
+    assert out == said
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 200])
+def test_the_headers_figures_drop_the_least_important_first(width: int) -> None:
+    from tui.messages import Stats
+    from tui.widgets.header import DROP_ORDER, _figures
+
+    stats = Stats(
+        clicks=12345, conversions=6789, rejected=12, rate=40.5, size=3 << 20, failed=3, retrying=2
+    )
+    figures = _figures(stats, narrow=width < 100)
+    assert list(figures)[-2:] == ["retrying", "failed"]
+    assert "failed" not in DROP_ORDER  # never cut
+    assert (
+        figures["failed"].plain == " · ✗ 3 failed"
+        and figures["retrying"].plain == " · ↻ 2 retrying"
+    )
+    assert "failed" not in _figures(Stats(), narrow=False)
+
+
+def test_a_change_row_draws_the_conversions_columns_of_the_other_view() -> None:
+    from store.read.model import ChangeRow
+    from tui.screens.live import Changes
+
+    class Wider(Changes):
+        columns: ClassVar[list[Column]] = [*Changes.columns, Column("updated_at", "updated", 8)]
+
+    change = ChangeRow(
+        id=12,
+        conversion_id=1,
+        at=1_700_000_030.0,
+        change="updated",
+        status="pending",
+        conversion=_row(txid="T-1"),
+    )
+    cells = {key: cell.plain for key, cell in Wider().all_cells(change).items()}
+    assert (cells["time"], cells["change"], cells["status"]) == ("22:13:50", "updated", "pending")
+    assert cells["id"] == "1" and cells["updated_at"] == "22:14:20"  # the conversion's

@@ -14,6 +14,7 @@ from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import AwaitMount
 from textual.widgets import Input, Static
 from textual.worker import Worker
@@ -23,7 +24,15 @@ from store.config import flatten_keys, unknown_binding, unknown_bindings
 from tui.context import Dash, DashOptions, open_dash, start_failure
 from tui.feed import Feed
 from tui.keys import binding_ids
-from tui.messages import DataChanged, DemoChanged, Stats, StatsUpdated, WorkFailed
+from tui.messages import (
+    DataChanged,
+    DeliveriesFailed,
+    DemoChanged,
+    Stats,
+    StatsUpdated,
+    WorkFailed,
+)
+from tui.notices import FailureNotices
 from tui.screens import SCREENS as SCREENS  # (the keys and tests take them from here too)
 from tui.screens.base import DashScreen, TableScreen
 from tui.screens.trace import TraceScreen
@@ -117,6 +126,8 @@ class PostwatchApp(App[None]):
         self.feed: Feed | None = None
         self._demo: asyncio.Task[Any] | None = None
         self._failures_shown: dict[str, float] = {}  # failure message -> when it was shown
+        self.failure_notices = FailureNotices()
+        self._notices_timer: Timer | None = None
         self.views: dict[str, DashScreen] = {}  # the screens, by mode name, once opened
         self._switching_to_built = False
         self._default_keys = {
@@ -310,6 +321,29 @@ class PostwatchApp(App[None]):
 
     def on_stats_updated(self, message: StatsUpdated) -> None:
         self.stats = message.stats
+
+    def on_deliveries_failed(self, message: DeliveriesFailed) -> None:
+        """Say that deliveries failed: the first by name, a flood as one count."""
+        notices = self.failure_notices
+        text = notices.failed(message.count, message.newest, time.monotonic())
+        if text is not None:
+            self._say_failed(text)
+        elif self._notices_timer is None:
+            self._notices_timer = self.set_timer(
+                notices.wait(time.monotonic()) + 0.01, self._say_held_failures
+            )
+
+    def _say_held_failures(self) -> None:
+        self._notices_timer = None
+        text = self.failure_notices.due(time.monotonic())
+        if text is not None:
+            self._say_failed(text)
+        elif self.failure_notices.held:
+            wait = self.failure_notices.wait(time.monotonic()) + 0.01
+            self._notices_timer = self.set_timer(wait, self._say_held_failures)
+
+    def _say_failed(self, text: str) -> None:
+        self.notify(text, title="Deliveries", severity="error", markup=False)
 
     def on_demo_changed(self, message: DemoChanged) -> None:
         self.demo_running = message.running

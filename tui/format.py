@@ -38,8 +38,20 @@ MARK_SYMBOLS: dict[str, tuple[str, str]] = {
     "failed": ("✗", "bold red"),
     "filtered": ("⊘", "magenta"),
     "skipped": ("\u2013", "dim"),  # en dash
+    "none": ("·", "dim"),  # no decision: the config was added after the conversion's events
 }
-MARK_ORDER = ("delivered", "fired", "retrying", "failed", "filtered", "skipped")
+MARK_ORDER = ("delivered", "fired", "retrying", "failed", "filtered", "skipped", "none")
+# The legend's words: the mark's own, or on a narrow terminal a short one.
+MARK_WORDS = {"none": "no decision"}
+SHORT_MARK_WORDS = {
+    "delivered": "deliv",
+    "fired": "fired",
+    "retrying": "retry",
+    "failed": "fail",
+    "filtered": "filt",
+    "skipped": "skip",
+    "none": "none",
+}
 
 VERDICT_STYLES = {"fired": "green", "filtered": "magenta", "skipped": "dim"}
 OUTCOME_STYLES = {
@@ -196,20 +208,31 @@ def mark(state: str) -> Text:
     return Text(symbol, style=tone(style), end="")
 
 
-def marks(states: Iterable[str]) -> Text:
+def named_marks(marks: Iterable[tuple[str, str]]) -> Text:
+    """Marks labelled with their postback config's name, in the order given:
+    ``all events:✓ paid deposits:⊘`` (a name is shown literally: it is the user's)."""
     text = Text(no_wrap=True, end="")
-    for state in states:
+    for index, (name, state) in enumerate(marks):
+        if index:
+            text.append(" ")
+        text.append_text(literal(f"{name}:", "dim"))
         text.append_text(mark(state))
     return text
 
 
-def legend() -> Text:
-    text = Text(no_wrap=True, end="")
+def legend(*, compact: bool = False) -> Text:
+    """What each mark means, in one line (``compact``: short words, for 80 columns)."""
+    text = Text(" ", no_wrap=True, end="")  # (apart from the title's end)
     for index, state in enumerate(MARK_ORDER):
         if index:
-            text.append("  ")
+            text.append(" " if compact else "  ")
         text.append_text(mark(state))
-        text.append(f" {state}", style="dim")
+        if compact:
+            text.append(SHORT_MARK_WORDS[state], style="dim")
+        else:
+            text.append(f" {MARK_WORDS.get(state, state)}", style="dim")
+    if compact:
+        text.append(" ")
     return text
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
+from store.read.model import FailedAttempt
+
 
 @dataclass
 class Stats:
@@ -22,6 +24,8 @@ class Stats:
     postbacks: int = 0
     rate: float = 0.0  # postbacks per second, over the last few seconds
     size: int = 0  # bytes on disk: the database file and its WAL
+    failed: int = 0  # delivery attempts that ended failed (all time)
+    retrying: int = 0  # deliveries waiting for an automatic retry now
 
 
 @dataclass
@@ -40,6 +44,14 @@ class StatsUpdated(Message, bubble=False):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, StatsUpdated)
+
+
+@dataclass
+class DeliveriesFailed(Message, bubble=False):
+    """Delivery attempts ended failed since the last poll: how many, and the newest."""
+
+    count: int
+    newest: FailedAttempt | None
 
 
 @dataclass

@@ -94,7 +94,7 @@ class Source:
         with ``dated`` (a row older than today is held) it is wide enough for a date."""
         width = TIME_WIDTH if dated else 0
         shown = []
-        for column in self.columns:
+        for column in self.table_columns():
             if column.key == "time":
                 label = fmt.time_title(column.label)  # (a zone may be named +0530)
                 column = replace(column, label=label, min=max(column.min, width, len(label)))
@@ -117,6 +117,10 @@ class Source:
         """Whether rows are left out (a choice other than the first, or the bar's terms)."""
         chosen = self.chosen
         return chosen is None or chosen.filters_rows
+
+    def table_columns(self) -> list[Column]:
+        """The columns the table shows now (Live's follow its postback configs)."""
+        return self.columns
 
     def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
         """The rows ``chosen`` picks, newest first (the filter shown, with a page's bounds)."""

@@ -14,8 +14,12 @@ TIME: Mapping[str, Any] = {"time": True}
 # A field stored as 0/1 and read as a bool (see ``read`` in store.read.queries).
 FLAG: Mapping[str, Any] = {"read": bool}
 
-# A mark is the state of one postback config for a conversion's latest event.
-SETTLED_MARKS = frozenset({"delivered", "failed", "filtered", "skipped"})
+# A mark is where one postback config stands for a conversion (``summary_of``); "none": the
+# config has no decision for it (it was added after the conversion's last event).
+SETTLED_MARKS = frozenset({"delivered", "failed", "filtered", "skipped", "none"})
+# A fired decision's marks, what needs a look first first: a failure, then a delivery still
+# under way (retrying, then sending), then a delivery done.
+FIRED_PRECEDENCE = ("failed", "retrying", "fired", "delivered")
 
 
 class Fields(Mapping[str, Any]):
@@ -164,20 +168,25 @@ class ConversionView(ConversionValues):
 
 @dataclass(frozen=True)
 class Mark(Fields):
-    """Where one postback config stands for a conversion's latest event."""
+    """Where one postback config stands for a conversion, over all its events
+    (``summary_of``): ``verdict`` is ``fired`` when the config fired at some event, else its
+    latest verdict (``none``: no decision yet). ``config_id`` gives the config its fixed place:
+    marks are in config id order, so a config added later never moves the older ones."""
 
     postback: str
     kind: str
     verdict: str
     mark: str
+    config_id: int = 0
 
 
 @dataclass(frozen=True)
 class ConversionRow(ConversionValues):
     """A row of the dashboard's Live table: the values and one mark per postback config of
-    the latest event (the reasons are read with the detail, not for each of a flood). A field
-    added here (with a default) is filled from the conversions column of its name, for the
-    Live table only; one added to ``ConversionValues`` is also the API's and the export's."""
+    its campaign, summing up every event (``summary_of``; the reasons are read with the
+    detail, not for each of a flood). A field added here (with a default) is filled from the
+    conversions column of its name, for the Live table only; one added to
+    ``ConversionValues`` is also the API's and the export's."""
 
     marks: tuple[Mark, ...] = ()
 
@@ -185,6 +194,54 @@ class ConversionRow(ConversionValues):
     def settled(self) -> bool:
         """Whether no mark can change by itself any more."""
         return all(item.mark in SETTLED_MARKS for item in self.marks)
+
+
+@dataclass(frozen=True)
+class ChangeRow(Fields):
+    """A row of Live's recent changes: one conversion event (``id`` is the event's), what it
+    did (``change``: created or updated, and the ``status`` it set) at ``at``, and the
+    conversion as it stands now."""
+
+    id: int
+    conversion_id: int
+    at: float = field(metadata=TIME)
+    change: str
+    status: str
+    conversion: ConversionRow
+
+    @property
+    def settled(self) -> bool:
+        return self.conversion.settled
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """A delivery attempt that ended failed: which config it was for and what it got."""
+
+    id: int
+    postback: str
+    http_status: int | None
+    error: str | None
+
+    @property
+    def answer(self) -> str:
+        """What the target answered, in a few words: "HTTP 500", or the error."""
+        if self.http_status is not None:
+            return f"HTTP {self.http_status}"
+        return (self.error or "no answer").split(";")[0]
+
+
+@dataclass(frozen=True)
+class DeliveryAlerts:
+    """The header's delivery figures: attempts that ended failed (all time), deliveries now
+    waiting for an automatic retry, and the failures newer than a given attempt id (how many,
+    and the newest of them)."""
+
+    failed: int = 0
+    retrying: int = 0
+    last_failed_id: int = 0  # the highest id of a failed attempt counted
+    new_failures: int = 0
+    newest: FailedAttempt | None = None
 
 
 @dataclass(frozen=True)
@@ -313,3 +370,17 @@ def mark_of(verdict: str, attempts: Sequence[AttemptState]) -> str:
         retried = latest.attempt > 1 and latest.resend_of is None
         return "retrying" if retried else "fired"
     return latest.outcome
+
+
+def summary_of(marks: Sequence[str]) -> str:
+    """The mark of one postback config for a whole conversion, from the marks of its decisions
+    at each event (oldest first, ``mark_of`` each). When it fired at some event, where that
+    delivery stands, the one that needs a look first: failed, retrying, sending (``fired``),
+    delivered; so a deposit delivered at pending and skipped at its approval ("already
+    fired") is delivered. When it never fired, its latest verdict: filtered or skipped (a
+    config filtered at pending and disabled since is skipped now). No decision at all:
+    ``none``."""
+    fired = [mark for mark in marks if mark in FIRED_PRECEDENCE]
+    if fired:
+        return min(fired, key=FIRED_PRECEDENCE.index)
+    return marks[-1] if marks else "none"

@@ -29,6 +29,7 @@ from store.read.filters import (
 from store.read.model import (
     AttemptRow,
     AttemptView,
+    ChangeRow,
     ClickMatch,
     ClickView,
     ConversionDetail,
@@ -37,12 +38,15 @@ from store.read.model import (
     ConversionView,
     DecisionRow,
     DecisionView,
+    DeliveryAlerts,
     EventView,
+    FailedAttempt,
     InboundView,
     Mark,
     SinkRecordView,
     Trace,
     mark_of,
+    summary_of,
 )
 from store.records import Conversion
 
@@ -235,13 +239,34 @@ class _State(NamedTuple):
     resend_of: int | None
 
 
+def _config_names(
+    conn: sqlite3.Connection, campaign_ids: Iterable[int]
+) -> dict[int, list[tuple[int, str, str]]]:
+    """Each campaign's postback configs now (id, name, kind), in config id order."""
+    wanted = sorted(set(campaign_ids))
+    found: dict[int, list[tuple[int, str, str]]] = {}
+    if not wanted:
+        return found
+    for row in conn.execute(
+        "SELECT id, campaign_id, name, kind FROM postback_configs"
+        f" WHERE campaign_id IN ({_marks(wanted)}) ORDER BY id",
+        wanted,
+    ):
+        found.setdefault(row["campaign_id"], []).append((row["id"], row["name"], row["kind"]))
+    return found
+
+
 def conversion_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> list[ConversionRow]:
     """Rows of the Live table, newest first: each conversion's values and one mark per
-    decision of its latest event (in postback config order)."""
+    postback config of its campaign (in config id order, a config deleted since included),
+    summing up its decisions at every event (``summary_of``)."""
     wanted = sorted(set(ids), reverse=True)
     rows = _conversion_rows(conn, wanted)
     decisions = _decision_rows(
-        conn, wanted, latest=True, columns="d.id, d.conversion_id, d.postback, d.kind, d.verdict"
+        conn,
+        wanted,
+        latest=False,
+        columns="d.id, d.conversion_id, d.postback_config_id, d.postback, d.kind, d.verdict",
     )
     states: dict[int, list[_State]] = {}
     decision_ids = [row["id"] for row in decisions]
@@ -254,20 +279,32 @@ def conversion_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> list[Conver
             states.setdefault(attempt["decision_id"], []).append(
                 _State(attempt["attempt"], attempt["outcome"], attempt["resend_of"])
             )
-    marks: dict[int, list[Mark]] = {}
+    # per conversion, per config: its name and kind, and its decisions' verdicts and marks
+    # in event order (decisions are read in id order)
+    seen: dict[int, dict[int, tuple[str, str, list[str], list[str]]]] = {}
     for row in decisions:
-        marks.setdefault(row["conversion_id"], []).append(
-            Mark(
-                postback=row["postback"],
-                kind=row["kind"],
-                verdict=row["verdict"],
-                mark=mark_of(row["verdict"], states.get(row["id"], [])),
-            )
+        configs = seen.setdefault(row["conversion_id"], {})
+        _, _, verdicts, marks = configs.setdefault(
+            row["postback_config_id"], (row["postback"], row["kind"], [], [])
         )
-    return [
-        ConversionRow(**_values(row, ConversionRow), marks=tuple(marks.get(row["id"], [])))
-        for row in rows
-    ]
+        verdicts.append(row["verdict"])
+        marks.append(mark_of(row["verdict"], states.get(row["id"], [])))
+    configs_now = _config_names(conn, (row["campaign_id"] for row in rows))
+    result = []
+    for row in rows:
+        decided = seen.get(row["id"], {})
+        named = {
+            config_id: (name, kind)
+            for config_id, name, kind in configs_now.get(row["campaign_id"], [])
+        }
+        summary = []
+        for config_id in sorted(set(decided) | set(named)):
+            name, kind, verdicts, marks = decided.get(config_id, ("", "", [], []))
+            name, kind = named.get(config_id, (name, kind))
+            verdict = "fired" if "fired" in verdicts else verdicts[-1] if verdicts else "none"
+            summary.append(Mark(name, kind, verdict, summary_of(marks), config_id))
+        result.append(ConversionRow(**_values(row, ConversionRow), marks=tuple(summary)))
+    return result
 
 
 def conversion_values(conn: sqlite3.Connection, ids: Sequence[int]) -> list[ConversionValues]:
@@ -619,6 +656,126 @@ def conversions_updated(
     )
     shown = set(window)
     return {int(row[0]) for row in rows if row[0] in shown}
+
+
+def postback_names(conn: sqlite3.Connection) -> list[str]:
+    """The names of the postback configs of every campaign, each once, in the order of the
+    first config of the name (so a config added later comes last)."""
+    rows = conn.execute(
+        "SELECT name, min(id) AS first FROM postback_configs GROUP BY name ORDER BY first"
+    )
+    return [str(row[0]) for row in rows]
+
+
+def change_ids(
+    conn: sqlite3.Connection,
+    *,
+    limit: int,
+    before: int | None = None,
+    after: int | None = None,
+    oldest: bool = False,
+) -> list[int]:
+    """The ids of a page of conversion events, newest first, between the bounds (with
+    ``oldest``: the oldest ``limit`` of them)."""
+    where, values = [], []
+    if before is not None:
+        where.append("id < ?")
+        values.append(before)
+    if after is not None:
+        where.append("id > ?")
+        values.append(after)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(
+        f"SELECT id FROM conversion_events{condition} ORDER BY id {'ASC' if oldest else 'DESC'}"
+        " LIMIT ?",
+        (*values, limit),
+    )
+    ids = [int(row[0]) for row in rows]
+    return ids[::-1] if oldest else ids
+
+
+def change_rows(conn: sqlite3.Connection, event_ids: Sequence[int]) -> list[ChangeRow]:
+    """Rows of Live's recent changes, newest first: each event with its conversion's row."""
+    if not event_ids:
+        return []
+    events_read = conn.execute(
+        "SELECT id, conversion_id, at, change, status FROM conversion_events"
+        f" WHERE id IN ({_marks(event_ids)}) ORDER BY id DESC",
+        list(event_ids),
+    ).fetchall()
+    rows = {row.id: row for row in conversion_rows(conn, [e["conversion_id"] for e in events_read])}
+    return [
+        ChangeRow(
+            id=event["id"],
+            conversion_id=event["conversion_id"],
+            at=event["at"],
+            change=event["change"],
+            status=event["status"],
+            conversion=rows[event["conversion_id"]],
+        )
+        for event in events_read
+        if event["conversion_id"] in rows
+    ]
+
+
+def count_changes_after(conn: sqlite3.Connection, after_event: int, cap: int) -> int:
+    """How many conversion events are above ``after_event``, counting no further than
+    ``cap``."""
+    row = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM conversion_events WHERE id > ? LIMIT ?)",
+        (after_event, cap),
+    )
+    return int(row.fetchone()[0])
+
+
+def changes_touched(conn: sqlite3.Connection, after_event: int, window: Sequence[int]) -> set[int]:
+    """Events of ``window`` whose conversion an event above ``after_event`` changed (their
+    rows show the conversion as it is now)."""
+    if not window:
+        return set()
+    rows = conn.execute(
+        "SELECT id FROM conversion_events WHERE conversion_id IN"
+        " (SELECT conversion_id FROM conversion_events WHERE id > ?) AND id BETWEEN ? AND ?",
+        (after_event, min(window), max(window)),
+    )
+    shown = set(window)
+    return {int(row[0]) for row in rows if row[0] in shown}
+
+
+# -- the header's delivery figures ------------------------------------------------------------
+
+
+def delivery_alerts(
+    conn: sqlite3.Connection, after_failed: int, counted: int | None = None
+) -> DeliveryAlerts:
+    """The failed attempts (all time) and the deliveries waiting for an automatic retry,
+    through ``deliveries(outcome, id)``; and the failures above attempt ``after_failed``,
+    with the newest of them (with its postback config's name). ``counted``: how many failed
+    attempts up to ``after_failed`` were counted before, so that only those above it are
+    read (a failure of an older attempt, or a pruning, waits for a count with None)."""
+    new, last = conn.execute(
+        "SELECT count(*), coalesce(max(id), ?) FROM deliveries WHERE outcome = 'failed' AND id > ?",
+        (after_failed, after_failed),
+    ).fetchone()
+    if counted is None:
+        (counted,) = conn.execute(
+            "SELECT count(*) FROM deliveries WHERE outcome = 'failed' AND id <= ?",
+            (after_failed,),
+        ).fetchone()
+    (retrying,) = conn.execute(
+        "SELECT count(*) FROM deliveries WHERE outcome = 'pending'"
+        " AND attempt > 1 AND resend_of IS NULL"
+    ).fetchone()
+    newest = None
+    if new:
+        row = conn.execute(
+            "SELECT d.id, k.postback, d.http_status, d.error FROM deliveries d"
+            " JOIN decisions k ON k.id = d.decision_id WHERE d.id = ?",
+            (last,),
+        ).fetchone()
+        if row is not None:
+            newest = FailedAttempt(row["id"], row["postback"], row["http_status"], row["error"])
+    return DeliveryAlerts(int(counted) + int(new), int(retrying), int(last), int(new), newest)
 
 
 # -- campaigns and rules ----------------------------------------------------------------------

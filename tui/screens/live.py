@@ -4,7 +4,9 @@ selected one (why each postback fired or not, what was sent and answered)."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, ClassVar
+from dataclasses import replace
+from functools import cache
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual import work
@@ -12,22 +14,123 @@ from textual.binding import Binding, BindingType
 
 from store.read import queries
 from store.read.filters import ListFilter
-from store.read.model import ConversionRow
+from store.read.model import ChangeRow, ConversionRow
 from tui import actions
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
-from tui.sources import Row, Source
+from tui.sources import COUNT_CAP, Fetch, Row, Snapshot, Source, plain_cell, times
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import Column
 
+# Up to this many postback config names each get a column of their own; more share one
+# column of ``name:mark`` labels.
+NAMED_COLUMNS = 3
+WIDE_LEGEND = 100  # from this width on, the legend's words are whole
 
-class Conversions(Source):
+
+class _PostbackMarks(Source):
+    """What Live's two views share: a place for each postback config, named. The names are
+    read with each fetch; each gets its column (or its label) in the order of its first
+    config's id, so a config added later never moves the older ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: tuple[str, ...] = ()
+        self._configs_changed = False
+        self._last_event: int | None = None
+
+    def table_columns(self) -> list[Column]:
+        columns = [column for column in self.columns if column.key != "marks"]
+        if len(self.names) > NAMED_COLUMNS:
+            # one column of labelled marks, wide enough for every label if it can be
+            labels = short_labels(self.names)
+            needed = min(sum(len(label) + 3 for label in labels.values()) - 1, 40)
+            shared = (
+                replace(c, min=needed, max=None, weight=20)
+                for c in self.columns
+                if c.key == "marks"
+            )
+            return [*columns, *shared]
+        return [*columns, *(config_column(name) for name in self.names)]
+
+    def fetch(self, conn: sqlite3.Connection, snapshot: Snapshot) -> Fetch:
+        names = tuple(queries.postback_names(conn))
+        # a config added, renamed or deleted: every row shown is read again, to show it
+        self._configs_changed = bool(self.names) and names != self.names
+        self.names = names
+        return super().fetch(conn, snapshot)
+
+    def touched(self, conn: sqlite3.Connection, window: list[int]) -> set[int]:
+        previous = self.new_events(conn)
+        if self._configs_changed:
+            return set(window)
+        if previous is None or not window:
+            return set()
+        return self.changed_since(conn, previous, window)
+
+    def changed_since(self, conn: sqlite3.Connection, event: int, window: list[int]) -> set[int]:
+        """Rows of the window that an event above ``event`` changed."""
+        raise NotImplementedError
+
+    def new_events(self, conn: sqlite3.Connection) -> int | None:
+        """The newest event id last seen, when events came since (else None)."""
+        latest = queries.latest_event_id(conn)
+        previous, self._last_event = self._last_event, latest
+        if previous is None or latest <= previous:
+            return None
+        return previous
+
+
+def config_column(name: str) -> Column:
+    """A postback config's own column: its name on top, its mark on each row."""
+    return Column(f"pb:{name}", name, min(max(len(name), 3), 8), max(len(name), 3), weight=20)
+
+
+@cache
+def short_labels(names: tuple[str, ...]) -> dict[str, str]:
+    """A short label for each postback config name, unique among them: its first word cut to
+    6 characters ("paid deposits" -> "paid"); names whose labels are alike each take more of
+    their name until they differ ("paid", "paid l")."""
+    labels = {name: (name.split() or [name])[0][:6] for name in names}
+    while True:
+        alike = [name for name in names if list(labels.values()).count(labels[name]) > 1]
+        longer = {name: _longer(name, labels[name]) for name in alike}
+        if not alike or longer == {name: labels[name] for name in alike}:
+            break
+        labels.update(longer)
+    return labels
+
+
+def _longer(name: str, label: str) -> str:
+    """``label`` (the start of ``name``) with one more character of the name, a space kept
+    only with what follows it."""
+    size = len(label) + 1
+    while size < len(name) and name[size - 1] == " ":
+        size += 1
+    return name[:size]
+
+
+def mark_cells(row: ConversionRow, names: tuple[str, ...]) -> dict[str, Text]:
+    """A row's marks as cells: one per postback config's column, and all of them labelled
+    with the short labels of ``names`` (all the configs' names shown)."""
+    cells = {f"pb:{item.postback}": fmt.mark(item.mark) for item in row.marks}
+    labels = short_labels(names)
+    cells["marks"] = fmt.named_marks(
+        (labels.get(item.postback, item.postback), item.mark) for item in row.marks
+    )
+    return cells
+
+
+class Conversions(_PostbackMarks):
+    """Live's new conversions: newest first, each with its last change's time."""
+
     table = "conversions"
     record = ConversionRow
     columns: ClassVar[list[Column]] = [
         Column("id", "#", 5, 8, priority=3, justify="right"),
         Column("time", "time", 8),
+        Column("changed", "changed", 8, priority=1),
         Column("click", "click id", 12, 24, weight=10),
         Column("campaign", "campaign", 8, 16, weight=1, priority=2),
         Column("type", "type", 7, 14, weight=1),
@@ -36,10 +139,6 @@ class Conversions(Source):
         Column("txid", "txid", 12, 18, weight=1, priority=4),
         Column("marks", "postbacks", 9, 12),
     ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._last_event: int | None = None
 
     def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
         return list(queries.conversion_row_page(conn, chosen))
@@ -50,26 +149,101 @@ class Conversions(Source):
     def settled(self, row: ConversionRow) -> bool:
         return row.settled
 
-    def touched(self, conn: sqlite3.Connection, window: list[int]) -> set[int]:
+    def changed_since(self, conn: sqlite3.Connection, event: int, window: list[int]) -> set[int]:
         """Conversions of the window updated by a new event (a status change, say)."""
-        latest = queries.latest_event_id(conn)
-        previous, self._last_event = self._last_event, latest
-        if previous is None or not window or latest <= previous:
-            return set()
-        return queries.conversions_updated(conn, previous, window)
+        return queries.conversions_updated(conn, event, window)
 
     def cells(self, row: ConversionRow) -> dict[str, Text]:
+        changed = row.updated_at > row.created_at
         return {
             "id": Text(str(row.id), style="dim"),
             "time": Text(fmt.clock_time(row.created_at)),
+            "changed": Text(fmt.clock_time(row.updated_at) if changed else ""),
             "click": fmt.literal(row.click_id),
             "campaign": fmt.literal(row.campaign),
             "type": fmt.literal(row.type or "—"),
             "status": fmt.status_text(row.status, row.raw_status),
             "payout": Text(fmt.payout(row.payout, row.currency)),
             "txid": fmt.literal(row.txid or ""),
-            "marks": fmt.marks(item.mark for item in row.marks),
+            **mark_cells(row, self.names),
         }
+
+
+class Changes(_PostbackMarks):
+    """Live's recent changes: one row per conversion event, newest first (an approval of
+    yesterday's deposit comes on top), with the event's time and what it set, and the
+    conversion's marks as they stand now. Rows are keyed by the event's id."""
+
+    table = "conversion_events"
+    record = ChangeRow
+    # the event's time and change word, then the conversion's columns (its status: the one
+    # the event set, without the raw value); at 80 columns the type makes room for the marks
+    columns: ClassVar[list[Column]] = [
+        Column("time", "time", 8),
+        Column("change", "change", 7),
+        *(
+            replace(c, priority=1)
+            if c.key == "type"
+            else replace(c, min=9)
+            if c.key == "status"
+            else c
+            for c in Conversions.columns
+            if c.key not in ("time", "changed", "txid")
+        ),
+    ]
+
+    def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
+        ids = queries.change_ids(
+            conn,
+            limit=chosen.limit,
+            before=chosen.before,
+            after=chosen.after,
+            oldest=chosen.oldest,
+        )
+        return list(queries.change_rows(conn, ids))
+
+    def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
+        return list(queries.change_rows(conn, ids))
+
+    def count_newer(self, conn: sqlite3.Connection, after_id: int) -> int:
+        return queries.count_changes_after(conn, after_id, COUNT_CAP + 1)
+
+    def total(self, conn: sqlite3.Connection) -> int | None:
+        # every change, as the view lists (the list filters are new conversions')
+        return queries.count_changes_after(conn, 0, COUNT_CAP + 1)
+
+    def settled(self, row: ChangeRow) -> bool:
+        return row.settled
+
+    def changed_since(self, conn: sqlite3.Connection, event: int, window: list[int]) -> set[int]:
+        """Events of the window whose conversion changed again since (their marks move)."""
+        return queries.changes_touched(conn, event, window)
+
+    def cells(self, row: ChangeRow) -> dict[str, Text]:
+        conversion = row.conversion
+        cells = {
+            "time": Text(fmt.clock_time(row.at)),
+            "change": Text(row.change, style="bold" if row.change != "created" else "dim"),
+            "id": Text(str(row.conversion_id), style="dim"),
+            "click": fmt.literal(conversion.click_id),
+            "campaign": fmt.literal(conversion.campaign),
+            "type": fmt.literal(conversion.type or "—"),
+            "status": fmt.status_text(row.status, None),
+            "payout": Text(fmt.payout(conversion.payout, conversion.currency)),
+            **mark_cells(conversion, self.names),
+        }
+        # a column of the conversion's that is not drawn here shows its field, as in the other
+        # view (a field that is not the event's is the conversion's)
+        timed = times(ConversionRow)
+        for column in self.columns:
+            if column.key not in cells and column.key in conversion:
+                cells[column.key] = plain_cell(conversion[column.key], time=column.key in timed)
+        return cells
+
+
+def conversion_of(data: Row) -> ConversionRow:
+    """The conversion a Live row shows, in either view."""
+    return data.conversion if isinstance(data, ChangeRow) else cast(ConversionRow, data)
 
 
 class LiveScreen(TableScreen):
@@ -85,6 +259,14 @@ class LiveScreen(TableScreen):
             tooltip="Go to the newest conversion",
             show=False,
             id="live.follow",
+        ),
+        Binding(
+            "v",
+            "switch_view",
+            "View",
+            tooltip="Switch between new conversions and recent changes (every event, newest"
+            " first: an update of an old conversion comes on top)",
+            id="live.view",
         ),
         Binding("t", "trace", "Trace", tooltip="Trace this conversion's click", id="live.trace"),
         Binding("y", "copy_click", "Copy id", tooltip="Copy the click id", id="live.copy"),
@@ -102,12 +284,50 @@ class LiveScreen(TableScreen):
 
     SOURCE = Conversions
     TABLE_TITLE = "Conversions"
+    CHANGES_TITLE = "Recent changes"
     TABLE_PLACEHOLDER = "No conversions yet."
     DETAIL_PLACEHOLDER = "Select a conversion to see why each postback fired or not."
 
     def hint(self, source: Source) -> Text:
-        # Conversions have no filters: the line explains the postback marks instead.
-        return fmt.legend()
+        # The line explains the postback marks, in short words on a narrow terminal.
+        return fmt.legend(compact=self.size.width < WIDE_LEGEND)
+
+    def on_resize(self, event: Any) -> None:
+        for live in self.query(LiveTable):  # (none while the screen is still being built)
+            live.set_hint(self.hint(live.source))
+
+    @property
+    def showing_changes(self) -> bool:
+        """Whether Live shows recent changes (else new conversions)."""
+        return isinstance(self.live.source, Changes)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._conversions: Source | None = None  # new conversions, while changes show
+
+    def action_find(self) -> None:
+        if self.showing_changes:
+            self.notify(
+                f"Recent changes lists every change; the filters are those of new conversions "
+                f"({self.key_of('view')} goes back to them)",
+                timeout=4,
+                markup=False,
+            )
+            return
+        super().action_find()
+
+    def action_switch_view(self) -> None:
+        """Switch between new conversions and recent changes, starting from the newest."""
+        live = self.live
+        if self.showing_changes:
+            source: Source = self._conversions or Conversions()
+        else:
+            self._conversions = live.source  # kept with its filters, for coming back
+            source = Changes()
+        live.source = source
+        live.title = self.CHANGES_TITLE if isinstance(source, Changes) else self.TABLE_TITLE
+        live.table.set_columns(source.shown_columns())
+        live.reload()
 
     def on_live_table_rows_changed(self, message: LiveTable.RowsChanged) -> None:
         live = self.live
@@ -120,8 +340,19 @@ class LiveScreen(TableScreen):
             self.show_detail(key, delay=FOLLOW_DELAY)
 
     async def read_detail(self, key: int) -> Text | None:
-        detail = await self.dash.store.read(lambda conn: queries.conversion_detail(conn, key))
+        row = self.live.table.get(key)
+        if row is None:
+            return None
+        conversion_id = conversion_of(row.data).id
+        detail = await self.dash.store.read(
+            lambda conn: queries.conversion_detail(conn, conversion_id)
+        )
         return None if detail is None else fmt.conversion_detail(detail)
+
+    def selected_conversion(self) -> ConversionRow | None:
+        """The conversion of the row under the cursor, in either view."""
+        row = self.live.table.cursor_row
+        return None if row is None else conversion_of(row.data)
 
     @work(name="show how to start", group="empty", exclusive=True, exit_on_error=False)
     async def _show_getting_started(self) -> None:
@@ -145,18 +376,18 @@ class LiveScreen(TableScreen):
     # -- actions ------------------------------------------------------------------------------
 
     def action_trace(self) -> None:
-        row = self.selected()
+        row = self.selected_conversion()
         if row is None:
             self.nothing("conversion")
             return
-        self.dash_app.trace(str(row["click_id"]))
+        self.dash_app.trace(row.click_id)
 
     def action_copy_click(self) -> None:
-        row = self.selected()
+        row = self.selected_conversion()
         if row is None:
             self.nothing("conversion")
             return
-        self.copy(str(row["click_id"]), "click id")
+        self.copy(row.click_id, "click id")
 
     def action_manual(self) -> None:
         row = self.selected()
@@ -164,11 +395,11 @@ class LiveScreen(TableScreen):
         self.app.push_screen(actions.manual_form(self.dash, click_id, self.notify))
 
     def action_copy_curl(self) -> None:
-        row = self.selected()
+        row = self.selected_conversion()
         if row is None:
             self.nothing("conversion")
             return
-        key = int(row["id"])
+        key = row.id
         self.run_worker(
             self._copy_curl(key), name="copy the curl command", group="copy", exit_on_error=False
         )

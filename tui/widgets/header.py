@@ -64,26 +64,23 @@ class StatusBar(Widget):
             text.append("● ", style="green")
             text.append(dash.address)
         narrow = width < 100
-        parts = [
-            (f"{stats.clicks}", _counted(stats.clicks, "click")),
-            (
-                f"{stats.conversions}",
-                " conv" if narrow else _counted(stats.conversions, "conversion"),
-            ),
-            (f"{stats.rejected}", " rej" if narrow else " rejected"),
-            (f"{stats.rate:.1f}", "/s" if narrow else " postbacks/s"),
-            (size_text(stats.size), ""),  # the database file and its WAL
-        ]
-        for value, label in parts:
-            text.append(" · ", style="dim")
-            text.append(value, style="bold")
-            text.append(label)
+        figures = _figures(stats, narrow=narrow)
+        tail = Text(end="")
         if app.outbox_elsewhere:  # another process on this database sends the postbacks
-            text.append("  ")
-            text.append("sent by another process" if not narrow else "sent elsewhere", "yellow")
+            tail.append("  ")
+            tail.append("sent by another process" if not narrow else "sent elsewhere", "yellow")
         if app.demo_running:
-            text.append("  ")
-            text.append(" demo ", style="bold reverse yellow")
+            tail.append("  ")
+            tail.append(" demo ", style="bold reverse yellow")
+        # The figures that fit, dropping the least important first: the demo mark and the
+        # failures are never the ones cut.
+        for name in ("", *DROP_ORDER):
+            figures.pop(name, None)
+            if text.cell_len + sum(f.cell_len for f in figures.values()) + tail.cell_len <= width:
+                break
+        for figure in figures.values():
+            text.append_text(figure)
+        text.append_text(tail)
         return text
 
     def _tabs(self, *, compact: bool = False) -> Text:
@@ -129,6 +126,39 @@ class StatusBar(Widget):
         text.append("\n")
         text.append_text(self._tabs_and_token(width))
         return text
+
+
+# The header's figures, the first left out first when the line is too narrow for them all.
+DROP_ORDER = ("size", "clicks", "rejected", "rate", "conversions", "retrying")
+
+
+def _figures(stats: Stats, *, narrow: bool) -> dict[str, Text]:
+    """Each figure of the header, by name, as it is drawn (" · 12 clicks"); the failed and
+    retrying deliveries only when there are some."""
+    parts = {
+        "clicks": (f"{stats.clicks}", _counted(stats.clicks, "click"), "bold"),
+        "conversions": (
+            f"{stats.conversions}",
+            " conv" if narrow else _counted(stats.conversions, "conversion"),
+            "bold",
+        ),
+        "rejected": (f"{stats.rejected}", " rej" if narrow else " rejected", "bold"),
+        "rate": (f"{stats.rate:.1f}", "/s" if narrow else " postbacks/s", "bold"),
+        "size": (size_text(stats.size), "", "bold"),  # the database file and its WAL
+    }
+    if stats.retrying:
+        parts["retrying"] = (f"↻ {stats.retrying}", " retrying", "bold yellow")
+    if stats.failed:
+        # light on red: under NO_COLOR red alone turns a grey too dark to read
+        parts["failed"] = (f"✗ {stats.failed}", " failed", "bold bright_white on red")
+    figures = {}
+    for name, (value, label, style) in parts.items():
+        figure = Text(end="")
+        figure.append(" · ", style="dim")
+        figure.append(value, style=style)
+        figure.append(label, style=style if name in ("failed", "retrying") else "")
+        figures[name] = figure
+    return figures
 
 
 def _counted(count: int, word: str) -> str:

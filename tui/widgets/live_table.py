@@ -213,6 +213,8 @@ class LiveTable(Vertical):
         first = not self.loaded
         self.loaded = True
         table = self.table
+        # (a fetch may have read new columns: Live's postback configs)
+        table.set_columns(self.source.shown_columns(dated=self._dated))
         keys: set[int] = set()
         if fetch.newer is not None and not self.following:
             self._dirty = True  # the user moved away meanwhile: count them instead

@@ -227,6 +227,15 @@ class RowTable(ScrollView, can_focus=True):
 
     # -- changing -----------------------------------------------------------------------------
 
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Show these columns (the rows' cells are kept: a row draws the cells it has)."""
+        if list(columns) == self.columns:
+            return
+        self.columns = list(columns)
+        self._layout = None
+        self._forget_strips()
+        self.refresh()
+
     def _reindex(self) -> None:
         self._index = {row.key: index for index, row in enumerate(self.rows)}
         size = Size(self.size.width, len(self.rows) + 1)
@@ -360,13 +369,6 @@ class RowTable(ScrollView, can_focus=True):
     def action_last(self) -> None:
         self.move_cursor(len(self.rows) - 1)
         self.post_message(self.End(self).set_sender(self))
-
-    def set_columns(self, columns: Sequence[Column]) -> None:
-        """Draw these columns from now on (a title or a width changed)."""
-        self.columns = list(columns)
-        self._layout = None
-        self._forget_strips()
-        self.refresh()
 
     def action_select(self) -> None:
         if self.rows:
