@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from store.jsontext import dumps
 from store.records import Attempt, Click, Conversion, InboundRequest
+from store.rows import record_of
 
 RESPONSE_LIMIT = 2048  # bytes of an answer kept on a delivery attempt
 CACHED_TEXTS = 50_000  # interned texts whose ids a writer keeps in memory
@@ -157,30 +158,12 @@ def delete_click(conn: sqlite3.Connection, click_id: str) -> None:
 
 def get_click(conn: sqlite3.Connection, click_id: str) -> Click | None:
     row = conn.execute("SELECT * FROM clicks WHERE id = ?", (click_id,)).fetchone()
-    if row is None:
-        return None
-    return Click(
-        id=row["id"],
-        campaign_id=row["campaign_id"],
-        external_id=row["external_id"],
-        params=json.loads(row["params"]),
-        created_at=row["created_at"],
-    )
+    return None if row is None else record_of(row, Click)
 
 
 def conversion(row: sqlite3.Row) -> Conversion:
     """A conversions row as the record the rule engine reads."""
-    return Conversion(
-        id=row["id"],
-        click_id=row["click_id"],
-        campaign_id=row["campaign_id"],
-        type=row["type"],
-        status=row["status"],
-        raw_status=row["raw_status"],
-        payout=row["payout"],
-        currency=row["currency"],
-        txid=row["txid"],
-    )
+    return record_of(row, Conversion)
 
 
 def find_conversion(
@@ -366,21 +349,7 @@ def load_attempt(conn: sqlite3.Connection, delivery_id: int) -> Attempt | None:
 
 
 def _attempt(row: sqlite3.Row) -> Attempt:
-    return Attempt(
-        id=row["id"],
-        decision_id=row["decision_id"],
-        attempt=row["attempt"],
-        resend_of=row["resend_of"],
-        kind=row["kind"],
-        method=row["method"],
-        url=row["url"],
-        headers=json.loads(row["headers"]),
-        body=row["body"],
-        success_body=row["success_body"],
-        failure_body=row["failure_body"],
-        platform=json.loads(row["platform"]),
-        due_at=row["due_at"],
-    )
+    return record_of(row, Attempt)
 
 
 def finish_attempt(
@@ -779,16 +748,7 @@ def clicks_by_id(conn: sqlite3.Connection, click_ids: Sequence[str]) -> dict[str
     if not click_ids:
         return {}
     rows = conn.execute(f"SELECT * FROM clicks WHERE id IN {_in(click_ids)}", list(click_ids))
-    return {
-        row["id"]: Click(
-            id=row["id"],
-            campaign_id=row["campaign_id"],
-            external_id=row["external_id"],
-            params=json.loads(row["params"]),
-            created_at=row["created_at"],
-        )
-        for row in rows
-    }
+    return {row["id"]: record_of(row, Click) for row in rows}
 
 
 def delivered_at(
