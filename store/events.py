@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from store.jsontext import dumps
 from store.records import Attempt, Click, Conversion, InboundRequest
 from store.rows import record_of
+from store.timeline import first_id
 
 RESPONSE_LIMIT = 2048  # bytes of an answer kept on a delivery attempt
 CACHED_TEXTS = 50_000  # interned texts whose ids a writer keeps in memory
@@ -642,12 +643,15 @@ def conversion_page(
     if campaign_id is not None:
         where.append("campaign_id = ?")
         values.append(campaign_id)
+    # the id bounds of the time range (store.timeline), then the exact condition
     if since is not None:
-        where.append("created_at >= ?")
-        values.append(since)
+        where.append(f"id >= {first_id('conversions', 'created_at', '>=')}")
+        where.append("+created_at >= ?")
+        values += [since, since, since]
     if until is not None:
-        where.append("created_at < ?")
-        values.append(until)
+        where.append(f"id < {first_id('conversions', 'created_at', '>=')}")
+        where.append("+created_at < ?")
+        values += [until, until, until]
     if ids:
         where.append(f"id IN ({', '.join('?' * len(ids))})")
         values += list(ids)
