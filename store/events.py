@@ -635,9 +635,11 @@ def conversion_page(
     since: float | None = None,
     until: float | None = None,
     ids: Sequence[int] = (),
-) -> list[Conversion]:
+) -> list[tuple[Any, ...]]:
     """One page of conversions in id order, above ``after``: of a campaign, created in
-    [since, until), or among ``ids`` (every one given must hold)."""
+    [since, until), or among ``ids`` (every one given must hold). Plain rows in the field
+    order of ``Conversion`` (``Conversion(*row)``): a page is large, and a re-evaluation
+    makes the record of few of them."""
     where = ["id > ?"]
     values: list[Any] = [after]
     if campaign_id is not None:
@@ -660,8 +662,8 @@ def conversion_page(
         " ORDER BY id LIMIT ?",
         (*values, limit),
     )
-    cursor.row_factory = None  # plain tuples, in the record's field order: a page is large
-    return [Conversion(*row) for row in cursor]
+    cursor.row_factory = None
+    return cursor.fetchall()
 
 
 class PastDecision(NamedTuple):
@@ -725,15 +727,14 @@ def past_decisions(
         [end, end, *values],
     )
     cursor.row_factory = None
-    wanted = set(conversion_ids)
-    latest: dict[tuple[int, int], tuple[Any, ...]] = {}
-    fired: dict[tuple[int, int], float] = {}
-    for row in cursor:
-        if row[0] in wanted:
-            key = (row[0], row[1])
-            latest[key] = row
-            if row[3] == "fired":  # by event: the last one is the latest
-                fired[key] = row[5]
+    rows = cursor.fetchall()
+    if high - low + 1 != len(conversion_ids):  # a range of exactly these ids has no other
+        wanted = set(conversion_ids)
+        rows = [row for row in rows if row[0] in wanted]
+    # By event: of a config's rows for a conversion, the last one is the latest (and the
+    # last fired one, when it last fired).
+    latest = {(row[0], row[1]): row for row in rows}
+    fired = {(row[0], row[1]): row[5] for row in rows if row[3] == "fired"}
     return PastDecisions(latest, fired)
 
 
