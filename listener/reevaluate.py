@@ -254,11 +254,11 @@ def _candidates(
         conversion: Conversion | None = None
         for config_id, config in configs.get(row[2], ()):  # its campaign's
             key = (conversion_id, config_id)
-            fired_at = fired.get(key)
-            verdict = verdicts.get((config_id, values, fired_at is None))
+            never = key not in fired  # whether it fired before, not when: the verdict's
+            verdict = verdicts.get((config_id, values, never))
             if verdict is None:
                 conversion = conversion or Conversion(*row)
-                verdict = decide.verdict(config, conversion, fired_at)
+                verdict = decide.verdict(config, conversion, past.fired_at(key))
             if verdict not in _FLIPS:
                 continue
             last = latest.get(key)
@@ -266,7 +266,7 @@ def _candidates(
                 continue  # what most decisions are: no change
             before = past.get(key)
             conversion = conversion or Conversion(*row)
-            decision = decide.decide(config, conversion, fired_at)
+            decision = decide.decide(config, conversion, past.fired_at(key))
             if _flips(before, decision, fire):
                 yield _Candidate(config, conversion, before, decision)
 

@@ -683,17 +683,37 @@ def _in(ids: Sequence[Any]) -> str:
 
 class PastDecisions:
     """The past decisions of a page of conversions, kept as the rows read (a page holds
-    thousands): ``get`` makes the record of one."""
+    thousands): ``get`` makes the record of one. ``fired`` holds, for each config that fired
+    for a conversion, the row of its last fired decision; ``fired_at`` reads its time (the
+    event's when the row stores none), which only a decision that may change needs."""
 
-    def __init__(self, latest: dict[tuple[int, int], tuple[Any, ...]], fired: dict[Any, float]):
+    def __init__(
+        self,
+        latest: dict[tuple[int, int], tuple[Any, ...]],
+        fired: dict[tuple[int, int], tuple[Any, ...]],
+        conn: sqlite3.Connection | None = None,
+    ):
         self.latest = latest
         self.fired = fired
+        self._conn = conn
+
+    def fired_at(self, key: tuple[int, int]) -> float | None:
+        """When the config last fired for the conversion (None: never)."""
+        row = self.fired.get(key)
+        if row is None:
+            return None
+        if row[5] is not None or self._conn is None:
+            return None if row[5] is None else float(row[5])
+        found = self._conn.execute(
+            "SELECT at FROM conversion_event_rows WHERE id = ?", (row[6],)
+        ).fetchone()
+        return None if found is None else float(found[0])
 
     def get(self, key: tuple[int, int]) -> PastDecision | None:
         row = self.latest.get(key)
         if row is None:
             return None
-        return PastDecision(row[2], row[3], bool(row[4]), self.fired.get(key))
+        return PastDecision(row[2], row[3], bool(row[4]), self.fired_at(key))
 
 
 def past_decisions(
@@ -706,15 +726,15 @@ def past_decisions(
     Ids close together (one campaign's page) are read as a range, one seek instead of one per
     id; the few other rows in it are skipped."""
     if not conversion_ids:
-        return PastDecisions({}, {})
+        return PastDecisions({}, {}, conn)
     # The stored table (schema step 8), not its view: a skipped row alone reads its reasons'
-    # text, a fired one alone its time (stored NULL when it is its event's).
+    # text; the time (stored NULL when it is its event's) is read later, and only for a
+    # decision that may change (``PastDecisions.fired_at``).
     columns = (
         "conversion_id, postback_config_id, id, verdict,"
         " verdict = 'skipped' AND"
         " (SELECT substr(value, -length(?)) FROM texts WHERE id = reasons_text) = ?,"
-        " CASE WHEN verdict = 'fired' THEN coalesce(at,"
-        " (SELECT at FROM conversion_event_rows e WHERE e.id = event_id)) END"
+        " at, event_id"
     )
     end = json.dumps(marked) + "]"  # the reasons end with "<marked>"]
     low, high = conversion_ids[0], conversion_ids[-1]
@@ -734,8 +754,8 @@ def past_decisions(
     # By event: of a config's rows for a conversion, the last one is the latest (and the
     # last fired one, when it last fired).
     latest = {(row[0], row[1]): row for row in rows}
-    fired = {(row[0], row[1]): row[5] for row in rows if row[3] == "fired"}
-    return PastDecisions(latest, fired)
+    fired = {(row[0], row[1]): row for row in rows if row[3] == "fired"}
+    return PastDecisions(latest, fired, conn)
 
 
 def decision_reasons(conn: sqlite3.Connection, decision_ids: Sequence[int]) -> dict[int, list[str]]:
