@@ -6,10 +6,13 @@ an indexed column of the listed table or of the rows it belongs to (schema step 
 new filter is one field here and one clause there.
 
 How each list is walked, so that a page costs about its ``limit`` rows:
-- a filter on the listed table's own column walks an index ``(column, id)`` newest first;
-- on conversions, a filter on its decisions (``verdict``, ``postback``) walks the decisions
-  index ``(verdict, conversion_id)`` or ``(postback, conversion_id)`` newest first and checks
-  the other terms on each (``_decision_page``);
+- a filter on the listed table's own column walks an index ``(column, id)`` newest first, or
+  for a status or an endpoint the partial index of that value's ids (schema step 12); an
+  inbound request's outcome reads the partial index of rejected requests, and for accepted,
+  which nearly all are, checks each request of a newest-first walk;
+- on conversions, a filter on its decisions (``verdict``, ``postback``) walks a decisions
+  index newest first, the verdict's partial index ``(conversion_id)`` or
+  ``(postback, conversion_id)``, and checks the other terms on each (``_decision_page``);
 - on conversions, ``outcome`` (one of its attempts') reads every attempt with that outcome
   through ``deliveries(outcome, id)`` for failed, retrying and pending, which are few, and
   for delivered, which most are, checks each conversion of a newest-first walk;
