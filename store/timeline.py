@@ -16,10 +16,11 @@ TIME_ORDERED = {"conversions": "created_at", "inbound": "received_at"}
 
 
 def first_id(table: str, column: str, op: str) -> str:
-    """SQL of the first id of ``table`` whose ``column`` ``op`` (``>=`` or ``>``) the value
-    bound twice after it (the same value both times): the id after the last row when no row
-    holds. Each step reads the time of the first row at or after the middle id, so gaps left
-    by pruned rows do not matter."""
+    """SQL of the id bound where ``table``'s ``column`` starts to be ``op`` (``>=`` or ``>``)
+    the value bound twice after it (the same value both times): the rows from that id on are
+    those from the first row whose time holds (the bound may lie in a gap of pruned rows just
+    below it), and none when no row holds. Each step reads the time of the first row at or
+    after the middle id, so gaps do not matter."""
     if op not in (">=", ">"):
         raise ValueError(f"a time bound compares with >= or >, not {op!r}")
     middle = "(lo + hi) / 2"
