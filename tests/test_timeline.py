@@ -38,12 +38,11 @@ def ids_from(conn: sqlite3.Connection, bound: int) -> list[int]:
 
 @pytest.mark.parametrize("op", [">=", ">"])
 @pytest.mark.parametrize("value", [0.0, 10.0, 10.5, 12.0, 13.0, 31.0, 40.0, 41.0])
-def test_the_bisection_finds_the_first_id_a_scan_finds(
+def test_the_bisection_picks_the_rows_a_scan_picks(
     conn: sqlite3.Connection, op: str, value: float
 ) -> None:
     sql = f"SELECT {first_id('conversions', 'created_at', op)}"
     ((bound,),) = conn.execute(sql, (value, value))
-    )
     first = scanned(conn, op, value)
     assert bound <= first
     assert ids_from(conn, bound) == ids_from(conn, first)  # the same rows from either
