@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -30,12 +31,17 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(BENCH))
 
-from run import free_port, memory_kib, postwatch_command, server  # noqa: E402
+from run import (  # noqa: E402
+    configured_db,
+    free_port,
+    memory_kib,
+    postwatch_command,
+    read_only,
+    server,
+)
 
-from store import db, events, workspace  # noqa: E402
-from store.config import parse  # noqa: E402
+from store import events  # noqa: E402
 from store.records import Conversion, InboundRequest  # noqa: E402
-from store.schema import migrate  # noqa: E402
 
 CONFIG = """
 conversion_types = ["Lead", "Deposit"]
@@ -88,10 +94,7 @@ STATUSES = ("approved", "pending", "declined")
 
 def make(path: Path, count: int) -> None:
     """Fill a new database with ``count`` synthetic conversions (see the module docstring)."""
-    conn = db.connect(path)
-    migrate(conn)
-    with conn:
-        workspace.apply_workspace(conn, parse(CONFIG))
+    conn = configured_db(path, CONFIG)
     configs = {
         (row["campaign_id"], row["name"]): row["id"]
         for row in conn.execute("SELECT id, campaign_id, name FROM postback_configs")
@@ -191,7 +194,8 @@ def _one(conn: Any, n: int, at: float, campaign: int, configs: dict[tuple[int, s
 
 def sample(path: Path) -> dict[str, str]:
     """Values to filter by, taken from the database: the newest, a middle and the oldest."""
-    conn = db.connect(path)
+    conn = read_only(path)
+    conn.row_factory = sqlite3.Row
     newest = conn.execute("SELECT * FROM conversions ORDER BY id DESC LIMIT 1").fetchone()
     oldest = conn.execute("SELECT * FROM conversions ORDER BY id LIMIT 1").fetchone()
     click = conn.execute("SELECT * FROM clicks WHERE id = ?", (oldest["click_id"],)).fetchone()

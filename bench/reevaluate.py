@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from run import configured_db
+
 from listener.reevaluate import Selection, reevaluate
 from store import events, workspace
 from store.config import parse
-from store.db import connect
-from store.schema import migrate
 
 CONFIG = """
 conversion_types = ["Lead", "Deposit"]
@@ -49,7 +49,6 @@ statuses = [STATUSES]
 def fill(conn: sqlite3.Connection, count: int) -> None:
     """``count`` deposits of campaign ``bench`` (one in a hundred pending, the rest
     declined): ``all events`` fired, ``paid deposits`` filtered (it wants approved)."""
-    workspace.apply_workspace(conn, parse(CONFIG.replace("STATUSES", '"approved"')))
     campaign_id = conn.execute("SELECT id FROM campaigns WHERE key = 'bench'").fetchone()[0]
     at = time.time() - 3600
     conn.executemany(
@@ -126,8 +125,7 @@ def main() -> None:
     parser.add_argument("--conversions", type=int, default=100_000)
     count = parser.parse_args().conversions
     with tempfile.TemporaryDirectory() as folder:
-        conn = connect(Path(folder) / "bench.db")
-        migrate(conn)
+        conn = configured_db(Path(folder) / "bench.db", CONFIG.replace("STATUSES", '"approved"'))
         started = time.perf_counter()
         fill(conn, count)
         print(f"filled {count:,} conversions in {time.perf_counter() - started:.1f} s")

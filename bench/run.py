@@ -344,19 +344,9 @@ class Generator:
     def closed(self, port: int, prefix: str, duration: float) -> dict[str, Any]:
         """``connections`` connections sending back to back for ``duration`` seconds."""
         if self.wrk:
-            command = [
-                self.wrk,
-                "-t1",
-                f"-c{self.connections}",
-                f"-d{max(1, round(duration))}s",
-                "--timeout",
-                "10s",
-                "-s",
-                str(BENCH / "postbacks.lua"),
-                f"http://127.0.0.1:{port}",
-                "--",
-                prefix,
-            ]
+            command = wrk_command(
+                self.wrk, "postbacks.lua", port, duration, self.connections, prefix
+            )
         else:
             command = [
                 PY,
@@ -368,6 +358,26 @@ class Generator:
                 f"--duration={duration}",
             ]
         return _figures(command, duration + 60)
+
+
+def wrk_command(
+    wrk: str, script: str, port: int, seconds: float, connections: int, *args: str
+) -> list[str]:
+    """wrk on one thread with ``connections`` connections for ``seconds`` (whole, at least
+    one), running the bench script ``script`` with ``args``."""
+    return [
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / script),
+        f"http://127.0.0.1:{port}",
+        "--",
+        *args,
+    ]
 
 
 def paced(port: int, prefix: str, rate: float, duration: float) -> dict[str, Any]:
@@ -406,6 +416,26 @@ def _figures(command: list[str], timeout: float) -> dict[str, Any]:
 
 
 # --- the database after a run -------------------------------------------------------------
+
+
+def read_only(db: Path) -> sqlite3.Connection:
+    """A connection that only reads ``db`` (and never migrates it)."""
+    return sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+
+
+def configured_db(path: Path, config: str) -> sqlite3.Connection:
+    """A database at ``path`` in the newest schema with the configuration ``config`` (TOML)
+    applied, for a bench that writes its rows straight into the tables."""
+    from store import workspace
+    from store.config import parse
+    from store.db import connect
+    from store.schema import migrate
+
+    conn = connect(path)
+    migrate(conn)
+    workspace.apply_workspace(conn, parse(config))
+    conn.commit()
+    return conn
 
 
 def read_db(db: Path) -> sqlite3.Connection:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import hashlib
 import inspect
 import json
@@ -31,7 +30,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(BENCH))  # after ROOT: bench/tui.py must not shadow the tui package
 
+import presses  # noqa: E402
 from run import (  # noqa: E402
     CONFIG,
     FILTERED,
@@ -51,7 +50,9 @@ from run import (  # noqa: E402
     free_port,
     percentile,
     postwatch_command,
+    read_only,
     server,
+    wrk_command,
 )
 
 from store import totals  # noqa: E402
@@ -75,7 +76,7 @@ def bench_config(directory: Path, port: int) -> Path:
 
 
 def count(db: Path, table: str) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = read_only(db)
     try:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
     finally:
@@ -85,39 +86,15 @@ def count(db: Path, table: str) -> int:
 def wrk_run(port: int, seconds: float, seed: int, *, clicks: bool = True) -> dict[str, Any]:
     """One wrk run of bench/scale.lua (random ids) for ``seconds``."""
     assert WRK is not None, "the scale benchmark needs wrk"
-    command = [
-        WRK,
-        "-t1",
-        f"-c{CONNECTIONS}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(BENCH / "scale.lua"),
-        f"http://127.0.0.1:{port}",
-        "--",
-        str(seed),
-        "clicks" if clicks else "noclicks",
-    ]
+    mode = "clicks" if clicks else "noclicks"
+    command = wrk_command(WRK, "scale.lua", port, seconds, CONNECTIONS, str(seed), mode)
     return _figures(command, seconds + 60)
 
 
 def counting_run(port: int, seconds: float, prefix: str) -> dict[str, Any]:
     """One wrk run of bench/postbacks.lua (counting click ids, no txid) for ``seconds``."""
     assert WRK is not None, "the scale benchmark needs wrk"
-    command = [
-        WRK,
-        "-t1",
-        f"-c{CONNECTIONS}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(BENCH / "postbacks.lua"),
-        f"http://127.0.0.1:{port}",
-        "--",
-        prefix,
-    ]
+    command = wrk_command(WRK, "postbacks.lua", port, seconds, CONNECTIONS, prefix)
     return _figures(command, seconds + 60)
 
 
@@ -173,7 +150,7 @@ VIEW_OF = {stored: view for view, stored in STORED.items()}
 def bytes_per_conversion(db: Path) -> dict[str, Any]:
     """File size and dbstat's bytes per table (indexes counted with their table; a stored
     table under the name of the view readers use)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = read_only(db)
     try:
         conversions = int(conn.execute("SELECT count(*) FROM conversions").fetchone()[0])
         tables = dict(conn.execute("SELECT name, tbl_name FROM sqlite_master"))
@@ -196,7 +173,7 @@ def bytes_per_conversion(db: Path) -> dict[str, Any]:
 def header_totals_ms(db: Path) -> tuple[float, float]:
     """The header totals as the dashboard reads them at start (the kept counters): the first
     time on a freshly opened connection and the best of three after."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = read_only(db)
     try:
         started = time.perf_counter()
         totals.read(conn)
@@ -216,7 +193,7 @@ def header_totals_ms(db: Path) -> tuple[float, float]:
 
 def sample_ids(db: Path, rng: random.Random) -> dict[str, list[str]]:
     """Ids to trace: click ids, external ids and txids spread over the whole file."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = read_only(db)
     try:
         (top,) = conn.execute("SELECT max(id) FROM conversions").fetchone()
         ids = [rng.randint(1, top) for _ in range(SAMPLES)]
@@ -262,78 +239,8 @@ def trace_timings(port: int, ids: dict[str, list[str]]) -> dict[str, float]:
 # --- the dashboard, attached ---------------------------------------------------------------
 
 
-class Frames:
-    """When the active screen last drew a frame (headless: composed, not written); installed
-    once, as bench/tui.py --screens does."""
-
-    def __init__(self) -> None:
-        self.last: float | None = None
-        self._installed = False
-
-    def install(self) -> None:
-        if self._installed:
-            return
-        from textual.screen import Screen
-
-        frames = self
-        refresh = Screen._compositor_refresh
-
-        def drawn(screen: Any) -> None:
-            refresh(screen)
-            frames.last = time.perf_counter()
-
-        Screen._compositor_refresh = drawn  # type: ignore[method-assign]
-        self._installed = True
-
-
-FRAMES = Frames()
-
-
-async def _settle(app: Any, pilot: Any, until: Callable[[], bool], limit: float = 10.0) -> None:
-    deadline = time.perf_counter() + limit
-    while not until() and time.perf_counter() < deadline:
-        await asyncio.sleep(0.001)
-    await pilot.pause()
-
-
-async def _timed_press(
-    app: Any, pilot: Any, key: str, until: Callable[[], bool]
-) -> tuple[float, float]:
-    """Press ``key``; return (settled, painted) in ms: settled is until ``until`` holds and
-    Pilot sees the process idle (that check alone takes 20 ms or more), painted is until the
-    last frame drawn before that, what the user waits for."""
-    FRAMES.last = None
-    started = time.perf_counter()
-    await pilot.press(key)
-    await _settle(app, pilot, until)
-    settled = time.perf_counter()
-    painted = FRAMES.last if FRAMES.last is not None else started
-    return (settled - started) * 1000, (painted - started) * 1000
-
-
 def _grew(values: list[float], size: int) -> bool:
     return len(values) > size
-
-
-def _shown(app: Any, mode: str) -> bool:
-    return bool(app.current_mode == mode) and _tables_idle(app)
-
-
-def _tables_idle(app: Any) -> bool:
-    from tui.widgets.live_table import LiveTable
-
-    tables = list(app.screen.query(LiveTable))
-    return all(t.loaded and not t._busy and not t._paging for t in tables)
-
-
-def _built(app: Any) -> bool:
-    """Every screen built ahead and the heap frozen after them (what the dashboard does once
-    Live shows; older code builds none ahead: nothing to wait for). Live itself is shown, not
-    built ahead, so its flag says nothing."""
-    views = getattr(app, "views", {})
-    if not all(view.is_mounted for view in views.values()):
-        return False
-    return not getattr(app, "BUILD_AHEAD", False) or gc.get_freeze_count() > 0
 
 
 async def dashboard_timings(db: Path, port: int) -> dict[str, Any]:
@@ -358,41 +265,43 @@ async def dashboard_timings(db: Path, port: int) -> dict[str, Any]:
             details.append((time.perf_counter() - started) * 1000)
 
     LiveScreen.read_detail = timed  # type: ignore[method-assign, assignment]
-    FRAMES.install()
+    presses.FRAMES.install()
     options = DashOptions(db=db, attached=True, listener_url=f"http://127.0.0.1:{port}")
     app = PostwatchApp(options)
     result: dict[str, Any] = {}
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             await app.wait_ready()
-            await _settle(app, pilot, lambda: _tables_idle(app) and _built(app), limit=30.0)
+            await presses.settle(
+                pilot, lambda: presses.tables_idle(app) and presses.built(app), limit=30.0
+            )
             for _ in range(20):
                 count_before = len(details)
                 await pilot.press("down")
-                await _settle(app, pilot, partial(_grew, details, count_before), limit=2.0)
+                await presses.settle(pilot, partial(_grew, details, count_before), limit=2.0)
             result["Live: detail of the next conversion (Down), p99"] = percentile(details, 99)
             for key, name in SWITCHES:
-                shown = partial(_shown, app, name)
-                result[f"first switch to {name.title()}"] = await _timed_press(
-                    app, pilot, key, shown
+                shown = partial(presses.shown, app, name)
+                result[f"first switch to {name.title()}"] = await presses.timed_press(
+                    pilot, key, shown
                 )
             # Trace's id field has the focus, and "1" would be typed into it: leave it first.
             await pilot.press("escape")
             await pilot.pause()
             await pilot.press("1")
-            await _settle(app, pilot, partial(_shown, app, "live"))
+            await presses.settle(pilot, partial(presses.shown, app, "live"))
             assert app.current_mode == "live", f"PageDown would run on {app.current_mode}"
-            presses = [
-                await _timed_press(app, pilot, "pagedown", lambda: _tables_idle(app))
+            paged = [
+                await presses.timed_press(pilot, "pagedown", partial(presses.tables_idle, app))
                 for _ in range(50)
             ]
             result["PageDown x50 on Live, median press"] = (
-                percentile([p[0] for p in presses], 50),
-                percentile([p[1] for p in presses], 50),
+                percentile([p[0] for p in paged], 50),
+                percentile([p[1] for p in paged], 50),
             )
             result["PageDown x50 on Live, slowest press"] = (
-                max(p[0] for p in presses),
-                max(p[1] for p in presses),
+                max(p[0] for p in paged),
+                max(p[1] for p in paged),
             )
     finally:
         LiveScreen.read_detail = read_detail  # type: ignore[method-assign]

@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import math
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import presses  # noqa: E402
+from run import free_port  # noqa: E402
 from textual import events  # noqa: E402
 from textual.message import Message  # noqa: E402
 
@@ -87,6 +87,7 @@ min_payout = 1000
 
 
 def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile; NaN for no values (run.percentile says 0)."""
     if not values:
         return math.nan
     ordered = sorted(values)
@@ -102,12 +103,6 @@ def rss_mib() -> float:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Probe:
@@ -369,93 +364,39 @@ async def fill(base: str, count: int, concurrency: int = 20) -> None:
         await asyncio.gather(*(send(range(i, count, concurrency)) for i in range(concurrency)))
 
 
-class Frames:
-    """When the active screen last drew a frame (headless: composed, not written)."""
-
-    def __init__(self) -> None:
-        self.last: float | None = None
-
-    def install(self) -> None:
-        from textual.screen import Screen
-
-        frames = self
-        refresh = Screen._compositor_refresh
-
-        def drawn(screen: Screen[Any]) -> None:
-            refresh(screen)
-            frames.last = time.perf_counter()
-
-        Screen._compositor_refresh = drawn  # type: ignore[method-assign]
-
-
-def _tables_idle(app: PostwatchApp) -> bool:
-    tables = list(app.screen.query(LiveTable))
-    return all(t.loaded and not t._busy and not t._paging for t in tables)
-
-
-def _built(app: PostwatchApp) -> bool:
-    """Every screen built ahead and the heap frozen after them (what the dashboard does once
-    Live shows; older code builds none ahead: nothing to wait for). Live itself is shown, not
-    built ahead, so its flag says nothing."""
-    views = getattr(app, "views", {})
-    if not all(view.is_mounted for view in views.values()):
-        return False
-    return not getattr(app, "BUILD_AHEAD", False) or gc.get_freeze_count() > 0
-
-
-async def timed(
-    app: PostwatchApp, pilot: Any, frames: Frames, key: str, ready: Any
-) -> tuple[float, float]:
-    """Press ``key``; return (settled, painted) in ms, as bench/scale.py times a press."""
-    frames.last = None
-    started = time.perf_counter()
-    await pilot.press(key)
-    deadline = started + 10
-    while not ready() and time.perf_counter() < deadline:
-        await asyncio.sleep(0.001)
-    await pilot.pause()
-    settled = time.perf_counter()
-    painted = frames.last if frames.last is not None else started
-    return (settled - started) * 1000, (painted - started) * 1000
-
-
 async def screens_run(
-    db: Path, port: int, size: tuple[int, int], frames: Frames
+    db: Path, port: int, size: tuple[int, int], frames: presses.Frames
 ) -> dict[str, tuple[float, float]]:
     options = DashOptions(db=db, attached=True, listener_url=f"http://127.0.0.1:{port}")
     app = PostwatchApp(options)
     result: dict[str, tuple[float, float]] = {}
     async with app.run_test(size=size) as pilot:
         await app.wait_ready()
-        deadline = time.perf_counter() + 30
-        while not (_built(app) and _tables_idle(app)) and time.perf_counter() < deadline:
-            await asyncio.sleep(0.01)
+        await presses.settle(
+            pilot, lambda: presses.built(app) and presses.tables_idle(app), limit=30.0
+        )
         await pilot.pause(0.5)
         for round_name in ("first switch to", "switch back to"):
             for key, name in SWITCHES:
-                shown = partial(_shown, app, name)
-                result[f"{round_name} {name.title()}"] = await timed(app, pilot, frames, key, shown)
+                shown = partial(presses.shown, app, name)
+                result[f"{round_name} {name.title()}"] = await presses.timed_press(
+                    pilot, key, shown, frames
+                )
             await pilot.press("escape")  # out of Trace's id field, where 1 is typed
             await pilot.pause()
-            shown = partial(_shown, app, "live")
-            result[f"{round_name} Live"] = await timed(app, pilot, frames, "1", shown)
-        presses = [
-            await timed(app, pilot, frames, "pagedown", partial(_tables_idle, app))
-            for _ in range(50)
-        ]
+            shown = partial(presses.shown, app, "live")
+            result[f"{round_name} Live"] = await presses.timed_press(pilot, "1", shown, frames)
+        idle = partial(presses.tables_idle, app)
+        paged = [await presses.timed_press(pilot, "pagedown", idle, frames) for _ in range(50)]
         result["PageDown x50 on Live, median"] = (
-            percentile([p[0] for p in presses], 50),
-            percentile([p[1] for p in presses], 50),
+            percentile([p[0] for p in paged], 50),
+            percentile([p[1] for p in paged], 50),
         )
         result["PageDown x50 on Live, slowest"] = (
-            max(p[0] for p in presses),
-            max(p[1] for p in presses),
+            max(p[0] for p in paged),
+            max(p[1] for p in paged),
         )
     return result
-
-
-def _shown(app: PostwatchApp, mode: str) -> bool:
-    return app.current_mode == mode and _tables_idle(app)
 
 
 async def screens(conversions: int, sizes: list[tuple[int, int]], reuse: Path | None) -> None:
@@ -466,7 +407,7 @@ async def screens(conversions: int, sizes: list[tuple[int, int]], reuse: Path | 
     db = workdir / "bench.db"
     if reuse is not None:
         shutil.copyfile(reuse, db)
-    frames = Frames()
+    frames = presses.Frames()
     frames.install()
     serve = await start_serve(db, config, port)
     results: dict[str, dict[str, tuple[float, float]]] = {}

@@ -19,15 +19,15 @@ from typing import Any
 from urllib.parse import unquote
 
 from listener import kinds, outbound, rules
-from listener.capture import _body_params, form_fields
+from listener.capture import body_params, form_fields
 from listener.delivery import Outbox
 from listener.endpoints import wrong_way
 from listener.parsing import Postback, Rejection, parse_payout, resolve_status
 from listener.pipeline import (
     Answer,
     Decided,
-    _convert,
     record_click,
+    record_conversion,
     record_postback,
     reject,
 )
@@ -133,7 +133,7 @@ def _params(request: InboundRequest) -> tuple[dict[str, str], Rejection | None]:
     params = form_fields(request.query)
     if request.body:
         try:
-            params.update(_body_params(request.body, request.headers.get("Content-Type", "")))
+            params.update(body_params(request.body, request.headers.get("Content-Type", "")))
         except ValueError as error:
             return params, Rejection(400, str(error))
     return params, None
@@ -296,7 +296,9 @@ def enter_conversion(
     )
     request = _manual_request(entry, remote, at)
     if entry.fire:
-        answer = _convert(conn, request, postback, payout, click, snapshot, new_click=False)
+        answer = record_conversion(
+            conn, request, postback, payout, click, snapshot, new_click=False
+        )
     else:
         answer = _record_only(conn, request, postback, payout, click, snapshot)
     conversion_id = answer.body.get("conversion_id")
@@ -325,7 +327,7 @@ def _record_only(
 ) -> Answer:
     """A conversion entered by hand without firing: created (or, same click and txid,
     updated) as a postback is, with one skipped decision per postback config."""
-    return _convert(
+    return record_conversion(
         conn, request, postback, payout, click, snapshot, new_click=False, decide_each=_unfired
     )
 

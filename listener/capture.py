@@ -73,7 +73,7 @@ async def capture(
     params = form_fields(query)
     if body and oversize is None and rejection is None:
         try:
-            params.update(_body_params(body, request.content_type))
+            params.update(body_params(body, request.content_type))
         except ValueError as error:
             rejection = Rejection(400, str(error))
     return captured, params, rejection, oversize
@@ -96,7 +96,9 @@ async def read_body(content: StreamReader, limit: int) -> tuple[bytes, bool]:
     return raw[:limit], size > limit
 
 
-def _body_params(body: str, content_type: str) -> dict[str, str]:
+def body_params(body: str, content_type: str) -> dict[str, str]:
+    """The fields of a request body: a JSON object's (values as text, null as empty) or a
+    form's. Raises ``ValueError`` with the sentence to answer when the JSON cannot be read."""
     if "json" in content_type or body.lstrip().startswith("{"):
         try:
             data = json.loads(body)

@@ -161,7 +161,7 @@ def record_postback(
         if new:  # the click was made for this postback, which is refused: keep only the log
             events.delete_click(conn, click.id)
         return reject(conn, request, rejection, postback.click_id)
-    return _convert(conn, request, postback, payout, click, snapshot, new_click=new)
+    return record_conversion(conn, request, postback, payout, click, snapshot, new_click=new)
 
 
 # What a postback does with the conversion it repeats.
@@ -260,7 +260,7 @@ def decide(
     return Decided(config, decision, built)
 
 
-def _convert(
+def record_conversion(
     conn: sqlite3.Connection,
     request: InboundRequest,
     postback: Postback,

@@ -15,8 +15,10 @@ conversion is never sent again by a re-evaluation.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,8 +123,8 @@ def _campaign_id(setup: Snapshot, key: str | None) -> int | None:
 
 def _pages(
     conn: sqlite3.Connection, chosen: Selection, campaign_id: int | None
-) -> Iterator[list[Conversion]]:
-    """The chosen conversions, page by page in id order."""
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The chosen conversions, page by page in id order, as plain rows."""
     after = 0
     while True:
         page = events.conversion_page(
@@ -137,7 +139,7 @@ def _pages(
         if not page:
             return
         yield page
-        after = page[-1].id
+        after = page[-1][0]
 
 
 def _never_again(decided: pipeline.Decided, sent: float | None) -> pipeline.Decided:
@@ -192,23 +194,32 @@ def _change(
 
 
 class _Rules:
-    """``rules.decide``, remembered for the inputs it reads (the config, the conversion's
-    type, status and payout, when the config last fired): a campaign's conversions share a
-    few of them, and a re-evaluation reads many conversions."""
+    """``rules.decide`` for many conversions. A decision's verdict depends only on the config,
+    the conversion's type, status and payout, and whether the config fired before (not when):
+    a campaign's conversions share a few of those, so each verdict is worked out once. The
+    whole decision, whose reasons may name when it fired, is made only for a verdict that
+    may flip."""
 
     def __init__(self) -> None:
-        self._known: dict[tuple[Any, ...], rules.Decision] = {}
+        # (config id, (type, status, payout), never fired) -> verdict
+        self.verdicts: dict[tuple[Any, ...], Verdict] = {}
 
-    def decide(
+    def verdict(
         self, config: PostbackConfig, conversion: Conversion, fired_at: float | None
-    ) -> rules.Decision:
-        key = (config.id, conversion.type, conversion.status, conversion.payout, fired_at)
-        found = self._known.get(key)
-        if found is None:
-            if len(self._known) > 100_000:  # bounded: fired times are all different
-                self._known.clear()
-            found = self._known[key] = rules.decide(config, conversion, fired_at=fired_at)
+    ) -> Verdict:
+        """The verdict, worked out and kept (``verdicts``) when not known yet."""
+        if len(self.verdicts) > 100_000:  # bounded: payouts may all differ
+            self.verdicts.clear()
+        values = (conversion.type, conversion.status, conversion.payout)
+        found = self.decide(config, conversion, fired_at).verdict
+        self.verdicts[(config.id or 0, values, fired_at is None)] = found
         return found
+
+    @staticmethod
+    def decide(
+        config: PostbackConfig, conversion: Conversion, fired_at: float | None
+    ) -> rules.Decision:
+        return rules.decide(config, conversion, fired_at=fired_at)
 
 
 @dataclass(frozen=True)
@@ -222,29 +233,42 @@ class _Candidate:
 
 
 def _candidates(
-    page: Sequence[Conversion],
+    page: Sequence[tuple[Any, ...]],
     setup: Snapshot,
     past: events.PastDecisions,
     decide: _Rules,
     fire: bool,
 ) -> Iterator[_Candidate]:
-    """The decisions of a page that the rule alone flips (in pure Python, no I/O). The hot
-    loop of a re-evaluation: it reads the past rows as they are, and makes a record only of
-    a decision that may flip."""
+    """The decisions of a page (conversions as plain rows, in ``Conversion``'s field order)
+    that the rule alone flips (in pure Python, no I/O). The hot loop of a re-evaluation: it
+    reads the rows as they are, and makes a record only of a conversion whose verdict is
+    not known yet or may flip."""
     latest, fired = past.latest, past.fired
-    for conversion in page:
-        campaign = setup.campaigns.get(conversion.campaign_id)
-        if campaign is None:
-            continue
-        for config in campaign.campaign.postbacks:
-            key = (conversion.id, config.id or 0)
-            row = latest.get(key)
-            verdict = decide.decide(config, conversion, fired.get(key))
-            if verdict.verdict not in _FLIPS or (row is not None and row[3] == verdict.verdict):
+    configs = {
+        campaign_id: [(config.id or 0, config) for config in one.campaign.postbacks]
+        for campaign_id, one in setup.campaigns.items()
+    }
+    verdicts = decide.verdicts
+    for row in page:
+        conversion_id, values = row[0], (row[3], row[4], row[6])  # id; type, status, payout
+        conversion: Conversion | None = None
+        for config_id, config in configs.get(row[2], ()):  # its campaign's
+            key = (conversion_id, config_id)
+            never = key not in fired  # whether it fired before, not when: the verdict's
+            verdict = verdicts.get((config_id, values, never))
+            if verdict is None:
+                conversion = conversion or Conversion(*row)
+                verdict = decide.verdict(config, conversion, past.fired_at(key))
+            if verdict not in _FLIPS:
+                continue
+            last = latest.get(key)
+            if last is not None and last[3] == verdict:
                 continue  # what most decisions are: no change
             before = past.get(key)
-            if _flips(before, verdict, fire):
-                yield _Candidate(config, conversion, before, verdict)
+            conversion = conversion or Conversion(*row)
+            decision = decide.decide(config, conversion, past.fired_at(key))
+            if _flips(before, decision, fire):
+                yield _Candidate(config, conversion, before, decision)
 
 
 def _decided(
@@ -274,13 +298,13 @@ def _decided(
 
 def _page_plan(
     conn: sqlite3.Connection,
-    page: Sequence[Conversion],
+    page: Sequence[tuple[Any, ...]],
     setup: Snapshot,
     decide: _Rules,
     at: float,
     fire: bool,
 ) -> list[Planned]:
-    past = events.past_decisions(conn, [conversion.id for conversion in page], UNSENT)
+    past = events.past_decisions(conn, [row[0] for row in page], UNSENT)
     candidates = list(_candidates(page, setup, past, decide, fire))
     if not candidates:
         return []
@@ -320,10 +344,25 @@ def plan(
     decide = _Rules()
     seen = 0
     planned: list[Planned] = []
-    for page in _pages(conn, chosen, campaign_id):
-        seen += len(page)
-        planned += _page_plan(conn, page, setup, decide, at, fire)
+    with _collector_paused():
+        for page in _pages(conn, chosen, campaign_id):
+            seen += len(page)
+            planned += _page_plan(conn, page, setup, decide, at, fire)
     return seen, planned
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile: a re-evaluation makes hundreds of thousands of
+    small objects (rows, records) that all live until its page is done, and the collector's
+    passes over them, a fifth of its time, would find nothing to free."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _record(

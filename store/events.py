@@ -12,6 +12,8 @@ from typing import Any, NamedTuple
 
 from store.jsontext import dumps
 from store.records import Attempt, Click, Conversion, InboundRequest
+from store.rows import record_of
+from store.timeline import first_id
 
 RESPONSE_LIMIT = 2048  # bytes of an answer kept on a delivery attempt
 CACHED_TEXTS = 50_000  # interned texts whose ids a writer keeps in memory
@@ -157,30 +159,12 @@ def delete_click(conn: sqlite3.Connection, click_id: str) -> None:
 
 def get_click(conn: sqlite3.Connection, click_id: str) -> Click | None:
     row = conn.execute("SELECT * FROM clicks WHERE id = ?", (click_id,)).fetchone()
-    if row is None:
-        return None
-    return Click(
-        id=row["id"],
-        campaign_id=row["campaign_id"],
-        external_id=row["external_id"],
-        params=json.loads(row["params"]),
-        created_at=row["created_at"],
-    )
+    return None if row is None else record_of(row, Click)
 
 
 def conversion(row: sqlite3.Row) -> Conversion:
     """A conversions row as the record the rule engine reads."""
-    return Conversion(
-        id=row["id"],
-        click_id=row["click_id"],
-        campaign_id=row["campaign_id"],
-        type=row["type"],
-        status=row["status"],
-        raw_status=row["raw_status"],
-        payout=row["payout"],
-        currency=row["currency"],
-        txid=row["txid"],
-    )
+    return record_of(row, Conversion)
 
 
 def find_conversion(
@@ -366,21 +350,7 @@ def load_attempt(conn: sqlite3.Connection, delivery_id: int) -> Attempt | None:
 
 
 def _attempt(row: sqlite3.Row) -> Attempt:
-    return Attempt(
-        id=row["id"],
-        decision_id=row["decision_id"],
-        attempt=row["attempt"],
-        resend_of=row["resend_of"],
-        kind=row["kind"],
-        method=row["method"],
-        url=row["url"],
-        headers=json.loads(row["headers"]),
-        body=row["body"],
-        success_body=row["success_body"],
-        failure_body=row["failure_body"],
-        platform=json.loads(row["platform"]),
-        due_at=row["due_at"],
-    )
+    return record_of(row, Attempt)
 
 
 def finish_attempt(
@@ -665,20 +635,25 @@ def conversion_page(
     since: float | None = None,
     until: float | None = None,
     ids: Sequence[int] = (),
-) -> list[Conversion]:
+) -> list[tuple[Any, ...]]:
     """One page of conversions in id order, above ``after``: of a campaign, created in
-    [since, until), or among ``ids`` (every one given must hold)."""
+    [since, until), or among ``ids`` (every one given must hold). Plain rows in the field
+    order of ``Conversion`` (``Conversion(*row)``): a page is large, and a re-evaluation
+    makes the record of few of them."""
     where = ["id > ?"]
     values: list[Any] = [after]
     if campaign_id is not None:
         where.append("campaign_id = ?")
         values.append(campaign_id)
+    # the id bounds of the time range (store.timeline), then the exact condition
     if since is not None:
-        where.append("created_at >= ?")
-        values.append(since)
+        where.append(f"id >= {first_id('conversions', 'created_at', '>=')}")
+        where.append("+created_at >= ?")
+        values += [since, since, since]
     if until is not None:
-        where.append("created_at < ?")
-        values.append(until)
+        where.append(f"id < {first_id('conversions', 'created_at', '>=')}")
+        where.append("+created_at < ?")
+        values += [until, until, until]
     if ids:
         where.append(f"id IN ({', '.join('?' * len(ids))})")
         values += list(ids)
@@ -687,8 +662,8 @@ def conversion_page(
         " ORDER BY id LIMIT ?",
         (*values, limit),
     )
-    cursor.row_factory = None  # plain tuples, in the record's field order: a page is large
-    return [Conversion(*row) for row in cursor]
+    cursor.row_factory = None
+    return cursor.fetchall()
 
 
 class PastDecision(NamedTuple):
@@ -708,17 +683,37 @@ def _in(ids: Sequence[Any]) -> str:
 
 class PastDecisions:
     """The past decisions of a page of conversions, kept as the rows read (a page holds
-    thousands): ``get`` makes the record of one."""
+    thousands): ``get`` makes the record of one. ``fired`` holds, for each config that fired
+    for a conversion, the row of its last fired decision; ``fired_at`` reads its time (the
+    event's when the row stores none), which only a decision that may change needs."""
 
-    def __init__(self, latest: dict[tuple[int, int], tuple[Any, ...]], fired: dict[Any, float]):
+    def __init__(
+        self,
+        latest: dict[tuple[int, int], tuple[Any, ...]],
+        fired: dict[tuple[int, int], tuple[Any, ...]],
+        conn: sqlite3.Connection | None = None,
+    ):
         self.latest = latest
         self.fired = fired
+        self._conn = conn
+
+    def fired_at(self, key: tuple[int, int]) -> float | None:
+        """When the config last fired for the conversion (None: never)."""
+        row = self.fired.get(key)
+        if row is None:
+            return None
+        if row[5] is not None or self._conn is None:
+            return None if row[5] is None else float(row[5])
+        found = self._conn.execute(
+            "SELECT at FROM conversion_event_rows WHERE id = ?", (row[6],)
+        ).fetchone()
+        return None if found is None else float(found[0])
 
     def get(self, key: tuple[int, int]) -> PastDecision | None:
         row = self.latest.get(key)
         if row is None:
             return None
-        return PastDecision(row[2], row[3], bool(row[4]), self.fired.get(key))
+        return PastDecision(row[2], row[3], bool(row[4]), self.fired_at(key))
 
 
 def past_decisions(
@@ -731,15 +726,15 @@ def past_decisions(
     Ids close together (one campaign's page) are read as a range, one seek instead of one per
     id; the few other rows in it are skipped."""
     if not conversion_ids:
-        return PastDecisions({}, {})
+        return PastDecisions({}, {}, conn)
     # The stored table (schema step 8), not its view: a skipped row alone reads its reasons'
-    # text, a fired one alone its time (stored NULL when it is its event's).
+    # text; the time (stored NULL when it is its event's) is read later, and only for a
+    # decision that may change (``PastDecisions.fired_at``).
     columns = (
         "conversion_id, postback_config_id, id, verdict,"
         " verdict = 'skipped' AND"
         " (SELECT substr(value, -length(?)) FROM texts WHERE id = reasons_text) = ?,"
-        " CASE WHEN verdict = 'fired' THEN coalesce(at,"
-        " (SELECT at FROM conversion_event_rows e WHERE e.id = event_id)) END"
+        " at, event_id"
     )
     end = json.dumps(marked) + "]"  # the reasons end with "<marked>"]
     low, high = conversion_ids[0], conversion_ids[-1]
@@ -752,16 +747,15 @@ def past_decisions(
         [end, end, *values],
     )
     cursor.row_factory = None
-    wanted = set(conversion_ids)
-    latest: dict[tuple[int, int], tuple[Any, ...]] = {}
-    fired: dict[tuple[int, int], float] = {}
-    for row in cursor:
-        if row[0] in wanted:
-            key = (row[0], row[1])
-            latest[key] = row
-            if row[3] == "fired":  # by event: the last one is the latest
-                fired[key] = row[5]
-    return PastDecisions(latest, fired)
+    rows = cursor.fetchall()
+    if high - low + 1 != len(conversion_ids):  # a range of exactly these ids has no other
+        wanted = set(conversion_ids)
+        rows = [row for row in rows if row[0] in wanted]
+    # By event: of a config's rows for a conversion, the last one is the latest (and the
+    # last fired one, when it last fired).
+    latest = {(row[0], row[1]): row for row in rows}
+    fired = {(row[0], row[1]): row for row in rows if row[3] == "fired"}
+    return PastDecisions(latest, fired, conn)
 
 
 def decision_reasons(conn: sqlite3.Connection, decision_ids: Sequence[int]) -> dict[int, list[str]]:
@@ -779,16 +773,7 @@ def clicks_by_id(conn: sqlite3.Connection, click_ids: Sequence[str]) -> dict[str
     if not click_ids:
         return {}
     rows = conn.execute(f"SELECT * FROM clicks WHERE id IN {_in(click_ids)}", list(click_ids))
-    return {
-        row["id"]: Click(
-            id=row["id"],
-            campaign_id=row["campaign_id"],
-            external_id=row["external_id"],
-            params=json.loads(row["params"]),
-            created_at=row["created_at"],
-        )
-        for row in rows
-    }
+    return {row["id"]: record_of(row, Click) for row in rows}
 
 
 def delivered_at(

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, Final, Literal
 
 from store.platforms import SETTINGS as PLATFORM_SETTINGS
+from store.rows import JSON
 
 # -- typed names -----------------------------------------------------------------------------
 # StrEnum members equal their strings, so rows, JSON and the config file hold the plain words.
@@ -411,7 +412,7 @@ class Click:
     id: str
     campaign_id: int
     external_id: str
-    params: dict[str, str]
+    params: dict[str, str] = field(metadata=JSON)
     created_at: float
 
 
@@ -455,9 +456,9 @@ class Attempt:
     kind: str
     method: str
     url: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(metadata=JSON)
     body: str
     success_body: str
     failure_body: str
-    platform: dict[str, Any]
+    platform: dict[str, Any] = field(metadata=JSON)
     due_at: float = 0.0

@@ -10,7 +10,7 @@ What is deleted, oldest first, each pass walking its table by id:
 - a click made before the cut that no conversion refers to any more;
 - an inbound request received before the cut, unless the conversion it belongs to or the
   click it names is kept (its trace still shows it);
-- a sink record received before the cut.
+- a sink record received before the cut, and a test postback sent before it.
 
 Each step is one writer job of a few milliseconds (the number of rows a step scans adapts
 to keep it there), so postbacks keep being written between, and alongside, the steps. A dry
@@ -28,11 +28,11 @@ import asyncio
 import sqlite3
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from store import totals
 from store.db import Store
@@ -100,6 +100,7 @@ class Deleted:
     clicks: int = 0
     inbound: int = 0
     sink_records: int = 0
+    test_postbacks: int = 0
 
     def add(self, other: Deleted) -> None:
         for name in vars(self):
@@ -137,19 +138,50 @@ def _window(
     return int(row[0]), float(row[1]) >= cut
 
 
-def conversions_step(
-    conn: sqlite3.Connection, *, cut: float, after: int, scan: int, dry_run: bool
-) -> Step:
-    """Delete (or count) the old conversions among the next ``scan`` after id ``after``, with
-    their events, decisions and attempts."""
-    started = time.perf_counter()
-    window = _window(conn, "conversions", "id", "created_at", after, scan, cut)
-    if window is None:
-        return Step(Deleted(), after, True, _ms(started))
-    last, done = window
-    if not dry_run:
-        totals.advance(conn)  # count what is there before deleting (see totals.remove)
-    bounds = {"cut": cut, "after": after, "last": last}
+class Bounds(TypedDict):
+    """The window a step prunes: rows with a key in (``after``, ``last``], made before
+    ``cut``."""
+
+    cut: float
+    after: int
+    last: int
+
+
+# What a step does with the rows of its window: delete them (or, dry, count them) and say how
+# many, with the old conversions it kept for a pending delivery.
+Prune = Callable[[sqlite3.Connection, Bounds, bool], tuple["Deleted", int]]
+
+
+@dataclass(frozen=True)
+class Walk:
+    """One pass of a prune: its table walked by ``key`` oldest first, ``stamp`` its rows'
+    time, ``prune`` what a step does in its window, ``counted`` whether the header totals
+    count the table's rows."""
+
+    table: str
+    key: str
+    stamp: str
+    prune: Prune
+    counted: bool = True
+
+    def __call__(
+        self, conn: sqlite3.Connection, *, cut: float, after: int, scan: int, dry_run: bool
+    ) -> Step:
+        """One step: prune the next ``scan`` rows after ``after`` (a writer job)."""
+        started = time.perf_counter()
+        window = _window(conn, self.table, self.key, self.stamp, after, scan, cut)
+        if window is None:
+            return Step(Deleted(), after, True, _ms(started))
+        last, done = window
+        if self.counted and not dry_run:
+            totals.advance(conn)  # count what is there before deleting (see totals.remove)
+        deleted, pending = self.prune(conn, Bounds(cut=cut, after=after, last=last), dry_run)
+        return Step(deleted, last, done, _ms(started), kept_pending=pending)
+
+
+def _conversions(conn: sqlite3.Connection, bounds: Bounds, dry_run: bool) -> tuple[Deleted, int]:
+    """The old conversions of the window, with their events, decisions and attempts; and how
+    many old ones a pending attempt keeps."""
     ids = [
         int(r[0])
         for r in conn.execute(
@@ -165,8 +197,7 @@ def conversions_step(
         " WHERE d.conversion_id = c.id AND +a.outcome = 'pending')",
         bounds,
     ).fetchone()
-    deleted = _delete_conversions(conn, ids, dry_run=dry_run)
-    return Step(deleted, last, done, _ms(started), kept_pending=int(pending))
+    return _delete_conversions(conn, ids, dry_run=dry_run), int(pending)
 
 
 _IN = "IN (SELECT value FROM json_each(?))"
@@ -193,26 +224,15 @@ def _delete_conversions(conn: sqlite3.Connection, ids: list[int], *, dry_run: bo
 
 
 def _count_or_delete(
-    conn: sqlite3.Connection, from_where: str, args: tuple[object, ...], dry_run: bool
+    conn: sqlite3.Connection, from_where: str, args: Sequence[object] | Bounds, dry_run: bool
 ) -> int:
     if dry_run:
         return int(conn.execute(f"SELECT count(*) {from_where}", args).fetchone()[0])
     return int(conn.execute(f"DELETE {from_where}", args).rowcount)
 
 
-def clicks_step(
-    conn: sqlite3.Connection, *, cut: float, after: int, scan: int, dry_run: bool
-) -> Step:
-    """Delete (or count) the old clicks that no conversion keeps among the next ``scan``
-    after rowid ``after``."""
-    started = time.perf_counter()
-    window = _window(conn, "clicks", "rowid", "created_at", after, scan, cut)
-    if window is None:
-        return Step(Deleted(), after, True, _ms(started))
-    last, done = window
-    if not dry_run:
-        totals.advance(conn)  # count what is there before deleting (see totals.remove)
-    bounds = {"cut": cut, "after": after, "last": last}
+def _clicks(conn: sqlite3.Connection, bounds: Bounds, dry_run: bool) -> tuple[Deleted, int]:
+    """The old clicks of the window that no conversion keeps."""
     rowids = [
         int(r[0])
         for r in conn.execute(
@@ -228,22 +248,11 @@ def clicks_step(
         )
         if not dry_run:
             totals.remove(conn, totals.Totals(clicks=deleted.clicks))
-    return Step(deleted, last, done, _ms(started))
+    return deleted, 0
 
 
-def inbound_step(
-    conn: sqlite3.Connection, *, cut: float, after: int, scan: int, dry_run: bool
-) -> Step:
-    """Delete (or count) the old inbound requests that nothing kept needs among the next
-    ``scan`` after id ``after``."""
-    started = time.perf_counter()
-    window = _window(conn, "inbound", "id", "received_at", after, scan, cut)
-    if window is None:
-        return Step(Deleted(), after, True, _ms(started))
-    last, done = window
-    if not dry_run:
-        totals.advance(conn)  # count what is there before deleting (see totals.remove)
-    bounds = {"cut": cut, "after": after, "last": last}
+def _inbound(conn: sqlite3.Connection, bounds: Bounds, dry_run: bool) -> tuple[Deleted, int]:
+    """The old inbound requests of the window that nothing kept needs."""
     row = conn.execute(
         "SELECT json_group_array(i.id), count(*), coalesce(sum(i.outcome = 'rejected'), 0),"
         " coalesce(sum(i.endpoint = 'postback'), 0) FROM inbound i"
@@ -256,27 +265,29 @@ def inbound_step(
         totals.remove(
             conn, totals.Totals(inbound=deleted.inbound, rejected=row[2], postbacks=row[3])
         )
-    return Step(deleted, last, done, _ms(started))
+    return deleted, 0
 
 
-def sink_records_step(
-    conn: sqlite3.Connection, *, cut: float, after: int, scan: int, dry_run: bool
-) -> Step:
-    """Delete (or count) the sink records received before the cut among the next ``scan``."""
-    started = time.perf_counter()
-    window = _window(conn, "sink_records", "id", "received_at", after, scan, cut)
-    if window is None:
-        return Step(Deleted(), after, True, _ms(started))
-    last, done = window
-    deleted = Deleted(
-        sink_records=_count_or_delete(
-            conn,
-            "FROM sink_records WHERE id > ? AND id <= ? AND received_at < ?",
-            (after, last, cut),
-            dry_run,
-        )
-    )
-    return Step(deleted, last, done, _ms(started))
+def _by_age(table: str, stamp: str) -> Prune:
+    """A table whose rows go by their own age alone (nothing hangs off them)."""
+
+    def prune(conn: sqlite3.Connection, bounds: Bounds, dry_run: bool) -> tuple[Deleted, int]:
+        sql = f"FROM {table} WHERE id > :after AND id <= :last AND {stamp} < :cut"
+        return Deleted(**{table: _count_or_delete(conn, sql, bounds, dry_run)}), 0
+
+    return prune
+
+
+conversions_step = Walk("conversions", "id", "created_at", _conversions)
+clicks_step = Walk("clicks", "rowid", "created_at", _clicks)
+inbound_step = Walk("inbound", "id", "received_at", _inbound)
+# Sink records and test postbacks are not in the header totals.
+sink_records_step = Walk(
+    "sink_records", "id", "received_at", _by_age("sink_records", "received_at"), counted=False
+)
+test_postbacks_step = Walk(
+    "test_postbacks", "id", "sent_at", _by_age("test_postbacks", "sent_at"), counted=False
+)
 
 
 def _ms(started: float) -> float:
@@ -286,7 +297,13 @@ def _ms(started: float) -> float:
 StepJob = Callable[..., Step]
 # In this order: a click is free once its conversions are gone, an inbound request once its
 # click and conversion are.
-PASSES: tuple[StepJob, ...] = (conversions_step, clicks_step, inbound_step, sink_records_step)
+PASSES: tuple[Walk, ...] = (
+    conversions_step,
+    clicks_step,
+    inbound_step,
+    sink_records_step,
+    test_postbacks_step,
+)
 
 
 # -- giving the space back ---------------------------------------------------------------------
@@ -498,7 +515,8 @@ def describe(pruned: Pruned) -> list[str]:
     lines = [
         f"{verb} what is older than {cut}: {d.conversions} conversions ({d.conversion_events}"
         f" events, {d.decisions} decisions, {d.deliveries} delivery attempts), {d.clicks}"
-        f" clicks, {d.inbound} inbound requests, {d.sink_records} sink records"
+        f" clicks, {d.inbound} inbound requests, {d.sink_records} sink records,"
+        f" {d.test_postbacks} test postbacks"
     ]
     if pruned.kept_pending:
         lines.append(

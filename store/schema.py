@@ -532,6 +532,35 @@ MIGRATIONS: list[Migration] = [
         error              TEXT
     );
     """,
+    # 12: smaller filter indexes (store/read/filters.py). The time indexes of conversions and
+    # inbound go: their time grows with the id, and a time's id bound is found by bisection
+    # over the id (store/timeline.py). A filter on one of a few fixed values (a conversion's
+    # status, a decision's verdict, a request's endpoint) reads a partial index of that
+    # value's ids, which holds no copy of the value; fired decisions are already in
+    # decisions_fired. Rejected requests have a partial index; accepted ones, nearly all of
+    # them, are found by a newest-first walk that checks each row.
+    """
+    DROP INDEX IF EXISTS conversions_created;
+    DROP INDEX IF EXISTS inbound_received;
+    DROP INDEX IF EXISTS conversions_status;
+    DROP INDEX IF EXISTS decisions_verdict;
+    DROP INDEX IF EXISTS inbound_outcome;
+    DROP INDEX IF EXISTS inbound_endpoint;
+    """
+    + "".join(
+        f"CREATE INDEX conversions_{status} ON conversions(id) WHERE status = '{status}';\n"
+        for status in ("approved", "pending", "declined", "other")  # frozen: Status as of 12
+    )
+    + "".join(
+        f"CREATE INDEX decisions_{verdict} ON decision_rows(conversion_id)"
+        f" WHERE verdict = '{verdict}';\n"
+        for verdict in ("filtered", "skipped")  # fired: decisions_fired(conversion_id, ...)
+    )
+    + "".join(
+        f"CREATE INDEX inbound_{endpoint}s ON inbound_rows(id) WHERE endpoint = '{endpoint}';\n"
+        for endpoint in ("click", "postback")
+    )
+    + "CREATE INDEX inbound_rejected ON inbound_rows(id) WHERE outcome = 'rejected';\n",
 ]
 
 

@@ -4,8 +4,10 @@ traffic-source stand-in, and small waits. The fixtures that hand them out are in
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -512,6 +514,31 @@ def run(*args: str, obj: Any = None) -> tuple[int, str]:
 
     result = CliRunner().invoke(cli, list(args), obj=obj)
     return result.exit_code, result.output
+
+
+async def postwatch(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """``postwatch ARGS`` in a process of its own, as a user runs a command beside a running
+    listener (it calls that listener's API): the exit code, the output and the errors."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from listener.cli import cli; cli(prog_name='postwatch')",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=None if env is None else os.environ | env,
+    )
+    out, err = await process.communicate()
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+def count_rows(db: Path, table: str) -> int:
+    """How many rows ``table`` of the database at ``db`` holds now."""
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def import_text(tmp_path: Path, db: Path, text: str, name: str = "file.toml") -> tuple[int, str]:

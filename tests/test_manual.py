@@ -4,12 +4,11 @@ postback would be, or only recorded; marked manual wherever they are shown."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 from listener.story import markdown, story
 from store import reads
-from tests.helpers import Listener, Target, config_for, until
+from tests.helpers import Listener, Target, config_for, postwatch, until
 
 RECEIVER = "/pb?v={external_id}&p={payout}&t={type}&s={status}"
 
@@ -115,25 +114,12 @@ async def test_the_conversion_add_command(pw: Listener, target: Target) -> None:
     clickid = await pw.click(ref_id="visitor-4")
     args = ["conversion", "add", clickid, "--type", "Lead", "--status", "approved"]
     args += ["--payout", "3.5", "--no-fire", "--url", pw.base, "--db", str(pw.store.path)]
-    code, out, err = await _postwatch(*args)
+    code, out, err = await postwatch(*args)
     assert code == 0, err
     assert "(manual, not fired)" in out and "SKIPPED postback 'all events'" in out
-    code, out, err = await _postwatch(
+    code, out, err = await postwatch(
         "conversion", "add", "unknown-click", "--url", pw.base, "--db", str(pw.store.path)
     )
     assert code == 1 and "unknown click id 'unknown-click'" in err
     await asyncio.sleep(0.2)
     assert target.received == []
-
-
-async def _postwatch(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "from listener.cli import cli; cli(prog_name='postwatch')",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    return process.returncode or 0, out.decode(), err.decode()

@@ -80,16 +80,25 @@ def walked(sql: str) -> str | None:
     return None if match is None else match.group(1).lower()
 
 
+def partial_indexes(conn: sqlite3.Connection) -> frozenset[str]:
+    """The indexes that hold only the rows their WHERE picks (schema step 12)."""
+    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
+    return frozenset(name for name, sql in rows if sql and re.search(r"\bWHERE\b", sql, re.I))
+
+
 def full_scans(conn: sqlite3.Connection, sql: str) -> list[str]:
-    """The plan lines of ``sql`` that scan a growing table from end to end."""
+    """The plan lines of ``sql`` that scan a growing table from end to end. Reading a
+    partial index from end to end is not one: it holds only the rows of the filter (SQLite
+    picks one only when the query's WHERE implies the index's)."""
     names = aliases(sql)
     plan = [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
     walk = walked(sql)
     sorted_walk = any("TEMP B-TREE FOR ORDER BY" in line for line in plan)
+    partial = partial_indexes(conn)
     found = []
     for detail in plan:
-        match = re.match(r"SCAN (\w+)", detail)
-        if match is None:
+        match = re.match(r"SCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?", detail)
+        if match is None or match.group(2) in partial:
             continue
         table = names.get(match.group(1).lower(), match.group(1).lower())
         shown = VIEW_OF.get(table, table)  # a view's plan scans its stored table
@@ -342,6 +351,71 @@ async def test_a_filtered_page_is_walked_in_id_order_not_sorted(
         assert not [line for line in plan if "FOR ORDER BY" in line], plan
 
 
+# A database as schema step 11 left it: the filter indexes of steps 6 and 9 (frozen history)
+# instead of step 12's.
+STEP_12_INDEXES = (
+    "conversions_approved",
+    "conversions_pending",
+    "conversions_declined",
+    "conversions_other",
+    "decisions_filtered",
+    "decisions_skipped",
+    "inbound_clicks",
+    "inbound_postbacks",
+    "inbound_rejected",
+)
+STEP_11_INDEXES = """
+    CREATE INDEX inbound_outcome ON inbound_rows(outcome, id);
+    CREATE INDEX inbound_endpoint ON inbound_rows(endpoint, id);
+    CREATE INDEX conversions_status ON conversions(status, id);
+    CREATE INDEX conversions_created ON conversions(created_at);
+    CREATE INDEX decisions_verdict ON decision_rows(verdict, conversion_id);
+    CREATE INDEX inbound_received ON inbound_rows(received_at);
+"""
+
+
+def pages(conn: sqlite3.Connection) -> dict[tuple[str, str], list[int]]:
+    """Every filtered page's ids, of each list."""
+    return {
+        (table, name): queries.page_ids(conn, table, chosen)
+        for name, chosen in FILTERS.items()
+        for table in ("conversions", "inbound", "deliveries")
+        if table == "inbound" or chosen.endpoint is None
+    }
+
+
+async def test_a_database_migrated_to_step_12_keeps_every_read_on_an_index(
+    filled: dict[str, Any], tmp_path: Path
+) -> None:
+    """An older database, filled and then migrated: the same rows in every filtered page,
+    and every read path on an index, as on a database made by this version."""
+    from store.schema import migrate
+
+    old = db.connect(tmp_path / "step-11.db")
+    source = sqlite3.connect(filled["db"])
+    source.backup(old)
+    source.close()
+    old.executescript(
+        "BEGIN;"
+        + "".join(f"DROP INDEX {name};" for name in STEP_12_INDEXES)
+        + STEP_11_INDEXES
+        + "PRAGMA user_version = 11; COMMIT;"
+    )
+    before = pages(old)
+    assert any(before.values())
+    assert migrate(old) == 11
+    names = {row[0] for row in old.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert set(STEP_12_INDEXES) <= names
+    assert not names & {"conversions_created", "inbound_received", "decisions_verdict"}
+    assert pages(old) == before
+    for name, read in read_paths({**filled, "db": tmp_path / "step-11.db"}).items():
+        statements = executed(old, read)
+        assert statements, name
+        scans = {sql: full_scans(old, sql) for sql in statements}
+        assert not {sql: lines for sql, lines in scans.items() if lines}, name
+    old.close()
+
+
 def test_every_query_of_the_read_model_is_covered() -> None:
     """A query added to store/read/queries.py without a path here fails this test."""
     public = {
@@ -367,4 +441,19 @@ def test_the_check_sees_a_full_scan(tmp_path: Path) -> None:
     assert full_scans(connection, "SELECT id FROM clicks WHERE external_id = 'x'")
     assert full_scans(connection, "SELECT * FROM decisions k WHERE k.kind = 'x'")  # a view
     assert not full_scans(connection, "SELECT * FROM inbound ORDER BY id DESC LIMIT 5")
+    connection.close()
+
+
+def test_the_check_takes_a_partial_index_for_its_rows_only(tmp_path: Path) -> None:
+    """Reading a partial index from end to end reads the filter's rows only (schema step
+    12); reading the table for the other rows is still a full scan."""
+    connection = db.connect(tmp_path / "check.db")
+    from store.schema import migrate
+
+    migrate(connection)
+    approved = "SELECT id FROM conversions WHERE status = 'approved' ORDER BY id DESC LIMIT 5"
+    plan = [str(row[3]) for row in connection.execute(f"EXPLAIN QUERY PLAN {approved}")]
+    assert len(plan) == 1 and plan[0].endswith("INDEX conversions_approved"), plan
+    assert not full_scans(connection, approved)
+    assert full_scans(connection, "SELECT id FROM conversions WHERE status != 'approved'")
     connection.close()

@@ -5,14 +5,20 @@ unless the rules say so."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from typing import Any
 
 from listener.actions import parse_edited
 from listener.story import markdown, story
 from store import reads
-from tests.helpers import Listener, Target, config_for, start_listener, stop_listener, until
+from tests.helpers import (
+    Listener,
+    Target,
+    config_for,
+    postwatch,
+    start_listener,
+    stop_listener,
+    until,
+)
 
 RECEIVER = "/pb?v={external_id}&p={payout}&s={status}"
 
@@ -31,14 +37,21 @@ async def _postback_id(pw: Listener, clickid: str) -> int:
     )
 
 
+async def _delivered_postback(pw: Listener, ref: str, **params: str) -> tuple[str, int]:
+    """A click and its postback, delivered: the click id and the postback's inbound id."""
+    clickid = await pw.click(ref_id=ref)
+    await pw.postback(clickid=clickid, **params)
+    await pw.delivered(clickid)
+    return clickid, await _postback_id(pw, clickid)
+
+
 async def test_an_edited_replay_goes_through_the_pipeline_and_is_linked(
     pw: Listener, target: Target
 ) -> None:
     await pw.configure(config_for(target.port, RECEIVER))
-    clickid = await pw.click(ref_id="visitor-1")
-    await pw.postback(clickid=clickid, type="Lead", status="approved", sum="3", txid="T1")
-    await pw.delivered(clickid)
-    original = await _postback_id(pw, clickid)
+    clickid, original = await _delivered_postback(
+        pw, "visitor-1", type="Lead", status="approved", sum="3", txid="T1"
+    )
 
     status, body = await pw.post(
         f"/api/inbound/{original}/replay",
@@ -65,10 +78,9 @@ async def test_a_replay_of_a_fired_conversion_is_not_delivered_again(
     pw: Listener, target: Target
 ) -> None:
     await pw.configure(config_for(target.port, RECEIVER))
-    clickid = await pw.click(ref_id="visitor-2")
-    await pw.postback(clickid=clickid, type="Deposit", status="approved", sum="9", txid="T9")
-    await pw.delivered(clickid)
-    original = await _postback_id(pw, clickid)
+    clickid, original = await _delivered_postback(
+        pw, "visitor-2", type="Deposit", status="approved", sum="9", txid="T9"
+    )
     assert len(target.received) == 2  # both configs fired: all events, paid deposits
 
     status, body = await pw.post(f"/api/inbound/{original}/replay")
@@ -90,10 +102,7 @@ async def test_a_replay_follows_the_offer_sources_ignored_duplicates(
 ) -> None:
     await pw.configure(config_for(target.port, RECEIVER))
     await pw.configure('[[offer_sources]]\nname = "AffNet"\nduplicates = "ignore"\n')
-    clickid = await pw.click(ref_id="visitor-3")
-    await pw.postback(clickid=clickid, type="Lead", status="approved")
-    await pw.delivered(clickid)
-    original = await _postback_id(pw, clickid)
+    clickid, original = await _delivered_postback(pw, "visitor-3", type="Lead", status="approved")
 
     status, body = await pw.post(f"/api/inbound/{original}/replay")
     assert status == 200, body
@@ -137,14 +146,10 @@ async def test_the_replay_command_goes_through_the_running_listener(
     pw: Listener, target: Target
 ) -> None:
     await pw.configure(config_for(target.port, RECEIVER))
-    clickid = await pw.click(ref_id="visitor-6")
-    await pw.postback(clickid=clickid, type="Lead", status="approved", sum="1", txid="A")
-    await pw.delivered(clickid)
-    original = await _postback_id(pw, clickid)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "from listener.cli import cli; cli(prog_name='postwatch')",
+    clickid, original = await _delivered_postback(
+        pw, "visitor-6", type="Lead", status="approved", sum="1", txid="A"
+    )
+    code, text, err = await postwatch(
         "replay",
         str(original),
         "--query",
@@ -153,13 +158,9 @@ async def test_the_replay_command_goes_through_the_running_listener(
         pw.base,
         "--db",
         str(pw.store.path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=os.environ | {"EDITOR": "false"},
+        env={"EDITOR": "false"},
     )
-    out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    text = out.decode()
+    assert code == 0, err
     assert f"replay of #{original}" in text and "accepted" in text
     await until(lambda: len(target.received) == 2)
     assert target.received[1].query["p"] == "7"
@@ -169,10 +170,9 @@ async def test_a_replay_through_a_second_listener_is_delivered_once(
     pw: Listener, target: Target
 ) -> None:
     await pw.configure(config_for(target.port, RECEIVER))
-    clickid = await pw.click(ref_id="visitor-7")
-    await pw.postback(clickid=clickid, type="Lead", status="approved", sum="1", txid="A")
-    await pw.delivered(clickid)
-    original = await _postback_id(pw, clickid)
+    clickid, original = await _delivered_postback(
+        pw, "visitor-7", type="Lead", status="approved", sum="1", txid="A"
+    )
     second = await start_listener(pw.store.path)  # pw holds the outbox lease
     try:
         status, body = await second.post(
@@ -190,15 +190,11 @@ async def test_a_replay_through_a_second_listener_is_delivered_once(
 
 async def test_the_replay_command_edits_in_the_editor(pw: Listener, target: Target) -> None:
     await pw.configure(config_for(target.port, RECEIVER))
-    clickid = await pw.click(ref_id="visitor-8")
-    await pw.postback(clickid=clickid, type="Lead", status="approved", sum="1", txid="A")
-    await pw.delivered(clickid)
-    original = await _postback_id(pw, clickid)
+    clickid, original = await _delivered_postback(
+        pw, "visitor-8", type="Lead", status="approved", sum="1", txid="A"
+    )
     editor = "sed -i -e s/sum=1/sum=8/ -e s/txid=A/txid=E/"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "from listener.cli import cli; cli(prog_name='postwatch')",
+    code, out, err = await postwatch(
         "replay",
         str(original),
         "--edit",
@@ -206,13 +202,10 @@ async def test_the_replay_command_edits_in_the_editor(pw: Listener, target: Targ
         pw.base,
         "--db",
         str(pw.store.path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=os.environ | {"EDITOR": editor, "VISUAL": editor},
+        env={"EDITOR": editor, "VISUAL": editor},
     )
-    out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    assert f"replay of #{original}" in out.decode()
+    assert code == 0, err
+    assert f"replay of #{original}" in out
     await until(lambda: len(target.received) == 2)
     assert target.received[1].query["p"] == "8"
     (conversion,) = [c for c in (await pw.trace(clickid))["conversions"] if c["txid"] == "E"]

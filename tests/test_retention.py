@@ -123,6 +123,7 @@ async def test_prune_deletes_the_old_keeps_the_recent_and_the_pending_and_dry_ru
             "clicks": 2,
             "inbound": 4,
             "sink_records": 0,
+            "test_postbacks": 0,
         }
         assert (await pw.trace(delivered))["click"] is None
         assert (await pw.trace(lonely))["click"] is None
@@ -169,6 +170,39 @@ async def test_prune_while_postbacks_arrive_loses_none(tmp_path: Path, target: T
             trace = await pw.trace(click)
             assert trace["click"] is not None and len(trace["conversions"]) == 1
         assert await pw.store.read(totals_stored) == await pw.store.read(totals_counted)
+    finally:
+        await stop_listener(pw)
+
+
+def _test_postbacks(conn: sqlite3.Connection) -> list[str]:
+    return [str(r[0]) for r in conn.execute("SELECT url FROM test_postbacks ORDER BY id")]
+
+
+async def test_test_postbacks_go_by_their_age(tmp_path: Path, target: Target) -> None:
+    pw = await start_listener(tmp_path / "pw.db")
+    try:
+        await pw.configure(config_for(target.port, "/pb?v={external_id}"))
+        sent = "/api/postbacks/all events/test"
+        status, old = await pw.post(sent, json={"values": {"external_id": "old"}})
+        assert status == 200, old
+        await pw.store.write(
+            lambda conn: conn.execute(
+                "UPDATE test_postbacks SET sent_at = sent_at - ?", (40 * DAY,)
+            )
+        )
+        status, recent = await pw.post(sent, json={"values": {"external_id": "recent"}})
+        assert status == 200, recent
+        cut = time.time() - 30 * DAY
+
+        dry = await retention.prune(pw.store, cut, dry_run=True)
+        assert dry.deleted.test_postbacks == 1
+        assert await pw.store.read(_test_postbacks) == [old["url"], recent["url"]]
+        assert "1 test postbacks" in retention.describe(dry)[0]
+
+        pruned = await retention.prune(pw.store, cut)
+        assert pruned.deleted.test_postbacks == 1
+        assert await pw.store.read(_test_postbacks) == [recent["url"]]
+        assert pruned.deleted.conversions == pruned.deleted.clicks == 0
     finally:
         await stop_listener(pw)
 

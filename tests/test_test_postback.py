@@ -4,20 +4,14 @@ comes back at once, and a test is stored apart, never a conversion nor a deliver
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import sys
 
-from tests.helpers import Listener, Target, config_for
+from tests.helpers import Listener, Target, config_for, count_rows, postwatch
 
 RECEIVER = "/pb?v={external_id}&p={payout}&t={type}&s1={sub1}"
 
 
 def _count(pw: Listener, table: str) -> int:
-    conn = sqlite3.connect(pw.store.path)
-    try:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-    finally:
-        conn.close()
+    return count_rows(pw.store.path, table)
 
 
 async def test_a_test_postback_reaches_the_target_with_sample_values(
@@ -92,10 +86,7 @@ name = "all events"
 
 async def test_the_test_postback_command(pw: Listener, target: Target) -> None:
     await pw.configure(config_for(target.port, RECEIVER))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "from listener.cli import cli; cli(prog_name='postwatch')",
+    code, out, err = await postwatch(
         "test-postback",
         "all events",
         "--campaign",
@@ -108,12 +99,9 @@ async def test_the_test_postback_command(pw: Listener, target: Target) -> None:
         pw.base,
         "--db",
         str(pw.store.path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    assert "-> 200" in out.decode() and "delivered" in out.decode()
+    assert code == 0, err
+    assert "-> 200" in out and "delivered" in out
     (request,) = target.received
     assert request.query["p"] == "9" and request.query["s1"] == "de"
 

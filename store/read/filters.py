@@ -6,10 +6,13 @@ an indexed column of the listed table or of the rows it belongs to (schema step 
 new filter is one field here and one clause there.
 
 How each list is walked, so that a page costs about its ``limit`` rows:
-- a filter on the listed table's own column walks an index ``(column, id)`` newest first;
-- on conversions, a filter on its decisions (``verdict``, ``postback``) walks the decisions
-  index ``(verdict, conversion_id)`` or ``(postback, conversion_id)`` newest first and checks
-  the other terms on each (``_decision_page``);
+- a filter on the listed table's own column walks an index ``(column, id)`` newest first, or
+  for a status or an endpoint the partial index of that value's ids (schema step 12); an
+  inbound request's outcome reads the partial index of rejected requests, and for accepted,
+  which nearly all are, checks each request of a newest-first walk;
+- on conversions, a filter on its decisions (``verdict``, ``postback``) walks a decisions
+  index newest first, the verdict's partial index ``(conversion_id)`` or
+  ``(postback, conversion_id)``, and checks the other terms on each (``_decision_page``);
 - on conversions, ``outcome`` (one of its attempts') reads every attempt with that outcome
   through ``deliveries(outcome, id)`` for failed, retrying and pending, which are few, and
   for delivered, which most are, checks each conversion of a newest-first walk;
@@ -17,7 +20,8 @@ How each list is walked, so that a page costs about its ``limit`` rows:
   status, verdict, postback config, traffic source) is checked on each row of a newest-first
   walk, by primary-key look-ups: such a statement carries ``WALK``, and costs in proportion
   to the rows walked before ``limit`` match (all of them when almost none match);
-- ``since``/``until`` become id bounds found through an index on the table's time column;
+- ``since``/``until`` become id bounds: by bisection over the id on conversions and inbound,
+  whose time grows with the id (``store.timeline``), through the time index on deliveries;
 - ``q`` is an exact match on the id columns through their indexes, plus a substring match
   over the ``Q_SCAN`` newest rows of the table (for conversions, and the newest clicks'
   external ids and parameters) only: a plain index cannot find a substring, and an FTS5
@@ -32,6 +36,7 @@ from typing import Any
 
 from store.records import STATUSES, Outcome, Verdict
 from store.schema import STORED, text_column
+from store.timeline import TIME_ORDERED, first_id
 
 LISTED = ("conversions", "inbound", "deliveries")
 
@@ -128,7 +133,9 @@ class ListFilter:
         if table == "conversions":
             several = self.campaign_ids is not None and len(self.campaign_ids) > 1
             return (self.outcome == "delivered" or several) and not self.on_decisions
-        return self.related(table)
+        # nearly every request is accepted: only rejected ones have an index (schema step 12)
+        accepted = table == "inbound" and self.outcome == "accepted"
+        return accepted or self.related(table)
 
     def related(self, table: str) -> bool:
         """Whether the filter checks the rows that ``table``'s rows belong to (conversions,
@@ -164,6 +171,11 @@ class ListFilter:
                     " JOIN decisions k ON k.id = a.decision_id WHERE a.outcome = ?)",
                     self.outcome,
                 )
+            elif table == "inbound" and self.outcome not in INBOUND_OUTCOMES:
+                # no request has it: the few rows of the rejected ones' index say so (only
+                # rejected requests have an index, schema step 12; accepted ones, nearly all,
+                # are walked, see ``walks``)
+                add("outcome = 'rejected' AND outcome = ?", self.outcome)
             else:
                 add("outcome = ?", self.outcome)
         if self.endpoint is not None:
@@ -249,24 +261,32 @@ class ListFilter:
                 add(f"{alias}.postback = ?", self.postback)
 
     def _time_clauses(self, table: str, add: Any) -> None:
-        """since/until: the exact condition (the unary + keeps SQLite from reading the time
-        index for the page), and id bounds found through the time index, which let the page
-        start and stop at the right rows. Rows are written in time order; a row written
+        """since/until: the exact condition (the unary + keeps SQLite from reading a time
+        index for the page), and id bounds that let the page start and stop at the right
+        rows: found by bisection over the id where the time grows with it (conversions,
+        inbound: store/timeline.py), else through the table's time index. A row written
         while the clock stepped back may fall outside the bounds."""
         column = TIME_COLUMN[table]
+        ordered = table in TIME_ORDERED
         if self.since is not None:
-            add(
-                f"{table}.id >= coalesce((SELECT id FROM {table} WHERE {column} >= ?"
-                f" ORDER BY {column} LIMIT 1), 1e18)",
-                self.since,
-            )
+            if ordered:
+                add(f"{table}.id >= {first_id(table, column, '>=')}", self.since, self.since)
+            else:
+                add(
+                    f"{table}.id >= coalesce((SELECT id FROM {table} WHERE {column} >= ?"
+                    f" ORDER BY {column} LIMIT 1), 1e18)",
+                    self.since,
+                )
             add(f"+{table}.{column} >= ?", self.since)
         if self.until is not None:
-            add(
-                f"{table}.id <= coalesce((SELECT id FROM {table} WHERE {column} <= ?"
-                f" ORDER BY {column} DESC LIMIT 1), 0)",
-                self.until,
-            )
+            if ordered:
+                add(f"{table}.id < {first_id(table, column, '>')}", self.until, self.until)
+            else:
+                add(
+                    f"{table}.id <= coalesce((SELECT id FROM {table} WHERE {column} <= ?"
+                    f" ORDER BY {column} DESC LIMIT 1), 0)",
+                    self.until,
+                )
             add(f"+{table}.{column} <= ?", self.until)
 
 
@@ -368,7 +388,8 @@ def _decision_page(chosen: ListFilter) -> tuple[str, list[Any]]:
     chosen._decision_clauses("k", add, stored=True)
     own, own_values = replace(chosen, verdict=None, postback=None).clauses("conversions")
     bounds, bound_values = _bounds("k.conversion_id", chosen)
-    join = " JOIN conversions ON conversions.id = k.conversion_id" if own else ""
+    # CROSS JOIN: the decisions index drives the walk (SQLite keeps that order)
+    join = " CROSS JOIN conversions ON conversions.id = k.conversion_id" if own else ""
     return (
         f"FROM {STORED['decisions']} k{join}{_condition([*where, *own, *bounds])}",
         [*values, *own_values, *bound_values],

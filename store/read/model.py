@@ -1,6 +1,8 @@
 """Typed records of what the read model returns: frozen dataclasses, times as Unix seconds.
 
 A field marked ``TIME`` is a time, which the JSON edge (``store.reads``) writes as ISO 8601.
+Each record is read from the columns of its fields' names (``store.rows``); ``JSON``,
+``JSON_LIST`` and ``FLAG`` say how a stored text or flag is read.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any, Protocol
 
+from store.rows import FLAG, JSON, JSON_LIST, JSON_OR_NONE, column
+
 TIME: Mapping[str, Any] = {"time": True}
-# A field stored as 0/1 and read as a bool (see ``read`` in store.read.queries).
-FLAG: Mapping[str, Any] = {"read": bool}
 
 # A mark is where one postback config stands for a conversion (``summary_of``); "none": the
 # config has no decision for it (it was added after the conversion's last event).
@@ -54,7 +56,7 @@ class ClickView:
     campaign: str
     campaign_name: str
     external_id: str
-    params: Mapping[str, str]
+    params: Mapping[str, str] = field(metadata=JSON)
     created_at: float = field(metadata=TIME)
 
 
@@ -70,12 +72,12 @@ class InboundView(Fields):
     query: str
     body: str
     remote: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = field(metadata=JSON)
     outcome: str
     reason: str
     http_status: int
-    warnings: tuple[str, ...]
-    parsed: Mapping[str, Any]
+    warnings: tuple[str, ...] = field(metadata=JSON_LIST)
+    parsed: Mapping[str, Any] = field(metadata=JSON)
     click_id: str | None
     conversion_id: int | None
     replay_of: int | None = None  # the inbound row this request replays (SPEC §2a)
@@ -85,7 +87,7 @@ class InboundView(Fields):
 class EventView:
     """One event of a conversion's status history (a creation or an update)."""
 
-    event_id: int
+    event_id: int = field(metadata=column("id"))
     at: float = field(metadata=TIME)
     change: str
     type: str | None
@@ -105,7 +107,7 @@ class AttemptView(Fields):
     resend_of: int | None
     method: str
     url: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = field(metadata=JSON)
     body: str
     http_status: int | None
     response: str | None
@@ -125,12 +127,12 @@ class DecisionView:
     postback: str
     kind: str
     verdict: str
-    reasons: tuple[str, ...]
-    warnings: tuple[str, ...]
+    reasons: tuple[str, ...] = field(metadata=JSON_LIST)
+    warnings: tuple[str, ...] = field(metadata=JSON_LIST)
     at: float = field(metadata=TIME)
     deliveries: tuple[AttemptView, ...] = ()
     # the request built but not sent (say, no access token), secrets masked; else None
-    request: Mapping[str, Any] | None = None
+    request: Mapping[str, Any] | None = field(default=None, metadata=JSON_OR_NONE)
 
     @property
     def mark(self) -> str:
@@ -262,7 +264,7 @@ class AttemptRow(AttemptView):
     postback: str
     kind: str
     verdict: str
-    reasons: tuple[str, ...]
+    reasons: tuple[str, ...] = field(metadata=JSON_LIST)
     conversion_id: int
     click_id: str
     type: str | None
@@ -279,7 +281,7 @@ class SinkRecordView(Fields):
     method: str
     path: str
     query: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = field(metadata=JSON)
     body: str
     http_status: int
 
@@ -296,8 +298,8 @@ class DecisionRow(Fields):
     postback: str
     kind: str
     verdict: str
-    reasons: tuple[str, ...]
-    warnings: tuple[str, ...]
+    reasons: tuple[str, ...] = field(metadata=JSON_LIST)
+    warnings: tuple[str, ...] = field(metadata=JSON_LIST)
     at: float = field(metadata=TIME)
 
 

@@ -9,11 +9,9 @@ those are backed by.
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields, replace
-from functools import cache
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from store import events
@@ -49,6 +47,7 @@ from store.read.model import (
     summary_of,
 )
 from store.records import Conversion
+from store.rows import record_of
 
 
 def _marks(values: Sequence[Any]) -> str:
@@ -56,96 +55,13 @@ def _marks(values: Sequence[Any]) -> str:
 
 
 # -- row -> record ----------------------------------------------------------------------------
+# Each record is filled from the row's columns of its fields' names (store.rows): a field
+# added to a record is read with no change here; what the row has no column of (history,
+# decisions, marks) is the caller's.
 
 
 def _inbound(row: sqlite3.Row) -> InboundView:
-    return InboundView(
-        id=row["id"],
-        received_at=row["received_at"],
-        endpoint=row["endpoint"],
-        method=row["method"],
-        path=row["path"],
-        query=row["query"],
-        body=row["body"],
-        remote=row["remote"],
-        headers=json.loads(row["headers"]),
-        outcome=row["outcome"],
-        reason=row["reason"],
-        http_status=row["http_status"],
-        warnings=tuple(json.loads(row["warnings"])),
-        parsed=json.loads(row["parsed"]),
-        click_id=row["click_id"],
-        conversion_id=row["conversion_id"],
-        replay_of=row["replay_of"],
-    )
-
-
-def _attempt_values(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "decision_id": row["decision_id"],
-        "attempt": row["attempt"],
-        "resend_of": row["resend_of"],
-        "method": row["method"],
-        "url": row["url"],
-        "headers": json.loads(row["headers"]),
-        "body": row["body"],
-        "http_status": row["http_status"],
-        "response": row["response"],
-        "error": row["error"],
-        "outcome": row["outcome"],
-        "due_at": row["due_at"],
-        "sent_at": row["sent_at"],
-        "duration_ms": row["duration_ms"],
-    }
-
-
-def _event(row: sqlite3.Row) -> EventView:
-    return EventView(
-        event_id=row["id"],
-        at=row["at"],
-        change=row["change"],
-        type=row["type"],
-        status=row["status"],
-        raw_status=row["raw_status"],
-        payout=row["payout"],
-        inbound_id=row["inbound_id"],
-    )
-
-
-def _decision(row: sqlite3.Row, attempts: Sequence[AttemptView]) -> DecisionView:
-    return DecisionView(
-        id=row["id"],
-        event_id=row["event_id"],
-        postback=row["postback"],
-        kind=row["kind"],
-        verdict=row["verdict"],
-        reasons=tuple(json.loads(row["reasons"])),
-        warnings=tuple(json.loads(row["warnings"])),
-        at=row["at"],
-        deliveries=tuple(attempts),
-        request=json.loads(row["request"]) if row["request"] else None,
-    )
-
-
-@cache
-def _readers(record: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
-    return tuple((item.name, item.metadata.get("read")) for item in fields(record))
-
-
-def _values(row: sqlite3.Row, record: type = ConversionValues) -> dict[str, Any]:
-    """The values of ``record``'s fields that ``row`` has a column of, by name: a
-    conversions row (joined with its campaign's key, as ``campaign``) fills a conversion's
-    record, so a field added to the record is read with no change here. A field whose
-    metadata has ``read`` is converted by it (a 0/1 flag becomes a bool); the fields the
-    row has no column of are the caller's (marks, history, decisions) or their defaults."""
-    columns = frozenset(row.keys())
-    values: dict[str, Any] = {}
-    for name, convert in _readers(record):
-        if name in columns:
-            value = row[name]
-            values[name] = value if convert is None or value is None else convert(value)
-    return values
+    return record_of(row, InboundView)
 
 
 # -- batches by id ----------------------------------------------------------------------------
@@ -190,7 +106,7 @@ def _attempts_by_decision(
         " ORDER BY decision_id, attempt",
         decision_ids,
     ):
-        found.setdefault(row["decision_id"], []).append(AttemptView(**_attempt_values(row)))
+        found.setdefault(row["decision_id"], []).append(record_of(row, AttemptView))
     return found
 
 
@@ -203,7 +119,7 @@ def _history(conn: sqlite3.Connection, conversion_ids: Sequence[int]) -> dict[in
         " ORDER BY id",
         conversion_ids,
     ):
-        found.setdefault(row["conversion_id"], []).append(_event(row))
+        found.setdefault(row["conversion_id"], []).append(record_of(row, EventView))
     return found
 
 
@@ -218,12 +134,13 @@ def _conversion_views(
     by_conversion: dict[int, list[DecisionView]] = {}
     for row in decisions:
         by_conversion.setdefault(row["conversion_id"], []).append(
-            _decision(row, attempts.get(row["id"], []))
+            record_of(row, DecisionView, deliveries=tuple(attempts.get(row["id"], ())))
         )
     history = _history(conn, ids) if full else {}
     return [
-        ConversionView(
-            **_values(row, ConversionView),
+        record_of(
+            row,
+            ConversionView,
             history=tuple(history.get(row["id"], [])) if full else None,
             decisions=tuple(by_conversion.get(row["id"], [])),
         )
@@ -303,13 +220,13 @@ def conversion_rows(conn: sqlite3.Connection, ids: Iterable[int]) -> list[Conver
             name, kind = named.get(config_id, (name, kind))
             verdict = "fired" if "fired" in verdicts else verdicts[-1] if verdicts else "none"
             summary.append(Mark(name, kind, verdict, summary_of(marks), config_id))
-        result.append(ConversionRow(**_values(row, ConversionRow), marks=tuple(summary)))
+        result.append(record_of(row, ConversionRow, marks=tuple(summary)))
     return result
 
 
 def conversion_values(conn: sqlite3.Connection, ids: Sequence[int]) -> list[ConversionValues]:
     """Conversions' current values (no decisions), newest first."""
-    return [ConversionValues(**_values(row)) for row in _conversion_rows(conn, ids)]
+    return [record_of(row, ConversionValues) for row in _conversion_rows(conn, ids)]
 
 
 def inbound_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[InboundView]:
@@ -340,21 +257,7 @@ def attempt_rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[AttemptRo
     rows = conn.execute(
         _ATTEMPT_ROWS + f" WHERE d.id IN ({_marks(ids)}) ORDER BY d.id DESC", list(ids)
     )
-    return [
-        AttemptRow(
-            **_attempt_values(row),
-            postback=row["postback"],
-            kind=row["kind"],
-            verdict=row["verdict"],
-            reasons=tuple(json.loads(row["reasons"])),
-            conversion_id=row["conversion_id"],
-            click_id=row["click_id"],
-            type=row["type"],
-            status=row["status"],
-            campaign=row["campaign"],
-        )
-        for row in rows
-    ]
+    return [record_of(row, AttemptRow) for row in rows]
 
 
 # -- lists ------------------------------------------------------------------------------------
@@ -471,22 +374,7 @@ def decision_rows(
         f" WHERE {' AND '.join(where)} ORDER BY d.conversion_id DESC, d.id",
         values,
     )
-    return [
-        DecisionRow(
-            id=row["id"],
-            conversion_id=row["conversion_id"],
-            event_id=row["event_id"],
-            click_id=row["click_id"],
-            campaign=row["campaign"],
-            postback=row["postback"],
-            kind=row["kind"],
-            verdict=row["verdict"],
-            reasons=tuple(json.loads(row["reasons"])),
-            warnings=tuple(json.loads(row["warnings"])),
-            at=row["at"],
-        )
-        for row in rows
-    ]
+    return [record_of(row, DecisionRow) for row in rows]
 
 
 def sink_records(conn: sqlite3.Connection, name: str, limit: int = 100) -> list[SinkRecordView]:
@@ -494,19 +382,7 @@ def sink_records(conn: sqlite3.Connection, name: str, limit: int = 100) -> list[
     rows = conn.execute(
         "SELECT * FROM sink_records WHERE sink = ? ORDER BY id DESC LIMIT ?", (name, limit)
     )
-    return [
-        SinkRecordView(
-            id=row["id"],
-            received_at=row["received_at"],
-            method=row["method"],
-            path=row["path"],
-            query=row["query"],
-            headers=json.loads(row["headers"]),
-            body=row["body"],
-            http_status=row["http_status"],
-        )
-        for row in rows
-    ]
+    return [record_of(row, SinkRecordView) for row in rows]
 
 
 # -- one conversion, one trace ----------------------------------------------------------------
@@ -619,14 +495,7 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
         f"{_CONVERSIONS} WHERE c.click_id = ? ORDER BY c.id", (click_id,)
     ).fetchall()
     return Trace(
-        click=ClickView(
-            id=click["id"],
-            campaign=click["campaign"],
-            campaign_name=click["campaign_name"],
-            external_id=click["external_id"],
-            params=json.loads(click["params"]),
-            created_at=click["created_at"],
-        ),
+        click=record_of(click, ClickView),
         inbound=_inbound_of_click(conn, click_id),
         conversions=tuple(_conversion_views(conn, rows, full=True)),
         traced=any_id,
