@@ -345,7 +345,7 @@ async def _no_click(pw: Listener, click: str) -> bool:
 
 
 async def test_every_step_reads_through_an_index(tmp_path: Path, target: Target) -> None:
-    from tests.test_query_plans import executed, full_scans
+    from tests.plans import executed, full_scans
 
     pw = await start_listener(tmp_path / "pw.db")
     try:

@@ -10,9 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.helpers import Driver, Target, config_for, until
-from tests.test_tui import dashboard, toasts
-from tests.test_tui_attached import served  # noqa: F401 (a fixture)
+from tests.helpers import Driver, Target, config_for, dashboard, toasts, until
 from tui.app import PostwatchApp
 from tui.context import DashOptions
 from tui.widgets.forms import FormScreen
@@ -341,7 +339,7 @@ async def test_pressing_ctrl_s_twice_enters_one_conversion(tmp_path: Path, targe
 # -- attached to a database another process serves --------------------------------------------
 
 
-async def test_attached_the_serving_listener_replays(served: tuple[Path, str]) -> None:  # noqa: F811
+async def test_attached_the_serving_listener_replays(served: tuple[Path, str]) -> None:
     db, base = served
     options = DashOptions(db=db, attached=True, listener_url=base, poll_interval=0.05)
     app = PostwatchApp(options)

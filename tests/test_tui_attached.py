@@ -4,17 +4,11 @@ decide that process's next conversion."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from textual.widgets._toast import Toast
 
 from store import workspace
@@ -24,41 +18,6 @@ from tests.helpers import BASE_CONFIG, Driver, free_port, live_row, until
 from tui.app import PostwatchApp
 from tui.context import DashOptions
 from tui.screens.campaigns import CampaignsScreen
-
-
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[Path, str]]:
-    """A ``postwatch serve`` process on a free port; yields its database and URL."""
-    port = free_port()
-    config = tmp_path / "postwatch.toml"
-    config.write_text(BASE_CONFIG.replace("PORT", str(port)), encoding="utf-8")
-    db = tmp_path / "served.db"
-    command = [sys.executable, "-c", "from tui.cli import main; main()", "serve"]
-    process = subprocess.Popen(
-        [*command, "--db", str(db), "--port", str(port), "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    async with session.get(base + "/api/health") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stdout.read().decode() if process.stdout else ""
-                    raise AssertionError(f"postwatch serve did not start: {output}")
-                await asyncio.sleep(0.05)
-        yield db, base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def test_attached_dashboard_sees_rows_and_its_rule_changes_reach_the_listener(

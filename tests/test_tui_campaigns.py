@@ -11,14 +11,10 @@ from typing import Any
 import aiohttp
 
 from store import workspace
-from tests.helpers import BASE_CONFIG, Driver, Target, until
-from tests.test_tui import dashboard
-from tests.test_tui_attached import served
+from tests.helpers import BASE_CONFIG, Driver, Target, dashboard, until
 from tui.app import PostwatchApp
 from tui.context import DashOptions
 from tui.screens.campaigns import CampaignsScreen
-
-__all__ = ["served"]  # the fixture of a postwatch serve process
 
 SECRET = "EAAB-very-secret-token-123"
 

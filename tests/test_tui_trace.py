@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from textual import events
 
-from tests.helpers import BASE_CONFIG, Driver, live_row, until
-from tests.test_tui import dashboard
+from tests.helpers import BASE_CONFIG, Driver, dashboard, live_row, until
 from tui.screens.trace import StoryPane, TraceScreen
 from tui.widgets.detail import DetailPane
 from tui.widgets.keys_panel import KeysPanel
@@ -323,3 +322,16 @@ def test_the_hanging_wrap_keeps_each_style_on_its_characters() -> None:
         styled[str(span.style)] += wrapped.plain[span.start : span.end]
     assert styled["bold"] == "attempt 1"
     assert styled["underline"] == line[url : url + 50]  # not the newlines or the indents
+
+
+async def test_the_keys_panel_keeps_its_keys_while_the_detail_changes(tmp_path: Path) -> None:
+    async with dashboard(tmp_path, size=(80, 24)) as pw:
+        clickid = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=clickid, type="Deposit", status="approved", sum="5")
+        await pw.show("deliveries")
+        await until(lambda: len(pw.table().rows) >= 2)
+        await pw.press("question_mark")
+        await pw.press("down")  # a new row's detail is read while the panel shows
+        detail = pw.app.screen.query_one(DetailPane)
+        await until(lambda: detail.plain.startswith("Delivery #"))
+        assert pw.app.screen.query_one(KeysPanel).plain.startswith("Keys")

@@ -319,7 +319,12 @@ def _row(**values: Any) -> Any:
     return ConversionRow(**{**fields, **values})
 
 
-def test_a_rows_marks_are_drawn_under_their_names_and_labelled_in_config_order() -> None:
+def test_a_rows_marks_are_drawn_under_their_names_and_labelled_in_config_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the same day as the rows' times, so that the cells show clock times
+    monkeypatch.setattr(fmt.TIMES, "clock", lambda: 1_700_000_000.0 + 60)
+    monkeypatch.setattr(fmt.TIMES, "local", False)
     from store.read.model import Mark
     from tui.screens.live import Conversions
 
@@ -391,7 +396,12 @@ def test_the_headers_figures_drop_the_least_important_first(width: int) -> None:
     assert "failed" not in _figures(Stats(), narrow=False)
 
 
-def test_a_change_row_draws_the_conversions_columns_of_the_other_view() -> None:
+def test_a_change_row_draws_the_conversions_columns_of_the_other_view(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the same day as the rows' times, so that the cells show clock times
+    monkeypatch.setattr(fmt.TIMES, "clock", lambda: 1_700_000_000.0 + 60)
+    monkeypatch.setattr(fmt.TIMES, "local", False)
     from store.read.model import ChangeRow
     from tui.screens.live import Changes
 

@@ -116,11 +116,11 @@ def hanging_wrap(text: Text, width: int) -> tuple[Text, list[int]]:
     return wrapped, starts
 
 
-class DetailPane(ScrollView, can_focus=True):
+class TextPane(ScrollView, can_focus=True):
     """Shows a Text; keeps the scroll position while the same item is re-shown."""
 
     DEFAULT_CSS = """
-    DetailPane {
+    TextPane {
         height: 1fr;
         padding: 0 1;
         overflow-x: hidden;
@@ -189,7 +189,7 @@ class DetailPane(ScrollView, can_focus=True):
         self._strips = (width, lines)
         size = Size(width, len(lines))
         if size != self.virtual_size:
-            self.set_reactive(DetailPane.virtual_size, size)
+            self.set_reactive(TextPane.virtual_size, size)
             self._scroll_update(size)
 
     def _wrap(self, width: int) -> list[Strip]:
@@ -269,3 +269,8 @@ class DetailPane(ScrollView, can_focus=True):
     def selection_updated(self, selection: Selection | None) -> None:
         self._strips = None  # the selection is drawn into the lines
         self.refresh()
+
+
+class DetailPane(TextPane):
+    """The detail of the item selected on a screen (a screen has one: its queries find it by
+    this type, so a pane of another job, such as the keys panel, is a ``TextPane``)."""

@@ -10,7 +10,7 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding, BindingType
 
-from tui.widgets.detail import DetailPane
+from tui.widgets.detail import TextPane
 
 KEY_WIDTH = 7  # cells of the key column
 
@@ -35,7 +35,7 @@ def keys_text(
     return text
 
 
-class KeysPanel(DetailPane, can_focus=False):
+class KeysPanel(TextPane, can_focus=False):
     """The panel beside the screen that lists the keys (it never takes the focus, so the
     keys it lists keep working while it shows)."""
 
