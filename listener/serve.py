@@ -23,7 +23,7 @@ from store import workspace
 from store.config import ConfigError, parse
 from store.db import Store
 from store.records import Settings
-from store.sample import sample_workspace
+from store.sample import follow_port, sample_workspace
 
 
 async def prepare(store: Store, config: Path | None) -> Settings:
@@ -97,7 +97,8 @@ async def listen(
 ) -> Listening:
     """Import the config, choose the API token, and start listening in this event loop (the
     headless listener and the dashboard alike). A new, empty database then gets the sample
-    workspace, whose traffic source posts to this very listener's sink. Raises ``ConfigError``
+    workspace, whose traffic source posts to this very listener's sink (and follows it to
+    another port at a later start, while its URL is the sample's). Raises ``ConfigError``
     for a bad config file and ``ListenError`` when the address cannot be had."""
     settings = await prepare(store, config)
     host = host or settings.host
@@ -111,6 +112,8 @@ async def listen(
     if await store.read(workspace.is_empty):  # before the first request can come
         sample = sample_workspace(bound)
         await store.write(lambda conn: workspace.apply_workspace(conn, sample))
+    else:  # the sample's deliveries reach this listener's sink on whatever port it has now
+        await store.write(lambda conn: follow_port(conn, bound))
     runner = await start(store, settings, host, bound, token=token, sock=sock, clock=clock)
     warnings = exposure_warnings(host, settings)
     return Listening(runner, settings, host, bound, token, token_note, warnings)

@@ -2,7 +2,35 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
+
 from store.records import Campaign, OfferSource, PostbackConfig, Settings, TrafficSource, Workspace
+from store.workspace import update_postback_url
+
+SAMPLE_TRAFFIC = "Sample Traffic"
+SINK_QUERY = "?visitor={external_id}&event={type}&status={status}&payout={payout}"
+
+
+def sample_url(port: int) -> str:
+    """The sample traffic source's postback URL: the built-in sink of the listener on
+    ``port``."""
+    return f"http://127.0.0.1:{port}/sink/sample-traffic{SINK_QUERY}"
+
+
+def follow_port(conn: sqlite3.Connection, port: int) -> bool:
+    """Point the sample traffic source at the sink of ``port`` when it still posts, as made,
+    to the sink of another port (a database served on a new port at each start, as
+    ``--port 0`` does); True when it moved. A URL the user changed is left as it is."""
+    row = conn.execute(
+        "SELECT postback_url FROM traffic_sources WHERE name = ?", (SAMPLE_TRAFFIC,)
+    ).fetchone()
+    pattern = r"http://127\.0\.0\.1:(\d+)/sink/sample-traffic" + re.escape(SINK_QUERY)
+    made = None if row is None else re.fullmatch(pattern, row[0] or "")
+    if made is None or int(made.group(1)) == port:
+        return False
+    update_postback_url(conn, SAMPLE_TRAFFIC, sample_url(port))
+    return True
 
 
 def sample_workspace(port: int = 8080) -> Workspace:
@@ -23,12 +51,9 @@ def sample_workspace(port: int = 8080) -> Workspace:
         ],
         traffic_sources=[
             TrafficSource(
-                name="Sample Traffic",
+                name=SAMPLE_TRAFFIC,
                 click_id_param="ref_id",
-                postback_url=(
-                    f"http://127.0.0.1:{port}/sink/sample-traffic"
-                    "?visitor={external_id}&event={type}&status={status}&payout={payout}"
-                ),
+                postback_url=sample_url(port),
             )
         ],
         campaigns=[

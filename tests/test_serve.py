@@ -220,3 +220,26 @@ async def test_the_key_and_token_may_be_read_from_the_environment(
         monkeypatch.delenv("PW_TEST_TOKEN")
         with pytest.raises(ConfigError, match="PW_TEST_TOKEN, which is not set"):
             await prepare(store, config)
+
+
+async def test_the_sample_traffic_source_follows_the_listener_to_a_new_port(
+    tmp_path: Path,
+) -> None:
+    """A database served on a new port at each start (--port 0) keeps its sample's deliveries
+    reaching this listener's sink; a URL the user wrote is left alone."""
+    from store.workspace import update_postback_url
+
+    async with Store(tmp_path / "postwatch.db") as store:
+        first = 0
+        for _ in range(2):
+            port = 0 if not first else next(p for p in iter(free_port, None) if p != first)
+            listening = await listen(store, None, "127.0.0.1", port, "")
+            first = first or listening.port
+            (sample,) = await store.read(traffic_sources)
+            await listening.runner.cleanup()
+            assert sample.postback_url.startswith(f"http://127.0.0.1:{listening.port}/sink/")
+        written = "https://ts.example/pb?click={external_id}"
+        await store.write(lambda conn: update_postback_url(conn, "Sample Traffic", written))
+        listening = await listen(store, None, "127.0.0.1", 0, "")
+        await listening.runner.cleanup()
+        assert [source.postback_url for source in await store.read(traffic_sources)] == [written]
