@@ -356,6 +356,25 @@ def toasts(app: PostwatchApp) -> list[tuple[str, str]]:
     ]
 
 
+ATTACH_CONFIG = BASE_CONFIG.replace(
+    "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
+)  # postbacks of unknown click ids become conversions of casino-fr
+
+
+async def send_conversions(driver: Driver, count: int, connections: int = 8) -> None:
+    """``count`` postbacks of new click ids (a dashboard on ``ATTACH_CONFIG``), in order:
+    each answered before the next is sent, over ``connections`` connections; then wait until
+    Live shows the last."""
+    numbers = iter(range(count))
+
+    async def sender() -> None:
+        for n in numbers:
+            await driver.postback(clickid=f"c{n:03d}", type="Lead")
+
+    await asyncio.gather(*(sender() for _ in range(connections)))
+    await until(lambda: driver.table().top_key == count)
+
+
 def live_row(driver: Driver, click_id: str) -> dict[str, Any] | None:
     """The data of the Live row of ``click_id``, or None while it is not shown."""
     for row in driver.table().rows:

@@ -15,7 +15,16 @@ import aiohttp
 from yarl import URL
 
 from store import workspace
-from tests.helpers import BASE_CONFIG, dashboard, free_port, live_row, toasts, until
+from tests.helpers import (
+    ATTACH_CONFIG,
+    BASE_CONFIG,
+    dashboard,
+    free_port,
+    live_row,
+    send_conversions,
+    toasts,
+    until,
+)
 from tui.app import PostwatchApp
 from tui.context import DashOptions
 from tui.screens.campaigns import CampaignsScreen
@@ -271,19 +280,8 @@ async def test_a_flood_of_unsettled_rows_is_fetched_once_a_poll(tmp_path: Path) 
 
 
 async def test_the_table_keeps_a_window_and_pages_older_rows_in(tmp_path: Path) -> None:
-    config = BASE_CONFIG.replace(
-        "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
-    )
-    async with dashboard(tmp_path, config=config) as pw:
-        # 620 conversions, in order (each answered before the next is sent), over 8 connections
-        numbers = iter(range(620))
-
-        async def sender() -> None:
-            for n in numbers:
-                await pw.postback(clickid=f"c{n:03d}", type="Lead")
-
-        await asyncio.gather(*(sender() for _ in range(8)))
-        await until(lambda: pw.table().top_key == 620)
+    async with dashboard(tmp_path, config=ATTACH_CONFIG) as pw:
+        await send_conversions(pw, 620)
         assert len(pw.table().rows) == LiveTable.WINDOW
         keys = pw.table().keys
         assert keys == sorted(keys, reverse=True) and keys[0] == 620
@@ -301,18 +299,8 @@ async def test_the_table_keeps_a_window_and_pages_older_rows_in(tmp_path: Path) 
 async def test_the_last_row_key_reaches_the_oldest_row_beyond_the_window(tmp_path: Path) -> None:
     """G (end) reads the oldest page at once, rather than the next 100 rows; g goes back to
     the newest, and "row N of M" counts from either end."""
-    config = BASE_CONFIG.replace(
-        "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
-    )
-    async with dashboard(tmp_path, config=config) as pw:
-        numbers = iter(range(620))
-
-        async def sender() -> None:
-            for n in numbers:
-                await pw.postback(clickid=f"c{n:03d}", type="Lead")
-
-        await asyncio.gather(*(sender() for _ in range(8)))
-        await until(lambda: pw.table().top_key == 620)
+    async with dashboard(tmp_path, config=ATTACH_CONFIG) as pw:
+        await send_conversions(pw, 620)
         live = pw.app.screen.query_one(LiveTable)
         await until(lambda: "row 1 of 620" in live.position() or None)
         await pw.press("G")

@@ -4,14 +4,22 @@ retrying deliveries with a notification when one fails."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from store import workspace
 from store.read.model import ChangeRow
 from store.records import PostbackConfig
-from tests.helpers import BASE_CONFIG, Driver, dashboard, live_row, toasts, until
+from tests.helpers import (
+    ATTACH_CONFIG,
+    BASE_CONFIG,
+    Driver,
+    dashboard,
+    live_row,
+    send_conversions,
+    toasts,
+    until,
+)
 from tui import format as fmt
 from tui.screens.live import Changes, LiveScreen
 from tui.widgets.header import StatusBar
@@ -185,18 +193,8 @@ async def test_the_header_fits_80_columns_with_failures_and_the_demo_mark(tmp_pa
 
 
 async def test_recent_changes_keep_a_window_and_page_older_events_in(tmp_path: Path) -> None:
-    config = BASE_CONFIG.replace(
-        "[delivery]", '[listener]\nunknown_clicks = "attach:casino-fr"\n\n[delivery]'
-    )
-    async with dashboard(tmp_path, config=config) as pw:
-        numbers = iter(range(620))
-
-        async def sender() -> None:
-            for n in numbers:
-                await pw.postback(clickid=f"c{n:03d}", type="Lead")
-
-        await asyncio.gather(*(sender() for _ in range(8)))
-        await until(lambda: pw.table().top_key == 620)
+    async with dashboard(tmp_path, config=ATTACH_CONFIG) as pw:
+        await send_conversions(pw, 620)
         await pw.press("v")
         live = pw.app.screen.query_one(LiveTable)
         assert isinstance(live.source, Changes)
