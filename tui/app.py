@@ -101,7 +101,14 @@ class PostwatchApp(App[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *screen_bindings(),
-        Binding("d", "demo", "Demo", tooltip="Start or stop demo traffic", id="app.demo"),
+        Binding(
+            "d",
+            "demo",
+            "Demo",
+            tooltip="Start or stop demo traffic",
+            show=False,  # the empty Live screen names it; the header marks it while it runs
+            id="app.demo",
+        ),
         Binding("question_mark", "keys", "Keys", tooltip="Show every key", id="app.keys"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]

@@ -76,7 +76,14 @@ class DeliveriesScreen(TableScreen):
             id="deliveries.recover",
         ),
         Binding("y", "copy_url", "Copy URL", id="deliveries.copy"),
-        Binding("c", "copy_curl", "Copy curl", id="deliveries.curl"),
+        Binding(
+            "c",
+            "copy_curl",
+            "Copy curl",
+            tooltip="Copy the request as curl",
+            show=False,  # (in the keys panel and the palette: the footer has 80 columns)
+            id="deliveries.curl",
+        ),
         Binding(
             "f", "follow", "Follow", tooltip="Go to the newest", show=False, id="deliveries.follow"
         ),

@@ -75,7 +75,14 @@ class InboundScreen(TableScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", "show", "Show", tooltip="All, rejected, accepted…", id="inbound.filter"),
         Binding("y", "copy_url", "Copy URL", id="inbound.copy"),
-        Binding("c", "copy_curl", "Copy curl", id="inbound.curl"),
+        Binding(
+            "c",
+            "copy_curl",
+            "Copy curl",
+            tooltip="Copy the request as curl",
+            show=False,  # (in the keys panel and the palette: the footer has 80 columns)
+            id="inbound.curl",
+        ),
         Binding("t", "trace", "Trace", tooltip="Trace this request's click", id="inbound.trace"),
         Binding(
             "r", "replay", "Replay", tooltip="Replay this request as it was", id="inbound.replay"

@@ -270,7 +270,14 @@ class LiveScreen(TableScreen):
         ),
         Binding("t", "trace", "Trace", tooltip="Trace this conversion's click", id="live.trace"),
         Binding("y", "copy_click", "Copy id", tooltip="Copy the click id", id="live.copy"),
-        Binding("c", "copy_curl", "Copy curl", tooltip="Copy the postback as curl", id="live.curl"),
+        Binding(
+            "c",
+            "copy_curl",
+            "Copy curl",
+            tooltip="Copy the postback as curl",
+            show=False,  # (in the keys panel and the palette: the footer has 80 columns)
+            id="live.curl",
+        ),
         Binding(
             "m",
             "manual",

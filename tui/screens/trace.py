@@ -299,7 +299,8 @@ class TraceScreen(DashScreen):
             status.append(f"{key('trace.open')}: ", style="bold")
             status.append(self.links[self.cursor].says())
             status.append(
-                f" · {key('trace.up')}/{key('trace.down')} move · {key('trace.find')} find",
+                f" · {key('trace.up')}/{key('trace.down')} move · {key('trace.find')} find"
+                " · times in UTC",
                 style="dim",
             )
         elif self.found is None:
