@@ -62,6 +62,9 @@ WRK = shutil.which("wrk")
 CONNECTIONS = 50
 SAMPLES = 200  # traces of each kind
 SWITCHES = (("2", "campaigns"), ("3", "deliveries"), ("4", "inbound"), ("5", "trace"))
+# Filters typed in Live's filter bar (one term each: a space is a key of its own): every
+# conversion, those a config filtered, a status none has, and (added) one txid.
+FILTERS = ("status=approved", "verdict=filtered", "status=declined", "campaign=bench")
 
 
 # --- filling -------------------------------------------------------------------------------
@@ -243,11 +246,22 @@ def _grew(values: list[float], size: int) -> bool:
     return len(values) > size
 
 
-async def dashboard_timings(db: Path, port: int) -> dict[str, Any]:
+def _filtered(app: Any, typed: str) -> bool:
+    """Live shows the rows of the filter bar's ``typed`` ("" none), its table idle."""
+    screen = app.screen
+    return bool(screen.live.source.found_text == typed) and presses.tables_idle(app)
+
+
+def _filter_name(typed: str, txid: str) -> str:
+    return "a txid (free text)" if typed == txid else typed
+
+
+async def dashboard_timings(db: Path, port: int, txid: str) -> dict[str, Any]:
     """Down on Live (the detail of the next conversion, read and formatted; ms), and as
     (settled, painted) ms: the first switch to each other screen (until its tables show their
     first rows), the median and the slowest of 50 PageDowns on Live (until the page is read
-    and drawn)."""
+    and drawn), and Enter on Live's filter bar for each of ``FILTERS`` and ``txid`` (until
+    the rows of the filter are shown)."""
     from rich.text import Text
 
     from tui.app import PostwatchApp
@@ -303,6 +317,15 @@ async def dashboard_timings(db: Path, port: int) -> dict[str, Any]:
                 max(p[0] for p in paged),
                 max(p[1] for p in paged),
             )
+            await pilot.press("home")
+            for typed in (*FILTERS, txid):
+                await pilot.press("slash", *typed)
+                applied = partial(_filtered, app, typed)
+                result[
+                    f"filter bar on Live: {_filter_name(typed, txid)}"
+                ] = await presses.timed_press(pilot, "enter", applied)
+                await pilot.press("x")
+                await presses.settle(pilot, partial(_filtered, app, ""))
     finally:
         LiveScreen.read_detail = read_detail  # type: ignore[method-assign]
     return result
@@ -358,8 +381,9 @@ def measure(db: Path, workdir: Path) -> dict[str, Any]:
     port = free_port()
     config = bench_config(workdir, port)
     with server(postwatch_command(copy, config, port), port, workdir / "read.log"):
-        figures["trace"] = trace_timings(port, sample_ids(copy, random.Random(size)))
-        figures["dash"] = asyncio.run(dashboard_timings(copy, port))
+        ids = sample_ids(copy, random.Random(size))
+        figures["trace"] = trace_timings(port, ids)
+        figures["dash"] = asyncio.run(dashboard_timings(copy, port, ids["txid"][0]))
     for suffix in ("", "-wal", "-shm"):
         Path(f"{copy}{suffix}").unlink(missing_ok=True)
     return figures
