@@ -248,8 +248,8 @@ def _grew(values: list[float], size: int) -> bool:
 
 def _filtered(app: Any, typed: str) -> bool:
     """Live shows the rows of the filter bar's ``typed`` ("" none), its table idle."""
-    screen = app.screen
-    return bool(screen.live.source.found_text == typed) and presses.tables_idle(app)
+    shown = app.screen.live.source.found_text  # (free text is shown as q=...)
+    return shown in (typed, f"q={typed}" if typed else "") and presses.tables_idle(app)
 
 
 def _filter_name(typed: str, txid: str) -> str:
