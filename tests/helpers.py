@@ -143,7 +143,9 @@ class Listener:
 async def start_listener(db: Path, settings: Settings | None = None) -> Listener:
     store = await Store(db).open()
     runner = await start(store, settings or Settings(), "127.0.0.1", 0)
-    return Listener(store, runner, aiohttp.ClientSession())
+    return Listener(
+        store, runner, aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
+    )
 
 
 async def stop_listener(listener: Listener) -> None:
@@ -217,6 +219,9 @@ def hold_answers(target: Target) -> asyncio.Event:
 
     target.handler = held
     return release
+
+
+REQUEST_TIMEOUT = 30.0  # seconds a test's request to the listener may take
 
 
 def free_port() -> int:
@@ -340,7 +345,9 @@ async def dashboard(
     app = PostwatchApp(options)
     async with (
         app.run_test(size=size, notifications=notifications) as pilot,
-        aiohttp.ClientSession() as session,
+        # a request the listener never answers fails the test naming it, long before the
+        # run's timeout (which only says the test hung)
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as session,
     ):
         await until(lambda: app.dash is not None and app.current_mode == "live")
         await app.wait_ready()
