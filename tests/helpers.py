@@ -354,6 +354,25 @@ async def dashboard(
         yield Driver(app, pilot, session)
 
 
+@asynccontextmanager
+async def attached(db: Path, base: str, size: tuple[int, int] = (120, 34)) -> AsyncIterator[Driver]:
+    """The dashboard attached to ``db``, which the listener at ``base`` serves (another
+    process: the ``served`` fixture), once Live shows its rows."""
+    from tui.app import PostwatchApp
+    from tui.context import DashOptions
+
+    options = DashOptions(db=db, attached=True, listener_url=base, poll_interval=0.05)
+    app = PostwatchApp(options)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with (
+        app.run_test(size=size) as pilot,
+        aiohttp.ClientSession(timeout=timeout) as session,
+    ):
+        await until(lambda: app.current_mode == "live")
+        await app.wait_ready()
+        yield Driver(app, pilot, session)
+
+
 def toasts(app: PostwatchApp) -> list[tuple[str, str]]:
     """The notifications on screen: (severity, text) each."""
     from textual.widgets._toast import Toast

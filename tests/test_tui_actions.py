@@ -8,11 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from tests.helpers import Driver, Target, config_for, dashboard, toasts, until
-from tui.app import PostwatchApp
-from tui.context import DashOptions
+from tests.helpers import Driver, Target, attached, config_for, dashboard, toasts, until
 from tui.widgets.forms import FormScreen
 
 FAILS = [(500, "down")] * 3  # the first attempt and both retries of one delivery
@@ -341,12 +337,7 @@ async def test_pressing_ctrl_s_twice_enters_one_conversion(tmp_path: Path, targe
 
 async def test_attached_the_serving_listener_replays(served: tuple[Path, str]) -> None:
     db, base = served
-    options = DashOptions(db=db, attached=True, listener_url=base, poll_interval=0.05)
-    app = PostwatchApp(options)
-    async with app.run_test(size=(80, 24)) as pilot, aiohttp.ClientSession() as session:
-        await until(lambda: app.current_mode == "live")
-        await app.wait_ready()
-        pw = Driver(app, pilot, session)
+    async with attached(db, base, size=(80, 24)) as pw:
         clickid = await pw.click(ref_id="ext-1")
         await pw.postback(clickid=clickid, type="Lead", status="2")
         await show_top_inbound(pw, "postback")

@@ -8,13 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from textual.widgets._toast import Toast
 
 from store import workspace
 from store.config import parse
 from store.db import Store
-from tests.helpers import BASE_CONFIG, Driver, free_port, live_row, until
+from tests.helpers import BASE_CONFIG, attached, free_port, live_row, until
 from tui.app import PostwatchApp
 from tui.context import DashOptions
 from tui.screens.campaigns import CampaignsScreen
@@ -24,12 +23,8 @@ async def test_attached_dashboard_sees_rows_and_its_rule_changes_reach_the_liste
     served: tuple[Path, str],
 ) -> None:
     db, base = served
-    options = DashOptions(db=db, attached=True, listener_url=base, poll_interval=0.05)
-    app = PostwatchApp(options)
-    async with app.run_test(size=(120, 34)) as pilot, aiohttp.ClientSession() as session:
-        await until(lambda: app.current_mode == "live")
-        await app.wait_ready()
-        pw = Driver(app, pilot, session)
+    async with attached(db, base) as pw:
+        app = pw.app
         assert pw.base == base
         clickid = await pw.click(ref_id="ext-1")
         sent = time.monotonic()

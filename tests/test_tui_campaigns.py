@@ -8,12 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from store import workspace
-from tests.helpers import BASE_CONFIG, Driver, Target, dashboard, until
-from tui.app import PostwatchApp
-from tui.context import DashOptions
+from tests.helpers import BASE_CONFIG, Driver, Target, attached, dashboard, until
 from tui.screens.campaigns import CampaignsScreen
 
 SECRET = "EAAB-very-secret-token-123"
@@ -249,12 +245,7 @@ async def test_an_attached_dashboard_sends_its_test_postback_through_the_serving
     served: tuple[Path, str],
 ) -> None:
     db, base = served
-    options = DashOptions(db=db, attached=True, listener_url=base, poll_interval=0.05)
-    app = PostwatchApp(options)
-    async with app.run_test(size=(80, 24)) as pilot, aiohttp.ClientSession() as session:
-        await until(lambda: app.current_mode == "live")
-        await app.wait_ready()
-        pw = Driver(app, pilot, session)
+    async with attached(db, base, size=(80, 24)) as pw:
         screen = await campaigns(pw)
         await pw.press("T")
         await until(lambda: screen.bar.line.has_focus)
