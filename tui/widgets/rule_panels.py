@@ -114,11 +114,13 @@ class RulePanels(Vertical):
 
     def key(self, binding_id: str) -> str:
         """The key that runs one of the screen's bindings (``[keys]`` may remap it). While an
-        input has focus the letter keys are not active: the one seen last is named."""
-        for active in self.screen.active_bindings.values():
-            if active.binding.id == binding_id:
-                self._keys[binding_id] = self.app.get_key_display(active.binding)
-                break
+        input has focus the letter keys are not active, and while the app closes there is no
+        screen to ask: the one seen last is named."""
+        if self.screen.is_current:
+            for active in self.screen.active_bindings.values():
+                if active.binding.id == binding_id:
+                    self._keys[binding_id] = self.app.get_key_display(active.binding)
+                    break
         return self._keys.get(binding_id, binding_id)
 
     def show(self, subject: Subject | None = None, panel: str | None = None) -> None:
