@@ -53,5 +53,5 @@ class KeyFooter(Footer):
     async def _rebuild_if_changed(self) -> None:
         # Checked when the rebuild would run, not when it was asked for: a switch asks several
         # times, and the focus may have moved meanwhile.
-        if self.is_attached and self.screen.is_current and self.keys_shown() != self._shown:
+        if self.is_attached and self.app.screen_stack and self.keys_shown() != self._shown:
             await self.recompose()

@@ -116,7 +116,7 @@ class RulePanels(Vertical):
         """The key that runs one of the screen's bindings (``[keys]`` may remap it). While an
         input has focus the letter keys are not active, and while the app closes there is no
         screen to ask: the one seen last is named."""
-        if self.screen.is_current:
+        if self.app.screen_stack:
             for active in self.screen.active_bindings.values():
                 if active.binding.id == binding_id:
                     self._keys[binding_id] = self.app.get_key_display(active.binding)
