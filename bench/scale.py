@@ -47,6 +47,7 @@ from run import (  # noqa: E402
     PY,
     RESULTS,
     _figures,
+    ensure_wrk,
     free_port,
     percentile,
     postwatch_command,
@@ -58,7 +59,6 @@ from run import (  # noqa: E402
 from store import totals  # noqa: E402
 from store.schema import MIGRATIONS, STORED  # noqa: E402
 
-WRK = shutil.which("wrk")
 CONNECTIONS = 50
 SAMPLES = 200  # traces of each kind
 SWITCHES = (("2", "campaigns"), ("3", "deliveries"), ("4", "inbound"), ("5", "trace"))
@@ -86,18 +86,23 @@ def count(db: Path, table: str) -> int:
         conn.close()
 
 
+def wrk() -> str:
+    """wrk's path, installed from Debian first when it is missing (bench/run.py)."""
+    found = ensure_wrk()
+    assert found is not None, "the scale benchmark needs wrk: apt-get install wrk"
+    return found
+
+
 def wrk_run(port: int, seconds: float, seed: int, *, clicks: bool = True) -> dict[str, Any]:
     """One wrk run of bench/scale.lua (random ids) for ``seconds``."""
-    assert WRK is not None, "the scale benchmark needs wrk"
     mode = "clicks" if clicks else "noclicks"
-    command = wrk_command(WRK, "scale.lua", port, seconds, CONNECTIONS, str(seed), mode)
+    command = wrk_command(wrk(), "scale.lua", port, seconds, CONNECTIONS, str(seed), mode)
     return _figures(command, seconds + 60)
 
 
 def counting_run(port: int, seconds: float, prefix: str) -> dict[str, Any]:
     """One wrk run of bench/postbacks.lua (counting click ids, no txid) for ``seconds``."""
-    assert WRK is not None, "the scale benchmark needs wrk"
-    command = wrk_command(WRK, "postbacks.lua", port, seconds, CONNECTIONS, prefix)
+    command = wrk_command(wrk(), "postbacks.lua", port, seconds, CONNECTIONS, prefix)
     return _figures(command, seconds + 60)
 
 

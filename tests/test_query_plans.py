@@ -263,7 +263,7 @@ async def test_a_filtered_page_is_walked_in_id_order_not_sorted(
 
 # A database as schema step 11 left it: the filter indexes of steps 6 and 9 (frozen history)
 # instead of step 12's.
-STEP_12_INDEXES = (
+SINCE_STEP_11 = (  # the indexes steps 12 and 13 made
     "conversions_approved",
     "conversions_pending",
     "conversions_declined",
@@ -273,8 +273,10 @@ STEP_12_INDEXES = (
     "inbound_clicks",
     "inbound_postbacks",
     "inbound_rejected",
+    "inbound_unlinked",
 )
 STEP_11_INDEXES = """
+    CREATE INDEX inbound_click ON inbound_rows(click_id);
     CREATE INDEX inbound_outcome ON inbound_rows(outcome, id);
     CREATE INDEX inbound_endpoint ON inbound_rows(endpoint, id);
     CREATE INDEX conversions_status ON conversions(status, id);
@@ -294,7 +296,7 @@ def pages(conn: sqlite3.Connection) -> dict[tuple[str, str], list[int]]:
     }
 
 
-async def test_a_database_migrated_to_step_12_keeps_every_read_on_an_index(
+async def test_a_database_migrated_from_step_11_keeps_every_read_on_an_index(
     filled: dict[str, Any], tmp_path: Path
 ) -> None:
     """An older database, filled and then migrated: the same rows in every filtered page,
@@ -307,7 +309,7 @@ async def test_a_database_migrated_to_step_12_keeps_every_read_on_an_index(
     source.close()
     old.executescript(
         "BEGIN;"
-        + "".join(f"DROP INDEX {name};" for name in STEP_12_INDEXES)
+        + "".join(f"DROP INDEX {name};" for name in SINCE_STEP_11)
         + STEP_11_INDEXES
         + "PRAGMA user_version = 11; COMMIT;"
     )
@@ -315,8 +317,13 @@ async def test_a_database_migrated_to_step_12_keeps_every_read_on_an_index(
     assert any(before.values())
     assert migrate(old) == 11
     names = {row[0] for row in old.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert set(STEP_12_INDEXES) <= names
-    assert not names & {"conversions_created", "inbound_received", "decisions_verdict"}
+    assert set(SINCE_STEP_11) <= names
+    assert not names & {
+        "conversions_created",
+        "inbound_received",
+        "decisions_verdict",
+        "inbound_click",
+    }
     assert pages(old) == before
     for name, read in read_paths({**filled, "db": tmp_path / "step-11.db"}).items():
         statements = executed(old, read)

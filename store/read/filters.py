@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from store.read import links
 from store.records import STATUSES, Outcome, Verdict
 from store.schema import STORED, text_column
 from store.timeline import TIME_ORDERED, first_id
@@ -317,17 +318,18 @@ def q_clause(table: str, q: str) -> tuple[str, list[Any]]:
         )
         return sql, [*named, Q_SCAN, q, q, Q_SCAN, q, q]
     if table == "inbound":
-        # a conversion's requests are among its click's (inbound has no conversion index)
+        # the requests of the click q names (as its id or its external id), of the
+        # conversions whose txid it is, and the requests that named it as a click id
         sql = (
-            "inbound.id IN (SELECT id FROM inbound WHERE id = ?"
-            " UNION SELECT id FROM inbound WHERE click_id = ?"
-            " UNION SELECT i.id FROM clicks l JOIN inbound i ON i.click_id = l.id"
-            " WHERE l.external_id = ? AND l.external_id != ''"
-            " UNION SELECT i.id FROM conversions n JOIN inbound i ON i.click_id = n.click_id"
-            " AND i.conversion_id = n.id WHERE n.txid = ?"
+            "inbound.id IN (WITH named_clicks(id) AS (SELECT ? UNION SELECT id FROM clicks"
+            " WHERE external_id = ? AND external_id != ''),"
+            " named_conversions(id) AS (SELECT id FROM conversions WHERE txid = ?)"
+            " SELECT id FROM inbound WHERE id = ?"
+            f" UNION {links.of_clicks('named_clicks')}"
+            f" UNION {links.of_conversions('named_conversions')}"
             f" UNION {recent} AND (instr(query, ?) OR instr(body, ?) OR instr(path, ?)))"
         )
-        return sql, [number, q, q, q, Q_SCAN, q, q, q]
+        return sql, [q, q, q, number, Q_SCAN, q, q, q]
     sql = (
         "deliveries.id IN (SELECT id FROM deliveries WHERE id = ?"
         " UNION SELECT a.id FROM decisions k JOIN deliveries a ON a.decision_id = k.id"

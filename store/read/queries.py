@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any, NamedTuple
 
 from store import events
+from store.read import links
 from store.read.filters import (
     ALL,
     LISTED,
@@ -396,13 +397,10 @@ def conversion_detail(conn: sqlite3.Connection, conversion_id: int) -> Conversio
     if not rows:
         return None
     (conversion,) = _conversion_views(conn, rows, full=True)
-    inbound_ids = [event.inbound_id for event in conversion.history or ()]
-    # Every inbound row that names a conversion names its click too, so the click's rows
-    # (through the inbound_click index) hold them; inbound has no index on conversion_id.
     requests = conn.execute(
-        f"SELECT * FROM inbound WHERE id IN ({_marks(inbound_ids)})"
-        " OR (click_id = ? AND conversion_id = ?) ORDER BY id",
-        (*inbound_ids, conversion.click_id, conversion_id),
+        f"SELECT * FROM inbound WHERE id IN (WITH ids(id) AS (SELECT ?)"
+        f" {links.of_conversions('ids')}) ORDER BY id",
+        (conversion_id,),
     )
     click = conn.execute(
         "SELECT external_id FROM clicks WHERE id = ?", (conversion.click_id,)
@@ -461,7 +459,11 @@ def click_matches(conn: sqlite3.Connection, any_id: str) -> tuple[list[ClickMatc
 
 
 def _inbound_of_click(conn: sqlite3.Connection, click_id: str) -> tuple[InboundView, ...]:
-    rows = conn.execute("SELECT * FROM inbound WHERE click_id = ? ORDER BY id", (click_id,))
+    rows = conn.execute(
+        f"SELECT * FROM inbound WHERE id IN (WITH ids(id) AS (SELECT ?)"
+        f" {links.of_clicks('ids')}) ORDER BY id",
+        (click_id,),
+    )
     return tuple(_inbound(row) for row in rows)
 
 

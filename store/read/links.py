@@ -1,0 +1,36 @@
+"""How the inbound requests of a click or of a conversion are found.
+
+A request that made a click is the click's ``inbound_id``; one that made or changed a
+conversion is its event's ``inbound_id``. Only the others, the requests stored with a reason
+(refused ones and ignored duplicates), are found by the click id they name, through the
+partial index ``inbound_unlinked`` (schema step 13): an index of every request's click id
+took a random key on each postback, a page of one more large index dirtied on every write.
+
+Each function gives a SELECT of inbound ids, to use inside ``IN (...)``, for the clicks or
+conversions whose ids a table or common table expression named ``ids`` holds.
+"""
+
+from __future__ import annotations
+
+from store.schema import STORED
+
+EVENTS, INBOUND = STORED["conversion_events"], STORED["inbound"]
+
+
+def of_clicks(ids: str) -> str:
+    """SQL: the ids of every inbound request of the clicks in ``ids``."""
+    return (
+        f"SELECT k.inbound_id FROM clicks k WHERE k.id IN {ids} AND k.inbound_id IS NOT NULL"
+        f" UNION SELECT e.inbound_id FROM conversions n JOIN {EVENTS} e"
+        f" ON e.conversion_id = n.id WHERE n.click_id IN {ids}"
+        f" UNION SELECT i.id FROM {INBOUND} i WHERE i.click_id IN {ids} AND i.reason != ''"
+    )
+
+
+def of_conversions(ids: str) -> str:
+    """SQL: the ids of every inbound request of the conversions in ``ids``."""
+    return (
+        f"SELECT e.inbound_id FROM {EVENTS} e WHERE e.conversion_id IN {ids}"
+        f" UNION SELECT i.id FROM conversions n JOIN {INBOUND} i ON i.click_id = n.click_id"
+        f" AND i.conversion_id = n.id AND i.reason != '' WHERE n.id IN {ids}"
+    )
