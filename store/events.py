@@ -129,7 +129,8 @@ def insert_inbound(
             http_status,
             _json_id(conn, warnings or []),
             _json_id(conn, parsed or {}),
-            click_id,
+            # the conversion's click, rebuilt by the view (store.schema COMPACTED)
+            None if conversion_id is not None and not reason else click_id,
             conversion_id,
         ),
     )

@@ -44,7 +44,14 @@ COMPACTED: dict[str, Compacted] = {
         "conversion_event_rows", ("change", "type", "status", "raw_status")
     ),
     "inbound": Compacted(
-        "inbound_rows", ("method", "path", "remote", "headers", "warnings", "parsed")
+        "inbound_rows",
+        ("method", "path", "remote", "headers", "warnings", "parsed"),
+        # a request that made or changed a conversion (stored without a reason) names the
+        # conversion's click (since step 14)
+        {
+            "click_id": "(SELECT click_id FROM conversions"
+            " WHERE conversions.id = {row}.conversion_id AND {row}.reason = '')"
+        },
     ),
     "decisions": Compacted(
         "decision_rows",
@@ -237,13 +244,25 @@ def intern_texts(conn: sqlite3.Connection, step: int) -> None:
 def widened(view: str, column: str, declaration: str) -> Callable[[sqlite3.Connection, int], None]:
     """A step that adds ``column`` to a table stored since step 8: to its stored table, then
     its view and the view's triggers are made again with the new column last."""
+    return _remade(view, f"ADD COLUMN {column} {declaration}", column)
 
+
+def remade(view: str) -> Callable[[sqlite3.Connection, int], None]:
+    """A step that makes the view of a table stored since step 8, and its triggers, again as
+    ``COMPACTED`` declares them now (say, a column it rebuilds)."""
+    return _remade(view)
+
+
+def _remade(
+    view: str, alter: str | None = None, column: str | None = None
+) -> Callable[[sqlite3.Connection, int], None]:
     def step(conn: sqlite3.Connection, number: int) -> None:
         with _rolled_back_on_error(conn):
             if not _begin_step(conn, number):
                 return
-            names = [*_names(conn, view), column]
-            conn.execute(f"ALTER TABLE {STORED[view]} ADD COLUMN {column} {declaration}")
+            names = _names(conn, view) + ([column] if column else [])
+            if alter is not None:
+                conn.execute(f"ALTER TABLE {STORED[view]} {alter}")
             for trigger in ("update", "delete", "insert"):
                 conn.execute(f"DROP TRIGGER IF EXISTS {view}_{trigger}")
             conn.execute(f"DROP VIEW {view}")
@@ -570,6 +589,9 @@ MIGRATIONS: list[Migration] = [
     DROP INDEX IF EXISTS inbound_click;
     CREATE INDEX inbound_unlinked ON inbound_rows(click_id) WHERE reason != '';
     """,
+    # 14: a request that made or changed a conversion is stored without its click id, which
+    # is the conversion's: the view rebuilds it (``COMPACTED``). Older rows keep theirs.
+    remade("inbound"),
 ]
 
 

@@ -153,8 +153,13 @@ async def test_interned_texts_are_invisible_and_the_migration_keeps_every_value(
     conn = sqlite3.connect(compact)
     (texts,) = conn.execute("SELECT count(*) FROM texts").fetchone()
     (stored_at,) = conn.execute("SELECT count(at) FROM decision_rows").fetchone()
+    linked, stored_click = conn.execute(
+        "SELECT count(*), count(click_id) FROM inbound_rows"
+        " WHERE conversion_id IS NOT NULL AND reason = ''"
+    ).fetchone()
     conn.close()
     assert texts > 10 and stored_at == 0  # texts were interned, decision times rebuilt
+    assert linked and stored_click == 0  # a conversion's requests name its click
 
     # The same rows in plain step-7 tables read exactly as the views show them...
     old = tmp_path / "old.db"
