@@ -17,6 +17,9 @@ from store.timeline import first_id
 
 RESPONSE_LIMIT = 2048  # bytes of an answer kept on a delivery attempt
 CACHED_TEXTS = 50_000  # interned texts whose ids a writer keeps in memory
+# SQL: the sequence number of the click whose id is the parameter; a conversion's click is
+# found by it (``conversions.click_seq``, schema step 15)
+CLICK_SEQ = "(SELECT seq FROM clicks WHERE id = ?)"
 
 
 # -- interned texts ---------------------------------------------------------------------------
@@ -180,7 +183,8 @@ def find_conversion(
         ).fetchone()
     else:
         row = conn.execute(
-            "SELECT * FROM conversions WHERE click_id = ? AND type IS ? ORDER BY id DESC LIMIT 1",
+            f"SELECT * FROM conversions WHERE click_seq = {CLICK_SEQ} AND type IS ?"
+            " ORDER BY id DESC LIMIT 1",
             (click_id, type_),
         ).fetchone()
     return None if row is None else conversion(row)
@@ -206,8 +210,9 @@ def save_conversion(conn: sqlite3.Connection, conversion: Conversion, at: float)
         return conversion.id
     cursor = conn.execute(
         "INSERT INTO conversions (type, status, raw_status, payout, currency, txid, updated_at,"
-        " click_id, campaign_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (*values, conversion.click_id, conversion.campaign_id, at),
+        " click_id, click_seq, campaign_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+        f" {CLICK_SEQ}, ?, ?)",
+        (*values, conversion.click_id, conversion.click_id, conversion.campaign_id, at),
     )
     return int(cursor.lastrowid or 0)
 

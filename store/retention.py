@@ -67,7 +67,7 @@ def _click_blocked(dry_run: bool) -> str:
     are gone by then, and one whose delivery just finished is not orphaned); a dry run, which
     deletes nothing, asks whether it would be kept."""
     keeps = f"NOT {_OLD_CONVERSION}" if dry_run else "1"
-    return f"EXISTS (SELECT 1 FROM conversions c WHERE c.click_id = k.id AND {keeps})"
+    return f"EXISTS (SELECT 1 FROM conversions c WHERE c.click_seq = k.seq AND {keeps})"
 
 
 def _old_click(dry_run: bool) -> str:

@@ -592,6 +592,39 @@ MIGRATIONS: list[Migration] = [
     # 14: a request that made or changed a conversion is stored without its click id, which
     # is the conversion's: the view rebuilds it (``COMPACTED``). Older rows keep theirs.
     remade("inbound"),
+    # 15: a conversion finds its click by the click's sequence number, not its id. Click ids
+    # are random (a network's, or postwatch's own), so an index of them takes each new
+    # conversion at a random place, and a page of it is written for every postback; the
+    # sequence number grows as clicks arrive, and a conversion comes soon after its click, so
+    # ``conversions_click_seq`` grows at its right edge. The clicks table is made again with
+    # ``seq`` as its INTEGER PRIMARY KEY, the row ids it had (a VACUUM keeps those); a
+    # conversion inserted without ``click_seq`` (plain SQL) gets it from its trigger.
+    """
+    CREATE TABLE clicks_by_seq (
+        seq         INTEGER PRIMARY KEY,
+        id          TEXT NOT NULL UNIQUE,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        external_id TEXT NOT NULL DEFAULT '',
+        params      TEXT NOT NULL DEFAULT '{}',
+        created_at  REAL NOT NULL,
+        inbound_id  INTEGER
+    );
+    INSERT INTO clicks_by_seq (seq, id, campaign_id, external_id, params, created_at, inbound_id)
+        SELECT rowid, id, campaign_id, external_id, params, created_at, inbound_id FROM clicks
+        ORDER BY rowid;
+    DROP TABLE clicks;
+    ALTER TABLE clicks_by_seq RENAME TO clicks;
+    CREATE INDEX clicks_external_id ON clicks(external_id) WHERE external_id != '';
+    ALTER TABLE conversions ADD COLUMN click_seq INTEGER;
+    UPDATE conversions SET click_seq = (SELECT seq FROM clicks WHERE clicks.id = click_id);
+    DROP INDEX conversions_click;
+    CREATE INDEX conversions_click_seq ON conversions(click_seq);
+    CREATE TRIGGER conversions_click_seq AFTER INSERT ON conversions
+        WHEN NEW.click_seq IS NULL BEGIN
+            UPDATE conversions SET click_seq = (SELECT seq FROM clicks WHERE id = NEW.click_id)
+            WHERE id = NEW.id;
+        END;
+    """,
 ]
 
 

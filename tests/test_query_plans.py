@@ -263,7 +263,7 @@ async def test_a_filtered_page_is_walked_in_id_order_not_sorted(
 
 # A database as schema step 11 left it: the filter indexes of steps 6 and 9 (frozen history)
 # instead of step 12's.
-SINCE_STEP_11 = (  # the indexes steps 12 and 13 made
+SINCE_STEP_11 = (  # the indexes steps 12, 13 and 15 made
     "conversions_approved",
     "conversions_pending",
     "conversions_declined",
@@ -274,8 +274,28 @@ SINCE_STEP_11 = (  # the indexes steps 12 and 13 made
     "inbound_postbacks",
     "inbound_rejected",
     "inbound_unlinked",
+    "conversions_click_seq",
 )
-STEP_11_INDEXES = """
+STEP_11_SHAPE = """
+    DROP TRIGGER conversions_click_seq;
+    DROP INDEX conversions_click_seq;
+    ALTER TABLE conversions DROP COLUMN click_seq;
+    CREATE INDEX conversions_click ON conversions(click_id);
+    CREATE TABLE clicks_by_id (
+        id          TEXT PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        external_id TEXT NOT NULL DEFAULT '',
+        params      TEXT NOT NULL DEFAULT '{}',
+        created_at  REAL NOT NULL,
+        inbound_id  INTEGER
+    );
+    INSERT INTO clicks_by_id SELECT id, campaign_id, external_id, params, created_at, inbound_id
+        FROM clicks ORDER BY seq;
+    DROP TABLE clicks;
+    ALTER TABLE clicks_by_id RENAME TO clicks;
+    CREATE INDEX clicks_external_id ON clicks(external_id) WHERE external_id != '';
+    UPDATE inbound_rows SET click_id = (SELECT click_id FROM conversions WHERE id = conversion_id)
+        WHERE click_id IS NULL AND conversion_id IS NOT NULL;
     CREATE INDEX inbound_click ON inbound_rows(click_id);
     CREATE INDEX inbound_outcome ON inbound_rows(outcome, id);
     CREATE INDEX inbound_endpoint ON inbound_rows(endpoint, id);
@@ -299,21 +319,21 @@ def pages(conn: sqlite3.Connection) -> dict[tuple[str, str], list[int]]:
 async def test_a_database_migrated_from_step_11_keeps_every_read_on_an_index(
     filled: dict[str, Any], tmp_path: Path
 ) -> None:
-    """An older database, filled and then migrated: the same rows in every filtered page,
-    and every read path on an index, as on a database made by this version."""
+    """A database of step 11's shape, filled and then migrated: the same rows in every
+    filtered page, and every read path on an index, as on a database made by this version."""
     from store.schema import migrate
 
     old = db.connect(tmp_path / "step-11.db")
-    source = sqlite3.connect(filled["db"])
+    source = db.connect(filled["db"])
     source.backup(old)
+    before = pages(source)  # as this version reads them
     source.close()
     old.executescript(
         "BEGIN;"
-        + "".join(f"DROP INDEX {name};" for name in SINCE_STEP_11)
-        + STEP_11_INDEXES
+        + "".join(f"DROP INDEX {name};" for name in SINCE_STEP_11 if "seq" not in name)
+        + STEP_11_SHAPE
         + "PRAGMA user_version = 11; COMMIT;"
     )
-    before = pages(old)
     assert any(before.values())
     assert migrate(old) == 11
     names = {row[0] for row in old.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -323,6 +343,7 @@ async def test_a_database_migrated_from_step_11_keeps_every_read_on_an_index(
         "inbound_received",
         "decisions_verdict",
         "inbound_click",
+        "conversions_click",
     }
     assert pages(old) == before
     for name, read in read_paths({**filled, "db": tmp_path / "step-11.db"}).items():

@@ -300,8 +300,9 @@ def q_clause(table: str, q: str) -> tuple[str, list[Any]]:
     conversions = (
         "SELECT id FROM conversions WHERE id = ?"
         " UNION SELECT id FROM conversions WHERE txid = ?"
-        " UNION SELECT id FROM conversions WHERE click_id = ?"
-        " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_id = l.id"
+        " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_seq = l.seq"
+        " WHERE l.id = ?"
+        " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_seq = l.seq"
         " WHERE l.external_id = ? AND l.external_id != ''"
     )
     named: list[Any] = [number, q, q, q]
@@ -312,7 +313,7 @@ def q_clause(table: str, q: str) -> tuple[str, list[Any]]:
         sql = (
             f"conversions.id IN ({conversions}"
             f" UNION {recent} AND (instr(click_id, ?) OR instr(coalesce(txid, ''), ?))"
-            " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_id = l.id"
+            " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_seq = l.seq"
             " WHERE l.rowid > (SELECT coalesce(max(rowid), 0) FROM clicks) - ?"
             " AND (instr(l.external_id, ?) OR instr(l.params, ?)))"
         )

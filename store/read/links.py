@@ -21,8 +21,8 @@ def of_clicks(ids: str) -> str:
     """SQL: the ids of every inbound request of the clicks in ``ids``."""
     return (
         f"SELECT k.inbound_id FROM clicks k WHERE k.id IN {ids} AND k.inbound_id IS NOT NULL"
-        f" UNION SELECT e.inbound_id FROM conversions n JOIN {EVENTS} e"
-        f" ON e.conversion_id = n.id WHERE n.click_id IN {ids}"
+        f" UNION SELECT e.inbound_id FROM clicks k JOIN conversions n ON n.click_seq = k.seq"
+        f" JOIN {EVENTS} e ON e.conversion_id = n.id WHERE k.id IN {ids}"
         f" UNION SELECT i.id FROM {INBOUND} i WHERE i.click_id IN {ids} AND i.reason != ''"
     )
 

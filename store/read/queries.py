@@ -494,7 +494,7 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
         (click_id,),
     ).fetchone()
     rows = conn.execute(
-        f"{_CONVERSIONS} WHERE c.click_id = ? ORDER BY c.id", (click_id,)
+        f"{_CONVERSIONS} WHERE c.click_seq = {events.CLICK_SEQ} ORDER BY c.id", (click_id,)
     ).fetchall()
     return Trace(
         click=record_of(click, ClickView),
