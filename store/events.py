@@ -710,17 +710,18 @@ def expected_verdicts(
 
 
 # A conversion of which a postback config's expected verdict is not its latest decision's
-# (or it has none): whether the config fired before reads the decisions_fired index alone,
-# the latest decision is the config's highest id in decisions_conversion.
+# (or it has none). Whether the config fired before reads the decisions_fired index alone;
+# the latest decision is the config's highest id in decisions_conversion, looked up only
+# when it may be the expected one (a config that never fired has no latest that fired).
 _CHANGING = (
     "EXISTS (SELECT 1 FROM expected_verdicts e WHERE e.campaign_id = conversions.campaign_id"
     " AND e.type IS conversions.type AND e.status = conversions.status"
     " AND e.payout IS conversions.payout"
     " AND e.fired = EXISTS (SELECT 1 FROM decision_rows f WHERE f.conversion_id = conversions.id"
     " AND f.postback_config_id = e.postback_config_id AND f.verdict = 'fired')"
-    " AND e.verdict IS NOT (SELECT d.verdict FROM decision_rows d"
-    " WHERE d.conversion_id = conversions.id AND d.postback_config_id = e.postback_config_id"
-    " ORDER BY d.id DESC LIMIT 1))"
+    " AND (e.verdict = 'fired' AND NOT e.fired OR e.verdict IS NOT (SELECT d.verdict"
+    " FROM decision_rows d WHERE d.conversion_id = conversions.id"
+    " AND d.postback_config_id = e.postback_config_id ORDER BY d.id DESC LIMIT 1)))"
 )
 
 

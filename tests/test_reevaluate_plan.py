@@ -1,5 +1,6 @@
 """A re-evaluation's plan with the verdicts worked out first (only the conversions they would
-change are read) is exactly the plan of reading every conversion: over two campaigns with
+change are read) is exactly the plan of reading every conversion, and it reads exactly the
+conversions of which a config's verdict is not its latest decision: over two campaigns with
 conditional, disabled and refiring configs, conversions of every type, status and payout
 (none, whole, fractional), updated several times, with fired, filtered, skipped, re-evaluated
 and unsent histories, for several rule changes and selections (campaign, ids, time range),
@@ -14,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from listener import reevaluate
+from listener import reevaluate, rules
 from listener.reevaluate import Selection
-from store import db
+from store import db, events, snapshot
+from store.records import Conversion
 from tests.helpers import Listener, Target, until
 
 CAMPAIGNS = ("casino-fr", "casino-de")
@@ -119,6 +121,40 @@ def _settled(conn: sqlite3.Connection) -> bool:
     return bool(row[0] == 0)
 
 
+def _changing_one_by_one(conn: sqlite3.Connection) -> tuple[list[Any], set[int]]:
+    """Worked out one conversion at a time: the verdicts of its configs that may flip (as
+    ``events.expected_verdicts`` takes them), and the conversions of which one is not the
+    config's latest decision."""
+    setup = snapshot.load(conn)
+    verdicts, changing = set(), set()
+    columns = "id, click_id, campaign_id, type, status, raw_status, payout, currency, txid"
+    for row in conn.execute(f"SELECT {columns} FROM conversions").fetchall():
+        conversion = Conversion(*row)
+        for config in setup.campaigns[conversion.campaign_id].campaign.postbacks:
+            past = conn.execute(
+                "SELECT verdict FROM decisions WHERE conversion_id = ? AND postback_config_id = ?"
+                " ORDER BY id",
+                (conversion.id, config.id),
+            ).fetchall()
+            fired = any(one[0] == "fired" for one in past)
+            verdict = rules.decide(config, conversion, fired_at=1.0 if fired else None).verdict
+            if verdict in ("fired", "filtered"):
+                values = (conversion.campaign_id, conversion.type, conversion.status)
+                verdicts.add((*values, conversion.payout, config.id, fired, verdict.value))
+                if not past or past[-1][0] != verdict:
+                    changing.add(conversion.id)
+    return list(verdicts), changing
+
+
+def _changing(conn: sqlite3.Connection, verdicts: list[Any]) -> set[int]:
+    """The conversions the pages of the verdicts worked out first read."""
+    with events.expected_verdicts(conn, verdicts):
+        page = events.conversion_page(
+            conn, events.Chosen(), after=0, limit=1_000_000, changing=True
+        )
+    return {row[0] for row in page}
+
+
 def _selections(conn: sqlite3.Connection, ids: list[int]) -> dict[str, Selection]:
     times = [row[0] for row in conn.execute("SELECT created_at FROM conversions ORDER BY id")]
     third, two_thirds = times[len(times) // 3], times[2 * len(times) // 3]
@@ -163,8 +199,10 @@ async def test_the_plan_of_the_changing_conversions_is_the_plan_of_every_convers
         at = time.time()
         old: set[str | None] = set()
         flipped = 0
-        for name, rules in CHANGES.items():
-            await pw.configure(workspace(target.port, rules))
+        for name, changed in CHANGES.items():
+            await pw.configure(workspace(target.port, changed))
+            verdicts, changing = _changing_one_by_one(conn)
+            assert _changing(conn, verdicts) == changing, name
             for (chosen_name, chosen), fire in (
                 (one, fire) for one in selections.items() for fire in (False, True)
             ):
