@@ -364,10 +364,10 @@ def plan(
 
     A verdict depends only on the config, the conversion's type, status and payout, and
     whether the config fired before (``_Rules``). When the selection's conversions have at
-    most ``most_values`` distinct (type, status, payout), each of their verdicts is worked out
-    first, and only the conversions that one of them would change are read and planned as
-    every conversion would be; with more (say, payouts that all differ), every conversion
-    is."""
+    most ``most_values`` distinct (type, status, payout), those verdicts are worked out first
+    and only the conversions of which one is not the config's latest decision are read, then
+    planned as any conversion is (``_page_plan``, which skips exactly the others); with more
+    (say, payouts that all differ), every conversion is read."""
     chosen.check()
     setup = snapshot.load(conn)
     which = events.Chosen(
