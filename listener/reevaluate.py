@@ -29,6 +29,9 @@ from store.records import Attempt, Click, Conversion, PostbackConfig, Verdict
 from store.snapshot import CampaignSetup, Snapshot
 
 PAGE = 2000  # conversions read per statement
+# Distinct (campaign, type, status, payout) of a selection whose verdicts are worked out
+# before its conversions are read (see ``plan``).
+MOST_VALUES = 2000
 _DECISIONS = ("decision", "decisions")
 _FLIPS = {Verdict.FIRED, Verdict.FILTERED}
 # The last reason of a decision that a re-evaluation without fire found firing: recorded as
@@ -122,20 +125,13 @@ def _campaign_id(setup: Snapshot, key: str | None) -> int | None:
 
 
 def _pages(
-    conn: sqlite3.Connection, chosen: Selection, campaign_id: int | None
+    conn: sqlite3.Connection, chosen: events.Chosen, *, changing: bool = False
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """The chosen conversions, page by page in id order, as plain rows."""
+    """The chosen conversions (with ``changing``, only those that an expected verdict would
+    change), page by page in id order, as plain rows."""
     after = 0
     while True:
-        page = events.conversion_page(
-            conn,
-            after=after,
-            limit=PAGE,
-            campaign_id=campaign_id,
-            since=chosen.since,
-            until=chosen.until,
-            ids=chosen.ids,
-        )
+        page = events.conversion_page(conn, chosen, after=after, limit=PAGE, changing=changing)
         if not page:
             return
         yield page
@@ -333,22 +329,64 @@ def _page_plan(
     return planned
 
 
+def _expected(
+    values: Sequence[tuple[int, str | None, str, float | None]],
+    setup: Snapshot,
+    decide: _Rules,
+) -> Iterator[events.ExpectedVerdict]:
+    """For each (campaign id, type, status, payout) of ``values``, each postback config of its
+    campaign, as one that never fired and as one that fired before: the verdict, when it may
+    flip (``_candidates`` skips the others)."""
+    for campaign_id, type_, status, payout in values:
+        one = setup.campaigns.get(campaign_id)
+        if one is None:
+            continue
+        conversion = Conversion(0, "", campaign_id, type_, status, None, payout, "", None)
+        for config in one.campaign.postbacks:
+            assert config.id is not None
+            for fired_at in (None, 0.0):  # when it fired does not change the verdict
+                verdict = decide.verdict(config, conversion, fired_at)
+                if verdict in _FLIPS:
+                    row = (campaign_id, type_, status, payout, config.id, fired_at is not None)
+                    yield (*row, verdict.value)
+
+
 def plan(
-    conn: sqlite3.Connection, chosen: Selection, at: float, *, fire: bool = False
+    conn: sqlite3.Connection,
+    chosen: Selection,
+    at: float,
+    *,
+    fire: bool = False,
+    most_values: int = MOST_VALUES,
 ) -> tuple[int, list[Planned]]:
     """How many conversions the selection holds, and the changes the current rules make
-    (for a run with or without ``fire``)."""
+    (for a run with or without ``fire``).
+
+    A verdict depends only on the config, the conversion's type, status and payout, and
+    whether the config fired before (``_Rules``). When the selection's conversions have at
+    most ``most_values`` distinct (type, status, payout), those verdicts are worked out first
+    and only the conversions of which one is not the config's latest decision are read, then
+    planned as any conversion is (``_page_plan``, which skips exactly the others); with more
+    (say, payouts that all differ), every conversion is read."""
     chosen.check()
     setup = snapshot.load(conn)
-    campaign_id = _campaign_id(setup, chosen.campaign)
+    which = events.Chosen(
+        _campaign_id(setup, chosen.campaign), chosen.since, chosen.until, chosen.ids
+    )
     decide = _Rules()
-    seen = 0
     planned: list[Planned] = []
     with _collector_paused():
-        for page in _pages(conn, chosen, campaign_id):
-            seen += len(page)
-            planned += _page_plan(conn, page, setup, decide, at, fire)
-    return seen, planned
+        values = events.rule_values(conn, which, most_values + 1)
+        if len(values) > most_values:
+            seen = 0
+            for page in _pages(conn, which):
+                seen += len(page)
+                planned += _page_plan(conn, page, setup, decide, at, fire)
+            return seen, planned
+        with events.expected_verdicts(conn, _expected(values, setup, decide)):
+            for page in _pages(conn, which, changing=True):
+                planned += _page_plan(conn, page, setup, decide, at, fire)
+            return events.conversion_count(conn, which), planned
 
 
 @contextmanager

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -632,41 +633,123 @@ def recoverable_deliveries(
 _CONVERSION_COLUMNS = "id, click_id, campaign_id, type, status, raw_status, payout, currency, txid"
 
 
+@dataclass(frozen=True)
+class Chosen:
+    """Conversions of a campaign (id), created in [since, until) (Unix seconds), or among
+    ``ids``: every part given must hold."""
+
+    campaign_id: int | None = None
+    since: float | None = None
+    until: float | None = None
+    ids: Sequence[int] = ()
+
+    def where(self) -> tuple[list[str], list[Any]]:
+        """The conditions on ``conversions`` and their values."""
+        where: list[str] = []
+        values: list[Any] = []
+        if self.campaign_id is not None:
+            where.append("campaign_id = ?")
+            values.append(self.campaign_id)
+        # the id bounds of the time range (store.timeline), then the exact condition
+        if self.since is not None:
+            where.append(f"id >= {first_id('conversions', 'created_at', '>=')}")
+            where.append("+created_at >= ?")
+            values += [self.since, self.since, self.since]
+        if self.until is not None:
+            where.append(f"id < {first_id('conversions', 'created_at', '>=')}")
+            where.append("+created_at < ?")
+            values += [self.until, self.until, self.until]
+        if self.ids:
+            where.append(f"id IN {_in(self.ids)}")
+            values += list(self.ids)
+        return where or ["1"], values
+
+
+def conversion_count(conn: sqlite3.Connection, chosen: Chosen) -> int:
+    """How many conversions ``chosen`` holds."""
+    where, values = chosen.where()
+    sql = f"SELECT count(*) FROM conversions WHERE {' AND '.join(where)}"
+    return int(conn.execute(sql, values).fetchone()[0])
+
+
+def rule_values(
+    conn: sqlite3.Connection, chosen: Chosen, limit: int
+) -> list[tuple[int, str | None, str, float | None]]:
+    """The distinct (campaign id, type, status, payout) of the chosen conversions, at most
+    ``limit`` of them: what a rule reads of a conversion."""
+    where, values = chosen.where()
+    cursor = conn.execute(
+        "SELECT DISTINCT campaign_id, type, status, payout FROM conversions"
+        f" WHERE {' AND '.join(where)} LIMIT ?",
+        (*values, limit),
+    )
+    cursor.row_factory = None
+    return cursor.fetchall()
+
+
+# A verdict the current rules give a postback config for a conversion of these values, as
+# one that fired before or not (see ``expected_verdicts``).
+ExpectedVerdict = tuple[int, str | None, str, float | None, int, bool, str]
+
+
+@contextmanager
+def expected_verdicts(
+    conn: sqlite3.Connection, verdicts: Iterable[ExpectedVerdict]
+) -> Iterator[None]:
+    """Meanwhile, ``verdicts`` (campaign id, type, status, payout, postback config id, whether
+    it fired before, verdict) are the temporary table ``expected_verdicts``, which only this
+    connection sees, for ``conversion_page(changing=True)``; it is dropped after."""
+    conn.execute(
+        "CREATE TEMP TABLE expected_verdicts (campaign_id INTEGER NOT NULL, type TEXT,"
+        " status TEXT NOT NULL, payout REAL, postback_config_id INTEGER NOT NULL,"
+        " fired INTEGER NOT NULL, verdict TEXT NOT NULL)"
+    )
+    try:
+        conn.execute(
+            "CREATE INDEX temp.expected_verdicts_values"
+            " ON expected_verdicts (campaign_id, type, status, payout)"
+        )
+        conn.executemany("INSERT INTO expected_verdicts VALUES (?, ?, ?, ?, ?, ?, ?)", verdicts)
+        yield
+    finally:
+        conn.execute("DROP TABLE temp.expected_verdicts")
+
+
+# A conversion of which a postback config's expected verdict is not its latest decision's
+# (or it has none). Whether the config fired before reads the decisions_fired index alone;
+# the latest decision is the config's highest id in decisions_conversion, looked up only
+# when it may be the expected one (a config that never fired has no latest that fired).
+_CHANGING = (
+    "EXISTS (SELECT 1 FROM expected_verdicts e WHERE e.campaign_id = conversions.campaign_id"
+    " AND e.type IS conversions.type AND e.status = conversions.status"
+    " AND e.payout IS conversions.payout"
+    " AND e.fired = EXISTS (SELECT 1 FROM decision_rows f WHERE f.conversion_id = conversions.id"
+    " AND f.postback_config_id = e.postback_config_id AND f.verdict = 'fired')"
+    " AND (e.verdict = 'fired' AND NOT e.fired OR e.verdict IS NOT (SELECT d.verdict"
+    " FROM decision_rows d WHERE d.conversion_id = conversions.id"
+    " AND d.postback_config_id = e.postback_config_id ORDER BY d.id DESC LIMIT 1)))"
+)
+
+
 def conversion_page(
     conn: sqlite3.Connection,
+    chosen: Chosen,
     *,
     after: int,
     limit: int,
-    campaign_id: int | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    ids: Sequence[int] = (),
+    changing: bool = False,
 ) -> list[tuple[Any, ...]]:
-    """One page of conversions in id order, above ``after``: of a campaign, created in
-    [since, until), or among ``ids`` (every one given must hold). Plain rows in the field
-    order of ``Conversion`` (``Conversion(*row)``): a page is large, and a re-evaluation
-    makes the record of few of them."""
-    where = ["id > ?"]
-    values: list[Any] = [after]
-    if campaign_id is not None:
-        where.append("campaign_id = ?")
-        values.append(campaign_id)
-    # the id bounds of the time range (store.timeline), then the exact condition
-    if since is not None:
-        where.append(f"id >= {first_id('conversions', 'created_at', '>=')}")
-        where.append("+created_at >= ?")
-        values += [since, since, since]
-    if until is not None:
-        where.append(f"id < {first_id('conversions', 'created_at', '>=')}")
-        where.append("+created_at < ?")
-        values += [until, until, until]
-    if ids:
-        where.append(f"id IN ({', '.join('?' * len(ids))})")
-        values += list(ids)
+    """One page of the chosen conversions in id order, above ``after``; with ``changing``,
+    only those that an expected verdict (``expected_verdicts``) would change. Plain rows in
+    the field order of ``Conversion`` (``Conversion(*row)``): a page is large, and a
+    re-evaluation makes the record of few of them."""
+    where, values = chosen.where()
+    if changing:
+        where.append(_CHANGING)
     cursor = conn.execute(
-        f"SELECT {_CONVERSION_COLUMNS} FROM conversions WHERE {' AND '.join(where)}"
+        f"SELECT {_CONVERSION_COLUMNS} FROM conversions WHERE id > ? AND {' AND '.join(where)}"
         " ORDER BY id LIMIT ?",
-        (*values, limit),
+        (after, *values, limit),
     )
     cursor.row_factory = None
     return cursor.fetchall()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,10 @@ from typing import Any
 
 import pytest
 
-from store import db, events, totals
+from listener import reevaluate
+from listener.reevaluate import MOST_VALUES, Selection
+from store import db, events, totals, workspace
+from store.config import parse
 from store.read import queries
 from store.read.filters import (
     ALL,
@@ -29,7 +33,7 @@ from store.read.filters import (
     ListFilter,
     id_page,
 )
-from tests.helpers import Listener
+from tests.helpers import BASE_CONFIG, Listener
 from tests.plans import Read, executed, full_scans
 from tui.screens.live import Conversions
 from tui.sources import COUNT_CAP
@@ -235,6 +239,39 @@ async def test_read_path_uses_an_index(
     statements = executed(conn, read_paths(filled)[name])
     assert statements, f"{name} ran no statement: the test no longer covers it"
     scans = {sql: full_scans(conn, sql) for sql in statements}
+    assert not {sql: lines for sql, lines in scans.items() if lines}
+
+
+REEVALUATIONS = {
+    "a campaign": Selection(campaign="casino-fr"),
+    "ids": Selection(ids=(1, 2)),
+    "since": Selection(since=0),
+    "a time range": Selection(since=0, until=2e9),
+}
+
+
+@pytest.mark.parametrize("most_values", [MOST_VALUES, 0], ids=["verdicts first", "every one"])
+@pytest.mark.parametrize("name", sorted(REEVALUATIONS))
+async def test_a_reevaluation_reads_on_indexes(
+    name: str, most_values: int, filled: dict[str, Any], conn: sqlite3.Connection
+) -> None:
+    """A re-evaluation's reads, with the verdicts worked out first (its pages join their
+    temporary table) or reading every conversion, under rules that flip decisions both ways
+    (so that it reads the clicks, deliveries and reasons of what flips too)."""
+    rules = BASE_CONFIG.replace('statuses = ["approved"]', 'statuses = ["declined"]')
+    rules += '[[campaigns.postbacks]]\nname = "added"\n'
+    workspace.apply_workspace(conn, parse(rules.replace("PORT", "9")))
+    chosen = REEVALUATIONS[name]
+
+    def planned(c: sqlite3.Connection) -> Any:
+        return reevaluate.plan(c, chosen, time.time(), fire=True, most_values=most_values)
+
+    statements = executed(conn, planned)
+    assert planned(conn)[1], "no decision flips: the test no longer reads what flips"
+    reads = [sql for sql in statements if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert any("expected_verdicts" in sql for sql in reads) == (most_values > 0)
+    with events.expected_verdicts(conn, ()):  # the temporary table the pages joined
+        scans = {sql: full_scans(conn, sql) for sql in reads}
     assert not {sql: lines for sql, lines in scans.items() if lines}
 
 
