@@ -3,7 +3,8 @@ times it): every screen is built ahead and shows its rows and keys at its first 
 footer is rebuilt only when the keys it shows change, a screen that comes back follows what
 changed while it was away (rows and theme), a single move reads its detail at once while a
 held key waits, the detail pane takes a text of another height without laying the screen out
-again, and the heap is set aside from the collector while the dashboard runs."""
+again, Enter on the filter bar lays the screen out once, and the heap is set aside from the
+collector while the dashboard runs."""
 
 from __future__ import annotations
 
