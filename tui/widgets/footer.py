@@ -40,19 +40,23 @@ class KeyFooter(Footer):
         """What decides the footer's content: the active bindings it shows (and the command
         palette's) with their state and how each key is displayed (a keymap changes that),
         in order. Bindings it does not show may differ: focus moving into a text field
-        changes those. While the focus is in a ``KeepsKeys`` widget, the keys shown before
-        stay, those no longer active disabled."""
+        changes those. While the focus is in a ``KeepsKeys`` widget, the keys shown stay,
+        those no longer active disabled."""
+        if self._shown is None or not self._keeping():
+            return self._active_keys()
+        active = self.screen.active_bindings
+        return tuple(
+            (key, binding, enabled and key in active and active[key].enabled, tooltip, display)
+            for key, binding, enabled, tooltip, display in self._shown
+        )
+
+    def _active_keys(self) -> Keys:
+        """The keys of the active bindings, as Textual's footer shows them."""
         app = self.app
         palette = app.COMMAND_PALETTE_BINDING
-        active = self.screen.active_bindings
-        if self._shown is not None and self._keeping():
-            return tuple(
-                (key, binding, enabled and key in active and active[key][2], tooltip, display)
-                for key, binding, enabled, tooltip, display in self._shown
-            )
         return tuple(
             (key, binding, enabled, tooltip, app.get_key_display(binding))
-            for key, (_, binding, enabled, tooltip) in active.items()
+            for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
             if binding.show or key == palette
         )
 
@@ -64,8 +68,7 @@ class KeyFooter(Footer):
 
     def compose(self) -> Any:
         if self._bindings_ready:
-            self._shown = None  # (Textual's compose shows the active bindings, kept or not)
-            self._shown = self.keys_shown()
+            self._shown = self._active_keys()  # (what Textual's compose shows, kept or not)
             self.rebuilds += 1
         return super().compose()
 
