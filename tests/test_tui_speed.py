@@ -3,7 +3,8 @@ times it): every screen is built ahead and shows its rows and keys at its first 
 footer is rebuilt only when the keys it shows change, a screen that comes back follows what
 changed while it was away (rows and theme), a single move reads its detail at once while a
 held key waits, the detail pane takes a text of another height without laying the screen out
-again, and the heap is set aside from the collector while the dashboard runs."""
+again, Enter on the filter bar lays the screen out once, and the heap is set aside from the
+collector while the dashboard runs."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets._footer import FooterKey
 
 from tests.helpers import BASE_CONFIG, free_port, until
 from tui.app import PostwatchApp
 from tui.context import DashOptions
 from tui.screens import base
-from tui.screens.base import DashScreen
+from tui.screens.base import DashScreen, TableScreen
 from tui.widgets.detail import DetailPane
 from tui.widgets.footer import KeyFooter
 from tui.widgets.live_table import LiveTable
@@ -109,6 +111,61 @@ async def test_the_footer_is_rebuilt_only_when_the_keys_it_shows_change(tmp_path
         await until(lambda: trace.rebuilds == typing + 1)
         await pw.pilot.pause()
         assert len(trace.query(FooterKey)) > keys_typing
+
+
+def count_layouts(screen: Screen[object], monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The layout passes of ``screen`` from now on (one each; a pass that only moves what a
+    scroll shows is not one)."""
+    layouts: list[object] = []
+    original = screen._refresh_layout
+
+    def counted(*args: object, **kwargs: object) -> None:
+        if not kwargs.get("scroll") or screen._layout_widgets:
+            layouts.append(args)
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(screen, "_refresh_layout", counted)
+    return layouts
+
+
+async def test_enter_on_the_filter_bar_lays_the_screen_out_once_and_rebuilds_no_footer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Enter closes the bar, gives the table the focus and replaces its rows: each laid the
+    # screen out (10-30 ms a pass), the table's scrollbar went and came, the footer was
+    # rebuilt for the table's keys, and every widget that changed size laid it out again.
+    async with dashboard(tmp_path) as pw:
+        for number in range(40):  # more rows than the table shows: it has a scrollbar
+            await pw.postback(f"c-{number}")
+        live = pw.view("live")
+        assert isinstance(live, TableScreen)
+        await until(lambda: len(rows(live)) == 40)
+        await until(pw.built)
+        footer = live.query_one(KeyFooter)
+        shown = footer.rebuilds
+        trace = next(key for key in footer.query(FooterKey) if key.action == "trace")
+        await pw.pilot.press("slash")
+        await pw.pilot.pause()
+        assert live.bar.is_open and live.bar.input.has_focus
+        # the table's keys stay in the footer, dimmed while the bar takes them
+        assert trace.has_class("-disabled")
+        await pw.pilot.press(*"c-7")
+        layouts = count_layouts(live, monkeypatch)
+        await pw.pilot.press("enter")
+        await until(lambda: rows(live) == ["c-7"] and "c-7" in live.query_one(DetailPane).plain)
+        await pw.pilot.pause()
+        assert not live.bar.is_open and live.live.table.has_focus
+        assert "q=c-7" in live.live._status().plain
+        assert len(layouts) == 1
+        assert footer.rebuilds == shown
+        assert not trace.has_class("-disabled")
+        # the clear key brings every row back in one pass too
+        layouts.clear()
+        await pw.pilot.press("x")
+        await until(lambda: len(rows(live)) == 40 and "c-39" in live.query_one(DetailPane).plain)
+        await pw.pilot.pause()
+        assert len(layouts) <= 1
+        assert footer.rebuilds == shown
 
 
 async def test_a_screen_that_comes_back_shows_what_changed_while_it_was_away(

@@ -326,16 +326,22 @@ class TableScreen(DashScreen):
         self.live.source.next_filter()
         self.filters_changed()
 
-    def filters_changed(self) -> None:
-        """The filters shown changed: read the rows again, and say on the hint line and in
-        an empty table which filters are shown."""
+    def filters_changed(self, then: Callable[[], None] | None = None) -> None:
+        """The filters shown changed: read the rows again. As they are shown, say on the hint
+        line and in an empty table which filters are shown, and do ``then``: all of it in the
+        same refresh as the rows (see ``LiveTable.reload``)."""
         live = self.live
-        source = live.source
-        live.set_hint(self.hint(source))
-        live.set_class(bool(source.found_text), "-found")  # (narrow: the hint makes room)
-        live.table.placeholder = self.placeholder(source)
-        live.reload()
-        self.refresh_bindings()  # the clear key is offered while the bar's filters are set
+
+        def shown() -> None:
+            source = live.source
+            live.set_hint(self.hint(source))
+            live.make_room(bool(source.found_text))  # (narrow: the hint makes room)
+            live.table.placeholder = self.placeholder(source)
+            self.refresh_bindings()  # the clear key is offered while the bar's filters are set
+            if then is not None:
+                then()
+
+        live.reload(shown)
 
     def placeholder(self, source: Source) -> str:
         """What an empty table says: that nothing came yet, or which filters leave nothing
@@ -380,9 +386,7 @@ class TableScreen(DashScreen):
         source = self.live.source
         source.found = found
         source.found_text = typed
-        self.bar.close()
-        self.live.table.focus()
-        self.filters_changed()
+        self.filters_changed(then=self.leave_bar)  # the bar stays open until the rows show
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Clearing is offered only while the bar's filters are set: otherwise its key does
@@ -393,12 +397,18 @@ class TableScreen(DashScreen):
 
     def action_clear(self) -> None:
         source = self.live.source
-        self.bar.close()
         if source.found_text:
             source.found = ALL
             source.found_text = ""
-            self.filters_changed()
-        self.live.table.focus()
+            self.filters_changed(then=self.leave_bar)
+        else:
+            self.leave_bar()
+
+    def leave_bar(self) -> None:
+        """Close the filter bar and give the table the focus at once (not at the next
+        message, which may come after a refresh: the rows shown with the table unfocused)."""
+        self.bar.close()
+        self.set_focus(self.live.table)
 
     # -- times and export ---------------------------------------------------------------------
 
@@ -459,8 +469,7 @@ class TableScreen(DashScreen):
         return await self.live.reveal(key)
 
     def action_focus_table(self) -> None:
-        self.bar.close()
-        self.live.table.focus()
+        self.leave_bar()
 
     def action_switch_pane(self) -> None:
         if self.live.table.has_focus:

@@ -333,8 +333,7 @@ class LiveScreen(TableScreen):
             source = Changes()
         live.source = source
         live.title = self.CHANGES_TITLE if isinstance(source, Changes) else self.TABLE_TITLE
-        live.table.set_columns(source.shown_columns())
-        live.reload()
+        live.reload()  # (the new rows come with their columns)
 
     def on_live_table_rows_changed(self, message: LiveTable.RowsChanged) -> None:
         live = self.live

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Input
 
 from store.read.filters import TERMS, FilterError, ListFilter, from_parameters
+from tui.widgets.footer import KeepsKeys
 from tui.widgets.text_line import TextLine
 
 
@@ -55,13 +56,16 @@ HELP = (
 )
 
 
-class FilterBar(Vertical):
+class FilterBar(KeepsKeys, Vertical):
     """An input line for the filters, and below it what it accepts or why a value was
-    refused. Hidden until opened."""
+    refused. Hidden until opened. The footer keeps the screen's keys while the user types
+    (dimmed): opening and closing the bar rebuild nothing there."""
 
+    # Over the bottom of the screen's body, above the footer, on a layer of its own: opening
+    # or closing it changes the size of nothing else, and the screen is laid out only once
+    # (a widget that changes size is laid out twice).
     DEFAULT_CSS = """
-    FilterBar { height: auto; display: none; }
-    FilterBar.-open { display: block; }
+    FilterBar { layer: bar; dock: bottom; margin-bottom: 1; height: auto; display: none; }
     FilterBar > Input { border: none; height: 1; padding: 0 1; }
     FilterBar > .filter-said { height: 1; padding: 0 1; }
     """
@@ -89,11 +93,11 @@ class FilterBar(Vertical):
 
     @property
     def is_open(self) -> bool:
-        return self.has_class("-open")
+        return self.display
 
     def open(self, text: str) -> None:
         """Show the bar holding ``text`` (the filters applied now), ready to edit."""
-        self.add_class("-open")
+        self.display = True  # (not a class: that would restyle the bar and its lines)
         field = self.input
         field.value = text
         field.cursor_position = len(text)
@@ -101,7 +105,7 @@ class FilterBar(Vertical):
         field.focus()
 
     def close(self) -> None:
-        self.remove_class("-open")
+        self.display = False
 
     def refuse(self, sentence: str) -> None:
         """Say why the filters typed cannot be used; the bar stays open to fix them."""

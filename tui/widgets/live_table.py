@@ -98,6 +98,8 @@ class LiveTable(Vertical):
         self.total: int | None = None  # rows the filter shown matches (COUNT_CAP + 1: more)
         self._dated = False  # the time column is wide enough for a date
         self._jumped = False  # the oldest rows are held (G): the rows above are older news
+        self._replacing = False  # the rows held are of a filter left: the next fetch replaces them
+        self._then: list[Callable[[], None]] = []  # what runs as the next fetch is shown
 
     def compose(self) -> Any:
         with Horizontal(classes="live-title"):
@@ -116,16 +118,20 @@ class LiveTable(Vertical):
 
     # -- loading ------------------------------------------------------------------------------
 
-    def reload(self) -> None:
-        """Start again from the newest rows (after a filter change)."""
+    def reload(self, then: Callable[[], None] | None = None) -> None:
+        """Start again from the newest rows (after a filter change). The rows held stay until
+        the new ones replace them, and ``then`` (what else the change shows) runs as they do:
+        the screen is laid out once for all of it, not as the table empties, again as it
+        fills and again for the rest."""
         self.generation += 1
         self.new_count = 0
         self.total = None
         self._jumped = False
         self.source.forget_count()
         self._exhausted = False
-        self.table.clear()
-        self._show_status()
+        self._replacing = True
+        if then is not None:
+            self._then.append(then)
         self.changed()
 
     def redraw(self) -> None:
@@ -165,17 +171,22 @@ class LiveTable(Vertical):
         self._busy = True
         self._dirty = False
         table = self.table
-        # Rows that may still change by themselves (a delivery under way) are re-read when they
-        # are in view or near it; the others when they come into view.
-        first, last = table.visible_range(margin=self.REREAD_MARGIN)
-        nearby = table.rows[first:last]
-        snapshot = Snapshot(
-            top=table.top_key,
-            following=self.following,
-            window=table.keys,
-            unsettled=[row.key for row in nearby if not self.source.settled(row.data)],
-            limit=self.WINDOW,
-        )
+        if self._replacing:  # the newest rows of the filter shown, none of those held
+            snapshot = Snapshot(
+                top=None, following=True, window=[], unsettled=[], limit=self.WINDOW
+            )
+        else:
+            # Rows that may still change by themselves (a delivery under way) are re-read when
+            # they are in view or near it; the others when they come into view.
+            first, last = table.visible_range(margin=self.REREAD_MARGIN)
+            nearby = table.rows[first:last]
+            snapshot = Snapshot(
+                top=table.top_key,
+                following=self.following,
+                window=table.keys,
+                unsettled=[row.key for row in nearby if not self.source.settled(row.data)],
+                limit=self.WINDOW,
+            )
         generation = self.generation
 
         async def fetch() -> None:
@@ -216,7 +227,12 @@ class LiveTable(Vertical):
         # (a fetch may have read new columns: Live's postback configs)
         table.set_columns(self.source.shown_columns(dated=self._dated))
         keys: set[int] = set()
-        if fetch.newer is not None and not self.following:
+        if self._replacing and fetch.newer is not None:
+            self._replacing = False
+            rows = [self.source.row(data) for data in fetch.newer]
+            table.set_rows(rows, keep_cursor=False)
+            keys |= {row.key for row in rows}
+        elif fetch.newer is not None and not self.following:
             self._dirty = True  # the user moved away meanwhile: count them instead
         elif fetch.newer is not None:
             rows = [self.source.row(data) for data in fetch.newer]
@@ -238,6 +254,9 @@ class LiveTable(Vertical):
             changed = [data for data in fetch.changed if self._differs(data)]
             keys |= set(table.update(self.source.row(data) for data in changed))
         self._show_status()
+        then, self._then = self._then, []
+        for step in then:
+            step()
         if keys or first:
             self.post_message(self.RowsChanged(self, keys).set_sender(self))
 
@@ -352,6 +371,7 @@ class LiveTable(Vertical):
                 return False
             self.generation += 1  # a fetch under way was for the window left
             self._exhausted = False
+            self._replacing = False
             self.new_count = 0
             table.set_rows([self.source.row(data) for data in rows], keep_cursor=False)
         table.move_cursor(table.keys.index(key))
@@ -431,6 +451,12 @@ class LiveTable(Vertical):
     def set_hint(self, hint: Text) -> None:
         self.hint = hint
         self.query_one(".live-hint", TextLine).show(hint)
+
+    def make_room(self, room: bool) -> None:
+        """Leave the hint out (``room``) so that the filters typed, last on the status line,
+        have its room. (A class of the hint's line alone: one on the table would restyle
+        every widget in it.)"""
+        self.query_one(".live-hint", TextLine).set_class(room, "-found")
 
 
 def count_text(count: int) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.widget import Widget
 
 
@@ -26,6 +27,14 @@ class TextLine(Widget):
         resized = self.has_class("live-hint") and text.cell_len != self.text.cell_len
         self.text = text
         self.refresh(layout=resized)
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        # A layout that resizes a widget sets its virtual size, which asks for a second layout
+        # of the whole screen (for a container whose children follow its size). A line has
+        # none: it is only drawn again at its new size.
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
 
     def render(self) -> Text:
         return self.text
