@@ -110,11 +110,9 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         "load attempt": lambda c: events.load_attempt(c, delivery),
         "live: conversions touched": lambda c: touched(c, conversion),
         "postback names": queries.postback_names,
-        "changes page": lambda c: queries.change_rows(c, queries.change_ids(c, limit=50)),
-        "changes page before": lambda c: queries.change_ids(c, limit=50, before=3),
-        "changes page after": lambda c: queries.change_ids(c, limit=50, after=1),
-        "new changes": lambda c: queries.count_changes_after(c, 1, 10_001),
-        "oldest changes": lambda c: queries.change_ids(c, limit=50, oldest=True),
+        "changes page": lambda c: queries.change_rows(
+            c, queries.page_ids(c, "conversion_events", page)
+        ),
         "changes touched": lambda c: queries.changes_touched(c, 0, [1, 2]),
         "delivery alerts": lambda c: queries.delivery_alerts(c, 0),
     }
@@ -136,7 +134,7 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
             c, "deliveries", 0, f
         )
     paths["new conversions"] = lambda c: queries.count_newer(c, "conversions", 0)
-    for table in ("conversions", "inbound", "deliveries"):
+    for table in LISTS:
         paths[f"{table}: the oldest page"] = lambda c, t=table: queries.page_ids(
             c, t, replace(ALL, oldest=True)
         )
@@ -145,9 +143,7 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         )
         paths[f"{table}: newest id"] = lambda c, t=table: queries.newest_id(c, t)
     for name, chosen in FILTERS.items():
-        for table in ("conversions", "inbound", "deliveries"):
-            if table != "inbound" and chosen.endpoint is not None:
-                continue
+        for table in lists_of(chosen):
             paths[f"{table} filtered: {name}"] = lambda c, t=table, f=chosen: queries.page_ids(
                 c, t, f
             )
@@ -178,6 +174,21 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         c, [conversion], ListFilter(verdict="fired", postback="all events")
     )
     return paths
+
+
+# The lists: the API's, and the conversion events of Live's recent changes.
+LISTS = ("conversions", "inbound", "deliveries", "conversion_events")
+
+
+def lists_of(chosen: ListFilter) -> list[str]:
+    """The lists that take the filter (an endpoint is an inbound request's; a conversion
+    event has no outcome)."""
+    return [
+        table
+        for table in LISTS
+        if (chosen.endpoint is None or table == "inbound")
+        and (chosen.outcome is None or table != "conversion_events")
+    ]
 
 
 # One filter of each field, and combinations, as the API and the dashboard pass them.
@@ -244,7 +255,7 @@ SORTED = {("conversions", "outcome failed")}
 WALKED_IN_ORDER = [
     (table, name)
     for name, chosen in sorted(FILTERS.items())
-    for table in ("conversions", "inbound", "deliveries")
+    for table in lists_of(chosen)
     if chosen.q is None and (table, name) not in SORTED
 ]
 
@@ -289,8 +300,7 @@ def pages(conn: sqlite3.Connection) -> dict[tuple[str, str], list[int]]:
     return {
         (table, name): queries.page_ids(conn, table, chosen)
         for name, chosen in FILTERS.items()
-        for table in ("conversions", "inbound", "deliveries")
-        if table == "inbound" or chosen.endpoint is None
+        for table in lists_of(chosen)
     }
 
 

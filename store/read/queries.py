@@ -301,7 +301,8 @@ def resolve(conn: sqlite3.Connection, chosen: ListFilter) -> ListFilter:
 
 
 def page_ids(conn: sqlite3.Connection, table: str, chosen: ListFilter = ALL) -> list[int]:
-    """The ids of one page of ``table`` (conversions, inbound, deliveries), newest first."""
+    """The ids of one page of ``table`` (conversions, inbound, deliveries, or the conversion
+    events of Live's recent changes), newest first."""
     sql, values = id_page(table, resolve(conn, chosen))
     return [int(row[0]) for row in conn.execute(sql, values)]
 
@@ -536,33 +537,6 @@ def postback_names(conn: sqlite3.Connection) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-def change_ids(
-    conn: sqlite3.Connection,
-    *,
-    limit: int,
-    before: int | None = None,
-    after: int | None = None,
-    oldest: bool = False,
-) -> list[int]:
-    """The ids of a page of conversion events, newest first, between the bounds (with
-    ``oldest``: the oldest ``limit`` of them)."""
-    where, values = [], []
-    if before is not None:
-        where.append("id < ?")
-        values.append(before)
-    if after is not None:
-        where.append("id > ?")
-        values.append(after)
-    condition = f" WHERE {' AND '.join(where)}" if where else ""
-    rows = conn.execute(
-        f"SELECT id FROM conversion_events{condition} ORDER BY id {'ASC' if oldest else 'DESC'}"
-        " LIMIT ?",
-        (*values, limit),
-    )
-    ids = [int(row[0]) for row in rows]
-    return ids[::-1] if oldest else ids
-
-
 def change_rows(conn: sqlite3.Connection, event_ids: Sequence[int]) -> list[ChangeRow]:
     """Rows of Live's recent changes, newest first: each event with its conversion's row."""
     if not event_ids:
@@ -585,16 +559,6 @@ def change_rows(conn: sqlite3.Connection, event_ids: Sequence[int]) -> list[Chan
         for event in events_read
         if event["conversion_id"] in rows
     ]
-
-
-def count_changes_after(conn: sqlite3.Connection, after_event: int, cap: int) -> int:
-    """How many conversion events are above ``after_event``, counting no further than
-    ``cap``."""
-    row = conn.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM conversion_events WHERE id > ? LIMIT ?)",
-        (after_event, cap),
-    )
-    return int(row.fetchone()[0])
 
 
 def changes_touched(conn: sqlite3.Connection, after_event: int, window: Sequence[int]) -> set[int]:

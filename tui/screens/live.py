@@ -18,7 +18,7 @@ from store.read.model import ChangeRow, ConversionRow
 from tui import actions
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
-from tui.sources import COUNT_CAP, Fetch, Row, Snapshot, Source, plain_cell, times
+from tui.sources import Fetch, Row, Snapshot, Source, plain_cell, times
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import Column
@@ -176,6 +176,7 @@ class Changes(_PostbackMarks):
 
     table = "conversion_events"
     record = ChangeRow
+    noun = "changes"
     # the event's time and change word, then the conversion's columns (its status: the one
     # the event set, without the raw value); at 80 columns the type makes room for the marks
     columns: ClassVar[list[Column]] = [
@@ -193,24 +194,10 @@ class Changes(_PostbackMarks):
     ]
 
     def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
-        ids = queries.change_ids(
-            conn,
-            limit=chosen.limit,
-            before=chosen.before,
-            after=chosen.after,
-            oldest=chosen.oldest,
-        )
-        return list(queries.change_rows(conn, ids))
+        return list(queries.change_rows(conn, queries.page_ids(conn, self.table, chosen)))
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
         return list(queries.change_rows(conn, ids))
-
-    def count_newer(self, conn: sqlite3.Connection, after_id: int) -> int:
-        return queries.count_changes_after(conn, after_id, COUNT_CAP + 1)
-
-    def total(self, conn: sqlite3.Connection) -> int | None:
-        # every change, as the view lists (the list filters are new conversions')
-        return queries.count_changes_after(conn, 0, COUNT_CAP + 1)
 
     def settled(self, row: ChangeRow) -> bool:
         return row.settled
@@ -310,31 +297,29 @@ class LiveScreen(TableScreen):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._conversions: Source | None = None  # new conversions, while changes show
+        self._other: Source | None = None  # the view not shown, kept with its filters
 
-    def action_find(self) -> None:
-        if self.showing_changes:
+    def action_switch_view(self) -> None:
+        """Switch between new conversions and recent changes, each with its own filters,
+        starting from the newest."""
+        live = self.live
+        source = self._other or Changes()
+        self._other = live.source
+        live.source = source
+        live.title = self.CHANGES_TITLE if isinstance(source, Changes) else self.TABLE_TITLE
+        live.table.set_columns(source.shown_columns())
+        self.filters_changed()
+
+    def action_export(self) -> None:
+        if self.showing_changes:  # (the exports list conversions, decisions, deliveries, requests)
             self.notify(
-                f"Recent changes lists every change; the filters are those of new conversions "
-                f"({self.key_of('view')} goes back to them)",
+                f"Recent changes are not exported: {self.key_of('view')} shows new conversions,"
+                " which it exports",
                 timeout=4,
                 markup=False,
             )
             return
-        super().action_find()
-
-    def action_switch_view(self) -> None:
-        """Switch between new conversions and recent changes, starting from the newest."""
-        live = self.live
-        if self.showing_changes:
-            source: Source = self._conversions or Conversions()
-        else:
-            self._conversions = live.source  # kept with its filters, for coming back
-            source = Changes()
-        live.source = source
-        live.title = self.CHANGES_TITLE if isinstance(source, Changes) else self.TABLE_TITLE
-        live.table.set_columns(source.shown_columns())
-        live.reload()
+        super().action_export()
 
     def on_live_table_rows_changed(self, message: LiveTable.RowsChanged) -> None:
         live = self.live
