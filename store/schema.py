@@ -561,6 +561,9 @@ MIGRATIONS: list[Migration] = [
         for endpoint in ("click", "postback")
     )
     + "CREATE INDEX inbound_rejected ON inbound_rows(id) WHERE outcome = 'rejected';\n",
+    # 13: a request lists its replays (the rows whose ``replay_of`` names it); the partial
+    # index holds only replays, so a request that is not one costs it nothing.
+    "CREATE INDEX inbound_replays ON inbound_rows(replay_of) WHERE replay_of IS NOT NULL;\n",
 ]
 
 

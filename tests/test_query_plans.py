@@ -77,6 +77,7 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         "inbound": lambda c: queries.inbound(c, page),
         "inbound before": lambda c: queries.inbound(c, page.page(before=3)),
         "inbound by id": lambda c: queries.inbound_by_id(c, [1, 2]),
+        "replays of requests": lambda c: queries.replays_of(c, [1, 2]),
         "sink records": lambda c: queries.sink_records(c, "propeller"),
         "header totals": totals.read,
         "conversions page": lambda c: queries.conversion_row_page(c, page),
@@ -273,8 +274,8 @@ async def test_a_filtered_page_is_walked_in_id_order_not_sorted(
 
 
 # A database as schema step 11 left it: the filter indexes of steps 6 and 9 (frozen history)
-# instead of step 12's.
-STEP_12_INDEXES = (
+# instead of step 12's, and no index of replays (step 13).
+LATER_INDEXES = (
     "conversions_approved",
     "conversions_pending",
     "conversions_declined",
@@ -284,6 +285,7 @@ STEP_12_INDEXES = (
     "inbound_clicks",
     "inbound_postbacks",
     "inbound_rejected",
+    "inbound_replays",  # step 13
 )
 STEP_11_INDEXES = """
     CREATE INDEX inbound_outcome ON inbound_rows(outcome, id);
@@ -317,7 +319,7 @@ async def test_a_database_migrated_to_step_12_keeps_every_read_on_an_index(
     source.close()
     old.executescript(
         "BEGIN;"
-        + "".join(f"DROP INDEX {name};" for name in STEP_12_INDEXES)
+        + "".join(f"DROP INDEX {name};" for name in LATER_INDEXES)
         + STEP_11_INDEXES
         + "PRAGMA user_version = 11; COMMIT;"
     )
@@ -325,7 +327,7 @@ async def test_a_database_migrated_to_step_12_keeps_every_read_on_an_index(
     assert any(before.values())
     assert migrate(old) == 11
     names = {row[0] for row in old.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert set(STEP_12_INDEXES) <= names
+    assert set(LATER_INDEXES) <= names
     assert not names & {"conversions_created", "inbound_received", "decisions_verdict"}
     assert pages(old) == before
     for name, read in read_paths({**filled, "db": tmp_path / "step-11.db"}).items():

@@ -103,6 +103,14 @@ async def test_r_replays_the_request_and_the_new_row_names_the_original(
         await delivered_once(pw, target, 1)  # never sent twice
         pw.table().move_cursor(0)
         await until(lambda: f"replay of #{original}" in pw.detail())
+        # the original lists its replay, in its detail and in its click's story on Trace
+        replayed = f"replayed as #{row.key} (accepted)"
+        pw.table().move_cursor(1)
+        await until(lambda: pw.table().cursor_key == original and replayed in pw.detail())
+        await pw.press("t")
+        await until(lambda: pw.app.current_mode == "trace" and replayed in pw.detail())
+        (line,) = [line for line in pw.detail().splitlines() if replayed in line]
+        assert line == f"    {replayed}"
 
 
 async def test_an_edited_replay_changes_the_conversion_as_edited(

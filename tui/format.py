@@ -11,7 +11,7 @@ import os
 import re
 import shlex
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -28,6 +28,7 @@ from store.read.model import (
     DecisionView,
     EventView,
     InboundView,
+    ReplayView,
     Trace,
 )
 
@@ -464,7 +465,11 @@ def conversion_detail(detail: ConversionDetail) -> Text:
     return out.text
 
 
-def inbound_lines(out: Lines, request: InboundView, indent: int = 0) -> None:
+def inbound_lines(
+    out: Lines, request: InboundView, indent: int = 0, replays: Sequence[ReplayView] = ()
+) -> None:
+    """A request as received: its outcome, target, reason, how it was read, its body, and
+    (when given) the requests that replayed it."""
     head = Text(f"#{request.id} ", style="bold")
     head.append_text(literal(request.endpoint))
     head.append(f"  {when(request.received_at)}  ", style="dim")
@@ -473,6 +478,13 @@ def inbound_lines(out: Lines, request: InboundView, indent: int = 0) -> None:
     if request.replay_of is not None:
         head.append(f"  replay of #{request.replay_of}", style="bold")
     out.line(head, indent=indent)
+    for replay in replays:
+        line = Text("replayed as ", style="bold")
+        line.append(f"#{replay.id}", style="bold")
+        line.append(" (")
+        line.append_text(outcome_text(replay.outcome))
+        line.append(")")
+        out.line(line, indent=indent + 2)
     target = request_target(request.path, request.query)
     out.line(literal(request.method, "bold"), " ", literal(target), indent=indent + 2)
     if request.reason:
@@ -496,9 +508,10 @@ def inbound_lines(out: Lines, request: InboundView, indent: int = 0) -> None:
         out.block(request.body, indent=indent + 4)
 
 
-def inbound_detail(request: InboundView) -> Text:
+def inbound_detail(request: InboundView, replays: Sequence[ReplayView] = ()) -> Text:
+    """The Inbound screen's detail: the request, its replays, and how it was received."""
     out = Lines()
-    inbound_lines(out, request)
+    inbound_lines(out, request, replays=replays)
     out.heading("As received")
     out.field("endpoint", request.endpoint)
     out.field("remote", request.remote)

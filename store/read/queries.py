@@ -41,6 +41,7 @@ from store.read.model import (
     FailedAttempt,
     InboundView,
     Mark,
+    ReplayView,
     SinkRecordView,
     Trace,
     mark_of,
@@ -247,6 +248,19 @@ _ATTEMPT_ROWS = """
     JOIN conversions c ON c.id = k.conversion_id
     JOIN campaigns m ON m.id = c.campaign_id
 """
+
+
+def replays_of(conn: sqlite3.Connection, inbound_ids: Sequence[int]) -> list[ReplayView]:
+    """The requests that replay any of ``inbound_ids``, oldest first (through the partial
+    index of replays, schema step 13)."""
+    if not inbound_ids:
+        return []
+    rows = conn.execute(
+        "SELECT id, replay_of, outcome FROM inbound"
+        f" WHERE replay_of IN ({_marks(inbound_ids)}) ORDER BY id",
+        list(inbound_ids),
+    )
+    return [record_of(row, ReplayView) for row in rows]
 
 
 def attempt_rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[AttemptRow]:
@@ -475,8 +489,13 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
     that named the id."""
     matches, focus = click_matches(conn, any_id)
     if not matches:
+        inbound = _inbound_of_click(conn, any_id)
         return Trace(
-            click=None, inbound=_inbound_of_click(conn, any_id), conversions=(), traced=any_id
+            click=None,
+            inbound=inbound,
+            conversions=(),
+            traced=any_id,
+            replays=tuple(replays_of(conn, [request.id for request in inbound])),
         )
     click_id = matches[0].click_id
     if shown is not None and shown != click_id and any(m.click_id == shown for m in matches):
@@ -495,13 +514,15 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
     rows = conn.execute(
         f"{_CONVERSIONS} WHERE c.click_id = ? ORDER BY c.id", (click_id,)
     ).fetchall()
+    inbound = _inbound_of_click(conn, click_id)
     return Trace(
         click=record_of(click, ClickView),
-        inbound=_inbound_of_click(conn, click_id),
+        inbound=inbound,
         conversions=tuple(_conversion_views(conn, rows, full=True)),
         traced=any_id,
         matches=tuple(matches),
         focus=focus,
+        replays=tuple(replays_of(conn, [request.id for request in inbound])),
     )
 
 
