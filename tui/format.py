@@ -408,9 +408,11 @@ def _event_line(event: EventView, currency: str) -> Text:
     return line
 
 
-def conversion_detail(detail: ConversionDetail) -> Text:
+def conversion_detail(detail: ConversionDetail, labels: Mapping[str, str] | None = None) -> Text:
     """The detail of a conversion: decisions first (why each postback fired or not), then the
-    delivery attempts, the inbound requests as received and parsed, and the status history."""
+    delivery attempts, the inbound requests as received and parsed, and the status history.
+    ``labels`` are the short titles of Live's postback columns, by config name: those that
+    are not the whole name are told on a line above the decisions."""
     conversion = detail.conversion
     out = Lines()
     head = Text(f"Conversion #{conversion.id}  ", style="bold")
@@ -440,6 +442,20 @@ def conversion_detail(detail: ConversionDetail) -> Text:
         by_event.setdefault(decision.event_id, []).append(decision)
     latest = by_event.get(latest_event or -1, [])
     out.heading("Why (latest event)")
+    shortened = [
+        (labels[decision.postback], decision.postback)
+        for decision in latest
+        if labels and labels.get(decision.postback, decision.postback) != decision.postback
+    ]
+    if shortened:
+        legend = Text("columns: ", style="dim")
+        for index, (label, name) in enumerate(shortened):
+            if index:
+                legend.append(" · ", style="dim")
+            legend.append_text(literal(label, "bold"))
+            legend.append(" = ", style="dim")
+            legend.append_text(literal(name))
+        out.line(legend, indent=2)
     for decision in latest:
         decision_lines(out, decision, attempts=False)
     if not latest:

@@ -26,6 +26,7 @@ from tui.widgets.rows import Column
 # Up to this many postback config names each get a column of their own; more share one
 # column of ``name:mark`` labels.
 NAMED_COLUMNS = 3
+LABEL_WIDTH = 5  # a config's short label at most (unless its start is another's)
 WIDE_LEGEND = 100  # from this width on, the legend's words are whole
 
 
@@ -42,9 +43,9 @@ class _PostbackMarks(Source):
 
     def table_columns(self) -> list[Column]:
         columns = [column for column in self.columns if column.key != "marks"]
+        labels = short_labels(self.names)
         if len(self.names) > NAMED_COLUMNS:
             # one column of labelled marks, wide enough for every label if it can be
-            labels = short_labels(self.names)
             needed = min(sum(len(label) + 3 for label in labels.values()) - 1, 40)
             shared = (
                 replace(c, min=needed, max=None, weight=20)
@@ -52,7 +53,7 @@ class _PostbackMarks(Source):
                 if c.key == "marks"
             )
             return [*columns, *shared]
-        return [*columns, *(config_column(name) for name in self.names)]
+        return [*columns, *(config_column(name, labels[name]) for name in self.names)]
 
     def fetch(self, conn: sqlite3.Connection, snapshot: Snapshot) -> Fetch:
         names = tuple(queries.postback_names(conn))
@@ -82,17 +83,20 @@ class _PostbackMarks(Source):
         return previous
 
 
-def config_column(name: str) -> Column:
-    """A postback config's own column: its name on top, its mark on each row."""
-    return Column(f"pb:{name}", name, min(max(len(name), 3), 8), max(len(name), 3), weight=20)
+def config_column(name: str, label: str) -> Column:
+    """A postback config's own column: its mark on each row, titled by its name where the
+    column is as wide, else by its short ``label`` (never a cut name): at 80 columns three
+    configs leave room for the others."""
+    short = label if label != name else ""
+    return Column(f"pb:{name}", name, max(len(label), 1), len(name), weight=20, short=short)
 
 
 @cache
 def short_labels(names: tuple[str, ...]) -> dict[str, str]:
     """A short label for each postback config name, unique among them: its first word cut to
-    6 characters ("paid deposits" -> "paid"); names whose labels are alike each take more of
-    their name until they differ ("paid", "paid l")."""
-    labels = {name: (name.split() or [name])[0][:6] for name in names}
+    5 characters ("paid deposits" -> "paid"); names whose labels are alike each take more of
+    their name until they differ ("paid d", "paid l")."""
+    labels = {name: (name.split() or [name])[0][:LABEL_WIDTH] for name in names}
     while True:
         alike = [name for name in names if list(labels.values()).count(labels[name]) > 1]
         longer = {name: _longer(name, labels[name]) for name in alike}
@@ -339,7 +343,9 @@ class LiveScreen(TableScreen):
         detail = await self.dash.store.read(
             lambda conn: queries.conversion_detail(conn, conversion_id)
         )
-        return None if detail is None else fmt.conversion_detail(detail)
+        source = self.live.source
+        labels = short_labels(source.names) if isinstance(source, _PostbackMarks) else {}
+        return None if detail is None else fmt.conversion_detail(detail, labels)
 
     def selected_conversion(self) -> ConversionRow | None:
         """The conversion of the row under the cursor, in either view."""
