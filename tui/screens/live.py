@@ -1,10 +1,12 @@
 """Live: conversions newest first with one mark per postback config, and the detail of the
-selected one (why each postback fired or not, what was sent and answered)."""
+selected one (why each postback fired or not, what was sent and answered); the selected
+conversion can be re-evaluated through the current rules, a dry run shown in its detail
+first."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, ClassVar, cast
 
@@ -19,6 +21,7 @@ from tui import actions
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
 from tui.sources import Fetch, Row, Snapshot, Source, plain_cell, times
+from tui.widgets.answers import reevaluation_text
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import Column
@@ -232,6 +235,16 @@ class Changes(_PostbackMarks):
         return cells
 
 
+@dataclass(frozen=True)
+class DryRun:
+    """A re-evaluation's dry run of one conversion, shown in its detail: the API's answer
+    without fire (what recording records) and with it (what recording and firing records)."""
+
+    conversion_id: int
+    answer: dict[str, Any]
+    fired: dict[str, Any]
+
+
 def conversion_of(data: Row) -> ConversionRow:
     """The conversion a Live row shows, in either view."""
     return data.conversion if isinstance(data, ChangeRow) else cast(ConversionRow, data)
@@ -276,6 +289,22 @@ class LiveScreen(TableScreen):
             tooltip="Enter a conversion by hand for this row's click",
             id="live.manual",
         ),
+        Binding(
+            "R",
+            "reevaluate",
+            "Re-evaluate",
+            tooltip="Dry-run this conversion through the current rules; again: record",
+            show=False,  # (in the keys panel and the palette: the footer has 80 columns)
+            id="live.reevaluate",
+        ),
+        Binding(
+            "F",
+            "record(True)",
+            "Record+fire",
+            tooltip="Record the re-evaluation's dry run and send the newly fired postbacks",
+            show=False,
+            id="live.fire",
+        ),
         Binding("tab", "switch_pane", "Detail", show=False, id="live.pane"),
         Binding("escape", "focus_table", "Table", show=False, id="live.back"),
     ]
@@ -302,6 +331,7 @@ class LiveScreen(TableScreen):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._other: Source | None = None  # the view not shown, kept with its filters
+        self._dry_run: DryRun | None = None  # shown in the detail of its conversion
 
     def action_switch_view(self) -> None:
         """Switch between new conversions and recent changes, each with its own filters,
@@ -340,6 +370,10 @@ class LiveScreen(TableScreen):
         if row is None:
             return None
         conversion_id = conversion_of(row.data).id
+        dry_run = self._dry_run
+        if dry_run is not None and dry_run.conversion_id == conversion_id:
+            return self._dry_run_text(dry_run)
+        self._dry_run = None  # (another conversion's detail: that dry run is left)
         detail = await self.dash.store.read(
             lambda conn: queries.conversion_detail(conn, conversion_id)
         )
@@ -391,6 +425,75 @@ class LiveScreen(TableScreen):
         row = self.selected()
         click_id = "" if row is None else str(row["click_id"])
         self.app.push_screen(actions.manual_form(self.dash, click_id, self.notify))
+
+    # -- re-evaluation --------------------------------------------------------------------------
+
+    def action_reevaluate(self) -> None:
+        """A dry run of the selected conversion through the current rules, shown in its
+        detail; pressed again on the dry run shown, record it."""
+        row = self.selected_conversion()
+        if row is None:
+            self.nothing("conversion")
+            return
+        if self._dry_run is not None and self._dry_run.conversion_id == row.id:
+            self.action_record(False)
+            return
+        self._run_dry(row.id)
+
+    def action_record(self, fire: bool) -> None:
+        """Record the dry run shown (``fire``: and send the newly fired postbacks)."""
+        row = self.selected_conversion()
+        shown = self._dry_run
+        if row is None or shown is None or shown.conversion_id != row.id:
+            self.notify(
+                f"Nothing to record: {self.key_of('reevaluate')} first runs a dry run of the "
+                "selected conversion",
+                severity="warning",
+                markup=False,
+            )
+            return
+        if not (shown.fired if fire else shown.answer)["changes"]:
+            self.notify("The dry run changes no decision: nothing to record", markup=False)
+            return
+        self._record(shown.conversion_id, fire)
+
+    def action_focus_table(self) -> None:
+        if self._dry_run is not None:  # Esc closes the dry run shown
+            self._dry_run = None
+            self._show_selected()
+        super().action_focus_table()
+
+    def _dry_run_text(self, dry_run: DryRun) -> Text:
+        unsent = len(dry_run.fired["changes"]) - len(dry_run.answer["changes"])
+        return reevaluation_text(
+            dry_run.answer,
+            Text(f"conversion #{dry_run.conversion_id}"),
+            self.key_of("reevaluate"),
+            self.key_of("fire"),
+            unsent,
+        )
+
+    def _show_selected(self) -> None:
+        """Read the selected row's detail again, now."""
+        key = self.live.table.cursor_key
+        if key is not None:
+            self.load_detail(key, lambda: self.read_detail(key), now=True)
+
+    @work(name="re-evaluate a conversion", group="reevaluate", exclusive=True, exit_on_error=False)
+    async def _run_dry(self, conversion_id: int) -> None:
+        selection = {"ids": [conversion_id]}
+        answer, fired = await actions.reevaluation_dry_runs(self.dash, selection)
+        self._dry_run = DryRun(conversion_id, answer, fired)
+        self._show_selected()
+
+    @work(name="record the re-evaluation", group="reevaluate", exclusive=True, exit_on_error=False)
+    async def _record(self, conversion_id: int, fire: bool) -> None:
+        selection = {"ids": [conversion_id]}
+        answer = await actions.reevaluate(self.dash, selection, dry_run=False, fire=fire)
+        self._dry_run = None
+        sentence = actions.reevaluated_sentence(answer, f"conversion #{conversion_id}")
+        self.notify(sentence, markup=False)
+        self._show_selected()
 
     def action_copy_curl(self) -> None:
         row = self.selected_conversion()
