@@ -47,7 +47,7 @@ from store.timeline import TIME_ORDERED, first_id
 LISTED = ("conversions", "inbound", "deliveries", "conversion_events")
 
 # What a list's rows are called in a sentence, where its table's name is not the word.
-NOUNS = {"inbound": "inbound requests", "conversion_events": "changes"}
+NOUNS = {"conversion_events": "changes"}
 
 # How many of a table's newest rows a free-text ``q`` searches for a substring; exact ids
 # (click id, external id, txid, conversion id, row id) are found at any age.
