@@ -105,6 +105,18 @@ async def inbound(request: web.Request) -> web.Response:
     )
 
 
+async def inbound_request(request: web.Request) -> web.Response:
+    """``GET /api/inbound/{id}``: one request, with the ids of its replays."""
+    try:
+        inbound_id = int(request.match_info["id"])
+    except ValueError:
+        return _error(400, f"inbound id must be a whole number, not {request.match_info['id']!r}")
+    row = await request.app[STORE].read(lambda conn: reads.inbound_request(conn, inbound_id))
+    if row is None:
+        return _error(404, f"no inbound request has id {inbound_id}")
+    return web.json_response(row)
+
+
 async def deliveries(request: web.Request) -> web.Response:
     return await _listed(request, "deliveries", reads.deliveries)
 
@@ -368,6 +380,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/trace/{id}", trace)
     app.router.add_get("/api/conversions", conversions)
     app.router.add_get("/api/inbound", inbound)
+    app.router.add_get("/api/inbound/{id}", inbound_request)
     app.router.add_get("/api/deliveries", deliveries)
     export.add_routes(app)
     app.router.add_get("/api/sink/{name}", sink_records)

@@ -21,6 +21,7 @@ from store.read.model import (
     DecisionView,
     EventView,
     InboundView,
+    ReplayView,
     Trace,
 )
 from store.reads import trace_from_json
@@ -221,6 +222,16 @@ def _request_pieces(trace: Trace, request: InboundView) -> list[Line]:
     if request.reason:
         head.append(_plain(f" ({request.reason})"))
     lines: list[Line] = [tuple(head)]
+    for replay in trace.replays_of(request.id):
+        lines.append(
+            (
+                _plain("    replayed as "),
+                link(f"#{replay.id}", "inbound", replay.id),
+                _plain(" ("),
+                (replay.outcome, f"inbound.{replay.outcome}"),
+                _plain(")"),
+            )
+        )
     if request.body:
         lines.append((_plain(f"    body: {request.body}"),))
     read = read_summary(request)
@@ -517,7 +528,7 @@ def _markdown_click(trace: Trace) -> list[str]:
     return [*lines, ""]
 
 
-def _markdown_request(request: InboundView) -> list[str]:
+def _markdown_request(request: InboundView, replays: list[ReplayView]) -> list[str]:
     title = (
         f"### #{request.id} {request.endpoint} at {timestamp(request.received_at)} UTC: "
         f"{request.outcome} (HTTP {request.http_status})"
@@ -535,6 +546,7 @@ def _markdown_request(request: InboundView) -> list[str]:
     if read:
         lines.append(f"- read: {read}")
     lines += [f"- warning: {warning}" for warning in request.warnings]
+    lines += [f"- replayed as #{replay.id} ({replay.outcome})" for replay in replays]
     return [*lines, ""] if lines[-1] else lines
 
 
@@ -615,7 +627,7 @@ def markdown(trace: Trace, traced: str) -> str:
     if not requests:
         lines += ["None.", ""]
     for request in requests:
-        lines += _markdown_request(request)
+        lines += _markdown_request(request, trace.replays_of(request.id))
     hidden = {conversion.id for conversion in hidden_conversions(trace)}
     for conversion in trace.conversions:
         if conversion.id not in hidden:

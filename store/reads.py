@@ -103,6 +103,17 @@ def trace(conn: sqlite3.Connection, any_id: str) -> Row:
     return dict(as_json(queries.trace(conn, any_id)))
 
 
+def inbound_request(conn: sqlite3.Connection, inbound_id: int) -> Row | None:
+    """``GET /api/inbound/{id}``: one inbound request as the list shows it, with ``replays``,
+    the ids of the requests that replayed it (oldest first); None when no request has the
+    id."""
+    found = queries.inbound_by_id(conn, [inbound_id])
+    if not found:
+        return None
+    replays = [replay.id for replay in queries.replays_of(conn, [inbound_id])]
+    return {**as_json(found[0]), "replays": replays}
+
+
 def conversions(
     conn: sqlite3.Connection,
     limit: int = 100,

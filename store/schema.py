@@ -625,6 +625,9 @@ MIGRATIONS: list[Migration] = [
             WHERE id = NEW.id;
         END;
     """,
+    # 16: a request lists its replays (the rows whose ``replay_of`` names it); the partial
+    # index holds only replays, so a request that is not one costs it nothing.
+    "CREATE INDEX inbound_replays ON inbound_rows(replay_of) WHERE replay_of IS NOT NULL;\n",
 ]
 
 

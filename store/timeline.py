@@ -1,9 +1,10 @@
 """Id bounds of a time on a table whose time grows with its id, found without a time index.
 
-Conversions (``created_at``) and inbound requests (``received_at``) are written in time order,
-so the rows of a time range are a range of ids. Its ends are found by bisection over the
-primary key: about 20 look-ups for a million rows, each one step down the table's own b-tree,
-where an index on the time would cost every row an entry (schema step 12 dropped those).
+Conversions (``created_at``), their events (``at``) and inbound requests (``received_at``) are
+written in time order, so the rows of a time range are a range of ids. Its ends are found by
+bisection over the primary key: about 20 look-ups for a million rows, each one step down the
+table's own b-tree, where an index on the time would cost every row an entry (schema step 12
+dropped those).
 
 A row written while the clock stepped back (or by a second listener with a skewed clock) is
 out of order; it may fall outside the bounds, as it would with a time index's first match.
@@ -12,7 +13,7 @@ out of order; it may fall outside the bounds, as it would with a time index's fi
 from __future__ import annotations
 
 # The tables and their time columns that grow with the id.
-TIME_ORDERED = {"conversions": "created_at", "inbound": "received_at"}
+TIME_ORDERED = {"conversions": "created_at", "inbound": "received_at", "conversion_events": "at"}
 
 
 def first_id(table: str, column: str, op: str) -> str:

@@ -421,6 +421,99 @@ offer_source = "AffNet"
     assert {row["click_id"] for row in inbound} == {traffic["casino"], poker}
 
 
+# -- conversion events (the dashboard's recent changes) ----------------------------------------
+
+
+def change_facts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every conversion event, newest first, with what the filters look at, read row by row:
+    its own type and status, its conversion's campaign and ids, its own decisions."""
+    conversions = {fact["id"]: fact for fact in conversion_facts(conn)}
+    facts = []
+    for event in every(conn, "SELECT * FROM conversion_events ORDER BY id DESC"):
+        conversion = conversions[event["conversion_id"]]
+        decisions = every(conn, "SELECT * FROM decisions WHERE event_id = ?", event["id"])
+        facts.append(
+            {
+                **conversion,
+                "id": event["id"],
+                "type": event["type"],
+                "status": event["status"],
+                "decisions": {(d["postback"], d["verdict"]) for d in decisions},
+                "at": event["at"],
+            }
+        )
+    return facts
+
+
+def changes_where(conn: sqlite3.Connection, **wanted: Any) -> list[int]:
+    """The event ids, newest first, that the given filter values choose."""
+    chosen = []
+    for fact in change_facts(conn):
+        checks = {
+            "campaign": lambda v, f=fact: v in f["campaign"],
+            "traffic_source": lambda v, f=fact: v == f["traffic_source"],
+            "type": lambda v, f=fact: v == f["type"],
+            "status": lambda v, f=fact: v == f["status"],
+            "verdict": lambda v, f=fact: any(
+                verdict == v and wanted.get("postback", postback) == postback
+                for postback, verdict in f["decisions"]
+            ),
+            "postback": lambda v, f=fact: any(postback == v for postback, _ in f["decisions"]),
+            "q": lambda v, f=fact: v in f["ids"],
+        }
+        if all(checks[name](value) for name, value in wanted.items()):
+            chosen.append(fact["id"])
+    return chosen
+
+
+CHANGE_FILTERS: list[dict[str, str]] = [
+    {"campaign": "casino-fr"},
+    {"traffic_source": "Taboola"},
+    {"type": "Deposit"},
+    {"status": "approved"},
+    {"status": "pending"},
+    {"verdict": "filtered"},
+    {"verdict": "fired", "postback": "paid deposits"},
+    {"postback": "approved only"},
+    {"q": "TX-A1"},
+    {"q": "ext-sports"},
+    {"campaign": "casino-fr", "type": "Deposit", "status": "approved"},
+]
+
+
+@pytest.mark.parametrize("params", CHANGE_FILTERS, ids=str)
+async def test_each_filter_of_recent_changes_chooses_the_events_it_names(
+    conn: sqlite3.Connection, params: dict[str, str]
+) -> None:
+    """An event's type and status are those it set (the approval of a pending deposit is
+    approved, its first event pending); its verdicts are its own decisions'."""
+    expected = changes_where(conn, **params)
+    assert expected and len(expected) < len(change_facts(conn))
+    chosen = from_parameters("conversion_events", params, max_limit=1000)
+    assert queries.page_ids(conn, "conversion_events", replace(chosen, limit=1000)) == expected
+    oldest = queries.page_ids(conn, "conversion_events", replace(chosen, limit=1, oldest=True))
+    assert oldest == [min(expected)]
+    assert queries.count_up_to(conn, "conversion_events", chosen, 1000) == len(expected)
+    above = chosen.page(after=min(expected))
+    assert queries.count_up_to(conn, "conversion_events", above, 1000) == len(expected) - 1
+
+
+async def test_recent_changes_take_a_time_range_and_refuse_an_outcome(
+    conn: sqlite3.Connection,
+) -> None:
+    facts = sorted(change_facts(conn), key=lambda fact: fact["id"])
+    middle = facts[2]["at"]
+    newer = [fact["id"] for fact in reversed(facts) if fact["at"] >= middle]
+    older = [fact["id"] for fact in reversed(facts) if fact["at"] <= middle]
+    for given, expected in (({"since": repr(middle)}, newer), ({"until": repr(middle)}, older)):
+        chosen = from_parameters("conversion_events", given)
+        assert queries.page_ids(conn, "conversion_events", chosen) == expected
+    with pytest.raises(FilterError, match="outcome filters conversions, deliveries and inbound"):
+        from_parameters("conversion_events", {"outcome": "failed"})
+    with pytest.raises(FilterError, match="endpoint filters inbound requests, not changes"):
+        from_parameters("conversion_events", {"endpoint": "click"})
+
+
 # -- what the dashboard adds: the oldest page, capped counts, ages, combining filters ---------
 
 

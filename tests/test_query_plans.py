@@ -81,6 +81,7 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         "inbound": lambda c: queries.inbound(c, page),
         "inbound before": lambda c: queries.inbound(c, page.page(before=3)),
         "inbound by id": lambda c: queries.inbound_by_id(c, [1, 2]),
+        "replays of requests": lambda c: queries.replays_of(c, [1, 2]),
         "sink records": lambda c: queries.sink_records(c, "propeller"),
         "header totals": totals.read,
         "conversions page": lambda c: queries.conversion_row_page(c, page),
@@ -114,11 +115,9 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         "load attempt": lambda c: events.load_attempt(c, delivery),
         "live: conversions touched": lambda c: touched(c, conversion),
         "postback names": queries.postback_names,
-        "changes page": lambda c: queries.change_rows(c, queries.change_ids(c, limit=50)),
-        "changes page before": lambda c: queries.change_ids(c, limit=50, before=3),
-        "changes page after": lambda c: queries.change_ids(c, limit=50, after=1),
-        "new changes": lambda c: queries.count_changes_after(c, 1, 10_001),
-        "oldest changes": lambda c: queries.change_ids(c, limit=50, oldest=True),
+        "changes page": lambda c: queries.change_rows(
+            c, queries.page_ids(c, "conversion_events", page)
+        ),
         "changes touched": lambda c: queries.changes_touched(c, 0, [1, 2]),
         "delivery alerts": lambda c: queries.delivery_alerts(c, 0),
     }
@@ -140,7 +139,7 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
             c, "deliveries", 0, f
         )
     paths["new conversions"] = lambda c: queries.count_newer(c, "conversions", 0)
-    for table in ("conversions", "inbound", "deliveries"):
+    for table in LISTS:
         paths[f"{table}: the oldest page"] = lambda c, t=table: queries.page_ids(
             c, t, replace(ALL, oldest=True)
         )
@@ -149,9 +148,7 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         )
         paths[f"{table}: newest id"] = lambda c, t=table: queries.newest_id(c, t)
     for name, chosen in FILTERS.items():
-        for table in ("conversions", "inbound", "deliveries"):
-            if table != "inbound" and chosen.endpoint is not None:
-                continue
+        for table in lists_of(chosen):
             paths[f"{table} filtered: {name}"] = lambda c, t=table, f=chosen: queries.page_ids(
                 c, t, f
             )
@@ -182,6 +179,21 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         c, [conversion], ListFilter(verdict="fired", postback="all events")
     )
     return paths
+
+
+# The lists: the API's, and the conversion events of Live's recent changes.
+LISTS = ("conversions", "inbound", "deliveries", "conversion_events")
+
+
+def lists_of(chosen: ListFilter) -> list[str]:
+    """The lists that take the filter (an endpoint is an inbound request's; a conversion
+    event has no outcome)."""
+    return [
+        table
+        for table in LISTS
+        if (chosen.endpoint is None or table == "inbound")
+        and (chosen.outcome is None or table != "conversion_events")
+    ]
 
 
 # One filter of each field, and combinations, as the API and the dashboard pass them.
@@ -281,7 +293,7 @@ SORTED = {("conversions", "outcome failed")}
 WALKED_IN_ORDER = [
     (table, name)
     for name, chosen in sorted(FILTERS.items())
-    for table in ("conversions", "inbound", "deliveries")
+    for table in lists_of(chosen)
     if chosen.q is None and (table, name) not in SORTED
 ]
 
@@ -299,8 +311,9 @@ async def test_a_filtered_page_is_walked_in_id_order_not_sorted(
 
 
 # A database as schema step 11 left it: the filter indexes of steps 6 and 9 (frozen history)
-# instead of step 12's.
-SINCE_STEP_11 = (  # the indexes steps 12, 13 and 15 made
+# instead of step 12's, requests indexed by click id, clicks keyed by their id (not their
+# sequence number), and no index of replays.
+SINCE_STEP_11 = (  # the indexes steps 12, 13, 15 and 16 made
     "conversions_approved",
     "conversions_pending",
     "conversions_declined",
@@ -312,6 +325,7 @@ SINCE_STEP_11 = (  # the indexes steps 12, 13 and 15 made
     "inbound_rejected",
     "inbound_unlinked",
     "conversions_click_seq",
+    "inbound_replays",
 )
 STEP_11_SHAPE = """
     DROP TRIGGER conversions_click_seq;
@@ -348,8 +362,7 @@ def pages(conn: sqlite3.Connection) -> dict[tuple[str, str], list[int]]:
     return {
         (table, name): queries.page_ids(conn, table, chosen)
         for name, chosen in FILTERS.items()
-        for table in ("conversions", "inbound", "deliveries")
-        if table == "inbound" or chosen.endpoint is None
+        for table in lists_of(chosen)
     }
 
 

@@ -74,6 +74,53 @@ async def test_an_edited_replay_goes_through_the_pipeline_and_is_linked(
     assert f"replay of #{original}" in markdown(found, clickid)
 
 
+async def test_the_original_lists_its_replays_in_the_api_the_trace_and_the_ticket(
+    pw: Listener, target: Target
+) -> None:
+    """GET /api/inbound/{id} has the ids of its replays; ``postwatch trace`` and the Markdown
+    ticket say "replayed as #M (outcome)" under the original, also for a replay edited to
+    name a click no one has (rejected, and in no trace of this click)."""
+    await pw.configure(config_for(target.port, RECEIVER))
+    clickid, original = await _delivered_postback(
+        pw, "visitor-9", type="Lead", status="approved", sum="1", txid="A"
+    )
+    status, body = await pw.get(f"/api/inbound/{original}")
+    assert status == 200 and body["replays"] == [] and body["id"] == original
+    assert {**body, "replays": None} == {**await _inbound(pw, original), "replays": None}
+    replays = []
+    for edit in ({}, {"query": "clickid=nobody&type=Lead"}):
+        status, answer = await pw.post(f"/api/inbound/{original}/replay", json=edit)
+        assert status == 200, answer
+        replays.append(answer["inbound"])
+    accepted, rejected = replays
+    assert (accepted["outcome"], rejected["outcome"]) == ("accepted", "rejected")
+    _, body = await pw.get(f"/api/inbound/{original}")
+    assert body["replays"] == [accepted["id"], rejected["id"]]
+    _, body = await pw.get(f"/api/inbound/{accepted['id']}")
+    assert body["replays"] == [] and body["replay_of"] == original
+    status, body = await pw.get("/api/inbound/999999")
+    assert status == 404 and "999999" in body["error"]
+    status, body = await pw.get("/api/inbound/x")
+    assert status == 400 and "'x'" in body["error"]
+
+    code, text, err = await postwatch("trace", clickid, "--db", str(pw.store.path))
+    assert code == 0, err
+    lines = text.splitlines()
+    head = next(n for n, line in enumerate(lines) if f" #{original} GET /postback" in line)
+    assert lines[head + 1 : head + 3] == [
+        f"    replayed as #{accepted['id']} (accepted)",
+        f"    replayed as #{rejected['id']} (rejected)",
+    ]
+    code, text, err = await postwatch("trace", clickid, "--markdown", "--db", str(pw.store.path))
+    assert code == 0, err
+    assert f"- replayed as #{accepted['id']} (accepted)\n" in text
+    assert f"- replayed as #{rejected['id']} (rejected)\n" in text
+    # the trace's JSON has them too, and reads back into the same story
+    trace = await pw.trace(clickid)
+    assert [row["id"] for row in trace["replays"]] == [accepted["id"], rejected["id"]]
+    assert f"    replayed as #{rejected['id']} (rejected)" in story(reads.trace_from_json(trace))
+
+
 async def test_a_replay_of_a_fired_conversion_is_not_delivered_again(
     pw: Listener, target: Target
 ) -> None:

@@ -1,6 +1,7 @@
 """The dashboard's actions, through its real listener, a real SQLite file and a real receiving
 server: replay from Inbound (as it was, or edited in the form), recover from Deliveries, a
-conversion entered by hand from Live. The forms are filled with keys, as a person would."""
+conversion entered by hand and a conversion re-evaluated from Live. The forms are filled with
+keys, as a person would."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from store import workspace
+from store.config import parse
 from tests.helpers import Driver, Target, attached, config_for, dashboard, toasts, until
 from tui.widgets.forms import FormScreen
 
@@ -103,6 +106,14 @@ async def test_r_replays_the_request_and_the_new_row_names_the_original(
         await delivered_once(pw, target, 1)  # never sent twice
         pw.table().move_cursor(0)
         await until(lambda: f"replay of #{original}" in pw.detail())
+        # the original lists its replay, in its detail and in its click's story on Trace
+        replayed = f"replayed as #{row.key} (accepted)"
+        pw.table().move_cursor(1)
+        await until(lambda: pw.table().cursor_key == original and replayed in pw.detail())
+        await pw.press("t")
+        await until(lambda: pw.app.current_mode == "trace" and replayed in pw.detail())
+        (line,) = [line for line in pw.detail().splitlines() if replayed in line]
+        assert line == f"    {replayed}"
 
 
 async def test_an_edited_replay_changes_the_conversion_as_edited(
@@ -333,6 +344,78 @@ async def test_pressing_ctrl_s_twice_enters_one_conversion(tmp_path: Path, targe
 
 
 # -- attached to a database another process serves --------------------------------------------
+
+
+# -- a conversion re-evaluated from Live ------------------------------------------------------
+
+PAID_DEPOSITS = """
+[[campaigns.postbacks]]
+name = "paid deposits"
+conditional = true
+types = ["Deposit"]
+statuses = ["approved"]
+"""
+
+
+async def test_r_on_live_dry_runs_the_conversion_then_records_and_f_sends_once(
+    tmp_path: Path, target: Target
+) -> None:
+    config = _config(target) + PAID_DEPOSITS
+    async with dashboard(tmp_path, config=config, notifications=True) as pw:
+        clickid = await pw.click()
+        answer = await pw.postback(clickid=clickid, type="Deposit", status="pending", txid="T1")
+        conversion = answer["conversion_id"]
+        assert [d["verdict"] for d in answer["decisions"]] == ["fired", "filtered"]
+        await delivered_once(pw, target, 1)  # "all events"
+        # the rule takes pending deposits now: "paid deposits" would fire
+        loaded = parse(config.replace('["approved"]', '["approved", "pending"]'))
+        await pw.dash.store.write(lambda conn: workspace.apply_workspace(conn, loaded))
+        await _live_row(pw, clickid)
+        _, before = await pw.get(f"/api/trace/{clickid}")
+
+        await pw.press("R")
+        await until(lambda: f"Re-evaluate (dry run) conversion #{conversion}" in pw.detail())
+        assert "1 decision would change" in pw.detail()
+        assert f"#{conversion} paid deposits: filtered → fired: " in pw.detail()
+        _, after = await pw.get(f"/api/trace/{clickid}")
+        assert after == before  # the dry run changed nothing
+        await delivered_once(pw, target, 1)
+
+        await pw.press("R")  # records it, without sending
+        await until(lambda: said(pw, f"Re-evaluated conversion #{conversion}: recorded 1 changed"))
+        _, after = await pw.get(f"/api/trace/{clickid}")
+        (recorded,) = after["conversions"]
+        assert [event["change"] for event in recorded["history"]] == ["created", "reevaluated"]
+        assert len(recorded["decisions"]) == len(before["conversions"][0]["decisions"]) + 1
+        await until(lambda: "Why (latest event)" in pw.detail())  # its detail again
+        await delivered_once(pw, target, 1)  # recorded, not sent
+
+        await pw.press("R")
+        await until(lambda: "change no decision" in pw.detail())
+        assert "F also sends 1 decision recorded earlier without sending" in pw.detail()
+        await pw.press("F")
+        await until(lambda: said(pw, "queued 1 delivery"))
+        await delivered_once(pw, target, 2)  # "paid deposits", once
+
+        await pw.press("R")  # sent now: nothing is left to record or to send
+        await until(lambda: "change no decision" in pw.detail())
+        assert "also sends" not in pw.detail()
+        await pw.press("F")
+        await until(lambda: said(pw, "The dry run changes no decision: nothing to record"))
+        await pw.press("escape")  # closes the dry run
+        await until(lambda: "Why (latest event)" in pw.detail())
+        await delivered_once(pw, target, 2)
+
+
+async def test_f_on_live_without_a_dry_run_records_nothing(tmp_path: Path, target: Target) -> None:
+    async with dashboard(tmp_path, config=_config(target), notifications=True) as pw:
+        clickid = await pw.click()
+        await pw.postback(clickid=clickid, type="Lead", status="approved")
+        await delivered_once(pw, target, 1)
+        await _live_row(pw, clickid)
+        await pw.press("F")
+        await until(lambda: said(pw, "Nothing to record: R first runs a dry run of the selected"))
+        await delivered_once(pw, target, 1)
 
 
 async def test_attached_the_serving_listener_replays(served: tuple[Path, str]) -> None:

@@ -190,6 +190,57 @@ async def test_inbound_takes_the_endpoint_and_a_request_count(tmp_path: Path) ->
         assert live(pw).position() == f"row 3 of {len(clicks) + 1}"
 
 
+async def test_recent_changes_take_the_filters_and_keep_them_apart_from_new_conversions(
+    tmp_path: Path,
+) -> None:
+    async with dashboard(tmp_path) as pw:
+        await send(pw)
+        # the pending deposit t-1 is approved: an event of its own, on top of recent changes
+        _, body = await pw.get("/api/trace/t-1")
+        await pw.postback(clickid=body["click"]["id"], type="Deposit", status="1", txid="t-1")
+        await pw.press("v")
+        events = ids(pw, "SELECT id FROM conversion_events ORDER BY id DESC")
+        await rows_become(pw, events)
+        # the event's own status: the approval is approved, the deposit's first event pending
+        await find(pw, "status=approved type=Deposit")
+        approvals = ids(
+            pw,
+            "SELECT id FROM conversion_events WHERE status = 'approved' AND type = 'Deposit'"
+            " ORDER BY id DESC",
+        )
+        assert len(approvals) == 3 and approvals[0] == events[0]
+        await rows_become(pw, approvals)
+        assert "status=approved type=Deposit" in live(pw)._status().plain
+        await until(lambda: live(pw).position() == f"row 1 of {len(approvals)}")
+        # a txid finds both events of its conversion; a decision's verdict, that event's
+        await find(pw, "t-1")
+        both = ids(
+            pw,
+            "SELECT e.id FROM conversion_events e JOIN conversions c ON c.id = e.conversion_id"
+            " WHERE c.txid = 't-1' ORDER BY e.id DESC",
+        )
+        assert len(both) == 2
+        await rows_become(pw, both)
+        await find(pw, "t-1 verdict=filtered")
+        await rows_become(pw, both[1:])  # pending: "paid deposits" filtered it
+        # an attempt's outcome is not an event's: the bar says so and stays open
+        await find(pw, "outcome=failed")
+        await until(lambda: "not changes" in said(pw))
+        assert screen(pw).query_one(FilterBar).is_open
+        await pw.press("escape")
+        await rows_become(pw, both[1:])
+        # new conversions keep their own filters (none), and recent changes theirs
+        await pw.press("v")
+        await rows_become(pw, ids(pw, "SELECT id FROM conversions ORDER BY id DESC"))
+        assert "t-1" not in live(pw)._status().plain
+        await pw.press("v")
+        await rows_become(pw, both[1:])
+        assert "verdict=filtered q=t-1" in live(pw)._status().plain
+        await find(pw, "no-such-id")
+        await rows_become(pw, [])
+        assert pw.table().placeholder == "No changes match q=no-such-id (x clears)"
+
+
 async def test_a_row_from_yesterday_shows_its_date(tmp_path: Path) -> None:
     async with dashboard(tmp_path) as pw:
         await send(pw)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from store import workspace
 from store.read.model import ChangeRow
 from store.records import PostbackConfig
@@ -21,7 +23,7 @@ from tests.helpers import (
     until,
 )
 from tui import format as fmt
-from tui.screens.live import Changes, LiveScreen
+from tui.screens.live import Changes, LiveScreen, short_labels
 from tui.widgets.header import StatusBar
 from tui.widgets.live_table import LiveTable
 
@@ -31,13 +33,21 @@ def marks_of(row: dict[str, Any] | None) -> dict[str, str]:
     return {} if row is None else {item["postback"]: item["mark"] for item in row["marks"]}
 
 
+def title_of(pw: Driver, name: str) -> str:
+    """The title of postback config ``name``'s column as drawn: its name, or where the
+    column is narrower its short label."""
+    screen = pw.app.screen
+    assert isinstance(screen, LiveScreen)
+    header = f"{pw.screen_lines()[0]} "
+    return name if f" {name} " in header else short_labels(screen.live.source.names)[name]
+
+
 def column_of(pw: Driver, click_id: str, name: str) -> str:
-    """What the row of ``click_id`` draws under the column headed ``name`` (a narrow column's
-    heading is cut: its first 7 characters are enough here)."""
+    """What the row of ``click_id`` draws under the column of postback config ``name``."""
     lines = pw.screen_lines()
     header = lines[0]
     line = next(line for line in lines[1:] if click_id[:11] in line)
-    return line[header.index(name[:7])]
+    return line[f"{header} ".index(f" {title_of(pw, name)} ") + 1]
 
 
 async def test_a_deposit_delivered_at_pending_stays_delivered_after_its_approval(
@@ -73,11 +83,11 @@ async def test_a_config_added_later_keeps_the_first_two_in_place(tmp_path: Path)
         new = await pw.click(ref_id="ext-2")
         await pw.postback(clickid=new, type="Lead", status="approved")
         await until(lambda: marks_of(live_row(pw, new)).get("meta leads") == "delivered")
-        await until(lambda: "meta le" in pw.screen_lines()[0])
+        await until(lambda: " meta " in f"{pw.screen_lines()[0]} ")
         header = pw.screen_lines()[0]
         # the first two configs keep the first two places; the new one comes after them
-        assert before.index("all eve") < before.index("paid de")
-        assert header.index("all eve") < header.index("paid de") < header.index("meta le")
+        assert before.index(" all ") < before.index(" paid ")
+        assert header.index(" all ") < header.index(" paid ") < header.index(" meta ")
         assert [item["postback"] for item in live_row(pw, new)["marks"]] == [  # type: ignore[index]
             "all events",
             "paid deposits",
@@ -89,6 +99,44 @@ async def test_a_config_added_later_keeps_the_first_two_in_place(tmp_path: Path)
         assert column_of(pw, old, "paid deposits") == "⊘"
         assert column_of(pw, old, "meta leads") == "·"
         assert column_of(pw, new, "meta leads") == "✓"
+
+
+THREE_CONFIGS = (
+    BASE_CONFIG
+    + """
+[[campaigns.postbacks]]
+name = "meta purchases"
+conditional = true
+types = ["Deposit"]
+"""
+)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+async def test_three_configs_are_titled_whole_and_leave_room_for_the_changed_column(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """No title is cut: a column narrower than its config's name is titled by a short label
+    (the name's first word), which the detail tells; at 80 columns "changed" still shows."""
+    names = ("all events", "paid deposits", "meta purchases")
+    async with dashboard(tmp_path, size=size, config=THREE_CONFIGS) as pw:
+        clickid = await pw.click(ref_id="ext-1")
+        await pw.postback(clickid=clickid, type="Deposit", status="pending", sum="50", txid="T1")
+        await pw.postback(clickid=clickid, status="approved", txid="T1")
+        marks = {"all events": "delivered", "paid deposits": "delivered"}
+        await until(lambda: marks_of(live_row(pw, clickid)).items() >= marks.items())
+        await until(lambda: marks_of(live_row(pw, clickid))["meta purchases"] == "delivered")
+        header = pw.screen_lines()[0]
+        assert "…" not in header and " changed " in header
+        titles = [title_of(pw, name) for name in names]
+        assert titles == ["all", "paid", "meta"]  # (whole names do not fit either size)
+        assert [column_of(pw, clickid, name) for name in names] == ["✓", "✓", "✓"]
+        row = live_row(pw, clickid)
+        assert row is not None
+        line = next(line for line in pw.screen_lines()[1:] if clickid[:11] in line)
+        assert line[header.index("changed") :].startswith(fmt.clock_time(row["updated_at"]))
+        legend = "columns: all = all events · paid = paid deposits · meta = meta purchases"
+        await until(lambda: legend in pw.detail())
 
 
 def change_rows(pw: Driver) -> list[Any]:

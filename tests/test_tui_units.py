@@ -268,12 +268,21 @@ def test_few_postback_configs_get_a_named_column_each_and_many_share_one() -> No
         assert keys[-1] == "marks" and not [key for key in keys if key.startswith("pb:")]
 
 
+def test_a_config_column_is_titled_by_its_name_where_it_fits_else_by_its_label() -> None:
+    from tui.screens.live import config_column
+
+    column = config_column("paid deposits", "paid")
+    assert (column.min, column.max) == (4, len("paid deposits"))
+    assert column.title(13) == "paid deposits" and column.title(12) == "paid"
+    assert config_column("leads", "leads").title(5) == "leads"  # (its name is its label)
+
+
 def test_many_configs_share_a_column_of_short_unique_labels_in_config_order() -> None:
     from store.read.model import Mark
     from tui.screens.live import Conversions, short_labels
 
     names = ("all events", "paid deposits", "paid leads", "all", "meta purchases")
-    # the first word, cut to 6; labels alike take more of their names until they differ
+    # the first word, cut to 5; labels alike take more of their names until they differ
     assert short_labels(names) == {
         "all events": "all e",
         "paid deposits": "paid d",
@@ -282,7 +291,7 @@ def test_many_configs_share_a_column_of_short_unique_labels_in_config_order() ->
         "meta purchases": "meta",
     }
     assert short_labels(("traffic source", "big payouts")) == {
-        "traffic source": "traffi",
+        "traffic source": "traff",
         "big payouts": "big",
     }
     source = Conversions()

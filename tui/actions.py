@@ -1,8 +1,9 @@
 """What the dashboard's actions do through the listener's JSON API: replay an inbound request
-(as it was, or edited in a form first), recover failed deliveries, enter a conversion by hand.
-Each builds its form (``tui.widgets.forms``) and says what happened in a notification; the
-screens only bind the keys. The API decides everything: duplicates, "already fired", what is
-failed and not yet resent, so nothing here can send a delivery twice."""
+(as it was, or edited in a form first), recover failed deliveries, enter a conversion by hand,
+re-evaluate conversions. Each builds its form (``tui.widgets.forms``) or calls the API, and
+says what happened in a notification; the screens only bind the keys. The API decides
+everything: duplicates, "already fired", what is failed and not yet resent, so nothing here
+can send a delivery twice."""
 
 from __future__ import annotations
 
@@ -198,3 +199,39 @@ def manual_sentence(answer: dict[str, Any]) -> str:
     sentence = f"Conversion #{answer['conversion_id']} {answer['change']} by hand ({how})"
     decisions = decisions_summary(answer.get("decisions", []))
     return sentence + (f": {decisions}" if decisions else "")
+
+
+# -- re-evaluation ---------------------------------------------------------------------------
+
+
+async def reevaluate(
+    dash: Dash, selection: dict[str, Any], *, dry_run: bool, fire: bool
+) -> dict[str, Any]:
+    """Run the conversions ``selection`` chooses (``campaign`` and ``since``, or ``ids``)
+    through the current rules: the API's answer. Raises ``ApiError`` with its sentence."""
+    payload = {**selection, "dry_run": dry_run, "fire": fire}
+    status, answer = await dash.api("POST", "/api/reevaluate", payload)
+    if status == 404:
+        raise ApiError(str(answer.get("error", answer)))
+    return dict(answer)
+
+
+async def reevaluation_dry_runs(
+    dash: Dash, selection: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both dry runs of ``selection``: without fire (what recording records) and with it
+    (what recording and firing records: also the decisions an earlier run recorded without
+    sending, which now would be sent)."""
+    answer = await reevaluate(dash, selection, dry_run=True, fire=False)
+    fired = await reevaluate(dash, selection, dry_run=True, fire=True)
+    return answer, fired
+
+
+def reevaluated_sentence(answer: dict[str, Any], what: str) -> str:
+    """What a recorded re-evaluation of ``what`` did: "Re-evaluated 'casino-fr': recorded 2
+    changed decisions, queued 1 delivery"."""
+    changed = plural(len(answer["changes"]), "changed decision", "changed decisions")
+    words = f"Re-evaluated {what}: recorded {changed}"
+    if answer["fire"]:
+        words += f", queued {plural(len(answer['deliveries']), 'delivery', 'deliveries')}"
+    return words

@@ -11,7 +11,7 @@ import os
 import re
 import shlex
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -28,6 +28,7 @@ from store.read.model import (
     DecisionView,
     EventView,
     InboundView,
+    ReplayView,
     Trace,
 )
 
@@ -407,9 +408,11 @@ def _event_line(event: EventView, currency: str) -> Text:
     return line
 
 
-def conversion_detail(detail: ConversionDetail) -> Text:
+def conversion_detail(detail: ConversionDetail, labels: Mapping[str, str] | None = None) -> Text:
     """The detail of a conversion: decisions first (why each postback fired or not), then the
-    delivery attempts, the inbound requests as received and parsed, and the status history."""
+    delivery attempts, the inbound requests as received and parsed, and the status history.
+    ``labels`` are the short titles of Live's postback columns, by config name: those that
+    are not the whole name are told on a line above the decisions."""
     conversion = detail.conversion
     out = Lines()
     head = Text(f"Conversion #{conversion.id}  ", style="bold")
@@ -439,6 +442,20 @@ def conversion_detail(detail: ConversionDetail) -> Text:
         by_event.setdefault(decision.event_id, []).append(decision)
     latest = by_event.get(latest_event or -1, [])
     out.heading("Why (latest event)")
+    shortened = [
+        (labels[decision.postback], decision.postback)
+        for decision in latest
+        if labels and labels.get(decision.postback, decision.postback) != decision.postback
+    ]
+    if shortened:
+        legend = Text("columns: ", style="dim")
+        for index, (label, name) in enumerate(shortened):
+            if index:
+                legend.append(" · ", style="dim")
+            legend.append_text(literal(label, "bold"))
+            legend.append(" = ", style="dim")
+            legend.append_text(literal(name))
+        out.line(legend, indent=2)
     for decision in latest:
         decision_lines(out, decision, attempts=False)
     if not latest:
@@ -464,7 +481,11 @@ def conversion_detail(detail: ConversionDetail) -> Text:
     return out.text
 
 
-def inbound_lines(out: Lines, request: InboundView, indent: int = 0) -> None:
+def inbound_lines(
+    out: Lines, request: InboundView, indent: int = 0, replays: Sequence[ReplayView] = ()
+) -> None:
+    """A request as received: its outcome, target, reason, how it was read, its body, and
+    (when given) the requests that replayed it."""
     head = Text(f"#{request.id} ", style="bold")
     head.append_text(literal(request.endpoint))
     head.append(f"  {when(request.received_at)}  ", style="dim")
@@ -473,6 +494,13 @@ def inbound_lines(out: Lines, request: InboundView, indent: int = 0) -> None:
     if request.replay_of is not None:
         head.append(f"  replay of #{request.replay_of}", style="bold")
     out.line(head, indent=indent)
+    for replay in replays:
+        line = Text("replayed as ", style="bold")
+        line.append(f"#{replay.id}", style="bold")
+        line.append(" (")
+        line.append_text(outcome_text(replay.outcome))
+        line.append(")")
+        out.line(line, indent=indent + 2)
     target = request_target(request.path, request.query)
     out.line(literal(request.method, "bold"), " ", literal(target), indent=indent + 2)
     if request.reason:
@@ -496,9 +524,10 @@ def inbound_lines(out: Lines, request: InboundView, indent: int = 0) -> None:
         out.block(request.body, indent=indent + 4)
 
 
-def inbound_detail(request: InboundView) -> Text:
+def inbound_detail(request: InboundView, replays: Sequence[ReplayView] = ()) -> Text:
+    """The Inbound screen's detail: the request, its replays, and how it was received."""
     out = Lines()
-    inbound_lines(out, request)
+    inbound_lines(out, request, replays=replays)
     out.heading("As received")
     out.field("endpoint", request.endpoint)
     out.field("remote", request.remote)

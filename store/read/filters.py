@@ -25,13 +25,19 @@ How each list is walked, so that a page costs about its ``limit`` rows:
 - ``q`` is an exact match on the id columns through their indexes, plus a substring match
   over the ``Q_SCAN`` newest rows of the table (for conversions, and the newest clicks'
   external ids and parameters) only: a plain index cannot find a substring, and an FTS5
-  trigram index would cost every inbound write about 30 times what the row itself costs.
+  trigram index would cost every inbound write about 30 times what the row itself costs;
+- conversion events (Live's recent changes) are read from their stored table: the event's
+  own type and status by the id of their interned text, its conversion's campaign by
+  primary key and its decisions through the decisions index, each on every event of a
+  newest-first walk; ``q`` reads the events of the conversions it names through the events'
+  conversion index; ``since``/``until`` are id bounds by bisection, as on conversions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from store.read import links
@@ -39,7 +45,10 @@ from store.records import STATUSES, Outcome, Verdict
 from store.schema import STORED, text_column
 from store.timeline import TIME_ORDERED, first_id
 
-LISTED = ("conversions", "inbound", "deliveries")
+LISTED = ("conversions", "inbound", "deliveries", "conversion_events")
+
+# What a list's rows are called in a sentence, where its table's name is not the word.
+NOUNS = {"conversion_events": "changes"}
 
 # How many of a table's newest rows a free-text ``q`` searches for a substring; exact ids
 # (click id, external id, txid, conversion id, row id) are found at any age.
@@ -50,7 +59,12 @@ Q_SCAN = 20_000
 WALK = "/* newest-first walk */"
 
 # Each listed table's time column: what since/until compare.
-TIME_COLUMN = {"conversions": "created_at", "inbound": "received_at", "deliveries": "due_at"}
+TIME_COLUMN = {
+    "conversions": "created_at",
+    "inbound": "received_at",
+    "deliveries": "due_at",
+    "conversion_events": "at",
+}
 
 ENDPOINTS = ("click", "postback")
 INBOUND_OUTCOMES = ("accepted", "rejected")
@@ -71,11 +85,13 @@ class ListFilter:
     (pending, retrying, delivered, failed; on conversions: one of its attempts');
     ``endpoint`` an inbound request's (click, postback). ``campaign`` is a campaign's key or
     name, ``traffic_source`` and ``postback`` names; ``verdict`` a decision's (of the
-    conversion, with ``postback``: of that postback config). ``q`` is a free-text match on
-    any id or parameter. ``since``/``until`` are Unix times (inclusive). ``before`` and
-    ``after`` bound the id; the page holds at most ``limit`` (with ``oldest``: the oldest
-    ``limit`` rows, rather than the newest). ``campaign_ids`` is what ``campaign`` and
-    ``traffic_source`` name, filled in by ``queries.resolve``."""
+    conversion, with ``postback``: of that postback config; of a conversion event: one of
+    that event's). A conversion event's ``type`` and ``status`` are those it set. ``q`` is a
+    free-text match on any id or parameter (of a conversion event: of its conversion).
+    ``since``/``until`` are Unix times (inclusive). ``before`` and ``after`` bound the id;
+    the page holds at most ``limit`` (with ``oldest``: the oldest ``limit`` rows, rather than
+    the newest). ``campaign_ids`` is what ``campaign`` and ``traffic_source`` name, filled in
+    by ``queries.resolve``."""
 
     outcome: str | None = None
     endpoint: str | None = None
@@ -134,6 +150,8 @@ class ListFilter:
         if table == "conversions":
             several = self.campaign_ids is not None and len(self.campaign_ids) > 1
             return (self.outcome == "delivered" or several) and not self.on_decisions
+        if table == "conversion_events":  # (its own type and status have no index)
+            return self.campaign_ids is not None or self.related(table)
         # nearly every request is accepted: only rejected ones have an index (schema step 12)
         accepted = table == "inbound" and self.outcome == "accepted"
         return accepted or self.related(table)
@@ -159,6 +177,8 @@ class ListFilter:
             values.extend(given)
 
         if self.outcome is not None:
+            if table == "conversion_events":
+                raise ValueError("the outcome filter applies to conversions, not their events")
             if table == "conversions" and self.outcome == "delivered":
                 # most attempts are delivered: check each conversion of a walk instead
                 add(
@@ -185,6 +205,8 @@ class ListFilter:
             add("endpoint = ?", self.endpoint)
         if table == "conversions":
             self._conversion_clauses("conversions", add)
+        elif table == "conversion_events":
+            self._event_clauses(add)
         elif self.related(table):
             inner: list[str] = []
             inner_values: list[Any] = []
@@ -231,6 +253,32 @@ class ListFilter:
             f" AND {condition})"
         )
 
+    def _event_clauses(self, add: Any) -> None:
+        """Clauses over a conversion event's stored row: its own type and status (by the id
+        of their interned text), its conversion's campaign (by primary key) and its own
+        decisions (through the decisions' conversion index)."""
+        events = read_from("conversion_events")
+        for name in ("type", "status"):
+            value = getattr(self, name)
+            if value is not None:
+                add(f"{events}.{text_column(name)} = (SELECT id FROM texts WHERE value = ?)", value)
+        if self.campaign_ids is not None:
+            of_campaign = replace(self, type=None, status=None)._conversion_clauses
+            campaign, given = _joined(of_campaign, "c")
+            add(
+                f"EXISTS (SELECT 1 FROM conversions c WHERE c.id = {events}.conversion_id"
+                f" AND {campaign})",
+                *given,
+            )
+        if self.on_decisions:
+            decision, given = _joined(partial(self._decision_clauses, stored=True), "k")
+            add(
+                f"EXISTS (SELECT 1 FROM {STORED['decisions']} k"
+                f" WHERE k.conversion_id = {events}.conversion_id AND k.event_id = {events}.id"
+                f" AND {decision})",
+                *given,
+            )
+
     def _conversion_clauses(self, alias: str, add: Any, values_alias: str | None = None) -> None:
         """Clauses over a conversion's own columns (or a click's: both have campaign_id),
         with type and status read from ``values_alias`` (an event's) when given."""
@@ -264,11 +312,12 @@ class ListFilter:
     def _time_clauses(self, table: str, add: Any) -> None:
         """since/until: the exact condition (the unary + keeps SQLite from reading a time
         index for the page), and id bounds that let the page start and stop at the right
-        rows: found by bisection over the id where the time grows with it (conversions,
-        inbound: store/timeline.py), else through the table's time index. A row written
+        rows: found by bisection over the id where the time grows with it (conversions, their
+        events, inbound: store/timeline.py), else through the table's time index. A row written
         while the clock stepped back may fall outside the bounds."""
         column = TIME_COLUMN[table]
         ordered = table in TIME_ORDERED
+        table = read_from(table)
         if self.since is not None:
             if ordered:
                 add(f"{table}.id >= {first_id(table, column, '>=')}", self.since, self.since)
@@ -291,6 +340,25 @@ class ListFilter:
             add(f"+{table}.{column} <= ?", self.until)
 
 
+def _joined(clauses: Callable[[str, Any], None], alias: str) -> tuple[str, list[Any]]:
+    """The clauses that ``clauses`` adds over ``alias``, joined with AND, and their values."""
+    where: list[str] = []
+    values: list[Any] = []
+
+    def add(clause: str, *given: Any) -> None:
+        where.append(clause)
+        values.extend(given)
+
+    clauses(alias, add)
+    return " AND ".join(where), values
+
+
+def read_from(table: str) -> str:
+    """The table a list's page reads: for conversion events their stored table, whose type
+    and status are matched by the id of their text (the view would look up each row's)."""
+    return STORED["conversion_events"] if table == "conversion_events" else table
+
+
 def q_clause(table: str, q: str) -> tuple[str, list[Any]]:
     """The free-text match of ``q`` on ``table``: its rows that an id equal to ``q`` names
     (found through the id indexes: a row id, a conversion id, a click id, an external id, a
@@ -306,12 +374,15 @@ def q_clause(table: str, q: str) -> tuple[str, list[Any]]:
         " WHERE l.external_id = ? AND l.external_id != ''"
     )
     named: list[Any] = [number, q, q, q]
-    recent = f"SELECT id FROM {table} WHERE id > (SELECT coalesce(max(id), 0) FROM {table}) - ?"
-    if table == "conversions":
+    listed = "conversions" if table == "conversion_events" else table
+    recent = f"SELECT id FROM {listed} WHERE id > (SELECT coalesce(max(id), 0) FROM {listed}) - ?"
+    if table in ("conversions", "conversion_events"):
         # the newest clicks' external ids and parameters, read by rowid (clicks are
-        # written in time order), rather than a look-up of each recent conversion's click
+        # written in time order), rather than a look-up of each recent conversion's click;
+        # a conversion event's are its conversion's (read through the events' index)
+        column = "conversions.id" if table == "conversions" else f"{read_from(table)}.conversion_id"
         sql = (
-            f"conversions.id IN ({conversions}"
+            f"{column} IN ({conversions}"
             f" UNION {recent} AND (instr(click_id, ?) OR instr(coalesce(txid, ''), ?))"
             " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_seq = l.seq"
             " WHERE l.rowid > (SELECT coalesce(max(rowid), 0) FROM clicks) - ?"
@@ -412,8 +483,9 @@ def id_page(table: str, chosen: ListFilter) -> tuple[str, Sequence[Any]]:
     where, values = chosen.clauses(table)
     bounds, bound_values = _bounds("id", chosen)
     walk = f"{WALK} " if chosen.walks(table) else ""
+    source = read_from(table)
     return (
-        f"{walk}SELECT id FROM {table}{_condition([*where, *bounds])} ORDER BY id {order} LIMIT ?",
+        f"{walk}SELECT id FROM {source}{_condition([*where, *bounds])} ORDER BY id {order} LIMIT ?",
         (*values, *bound_values, chosen.limit),
     )
 
@@ -428,7 +500,7 @@ def newer_count(table: str, after_id: int, chosen: ListFilter) -> tuple[str, Seq
     bounds, bound_values = _bounds("id", chosen)
     walk = f"{WALK} " if chosen.walks(table) else ""
     return (
-        f"{walk}SELECT count(*) FROM {table}{_condition([*where, *bounds])}",
+        f"{walk}SELECT count(*) FROM {read_from(table)}{_condition([*where, *bounds])}",
         (*values, *bound_values),
     )
 
@@ -537,7 +609,12 @@ def from_parameters(
     until = parse_time("until", values["until"], now) if "until" in values else None
     since = parse_time("since", values["since"], now) if "since" in values else None
     if "endpoint" in values and table != "inbound":
-        raise FilterError(f"endpoint filters inbound requests, not {table}")
+        raise FilterError(f"endpoint filters inbound requests, not {NOUNS.get(table, table)}")
+    if "outcome" in values and table == "conversion_events":
+        raise FilterError(
+            "outcome filters conversions, deliveries and inbound requests, not changes"
+            " (verdict= and postback= filter a change's decisions)"
+        )
     return ListFilter(
         campaign=values.get("campaign"),
         type=values.get("type"),

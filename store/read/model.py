@@ -84,6 +84,15 @@ class InboundView(Fields):
 
 
 @dataclass(frozen=True)
+class ReplayView:
+    """A request sent again from a stored one (``replay_of``), as the original lists it."""
+
+    id: int
+    replay_of: int
+    outcome: str
+
+
+@dataclass(frozen=True)
 class EventView:
     """One event of a conversion's status history (a creation or an update)."""
 
@@ -319,7 +328,9 @@ class Trace:
 
     ``traced`` is the id that was traced; ``matches`` every click it names, newest first
     (the first is the one traced; several when an external id or a transaction id is on
-    more than one click); ``focus`` the conversion a transaction id belongs to."""
+    more than one click); ``focus`` the conversion a transaction id belongs to;
+    ``replays`` the replays of its requests, oldest first (a replay edited to name another
+    click is not among ``inbound``)."""
 
     click: ClickView | None
     inbound: tuple[InboundView, ...]
@@ -327,6 +338,11 @@ class Trace:
     traced: str = ""
     matches: tuple[ClickMatch, ...] = ()
     focus: int | None = None
+    replays: tuple[ReplayView, ...] = ()
+
+    def replays_of(self, inbound_id: int) -> list[ReplayView]:
+        """The replays of one of its requests, oldest first."""
+        return [replay for replay in self.replays if replay.replay_of == inbound_id]
 
     @property
     def focused(self) -> ConversionView | None:

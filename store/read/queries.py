@@ -42,6 +42,7 @@ from store.read.model import (
     FailedAttempt,
     InboundView,
     Mark,
+    ReplayView,
     SinkRecordView,
     Trace,
     mark_of,
@@ -250,6 +251,19 @@ _ATTEMPT_ROWS = """
 """
 
 
+def replays_of(conn: sqlite3.Connection, inbound_ids: Sequence[int]) -> list[ReplayView]:
+    """The requests that replay any of ``inbound_ids``, oldest first (through the partial
+    index of replays, schema step 16)."""
+    if not inbound_ids:
+        return []
+    rows = conn.execute(
+        "SELECT id, replay_of, outcome FROM inbound"
+        f" WHERE replay_of IN ({_marks(inbound_ids)}) ORDER BY id",
+        list(inbound_ids),
+    )
+    return [record_of(row, ReplayView) for row in rows]
+
+
 def attempt_rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[AttemptRow]:
     """Rows of the Deliveries table, newest first: each attempt with its postback config,
     decision and conversion."""
@@ -302,7 +316,8 @@ def resolve(conn: sqlite3.Connection, chosen: ListFilter) -> ListFilter:
 
 
 def page_ids(conn: sqlite3.Connection, table: str, chosen: ListFilter = ALL) -> list[int]:
-    """The ids of one page of ``table`` (conversions, inbound, deliveries), newest first."""
+    """The ids of one page of ``table`` (conversions, inbound, deliveries, or the conversion
+    events of Live's recent changes), newest first."""
     sql, values = id_page(table, resolve(conn, chosen))
     return [int(row[0]) for row in conn.execute(sql, values)]
 
@@ -476,8 +491,13 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
     that named the id."""
     matches, focus = click_matches(conn, any_id)
     if not matches:
+        inbound = _inbound_of_click(conn, any_id)
         return Trace(
-            click=None, inbound=_inbound_of_click(conn, any_id), conversions=(), traced=any_id
+            click=None,
+            inbound=inbound,
+            conversions=(),
+            traced=any_id,
+            replays=tuple(replays_of(conn, [request.id for request in inbound])),
         )
     click_id = matches[0].click_id
     if shown is not None and shown != click_id and any(m.click_id == shown for m in matches):
@@ -496,13 +516,15 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
     rows = conn.execute(
         f"{_CONVERSIONS} WHERE c.click_seq = {events.CLICK_SEQ} ORDER BY c.id", (click_id,)
     ).fetchall()
+    inbound = _inbound_of_click(conn, click_id)
     return Trace(
         click=record_of(click, ClickView),
-        inbound=_inbound_of_click(conn, click_id),
+        inbound=inbound,
         conversions=tuple(_conversion_views(conn, rows, full=True)),
         traced=any_id,
         matches=tuple(matches),
         focus=focus,
+        replays=tuple(replays_of(conn, [request.id for request in inbound])),
     )
 
 
@@ -538,33 +560,6 @@ def postback_names(conn: sqlite3.Connection) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-def change_ids(
-    conn: sqlite3.Connection,
-    *,
-    limit: int,
-    before: int | None = None,
-    after: int | None = None,
-    oldest: bool = False,
-) -> list[int]:
-    """The ids of a page of conversion events, newest first, between the bounds (with
-    ``oldest``: the oldest ``limit`` of them)."""
-    where, values = [], []
-    if before is not None:
-        where.append("id < ?")
-        values.append(before)
-    if after is not None:
-        where.append("id > ?")
-        values.append(after)
-    condition = f" WHERE {' AND '.join(where)}" if where else ""
-    rows = conn.execute(
-        f"SELECT id FROM conversion_events{condition} ORDER BY id {'ASC' if oldest else 'DESC'}"
-        " LIMIT ?",
-        (*values, limit),
-    )
-    ids = [int(row[0]) for row in rows]
-    return ids[::-1] if oldest else ids
-
-
 def change_rows(conn: sqlite3.Connection, event_ids: Sequence[int]) -> list[ChangeRow]:
     """Rows of Live's recent changes, newest first: each event with its conversion's row."""
     if not event_ids:
@@ -587,16 +582,6 @@ def change_rows(conn: sqlite3.Connection, event_ids: Sequence[int]) -> list[Chan
         for event in events_read
         if event["conversion_id"] in rows
     ]
-
-
-def count_changes_after(conn: sqlite3.Connection, after_event: int, cap: int) -> int:
-    """How many conversion events are above ``after_event``, counting no further than
-    ``cap``."""
-    row = conn.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM conversion_events WHERE id > ? LIMIT ?)",
-        (after_event, cap),
-    )
-    return int(row.fetchone()[0])
 
 
 def changes_touched(conn: sqlite3.Connection, after_event: int, window: Sequence[int]) -> set[int]:

@@ -107,14 +107,15 @@ class InboundScreen(TableScreen):
     DETAIL_PLACEHOLDER = "Select a request to see it as received."
 
     def show_detail(self, key: int, *, delay: float) -> None:
-        # The table's row holds the whole request: nothing to read.
+        # The table's row holds the whole request: only its replays are read.
         row = self.live.table.cursor_row
         if row is not None:
             request: InboundView = row.data
             self.load_detail(key, lambda: self._detail(request), delay=delay)
 
     async def _detail(self, request: InboundView) -> Text:
-        return fmt.inbound_detail(request)
+        replays = await self.dash.store.read(lambda conn: queries.replays_of(conn, [request.id]))
+        return fmt.inbound_detail(request, replays)
 
     def action_show(self) -> None:
         self.next_filter()

@@ -1,10 +1,12 @@
 """Live: conversions newest first with one mark per postback config, and the detail of the
-selected one (why each postback fired or not, what was sent and answered)."""
+selected one (why each postback fired or not, what was sent and answered); the selected
+conversion can be re-evaluated through the current rules, a dry run shown in its detail
+first."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, ClassVar, cast
 
@@ -18,7 +20,8 @@ from store.read.model import ChangeRow, ConversionRow
 from tui import actions
 from tui import format as fmt
 from tui.screens.base import FOLLOW_DELAY, TableScreen
-from tui.sources import COUNT_CAP, Fetch, Row, Snapshot, Source, plain_cell, times
+from tui.sources import Fetch, Row, Snapshot, Source, plain_cell, times
+from tui.widgets.answers import reevaluation_text
 from tui.widgets.detail import DetailPane
 from tui.widgets.live_table import LiveTable
 from tui.widgets.rows import Column
@@ -26,6 +29,7 @@ from tui.widgets.rows import Column
 # Up to this many postback config names each get a column of their own; more share one
 # column of ``name:mark`` labels.
 NAMED_COLUMNS = 3
+LABEL_WIDTH = 5  # a config's short label at most (unless its start is another's)
 WIDE_LEGEND = 100  # from this width on, the legend's words are whole
 
 
@@ -42,9 +46,9 @@ class _PostbackMarks(Source):
 
     def table_columns(self) -> list[Column]:
         columns = [column for column in self.columns if column.key != "marks"]
+        labels = short_labels(self.names)
         if len(self.names) > NAMED_COLUMNS:
             # one column of labelled marks, wide enough for every label if it can be
-            labels = short_labels(self.names)
             needed = min(sum(len(label) + 3 for label in labels.values()) - 1, 40)
             shared = (
                 replace(c, min=needed, max=None, weight=20)
@@ -52,7 +56,7 @@ class _PostbackMarks(Source):
                 if c.key == "marks"
             )
             return [*columns, *shared]
-        return [*columns, *(config_column(name) for name in self.names)]
+        return [*columns, *(config_column(name, labels[name]) for name in self.names)]
 
     def fetch(self, conn: sqlite3.Connection, snapshot: Snapshot) -> Fetch:
         names = tuple(queries.postback_names(conn))
@@ -82,17 +86,20 @@ class _PostbackMarks(Source):
         return previous
 
 
-def config_column(name: str) -> Column:
-    """A postback config's own column: its name on top, its mark on each row."""
-    return Column(f"pb:{name}", name, min(max(len(name), 3), 8), max(len(name), 3), weight=20)
+def config_column(name: str, label: str) -> Column:
+    """A postback config's own column: its mark on each row, titled by its name where the
+    column is as wide, else by its short ``label`` (never a cut name): at 80 columns three
+    configs leave room for the others."""
+    short = label if label != name else ""
+    return Column(f"pb:{name}", name, max(len(label), 1), len(name), weight=20, short=short)
 
 
 @cache
 def short_labels(names: tuple[str, ...]) -> dict[str, str]:
     """A short label for each postback config name, unique among them: its first word cut to
-    6 characters ("paid deposits" -> "paid"); names whose labels are alike each take more of
-    their name until they differ ("paid", "paid l")."""
-    labels = {name: (name.split() or [name])[0][:6] for name in names}
+    5 characters ("paid deposits" -> "paid"); names whose labels are alike each take more of
+    their name until they differ ("paid d", "paid l")."""
+    labels = {name: (name.split() or [name])[0][:LABEL_WIDTH] for name in names}
     while True:
         alike = [name for name in names if list(labels.values()).count(labels[name]) > 1]
         longer = {name: _longer(name, labels[name]) for name in alike}
@@ -176,6 +183,7 @@ class Changes(_PostbackMarks):
 
     table = "conversion_events"
     record = ChangeRow
+    noun = "changes"
     # the event's time and change word, then the conversion's columns (its status: the one
     # the event set, without the raw value); at 80 columns the type makes room for the marks
     columns: ClassVar[list[Column]] = [
@@ -193,24 +201,10 @@ class Changes(_PostbackMarks):
     ]
 
     def page(self, conn: sqlite3.Connection, chosen: ListFilter) -> list[Row]:
-        ids = queries.change_ids(
-            conn,
-            limit=chosen.limit,
-            before=chosen.before,
-            after=chosen.after,
-            oldest=chosen.oldest,
-        )
-        return list(queries.change_rows(conn, ids))
+        return list(queries.change_rows(conn, queries.page_ids(conn, self.table, chosen)))
 
     def by_id(self, conn: sqlite3.Connection, ids: list[int]) -> list[Row]:
         return list(queries.change_rows(conn, ids))
-
-    def count_newer(self, conn: sqlite3.Connection, after_id: int) -> int:
-        return queries.count_changes_after(conn, after_id, COUNT_CAP + 1)
-
-    def total(self, conn: sqlite3.Connection) -> int | None:
-        # every change, as the view lists (the list filters are new conversions')
-        return queries.count_changes_after(conn, 0, COUNT_CAP + 1)
 
     def settled(self, row: ChangeRow) -> bool:
         return row.settled
@@ -239,6 +233,16 @@ class Changes(_PostbackMarks):
             if column.key not in cells and column.key in conversion:
                 cells[column.key] = plain_cell(conversion[column.key], time=column.key in timed)
         return cells
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """A re-evaluation's dry run of one conversion, shown in its detail: the API's answer
+    without fire (what recording records) and with it (what recording and firing records)."""
+
+    conversion_id: int
+    answer: dict[str, Any]
+    fired: dict[str, Any]
 
 
 def conversion_of(data: Row) -> ConversionRow:
@@ -285,6 +289,22 @@ class LiveScreen(TableScreen):
             tooltip="Enter a conversion by hand for this row's click",
             id="live.manual",
         ),
+        Binding(
+            "R",
+            "reevaluate",
+            "Re-evaluate",
+            tooltip="Dry-run this conversion through the current rules; again: record",
+            show=False,  # (in the keys panel and the palette: the footer has 80 columns)
+            id="live.reevaluate",
+        ),
+        Binding(
+            "F",
+            "record(True)",
+            "Record+fire",
+            tooltip="Record the re-evaluation's dry run and send the newly fired postbacks",
+            show=False,
+            id="live.fire",
+        ),
         Binding("tab", "switch_pane", "Detail", show=False, id="live.pane"),
         Binding("escape", "focus_table", "Table", show=False, id="live.back"),
     ]
@@ -310,30 +330,29 @@ class LiveScreen(TableScreen):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._conversions: Source | None = None  # new conversions, while changes show
+        self._other: Source | None = None  # the view not shown, kept with its filters
+        self._dry_run: DryRun | None = None  # shown in the detail of its conversion
 
-    def action_find(self) -> None:
-        if self.showing_changes:
+    def action_switch_view(self) -> None:
+        """Switch between new conversions and recent changes, each with its own filters,
+        starting from the newest."""
+        live = self.live
+        source = self._other or Changes()
+        self._other = live.source
+        live.source = source
+        live.title = self.CHANGES_TITLE if isinstance(source, Changes) else self.TABLE_TITLE
+        self.filters_changed()  # (the new rows come with their columns)
+
+    def action_export(self) -> None:
+        if self.showing_changes:  # (the exports list conversions, decisions, deliveries, requests)
             self.notify(
-                f"Recent changes lists every change; the filters are those of new conversions "
-                f"({self.key_of('view')} goes back to them)",
+                f"Recent changes are not exported: {self.key_of('view')} shows new conversions,"
+                " which it exports",
                 timeout=4,
                 markup=False,
             )
             return
-        super().action_find()
-
-    def action_switch_view(self) -> None:
-        """Switch between new conversions and recent changes, starting from the newest."""
-        live = self.live
-        if self.showing_changes:
-            source: Source = self._conversions or Conversions()
-        else:
-            self._conversions = live.source  # kept with its filters, for coming back
-            source = Changes()
-        live.source = source
-        live.title = self.CHANGES_TITLE if isinstance(source, Changes) else self.TABLE_TITLE
-        live.reload()  # (the new rows come with their columns)
+        super().action_export()
 
     def on_live_table_rows_changed(self, message: LiveTable.RowsChanged) -> None:
         live = self.live
@@ -350,10 +369,16 @@ class LiveScreen(TableScreen):
         if row is None:
             return None
         conversion_id = conversion_of(row.data).id
+        dry_run = self._dry_run
+        if dry_run is not None and dry_run.conversion_id == conversion_id:
+            return self._dry_run_text(dry_run)
+        self._dry_run = None  # (another conversion's detail: that dry run is left)
         detail = await self.dash.store.read(
             lambda conn: queries.conversion_detail(conn, conversion_id)
         )
-        return None if detail is None else fmt.conversion_detail(detail)
+        source = self.live.source
+        labels = short_labels(source.names) if isinstance(source, _PostbackMarks) else {}
+        return None if detail is None else fmt.conversion_detail(detail, labels)
 
     def selected_conversion(self) -> ConversionRow | None:
         """The conversion of the row under the cursor, in either view."""
@@ -399,6 +424,75 @@ class LiveScreen(TableScreen):
         row = self.selected()
         click_id = "" if row is None else str(row["click_id"])
         self.app.push_screen(actions.manual_form(self.dash, click_id, self.notify))
+
+    # -- re-evaluation --------------------------------------------------------------------------
+
+    def action_reevaluate(self) -> None:
+        """A dry run of the selected conversion through the current rules, shown in its
+        detail; pressed again on the dry run shown, record it."""
+        row = self.selected_conversion()
+        if row is None:
+            self.nothing("conversion")
+            return
+        if self._dry_run is not None and self._dry_run.conversion_id == row.id:
+            self.action_record(False)
+            return
+        self._run_dry(row.id)
+
+    def action_record(self, fire: bool) -> None:
+        """Record the dry run shown (``fire``: and send the newly fired postbacks)."""
+        row = self.selected_conversion()
+        shown = self._dry_run
+        if row is None or shown is None or shown.conversion_id != row.id:
+            self.notify(
+                f"Nothing to record: {self.key_of('reevaluate')} first runs a dry run of the "
+                "selected conversion",
+                severity="warning",
+                markup=False,
+            )
+            return
+        if not (shown.fired if fire else shown.answer)["changes"]:
+            self.notify("The dry run changes no decision: nothing to record", markup=False)
+            return
+        self._record(shown.conversion_id, fire)
+
+    def action_focus_table(self) -> None:
+        if self._dry_run is not None:  # Esc closes the dry run shown
+            self._dry_run = None
+            self._show_selected()
+        super().action_focus_table()
+
+    def _dry_run_text(self, dry_run: DryRun) -> Text:
+        unsent = len(dry_run.fired["changes"]) - len(dry_run.answer["changes"])
+        return reevaluation_text(
+            dry_run.answer,
+            Text(f"conversion #{dry_run.conversion_id}"),
+            self.key_of("reevaluate"),
+            self.key_of("fire"),
+            unsent,
+        )
+
+    def _show_selected(self) -> None:
+        """Read the selected row's detail again, now."""
+        key = self.live.table.cursor_key
+        if key is not None:
+            self.load_detail(key, lambda: self.read_detail(key), now=True)
+
+    @work(name="re-evaluate a conversion", group="reevaluate", exclusive=True, exit_on_error=False)
+    async def _run_dry(self, conversion_id: int) -> None:
+        selection = {"ids": [conversion_id]}
+        answer, fired = await actions.reevaluation_dry_runs(self.dash, selection)
+        self._dry_run = DryRun(conversion_id, answer, fired)
+        self._show_selected()
+
+    @work(name="record the re-evaluation", group="reevaluate", exclusive=True, exit_on_error=False)
+    async def _record(self, conversion_id: int, fire: bool) -> None:
+        selection = {"ids": [conversion_id]}
+        answer = await actions.reevaluate(self.dash, selection, dry_run=False, fire=fire)
+        self._dry_run = None
+        sentence = actions.reevaluated_sentence(answer, f"conversion #{conversion_id}")
+        self.notify(sentence, markup=False)
+        self._show_selected()
 
     def action_copy_curl(self) -> None:
         row = self.selected_conversion()

@@ -1,5 +1,6 @@
-"""The listener's answers to the Campaigns screen's actions, as the screen's panel shows
-them: a test postback's attempt, and a re-evaluation (dry run or recorded)."""
+"""The listener's answers to the dashboard's actions, as a panel shows them: a test
+postback's attempt (Campaigns), and a re-evaluation, dry run or recorded (Campaigns' panel
+for a campaign's conversions, Live's detail for the selected one)."""
 
 from __future__ import annotations
 
@@ -71,22 +72,29 @@ def _since_words(since: str) -> str:
     )
 
 
+def campaign_scope(campaign: str, since: str) -> Text:
+    """What a campaign's re-evaluation runs: ``casino-fr, conversions of the last 24h``."""
+    text = fmt.literal(campaign)
+    text.append(f", conversions {_since_words(since)}", style="dim")
+    return text
+
+
 def reevaluation_text(
     answer: dict[str, Any],
-    campaign: str,
-    since: str,
+    scope: Text,
     record_key: str,
     fire_key: str,
     unsent: int = 0,
 ) -> Text:
-    """A re-evaluation's answer: for a dry run, each decision that would flip and why, and
-    the keys that record them (``unsent``: how many more decisions, recorded before without
-    sending, the fire key would send); for a real run, what was recorded and queued."""
+    """A re-evaluation's answer about ``scope`` (what it runs: ``campaign_scope``, or one
+    conversion): for a dry run, each decision that would flip and why, and the keys that
+    record them (``unsent``: how many more decisions, recorded before without sending, the
+    fire key would send); for a real run, what was recorded and queued."""
     text = Text(end="")
     dry = bool(answer.get("dry_run"))
     text.append("Re-evaluate " + ("(dry run) " if dry else ""), style="bold")
-    text.append_text(fmt.literal(campaign))
-    text.append(f", conversions {_since_words(since)}: ", style="dim")
+    text.append_text(scope)
+    text.append(": ", style="dim")
     text.append(plural(answer["conversions"], "conversion", "conversions"))
     changes = answer["changes"]
     decisions = plural(len(changes), "decision", "decisions")

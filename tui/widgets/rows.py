@@ -41,6 +41,14 @@ class Column:
     # How a cell too wide for the column is shortened to a width (default: cut at the end
     # with an ellipsis); a URL's column keeps its query and shortens its middle.
     shorten: Callable[[Text, int], Text] | None = None
+    # A shorter title, drawn instead of the label when the column is narrower than it (a
+    # title is never cut: "paid" rather than "paid de…").
+    short: str = ""
+
+    def title(self, width: int) -> str:
+        """The column's title at ``width``: its label, or its short title when the label is
+        wider."""
+        return self.short if self.short and len(self.label) > width else self.label
 
 
 @dataclass
@@ -455,7 +463,9 @@ class RowTable(ScrollView, can_focus=True):
         if y == 0:
             key: tuple[Any, ...] = ("header", width)
             if key not in self._cache:
-                labels = {column.key: Text(column.label) for column in self.columns}
+                labels = {
+                    column.key: Text(column.title(size)) for column, size in self._columns(width)
+                }
                 header_style = self._style("row-table--header")
                 self._remember(
                     key, self._strip(self._line_text(labels, width, " "), width, header_style)

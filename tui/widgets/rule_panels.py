@@ -19,11 +19,11 @@ from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import Worker
 
-from listener.words import plural
 from store.read import queries
 from store.records import Campaign, PostbackConfig, TrafficSource
+from tui import actions
 from tui.context import ApiError, Dash
-from tui.widgets.answers import reevaluation_text, test_answer_text
+from tui.widgets.answers import campaign_scope, reevaluation_text, test_answer_text
 from tui.widgets.target import target_text
 from tui.widgets.what_if import WhatIf, what_if, what_if_text
 from tui.workers import report_failure
@@ -170,8 +170,7 @@ class RulePanels(Vertical):
             unsent -= len(found.answer["changes"])
             return reevaluation_text(
                 found.answer,
-                found.campaign,
-                found.since,
+                campaign_scope(found.campaign, found.since),
                 self.key("rules.reevaluate"),
                 self.key("rules.fire"),
                 unsent,
@@ -303,37 +302,24 @@ class RulePanels(Vertical):
         # only the conversions the dry run listed, planned again by the same rules
         self._record(shown.campaign, shown.since, ids, fire)
 
-    async def _call(self, campaign: str, since: str, **body: Any) -> dict[str, Any]:
-        payload: dict[str, Any] = {"campaign": campaign, "since": since, **body}
-        status, answer = await self.dash.api("POST", "/api/reevaluate", payload)
-        if status == 404:
-            raise ApiError(str(answer.get("error", answer)))
-        return dict(answer)
-
     @work(name="re-evaluate the campaign", group="reevaluate", exclusive=True, exit_on_error=False)
     async def _dry_run(self, campaign: str, since: str) -> None:
-        """Both dry runs: without fire (what R records) and with it (what F records: also the
-        decisions an earlier run recorded without sending, which now would be sent)."""
-        answer = await self._call(campaign, since, dry_run=True, fire=False)
-        fired = await self._call(campaign, since, dry_run=True, fire=True)
+        """Both dry runs: without fire (what R records) and with it (what F records)."""
+        selection = {"campaign": campaign, "since": since}
+        answer, fired = await actions.reevaluation_dry_runs(self.dash, selection)
         self.post_message(Reevaluated(Reevaluation(campaign, since, answer, fired)))
 
     @work(name="record the re-evaluation", group="reevaluate", exclusive=True, exit_on_error=False)
     async def _record(self, campaign: str, since: str, ids: list[int], fire: bool) -> None:
-        answer = await self._call(campaign, since, ids=ids, dry_run=False, fire=fire)
+        selection = {"campaign": campaign, "since": since, "ids": ids}
+        answer = await actions.reevaluate(self.dash, selection, dry_run=False, fire=fire)
         self.post_message(Reevaluated(Reevaluation(campaign, since, answer)))
 
     def on_reevaluated(self, message: Reevaluated) -> None:
         found = self.reevaluation = message.reevaluation
         if not found.dry:
-            answer = found.answer
-            words = (
-                f"Re-evaluated '{found.campaign}': recorded "
-                f"{plural(len(answer['changes']), 'changed decision', 'changed decisions')}"
-            )
-            if answer["fire"]:
-                words += f", queued {plural(len(answer['deliveries']), 'delivery', 'deliveries')}"
-            self.notify(words, markup=False)
+            sentence = actions.reevaluated_sentence(found.answer, f"'{found.campaign}'")
+            self.notify(sentence, markup=False)
         if self.subject is not None and self.subject.campaign.key == found.campaign:
             self.show(panel="reevaluate")
 
