@@ -106,10 +106,10 @@ def conversion_facts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return facts
 
 
-def conversions_where(conn: sqlite3.Connection, **wanted: Any) -> list[int]:
-    """The conversion ids, newest first, that the given filter values choose."""
+def chosen_facts(facts: list[dict[str, Any]], wanted: dict[str, Any]) -> list[int]:
+    """The ids of the facts the given filter values choose, in the facts' order."""
     chosen = []
-    for fact in conversion_facts(conn):
+    for fact in facts:
         checks = {
             "campaign": lambda v, f=fact: v in f["campaign"],
             "traffic_source": lambda v, f=fact: v == f["traffic_source"],
@@ -126,6 +126,11 @@ def conversions_where(conn: sqlite3.Connection, **wanted: Any) -> list[int]:
         if all(checks[name](value) for name, value in wanted.items()):
             chosen.append(fact["id"])
     return chosen
+
+
+def conversions_where(conn: sqlite3.Connection, **wanted: Any) -> list[int]:
+    """The conversion ids, newest first, that the given filter values choose."""
+    return chosen_facts(conversion_facts(conn), wanted)
 
 
 async def listed(pw: Listener, path: str, **params: Any) -> list[dict[str, Any]]:
@@ -447,23 +452,7 @@ def change_facts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def changes_where(conn: sqlite3.Connection, **wanted: Any) -> list[int]:
     """The event ids, newest first, that the given filter values choose."""
-    chosen = []
-    for fact in change_facts(conn):
-        checks = {
-            "campaign": lambda v, f=fact: v in f["campaign"],
-            "traffic_source": lambda v, f=fact: v == f["traffic_source"],
-            "type": lambda v, f=fact: v == f["type"],
-            "status": lambda v, f=fact: v == f["status"],
-            "verdict": lambda v, f=fact: any(
-                verdict == v and wanted.get("postback", postback) == postback
-                for postback, verdict in f["decisions"]
-            ),
-            "postback": lambda v, f=fact: any(postback == v for postback, _ in f["decisions"]),
-            "q": lambda v, f=fact: v in f["ids"],
-        }
-        if all(checks[name](value) for name, value in wanted.items()):
-            chosen.append(fact["id"])
-    return chosen
+    return chosen_facts(change_facts(conn), wanted)
 
 
 CHANGE_FILTERS: list[dict[str, str]] = [
