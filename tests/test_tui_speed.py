@@ -128,6 +128,24 @@ def count_layouts(screen: Screen[object], monkeypatch: pytest.MonkeyPatch) -> li
     return layouts
 
 
+async def test_the_first_switch_to_a_screen_built_ahead_lays_nothing_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building ahead lays a screen out until its widgets keep their size (the Campaigns
+    rule's lists measure their content when first drawn), so its first switch only paints."""
+    async with dashboard(tmp_path) as pw:
+        await pw.postback("c-1")
+        await until(pw.built)
+        for key, name in (("2", "campaigns"), ("3", "deliveries"), ("4", "inbound")):
+            view = pw.view(name)
+            layouts = count_layouts(view, monkeypatch)
+            await pw.pilot.press(key)
+            assert pw.app.screen is view
+            await pw.pilot.pause()
+            await pw.pilot.pause()
+            assert layouts == [], name
+
+
 async def test_enter_on_the_filter_bar_lays_the_screen_out_once_and_rebuilds_no_footer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -47,6 +47,7 @@ NEW_TOKEN_TIMEOUT = 60.0  # seconds the made-up API token stays on screen, to be
 FEED_RETRY = 2.0  # seconds before watching the database again after a failed poll
 BUILD_PAUSE = 0.05  # seconds between building two screens ahead of their first switch
 BUILD_WAIT = 2.0  # seconds a screen built ahead may take to read its data
+LAYOUTS_AHEAD = 3  # layouts of a screen built ahead, at most, until its widgets keep their size
 # How keys are named in hints on screen.
 KEY_NAMES = {
     "question_mark": "?",
@@ -239,9 +240,16 @@ class PostwatchApp(App[None]):
             await asyncio.sleep(0.02)
         if not self._still_running() or not view.is_attached:
             return
-        view._refresh_layout(self.size)
-        view._layout_required = False
-        view._compositor.render_update(full=True)
+        # A layout or a first drawing that resizes a widget (its content measured) asks for
+        # another layout: lay it out and draw it until none is asked for, so that the first
+        # switch has none left to do.
+        for _ in range(LAYOUTS_AHEAD):
+            view._refresh_layout(self.size)
+            view._layout_required = False
+            view._compositor.render_update(full=True)
+            await asyncio.sleep(0.02)  # the layouts it asks for arrive as messages
+            if not view._layout_required or not view.is_attached:
+                break
 
     def _still_running(self) -> bool:
         """Whether the app runs and is not exiting (it must not start a mode once it closes
