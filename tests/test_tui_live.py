@@ -246,9 +246,13 @@ async def test_recent_changes_keep_a_window_and_page_older_events_in(tmp_path: P
         await pw.press("v")
         live = pw.app.screen.query_one(LiveTable)
         assert isinstance(live.source, Changes)
-        # one row per event (here one per conversion), keyed by the event's id
-        await until(lambda: len(pw.table().rows) == LiveTable.WINDOW)
+        # one row per event (here one per conversion), keyed by the event's id: a page first,
+        # and older ones paged in as the view nears them
+        await until(lambda: len(pw.table().rows) == LiveTable.PAGE)
         assert pw.table().top_key == 620 and isinstance(pw.table().rows[0].data, ChangeRow)
+        await pw.press(*["pagedown"] * 6)  # near the last row held
+        await until(lambda: len(pw.table().rows) > LiveTable.PAGE)
+        assert pw.table().keys == list(range(620, 620 - len(pw.table().rows), -1))
         # End reads the oldest page of events at once, the cursor on the very first event
         await pw.press("end")
         await until(lambda: pw.table().keys[-1:] == [1] and pw.table().cursor_key == 1)

@@ -29,7 +29,7 @@ class LiveTable(Vertical):
     """A title line and a ``RowTable`` fed by a ``Source``."""
 
     WINDOW = 500  # rows kept while following
-    PAGE = 100  # older rows read at a time
+    PAGE = 100  # older rows read at a time, and the first rows of a filter
     BROWSE_CAP = 2000  # rows kept while browsing older ones
     REREAD_MARGIN = 50  # rows beyond the view whose changes are fetched
 
@@ -172,9 +172,8 @@ class LiveTable(Vertical):
         self._dirty = False
         table = self.table
         if self._replacing:  # the newest rows of the filter shown, none of those held
-            snapshot = Snapshot(
-                top=None, following=True, window=[], unsettled=[], limit=self.WINDOW
-            )
+            # a page of them, shown at once; older ones are paged in as the view nears them
+            snapshot = Snapshot(top=None, following=True, window=[], unsettled=[], limit=self.PAGE)
         else:
             # Rows that may still change by themselves (a delivery under way) are re-read when
             # they are in view or near it; the others when they come into view.
