@@ -10,7 +10,7 @@ those are backed by.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -412,18 +412,13 @@ def conversion_detail(conn: sqlite3.Connection, conversion_id: int) -> Conversio
     if not rows:
         return None
     (conversion,) = _conversion_views(conn, rows, full=True)
-    requests = conn.execute(
-        f"SELECT * FROM inbound WHERE id IN (WITH ids(id) AS (SELECT ?)"
-        f" {links.of_conversions('ids')}) ORDER BY id",
-        (conversion_id,),
-    )
     click = conn.execute(
         "SELECT external_id FROM clicks WHERE id = ?", (conversion.click_id,)
     ).fetchone()
     return ConversionDetail(
         conversion=conversion,
         external_id="" if click is None else click["external_id"],
-        inbound=tuple(_inbound(row) for row in requests),
+        inbound=_linked(conn, links.of_conversions, conversion_id),
     )
 
 
@@ -473,13 +468,25 @@ def click_matches(conn: sqlite3.Connection, any_id: str) -> tuple[list[ClickMatc
     return [by_id[click_id] for click_id in order if click_id in by_id], int(converted[0]["id"])
 
 
-def _inbound_of_click(conn: sqlite3.Connection, click_id: str) -> tuple[InboundView, ...]:
+def _linked(
+    conn: sqlite3.Connection, of: Callable[[str], str], key: int | str
+) -> tuple[InboundView, ...]:
+    """The inbound requests, oldest first, that ``of`` (``links.of_clicks`` or
+    ``links.of_conversions``) finds for the click or conversion ``key``."""
     rows = conn.execute(
-        f"SELECT * FROM inbound WHERE id IN (WITH ids(id) AS (SELECT ?)"
-        f" {links.of_clicks('ids')}) ORDER BY id",
-        (click_id,),
+        f"SELECT * FROM inbound WHERE id IN (WITH ids(id) AS (SELECT ?) {of('ids')}) ORDER BY id",
+        (key,),
     )
     return tuple(_inbound(row) for row in rows)
+
+
+def _requests(
+    conn: sqlite3.Connection, click_id: str
+) -> tuple[tuple[InboundView, ...], tuple[ReplayView, ...]]:
+    """The inbound requests of a click (or that named an id no click has), and their
+    replays."""
+    inbound = _linked(conn, links.of_clicks, click_id)
+    return inbound, tuple(replays_of(conn, [request.id for request in inbound]))
 
 
 def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Trace:
@@ -491,14 +498,8 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
     that named the id."""
     matches, focus = click_matches(conn, any_id)
     if not matches:
-        inbound = _inbound_of_click(conn, any_id)
-        return Trace(
-            click=None,
-            inbound=inbound,
-            conversions=(),
-            traced=any_id,
-            replays=tuple(replays_of(conn, [request.id for request in inbound])),
-        )
+        inbound, replays = _requests(conn, any_id)
+        return Trace(click=None, inbound=inbound, conversions=(), traced=any_id, replays=replays)
     click_id = matches[0].click_id
     if shown is not None and shown != click_id and any(m.click_id == shown for m in matches):
         click_id = shown
@@ -514,9 +515,9 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
         (click_id,),
     ).fetchone()
     rows = conn.execute(
-        f"{_CONVERSIONS} WHERE c.click_seq = {events.CLICK_SEQ} ORDER BY c.id", (click_id,)
+        f"{_CONVERSIONS} WHERE c.click_seq = ? ORDER BY c.id", (click["seq"],)
     ).fetchall()
-    inbound = _inbound_of_click(conn, click_id)
+    inbound, replays = _requests(conn, click_id)
     return Trace(
         click=record_of(click, ClickView),
         inbound=inbound,
@@ -524,7 +525,7 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
         traced=any_id,
         matches=tuple(matches),
         focus=focus,
-        replays=tuple(replays_of(conn, [request.id for request in inbound])),
+        replays=replays,
     )
 
 

@@ -463,13 +463,12 @@ class LiveScreen(TableScreen):
         super().action_focus_table()
 
     def _dry_run_text(self, dry_run: DryRun) -> Text:
-        unsent = len(dry_run.fired["changes"]) - len(dry_run.answer["changes"])
         return reevaluation_text(
             dry_run.answer,
             Text(f"conversion #{dry_run.conversion_id}"),
             self.key_of("reevaluate"),
             self.key_of("fire"),
-            unsent,
+            dry_run.fired,
         )
 
     def _show_selected(self) -> None:

@@ -84,12 +84,13 @@ def reevaluation_text(
     scope: Text,
     record_key: str,
     fire_key: str,
-    unsent: int = 0,
+    fired: dict[str, Any] | None = None,
 ) -> Text:
     """A re-evaluation's answer about ``scope`` (what it runs: ``campaign_scope``, or one
     conversion): for a dry run, each decision that would flip and why, and the keys that
-    record them (``unsent``: how many more decisions, recorded before without sending, the
-    fire key would send); for a real run, what was recorded and queued."""
+    record them (``fired``: the same dry run with fire, whose further changes are decisions
+    recorded before without sending, which the fire key would send); for a real run, what
+    was recorded and queued."""
     text = Text(end="")
     dry = bool(answer.get("dry_run"))
     text.append("Re-evaluate " + ("(dry run) " if dry else ""), style="bold")
@@ -106,6 +107,7 @@ def reevaluation_text(
         text.append(". The original decisions stay in each trace.", style="dim")
         return text
     more = ""
+    unsent = 0 if fired is None else len(fired["changes"]) - len(changes)
     if unsent > 0:
         earlier = plural(unsent, "decision", "decisions")
         more = f"{fire_key} also sends {earlier} recorded earlier without sending. "

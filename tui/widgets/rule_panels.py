@@ -166,14 +166,12 @@ class RulePanels(Vertical):
                     "change and why.",
                     style="dim",
                 )
-            unsent = 0 if found.fired is None else len(found.fired["changes"])
-            unsent -= len(found.answer["changes"])
             return reevaluation_text(
                 found.answer,
                 campaign_scope(found.campaign, found.since),
                 self.key("rules.reevaluate"),
                 self.key("rules.fire"),
-                unsent,
+                found.fired,
             )
         if self.what_if is None:
             return Text("Counting…", style="dim")
