@@ -70,28 +70,35 @@ def configure(conn: sqlite3.Connection) -> None:
 
 # -- the writer's checkpoints ----------------------------------------------------------------
 #
-# A large database takes random keys (click ids, txids) all over four big indexes: each
+# A large database takes random keys (click ids, txids) all over two big indexes: each
 # postback dirties a page of each, and SQLite's automatic checkpoint copies those pages from
 # the WAL into the database on the commit path, stalling every request of the batch. The
 # writer leaves the copying to a thread of its own (a larger page cache, mmap and 1 KiB pages
 # were measured too, and did not win: see the README).
 #
 # A checkpoint from another connection cannot end the WAL while commits keep coming (it never
-# catches up with the last frame), so the WAL would grow for as long as the load lasts: when
-# it passes WAL_LIMIT_BYTES, the writer runs one passive checkpoint itself between two batches.
-# The thread has copied nearly everything by then, so that pass is short, and the next commit
-# starts the WAL again from its beginning (truncated to the limit).
+# catches up with the last frame), so the WAL would grow for as long as the load lasts: the
+# writer ends it itself, with one passive checkpoint between two batches. That pass holds up
+# the next batch, and it costs what it copies and what it syncs: a pass that reaches the WAL's
+# end syncs the database file, and SQLite syncs it only then, so without help that one sync
+# would write back every page the thread copied since the last one, scattered all over a
+# large file (50-70 ms at a million conversions). So the thread syncs the file after each of
+# its passes, and once the WAL passes WAL_ASK_BYTES the writer asks it for a pass at once and
+# ends the WAL right after that pass: the writer's own pass then copies and syncs only what
+# came in during it. Past WAL_LIMIT_BYTES (the thread is stuck, say) the writer ends the WAL
+# without waiting.
 
 CHECKPOINT_EVERY = 0.25  # seconds: the checkpointer's passes are at least this far apart
 CHECKPOINT_IDLE = 1.0  # seconds: a pass at least this often, with or without commits
-WAL_LIMIT_BYTES = 32 << 20  # the WAL the writer lets grow before it ends it
+WAL_ASK_BYTES = 32 << 20  # the WAL at which the writer asks the thread for a pass at once
+WAL_LIMIT_BYTES = 64 << 20  # the WAL at which the writer ends it without waiting
 
 
 def configure_writer(conn: sqlite3.Connection) -> None:
     """The writer's own settings, on top of ``configure``'s: checkpoints are the
     checkpointer's job (``Checkpointer``), not the commit's."""
     conn.execute("PRAGMA wal_autocheckpoint = 0")
-    conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_ASK_BYTES}")
 
 
 def wal_size(path: Path) -> int:
@@ -111,12 +118,14 @@ def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int]:
 
 class Checkpointer:
     """Copies the WAL into the database from a thread and a connection of its own, woken by
-    commits (``nudge``), so that commits do not wait for it."""
+    commits (``nudge``), so that commits do not wait for it; syncs the file after each pass,
+    so that the writer's pass that ends the WAL has only its own pages to sync."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.checkpoints = 0  # passes done
         self._wake = threading.Event()
+        self._hurry = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="store-checkpointer", daemon=True)
 
@@ -127,26 +136,41 @@ class Checkpointer:
         """Something was committed: copy it soon."""
         self._wake.set()
 
+    def hurry(self) -> None:
+        """Start the next pass now, without the pause between passes."""
+        self._hurry.set()
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self.hurry()
         if self._thread.is_alive():
             self._thread.join()
 
     def _run(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        file = os.open(self.path, os.O_RDONLY)
+        synced = 0
         try:
             while not self._stop.is_set():
                 self._wake.wait(CHECKPOINT_IDLE)
                 self._wake.clear()
                 try:
-                    _checkpoint(conn)
-                except sqlite3.Error as error:  # say, the disk is full: try again next time
+                    _, copied = _checkpoint(conn)
+                    if copied > 0 and copied != synced:  # (the count starts again with the WAL)
+                        _sync(file)
+                        synced = copied
+                except (sqlite3.Error, OSError) as error:  # say, the disk is full: try again
                     log.warning("checkpoint of %s failed: %s", self.path, error)
                 self.checkpoints += 1
-                self._stop.wait(CHECKPOINT_EVERY)  # let commits gather into the next pass
+                self._hurry.wait(CHECKPOINT_EVERY)  # let commits gather into the next pass
+                self._hurry.clear()
         finally:
+            os.close(file)
             conn.close()
+
+
+_sync = getattr(os, "fdatasync", os.fsync)  # the data, not the file's times
 
 
 @dataclass
@@ -258,6 +282,7 @@ class Store:
         # text ids a batch stored are trusted once a later batch still finds them.
         self._hooks = Hooks(before=[confirm_write_cache], after=[totals.advance])
         self.checkpointer: Checkpointer | None = None
+        self._asked: int | None = None  # the thread's passes when the writer asked for one
         self.batches = 0
 
     async def open(self) -> Store:
@@ -331,15 +356,26 @@ class Store:
                 return
 
     async def _after_commit(self) -> None:
-        """Wake the checkpointer; end the WAL here when it has grown past its limit."""
-        if self.checkpointer is None or self._writer is None:
+        """Wake the checkpointer; end the WAL here once it has grown past WAL_ASK_BYTES and the
+        thread has made the pass asked of it (or at once past WAL_LIMIT_BYTES)."""
+        checkpointer = self.checkpointer
+        if checkpointer is None or self._writer is None:
             return
-        self.checkpointer.nudge()
-        if wal_size(self.path) > WAL_LIMIT_BYTES:
-            try:
-                await _on_thread(self._writer, _checkpoint)
-            except sqlite3.Error as error:  # say, the disk is full: the next batch tries again
-                log.warning("checkpoint of %s failed: %s", self.path, error)
+        checkpointer.nudge()
+        size = wal_size(self.path)
+        if size <= WAL_ASK_BYTES:
+            return
+        if self._asked is None:
+            self._asked = checkpointer.checkpoints
+            checkpointer.hurry()
+            return
+        if checkpointer.checkpoints == self._asked and size <= WAL_LIMIT_BYTES:
+            return  # the thread's pass is still copying
+        self._asked = None
+        try:
+            await _on_thread(self._writer, _checkpoint)
+        except sqlite3.Error as error:  # say, the disk is full: the next batch tries again
+            log.warning("checkpoint of %s failed: %s", self.path, error)
 
     async def _drain(self) -> None:
         assert self._writer is not None
@@ -366,7 +402,6 @@ class Store:
                         future.set_exception(error)
                 continue
             self.batches += 1
-            await self._after_commit()
             for (_, future), (ok, value) in zip(batch, results, strict=True):
                 if future.done():
                     continue
@@ -374,3 +409,4 @@ class Store:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+            await self._after_commit()  # the batch is answered while this runs

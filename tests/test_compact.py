@@ -334,33 +334,55 @@ async def test_the_checkpointer_keeps_the_wal_bounded(tmp_path: Path) -> None:
     assert max(sizes) <= sizes[0] * 1.5  # without the checkpointer: 8 times the first round
 
 
-async def test_under_continuous_commits_the_writer_ends_the_wal_at_its_limit(
+def insert_sink_rows(conn: sqlite3.Connection) -> None:
+    """About 60 KiB of WAL."""
+    conn.executemany(
+        "INSERT INTO sink_records (sink, received_at, method, path, query, headers,"
+        " body, http_status) VALUES ('s', 0, 'GET', '/', ?, '{}', '', 200)",
+        [(f"n={n}" * 20,) for n in range(200)],
+    )
+
+
+async def test_under_continuous_commits_the_writer_ends_the_wal_after_the_threads_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Commits back to back never let a checkpoint from another connection catch up with the
-    WAL's end: past the limit the writer ends it itself, between two batches."""
-    monkeypatch.setattr(db, "WAL_LIMIT_BYTES", 256 << 10)
+    WAL's end: past WAL_ASK_BYTES the writer asks the thread for a pass at once and ends the
+    WAL itself, between two batches, once that pass is made, far below WAL_LIMIT_BYTES."""
+    monkeypatch.setattr(db, "WAL_ASK_BYTES", 256 << 10)
+    async with Store(tmp_path / "pw.db") as store:
+        assert store.checkpointer is not None
+        sizes = []
+        for _ in range(300):
+            await store.write(insert_sink_rows)
+            sizes.append(db.wal_size(store.path))
+        passes = store.checkpointer.checkpoints
+    assert db.WAL_LIMIT_BYTES == 64 << 20
+    assert max(sizes) > 256 << 10  # past the ask,
+    assert max(sizes) <= 6 << 20  # and ended long before the limit: 18 MiB without the end
+    assert passes >= 2
+
+
+async def test_with_the_thread_stuck_the_writer_ends_the_wal_at_its_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the thread's passes the writer does not wait for one past WAL_LIMIT_BYTES."""
+    monkeypatch.setattr(db, "WAL_ASK_BYTES", 256 << 10)
+    monkeypatch.setattr(db, "WAL_LIMIT_BYTES", 512 << 10)
     async with Store(tmp_path / "pw.db") as store:
         assert store.checkpointer is not None
         store.checkpointer.stop()  # the worst case: the thread copies nothing
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO sink_records (sink, received_at, method, path, query, headers,"
-                " body, http_status) VALUES ('s', 0, 'GET', '/', ?, '{}', '', 200)",
-                [(f"n={n}" * 20,) for n in range(200)],
-            )
-
         sizes = []
         for _ in range(100):
-            await store.write(insert)
+            await store.write(insert_sink_rows)
             sizes.append(db.wal_size(store.path))
         (rows,) = await store.read(
             lambda c: c.execute("SELECT count(*) FROM sink_records").fetchone()
         )
     assert rows == 20_000  # 100 batches of about 60 KiB of WAL each: 6 MiB without the limit
-    # after the first batch: before it, the WAL holds the new database's schema steps
-    assert max(sizes[1:]) <= (256 << 10) * 2
+    # after the first two: the WAL holds the new database's schema steps before them, and the
+    # writer asks the thread for a pass after the first
+    assert max(sizes[2:]) <= (512 << 10) + (128 << 10)
 
 
 KILLED_CONFIG = BASE_CONFIG + '\n[listener]\nunknown_clicks = "attach:casino-fr"\n'
