@@ -74,7 +74,7 @@ def configure(conn: sqlite3.Connection) -> None:
 # postback dirties a page of each, and SQLite's automatic checkpoint copies those pages from
 # the WAL into the database on the commit path, stalling every request of the batch. The
 # writer leaves the copying to a thread of its own (a larger page cache, mmap and 1 KiB pages
-# were measured too, and did not win: see the README).
+# were measured too, and did not win: see docs/storage.md).
 #
 # A checkpoint from another connection cannot end the WAL while commits keep coming (it never
 # catches up with the last frame), so the WAL would grow for as long as the load lasts: the
