@@ -174,6 +174,9 @@ async def test_inbound_takes_the_endpoint_and_a_request_count(tmp_path: Path) ->
         everything = ids(pw, "SELECT id FROM inbound ORDER BY id DESC")
         await rows_become(pw, everything)
         await until(lambda: live(pw).position() == f"row 1 of {len(everything)}")
+        await pw.press("slash")
+        assert " outcome= endpoint= postback= " in said(pw)
+        await pw.press("escape")
         await find(pw, "endpoint=click")
         clicks = ids(pw, "SELECT id FROM inbound WHERE endpoint = 'click' ORDER BY id DESC")
         await rows_become(pw, clicks)
@@ -198,9 +201,15 @@ async def test_recent_changes_take_the_filters_and_keep_them_apart_from_new_conv
         # the pending deposit t-1 is approved: an event of its own, on top of recent changes
         _, body = await pw.get("/api/trace/t-1")
         await pw.postback(clickid=body["click"]["id"], type="Deposit", status="1", txid="t-1")
+        await pw.press("slash")
+        assert " outcome= " in said(pw) and "endpoint=" not in said(pw)
+        await pw.press("escape")
         await pw.press("v")
         events = ids(pw, "SELECT id FROM conversion_events ORDER BY id DESC")
         await rows_become(pw, events)
+        await pw.press("slash")  # an event has no outcome: the bar does not offer it
+        assert said(pw).startswith("campaign= type= status= verdict= postback= traffic_source=")
+        await pw.press("escape")
         # the event's own status: the approval is approved, the deposit's first event pending
         await find(pw, "status=approved type=Deposit")
         approvals = ids(

@@ -364,7 +364,8 @@ class TableScreen(DashScreen):
         return self.query_one(FilterBar)
 
     def action_find(self) -> None:
-        self.bar.open(self.live.source.found_text)
+        source = self.live.source
+        self.bar.open(source.found_text, source.table)
 
     def on_filter_bar_applied(self, message: FilterBar.Applied) -> None:
         source = self.live.source

@@ -50,10 +50,15 @@ def terms_text(given: dict[str, str]) -> str:
     return " ".join(f"{name}={shlex.quote(value)}" for name, value in given.items())
 
 
-HELP = (
-    "campaign= type= status= verdict= outcome= postback= traffic_source= since=1h until= "
-    "and any other words to find · Enter applies · Esc closes"
-)
+def help_text(table: str) -> str:
+    """The bar's second line on ``table``'s screen: the filters that list takes."""
+    names = ["campaign", "type", "status", "verdict", "outcome", "postback", "traffic_source"]
+    if table == "conversion_events":  # (a change has no outcome: its decisions are verdicts)
+        names.remove("outcome")
+    if table == "inbound":
+        names.insert(names.index("outcome") + 1, "endpoint")
+    terms = " ".join(f"{name}=" for name in names)
+    return f"{terms} since=1h until= and any other words to find · Enter applies · Esc closes"
 
 
 class FilterBar(KeepsKeys, Vertical):
@@ -85,7 +90,7 @@ class FilterBar(KeepsKeys, Vertical):
         yield Input(
             placeholder="filters, e.g. status=approved since=1h ext-42", select_on_focus=False
         )
-        yield TextLine(Text(HELP, style="dim"), classes="filter-said")
+        yield TextLine(Text(""), classes="filter-said")
 
     @property
     def input(self) -> Input:
@@ -95,13 +100,14 @@ class FilterBar(KeepsKeys, Vertical):
     def is_open(self) -> bool:
         return self.display
 
-    def open(self, text: str) -> None:
-        """Show the bar holding ``text`` (the filters applied now), ready to edit."""
+    def open(self, text: str, table: str) -> None:
+        """Show the bar holding ``text`` (the filters applied now), ready to edit, and the
+        filters the list read from ``table`` takes."""
         self.display = True  # (not a class: that would restyle the bar and its lines)
         field = self.input
         field.value = text
         field.cursor_position = len(text)
-        self.query_one(".filter-said", TextLine).show(Text(HELP, style="dim"))
+        self.query_one(".filter-said", TextLine).show(Text(help_text(table), style="dim"))
         field.focus()
 
     def close(self) -> None:
