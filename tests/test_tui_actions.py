@@ -13,6 +13,7 @@ from store import workspace
 from store.config import parse
 from tests.helpers import Driver, Target, attached, config_for, dashboard, toasts, until
 from tui.widgets.forms import FormScreen
+from tui.widgets.live_table import LiveTable
 
 FAILS = [(500, "down")] * 3  # the first attempt and both retries of one delivery
 
@@ -405,6 +406,35 @@ async def test_r_on_live_dry_runs_the_conversion_then_records_and_f_sends_once(
         await pw.press("escape")  # closes the dry run
         await until(lambda: "Why (latest event)" in pw.detail())
         await delivered_once(pw, target, 2)
+
+
+async def test_a_dry_run_on_live_stays_while_new_conversions_come(
+    tmp_path: Path, target: Target
+) -> None:
+    """Following the newest row, a new conversion would move the cursor off the dry run: while
+    one is shown they count above the table instead, and Esc follows again."""
+    config = _config(target) + PAID_DEPOSITS
+    async with dashboard(tmp_path, config=config) as pw:
+        clickid = await pw.click()
+        answer = await pw.postback(clickid=clickid, type="Deposit", status="pending", txid="T1")
+        conversion = answer["conversion_id"]
+        await _live_row(pw, clickid)
+        live = pw.app.screen.query_one(LiveTable)
+        assert live.following
+        await pw.press("R")
+        await until(lambda: f"Re-evaluate (dry run) conversion #{conversion}" in pw.detail())
+
+        later = await pw.click()
+        await pw.postback(clickid=later, type="Lead", txid="L2")
+        await until(lambda: "▲ 1 new" in live._status().plain)
+        assert pw.table().cursor_key == conversion
+        assert f"Re-evaluate (dry run) conversion #{conversion}" in pw.detail()
+
+        await pw.press("escape")  # closes the dry run: following again, the new row on top
+        await until(lambda: pw.table().rows[0].data["click_id"] == later)
+        await until(lambda: "following" in live._status().plain)
+        assert pw.table().cursor_key == pw.table().rows[0].key
+        await until(lambda: "Why (latest event)" in pw.detail())
 
 
 async def test_f_on_live_without_a_dry_run_records_nothing(tmp_path: Path, target: Target) -> None:

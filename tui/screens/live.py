@@ -372,7 +372,7 @@ class LiveScreen(TableScreen):
         dry_run = self._dry_run
         if dry_run is not None and dry_run.conversion_id == conversion_id:
             return self._dry_run_text(dry_run)
-        self._dry_run = None  # (another conversion's detail: that dry run is left)
+        self._show_dry_run(None)  # (another conversion's detail: that dry run is left)
         detail = await self.dash.store.read(
             lambda conn: queries.conversion_detail(conn, conversion_id)
         )
@@ -458,9 +458,15 @@ class LiveScreen(TableScreen):
 
     def action_focus_table(self) -> None:
         if self._dry_run is not None:  # Esc closes the dry run shown
-            self._dry_run = None
+            self._show_dry_run(None)
             self._show_selected()
         super().action_focus_table()
+
+    def _show_dry_run(self, dry_run: DryRun | None) -> None:
+        """Keep ``dry_run`` for its conversion's detail (None: none). While one is shown, new
+        conversions count above the table instead of moving the cursor off its row."""
+        self._dry_run = dry_run
+        self.live.hold(dry_run is not None)
 
     def _dry_run_text(self, dry_run: DryRun) -> Text:
         return reevaluation_text(
@@ -481,14 +487,14 @@ class LiveScreen(TableScreen):
     async def _run_dry(self, conversion_id: int) -> None:
         selection = {"ids": [conversion_id]}
         answer, fired = await actions.reevaluation_dry_runs(self.dash, selection)
-        self._dry_run = DryRun(conversion_id, answer, fired)
+        self._show_dry_run(DryRun(conversion_id, answer, fired))
         self._show_selected()
 
     @work(name="record the re-evaluation", group="reevaluate", exclusive=True, exit_on_error=False)
     async def _record(self, conversion_id: int, fire: bool) -> None:
         selection = {"ids": [conversion_id]}
         answer = await actions.reevaluate(self.dash, selection, dry_run=False, fire=fire)
-        self._dry_run = None
+        self._show_dry_run(None)
         sentence = actions.reevaluated_sentence(answer, f"conversion #{conversion_id}")
         self.notify(sentence, markup=False)
         self._show_selected()
