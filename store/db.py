@@ -82,7 +82,7 @@ def configure(conn: sqlite3.Connection) -> None:
 # the next batch, and it costs what it copies and what it syncs: a pass that reaches the WAL's
 # end syncs the database file, and SQLite syncs it only then, so without help that one sync
 # would write back every page the thread copied since the last one, scattered all over a
-# large file (50-70 ms at a million conversions). So the thread syncs the file after each of
+# large file (50-75 ms at a million conversions). So the thread syncs the file after each of
 # its passes, and once the WAL passes WAL_ASK_BYTES the writer asks it for a pass at once and
 # ends the WAL right after that pass: the writer's own pass then copies and syncs only what
 # came in during it. Past WAL_LIMIT_BYTES (the thread is stuck, say) the writer ends the WAL
