@@ -308,32 +308,6 @@ def wal_bytes(path: Path) -> int:
     return wal.stat().st_size if wal.exists() else 0
 
 
-async def test_the_checkpointer_keeps_the_wal_bounded(tmp_path: Path) -> None:
-    """Commits never checkpoint (wal_autocheckpoint is off): the checkpointer's passes do, and
-    after each the WAL starts again from its beginning instead of growing round after round."""
-    async with Store(tmp_path / "pw.db") as store:
-        checkpointer = store.checkpointer
-        assert checkpointer is not None
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO sink_records (sink, received_at, method, path, query, headers,"
-                " body, http_status) VALUES ('s', 0, 'GET', '/', ?, '{}', '', 200)",
-                [(f"n={n}" * 20,) for n in range(200)],
-            )
-
-        sizes = []
-        for _ in range(8):
-            for _ in range(10):
-                await store.write(insert)
-            passes = checkpointer.checkpoints
-            await until(lambda passes=passes: checkpointer.checkpoints >= passes + 2)
-            sizes.append(wal_bytes(store.path))
-        assert await store.read(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone())
-    assert sizes[0] > 0
-    assert max(sizes) <= sizes[0] * 1.5  # without the checkpointer: 8 times the first round
-
-
 def insert_sink_rows(conn: sqlite3.Connection) -> None:
     """About 60 KiB of WAL."""
     conn.executemany(
@@ -341,6 +315,24 @@ def insert_sink_rows(conn: sqlite3.Connection) -> None:
         " body, http_status) VALUES ('s', 0, 'GET', '/', ?, '{}', '', 200)",
         [(f"n={n}" * 20,) for n in range(200)],
     )
+
+
+async def test_the_checkpointer_keeps_the_wal_bounded(tmp_path: Path) -> None:
+    """Commits never checkpoint (wal_autocheckpoint is off): the checkpointer's passes do, and
+    after each the WAL starts again from its beginning instead of growing round after round."""
+    async with Store(tmp_path / "pw.db") as store:
+        checkpointer = store.checkpointer
+        assert checkpointer is not None
+        sizes = []
+        for _ in range(8):
+            for _ in range(10):
+                await store.write(insert_sink_rows)
+            passes = checkpointer.checkpoints
+            await until(lambda passes=passes: checkpointer.checkpoints >= passes + 2)
+            sizes.append(wal_bytes(store.path))
+        assert await store.read(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone())
+    assert sizes[0] > 0
+    assert max(sizes) <= sizes[0] * 1.5  # without the checkpointer: 8 times the first round
 
 
 async def test_under_continuous_commits_the_writer_ends_the_wal_after_the_threads_pass(

@@ -528,6 +528,18 @@ FILTER_PARAMETERS = (
 TERMS = (*(name for name in FILTER_PARAMETERS if name not in ("limit", "before")), "endpoint")
 
 
+def terms_of(table: str) -> tuple[str, ...]:
+    """The terms the list read from ``table`` takes, in the order the filter bar offers them:
+    endpoint only on inbound requests (after outcome), and no outcome on changes (a change's
+    decisions have verdicts; its conversion's attempts have the outcomes)."""
+    names = [name for name in TERMS if name != "endpoint"]
+    if table == "inbound":
+        names.insert(names.index("outcome") + 1, "endpoint")
+    if table == "conversion_events":
+        names.remove("outcome")
+    return tuple(names)
+
+
 def parameters(chosen: ListFilter) -> dict[str, str]:
     """The query parameters of a filter's terms (what ``from_parameters`` reads back), in
     the order of ``FILTER_PARAMETERS``; times as Unix seconds."""
@@ -608,9 +620,10 @@ def from_parameters(
     limit = _whole("limit", values["limit"]) if "limit" in values else default_limit
     until = parse_time("until", values["until"], now) if "until" in values else None
     since = parse_time("since", values["since"], now) if "since" in values else None
-    if "endpoint" in values and table != "inbound":
+    taken = terms_of(table)
+    if "endpoint" in values and "endpoint" not in taken:
         raise FilterError(f"endpoint filters inbound requests, not {NOUNS.get(table, table)}")
-    if "outcome" in values and table == "conversion_events":
+    if "outcome" in values and "outcome" not in taken:
         raise FilterError(
             "outcome filters conversions, deliveries and inbound requests, not changes"
             " (verdict= and postback= filter a change's decisions)"

@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input
 
-from store.read.filters import TERMS, FilterError, ListFilter, from_parameters
+from store.read.filters import TERMS, FilterError, ListFilter, from_parameters, terms_of
 from tui.widgets.footer import KeepsKeys
 from tui.widgets.text_line import TextLine
 
@@ -52,11 +52,7 @@ def terms_text(given: dict[str, str]) -> str:
 
 def help_text(table: str) -> str:
     """The bar's second line on ``table``'s screen: the filters that list takes."""
-    names = ["campaign", "type", "status", "verdict", "outcome", "postback", "traffic_source"]
-    if table == "conversion_events":  # (a change has no outcome: its decisions are verdicts)
-        names.remove("outcome")
-    if table == "inbound":
-        names.insert(names.index("outcome") + 1, "endpoint")
+    names = [name for name in terms_of(table) if name not in ("q", "since", "until")]
     terms = " ".join(f"{name}=" for name in names)
     return f"{terms} since=1h until= and any other words to find · Enter applies · Esc closes"
 

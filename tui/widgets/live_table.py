@@ -98,7 +98,7 @@ class LiveTable(Vertical):
         self.total: int | None = None  # rows the filter shown matches (COUNT_CAP + 1: more)
         self._dated = False  # the time column is wide enough for a date
         self._jumped = False  # the oldest rows are held (G): the rows above are older news
-        self.held = False  # new rows are counted above the cursor even on the first row
+        self._held = False  # new rows are counted above the cursor even on the first row
         self._replacing = False  # the rows held are of a filter left: the next fetch replaces them
         self._then: list[Callable[[], None]] = []  # what runs as the next fetch is shown
 
@@ -115,14 +115,14 @@ class LiveTable(Vertical):
     @property
     def following(self) -> bool:
         table = self.table
-        return not self.held and (not table.rows or table.at_top)
+        return not self._held and (not table.rows or table.at_top)
 
     def hold(self, held: bool) -> None:
         """Stop following new rows while ``held`` (say, while the selected row's detail is
         read), counting them above the cursor instead; let go, a table on its first row
         follows again and takes them in."""
-        if held != self.held:
-            self.held = held
+        if held != self._held:
+            self._held = held
             if not held and self.table.at_top:
                 self.changed()
             self._show_status()
