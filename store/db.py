@@ -87,17 +87,11 @@ def configure(conn: sqlite3.Connection) -> None:
 # ends the WAL right after that pass: the writer's own pass then copies and syncs only what
 # came in during it. Past WAL_LIMIT_BYTES (the thread is stuck, say) the writer ends the WAL
 # without waiting.
-#
-# The passes are far apart, and the WAL large, on purpose: a random key's index page that
-# several postbacks dirty between two passes is copied and written back once. At a million
-# conversions, 1.5 s and 160 MiB against 0.25 s and 32 MiB wrote a tenth less per postback,
-# cost the thread a third less, and the writer ends the WAL five times less often (0.92-0.96
-# of an empty database against 0.84-0.90, in the same runs; docs/storage.md).
 
-CHECKPOINT_EVERY = 1.5  # seconds: the checkpointer's passes are at least this far apart
-CHECKPOINT_IDLE = 1.0  # seconds: after that pause, a pass within this long even without a commit
-WAL_ASK_BYTES = 160 << 20  # the WAL at which the writer asks the thread for a pass at once
-WAL_LIMIT_BYTES = 320 << 20  # the WAL at which the writer ends it without waiting
+CHECKPOINT_EVERY = 0.25  # seconds: the checkpointer's passes are at least this far apart
+CHECKPOINT_IDLE = 1.0  # seconds: a pass at least this often, with or without commits
+WAL_ASK_BYTES = 32 << 20  # the WAL at which the writer asks the thread for a pass at once
+WAL_LIMIT_BYTES = 64 << 20  # the WAL at which the writer ends it without waiting
 
 
 def configure_writer(conn: sqlite3.Connection) -> None:
