@@ -1,4 +1,4 @@
-"""How quickly a support person finds rows and hands them over: the list filters of SPEC §2a
+"""How quickly a support person finds rows and hands them over: the list filters (docs/support.md)
 timed from the request to the rows through the JSON API of ``postwatch serve``, and exports
 (rows per second, the listener's peak memory) on a given database. Prints the figures; it is
 not a test.

@@ -2,7 +2,7 @@
 
 Fills a fresh database by direct SQL inserts (a click, a conversion, its event and one
 decision per postback config each, as the pipeline leaves them), then times the dry run the
-API and the CLI run after two rule changes, and prints the figures (SPEC §2a asks for at most
+API and the CLI run after two rule changes, and prints the figures (the target is at most
 1 s at 100,000): one that flips one conversion in a hundred (a typical rule change: every
 conversion is decided, few requests are built), and one that flips every conversion (each
 flipped decision's request is built, as the real run would send it).

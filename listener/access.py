@@ -1,5 +1,5 @@
 """Who sent a request and whether it may: the client address behind trusted reverse proxies,
-the optional IP allow-list and the optional inbound key (SPEC §2 and §7)."""
+the optional IP allow-list and the optional inbound key (README, "Receiving real postbacks")."""
 
 from __future__ import annotations
 

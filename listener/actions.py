@@ -1,4 +1,4 @@
-"""The support actions of SPEC §2a: replay a stored inbound request, enter a conversion by
+"""The support actions (docs/support.md): replay a stored inbound request, enter a conversion by
 hand, send a test postback.
 
 Replay and a conversion by hand are writer jobs through the same pipeline steps as a fresh

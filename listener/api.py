@@ -1,4 +1,4 @@
-"""The JSON API of SPEC §2, for scripts, tests and the dashboard."""
+"""The JSON API (README, "JSON API"), for scripts, tests and the dashboard."""
 
 from __future__ import annotations
 

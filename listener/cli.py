@@ -1,4 +1,4 @@
-"""The ``postwatch`` command line (SPEC §6): the headless commands."""
+"""The ``postwatch`` command line (README, "Command line"): the headless commands."""
 
 from __future__ import annotations
 
@@ -210,7 +210,7 @@ def trace(id: str, as_json: bool, as_markdown: bool, db: Path) -> None:
 
 
 def _filter_options(command: Any) -> Any:
-    """The list filters of SPEC §2a as options (their values are checked as the API's)."""
+    """The list filters (docs/support.md) as options (their values are checked as the API's)."""
     for name, help_text in reversed(
         [
             ("campaign", "A campaign's key or name."),
@@ -458,7 +458,7 @@ def demo(url: str, campaign: str, rate: float, count: int | None) -> None:
     )
 
 
-# -- the support actions (SPEC §2a), through the API of a running listener --------------------
+# -- the support actions (docs/support.md), through the API of a running listener -------------
 #
 # They go through the listener rather than the database: the listener that stores a replayed
 # request or a conversion entered by hand is the one whose outbox sends its deliveries (once,
@@ -698,7 +698,7 @@ def test_postback(
         sys.exit(1)
 
 
-# -- recover and re-evaluate (SPEC §2a) -------------------------------------------------------
+# -- recover and re-evaluate (docs/support.md) ------------------------------------------------
 
 
 def _moment(name: str) -> Any:

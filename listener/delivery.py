@@ -4,10 +4,10 @@ Every attempt is a row in ``deliveries``; a pending row is the outbox. The worke
 attempt when it is due, records the answer, and queues the next attempt on the retry schedule
 until one is delivered or the schedule runs out. Pending rows survive a restart.
 
-One database has one delivering listener (SPEC §7): the outbox sends only while it holds the
-lease row in the database. A listener without it sends nothing; what it fires stays pending
-for the holder, whose poller loads due attempts from the database a page at a time, so the
-outbox holds a bounded number of attempts in memory however large the backlog.
+One database has one delivering listener (README, "Delivery"): the outbox sends only while
+it holds the lease row in the database. A listener without it sends nothing; what it fires
+stays pending for the holder, whose poller loads due attempts from the database a page at a
+time, so the outbox holds a bounded number of attempts in memory however large the backlog.
 """
 
 from __future__ import annotations

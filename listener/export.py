@@ -1,4 +1,4 @@
-"""``GET /api/export/{kind}`` (SPEC §2a): an export streamed as it is read, one page of rows
+"""``GET /api/export/{kind}`` (docs/support.md): an export streamed as it is read, one page of rows
 in memory at a time (store/read/export.py reads and writes the rows)."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Reading a postback's parameters in every dialect the SPEC accepts.
+"""Reading a postback's parameters in every dialect postwatch accepts (README, "Receiving
+real postbacks").
 
 Pure functions: the request's merged parameters in, a ``Postback`` (or a ``Rejection``) out.
 """

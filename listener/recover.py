@@ -1,4 +1,4 @@
-"""Recover: resend every failed delivery since a time, once each (SPEC §2a).
+"""Recover: resend every failed delivery since a time, once each (docs/support.md).
 
 A failed delivery is resent when its attempt is the last of its decision (nothing resent or
 retried it since) and its decision never delivered; the resend is a new pending attempt

@@ -1,4 +1,5 @@
-"""Re-evaluate: run chosen conversions, as they are now, through the current rules (SPEC §2a).
+"""Re-evaluate: run chosen conversions, as they are now, through the current rules
+(docs/support.md).
 
 The decisions come from the same ``pipeline.decide`` a postback runs. A change is a decision
 that flips between ``fired`` and ``filtered`` against the config's latest decision for the

@@ -1,5 +1,5 @@
-"""The TOML config file of SPEC §5: reading it (all or nothing, with the line of any error)
-and writing the workspace back in the same form.
+"""The TOML config file (README, "Configuration"): reading it (all or nothing, with the line
+of any error) and writing the workspace back in the same form.
 
 What each record's table may hold, and how each key is checked, comes from the record's
 declaration in ``store.records`` (its fields' ``Key``); the readers here add only what one
@@ -31,8 +31,8 @@ from store.records import (
     key_named,
 )
 
-# Platform settings each API kind accepts (SPEC §5), besides the rule and `name`/`kind`; they
-# are declared once, in store.platforms.
+# Platform settings each API kind accepts (README, "Ad-platform postbacks"), besides the rule
+# and `name`/`kind`; they are declared once, in store.platforms.
 PLATFORM_KEYS: dict[str, tuple[str, ...]] = {kind: p.keys for kind, p in SETTINGS.items()}
 PLATFORM_COMMON = COMMON
 
@@ -595,8 +595,9 @@ def masked(value: Any) -> Any:
 
 # -- writing ---------------------------------------------------------------------------------
 # tomli-w writes every key and value (escaping what TOML must escape, U+007F too); the layout
-# is ours: one [[table]] per record, in the order of SPEC §5, a table value (status aliases,
-# event names) as a sub-table right under its record, so the file reads like a written one.
+# is ours: one [[table]] per record, in the README's order ("Configuration"), a table value
+# (status aliases, event names) as a sub-table right under its record, so the file reads like
+# a written one.
 
 
 _EXACT_INTEGERS = 2**53  # below this, every whole float is exactly an int and back

@@ -1,4 +1,5 @@
-"""What a postback config of each ad-platform kind may hold (SPEC §5), as plain data.
+"""What a postback config of each ad-platform kind may hold (README, "Ad-platform postbacks"),
+as plain data.
 
 The config parser needs these settings and ``store`` must not import the listener, so they are
 declared here, once; each platform module in ``listener.platforms`` names its declaration in

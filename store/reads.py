@@ -1,4 +1,5 @@
-"""The JSON edge of the read model: records of ``store.read.model`` as the JSON of SPEC §2.
+"""The JSON edge of the read model: records of ``store.read.model`` as the JSON of the API
+(README, "JSON API").
 
 The read model keeps times as Unix seconds; here, and only here, they become ISO 8601 UTC.
 A record's JSON is its fields in order, by name: a field marked ``TIME`` is written with

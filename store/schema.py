@@ -465,8 +465,8 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE sinks ADD COLUMN fault TEXT NOT NULL DEFAULT '';
     ALTER TABLE sinks ADD COLUMN retry_after INTEGER NOT NULL DEFAULT 0;
     """,
-    # 5: the outbox lease. One database has one delivering listener (SPEC §7): the process
-    # that holds this row sends; it renews the heartbeat about every second, and another
+    # 5: the outbox lease. One database has one delivering listener (README, "Delivery"): the
+    # process that holds this row sends; it renews the heartbeat about every second, and another
     # process takes the row over once the heartbeat is stale or its holder is gone.
     """
     CREATE TABLE outbox_lease (

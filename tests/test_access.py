@@ -1,4 +1,4 @@
-"""SPEC §7, who may use the listener (``listener.access``): an API token made up beyond
+"""Who may use the listener (``listener.access``): an API token made up beyond
 loopback, the optional inbound key and the IP allow-list. The API's token guard: test_api."""
 
 from __future__ import annotations

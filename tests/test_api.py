@@ -1,4 +1,4 @@
-"""The JSON API (``listener.api``, SPEC §2): the token guard, lists paged newest first, and
+"""The JSON API (``listener.api``): the token guard, lists paged newest first, and
 numbers refused with a sentence."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Partial imports: a key the file leaves out keeps its stored value, and a file may refer to
-sources and campaigns that only the database holds (SPEC §5)."""
+sources and campaigns that only the database holds (README, "Importing part of a configuration")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exports (SPEC §2a) through the real listener and database: for each kind and both
+"""Exports (docs/support.md) through the real listener and database: for each kind and both
 formats the exported rows equal the database's, with a filter; the CLI writes what the API
 streams; and streaming a 100,000-row table holds one page, not the table, in memory."""
 

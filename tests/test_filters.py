@@ -1,4 +1,4 @@
-"""The list filters of SPEC §2a through the real listener and database: each filter of
+"""The list filters (docs/support.md) through the real listener and database: each filter of
 ``GET /api/conversions``, ``/api/deliveries`` and ``/api/inbound`` chooses exactly the rows
 that a plain reading of every row says it should, filters combine with AND, and a bad value
 is a 400 that names the parameter, the value and what is accepted."""

@@ -1,5 +1,5 @@
-"""One database has one delivering listener (SPEC §7): two listeners on one database, and a
-serving process that is killed, deliver every fired postback exactly once."""
+"""One database has one delivering listener (README, "Delivery"): two listeners on one
+database, and a serving process that is killed, deliver every fired postback exactly once."""
 
 from __future__ import annotations
 

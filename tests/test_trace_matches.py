@@ -1,4 +1,4 @@
-"""Trace matches (SPEC §2a): an external id or a transaction id on several clicks traces the
+"""Trace matches (docs/support.md): an external id or a transaction id on several clicks traces the
 newest and lists them all, and a transaction id's trace focuses on its conversion, in the
 JSON API, the plain ``postwatch trace`` output and the Markdown ticket."""
 

@@ -1,4 +1,4 @@
-"""Exports (SPEC §2a): conversions, decisions, delivery attempts or inbound requests, with a
+"""Exports (docs/support.md): conversions, decisions, delivery attempts or inbound requests, with a
 list's filters, as CSV or JSON Lines, read in pages by id and written as they come, so that
 an export of any size holds one page in memory.
 

@@ -80,7 +80,7 @@ class InboundView(Fields):
     parsed: Mapping[str, Any] = field(metadata=JSON)
     click_id: str | None
     conversion_id: int | None
-    replay_of: int | None = None  # the inbound row this request replays (SPEC §2a)
+    replay_of: int | None = None  # the inbound row this request replays (docs/support.md)
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ class ConversionValues(Fields):
     txid: str | None
     created_at: float = field(metadata=TIME)
     updated_at: float = field(metadata=TIME)
-    manual: bool = field(default=False, metadata=FLAG)  # entered by hand (SPEC §2a)
+    manual: bool = field(default=False, metadata=FLAG)  # entered by hand (docs/support.md)
 
 
 @dataclass(frozen=True)
