@@ -1,5 +1,5 @@
-"""Reading a postback's parameters in every dialect postwatch accepts (README, "Receiving
-real postbacks").
+"""Reading a postback's parameters in every dialect postwatch accepts (the rejections and
+their order: README, "Decisions").
 
 Pure functions: the request's merged parameters in, a ``Postback`` (or a ``Rejection``) out.
 """
