@@ -20,7 +20,8 @@ filled through the real listener (``--db FILE`` reuses a filled file, copied fir
 first switch to each screen, a switch back to a screen shown before, and 50 PageDowns on Live.
 Each press is timed twice: until the screen's tables are idle and the app is idle after
 (bench/scale.py's measure; the idle check alone sleeps 20 ms or more, and longer while anything
-else in the process uses the CPU), and until the last frame drawn before that (painted).
+else in the process uses the CPU), and until the last frame before that which changed the
+screen (painted).
 """
 
 from __future__ import annotations
