@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import presses  # noqa: E402
-from run import free_port  # noqa: E402
+from run import free_port, read_only  # noqa: E402
 from textual import events  # noqa: E402
 from textual.message import Message  # noqa: E402
 
@@ -418,6 +418,7 @@ async def screens(conversions: int, sizes: list[tuple[int, int]], reuse: Path | 
             await fill(f"http://127.0.0.1:{port}", conversions)
             took = time.monotonic() - started
             print(f"filled {conversions} conversions through the listener in {took:.1f} s")
+        await delivered(db)
         for size in sizes:
             results[f"{size[0]}x{size[1]}"] = await screens_run(db, port, size, frames)
     finally:
@@ -425,6 +426,21 @@ async def screens(conversions: int, sizes: list[tuple[int, int]], reuse: Path | 
         await serve.wait()
         shutil.rmtree(workdir, ignore_errors=True)
     print_screens(results)
+
+
+async def delivered(db: Path, limit: float = 60.0) -> None:
+    """Wait until the listener has sent every delivery (at most ``limit`` seconds): the
+    dashboard is timed idle, not while the outbox still changes what it shows."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with read_only(db) as conn:
+            (pending,) = conn.execute(
+                "SELECT count(*) FROM deliveries WHERE outcome = 'pending'"
+            ).fetchone()
+        if not pending:
+            return
+        await asyncio.sleep(0.2)
+    print(f"deliveries still pending after {limit:.0f} s: the first size is timed while they go")
 
 
 def print_screens(results: dict[str, dict[str, tuple[float, float]]]) -> None:
