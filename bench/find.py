@@ -250,6 +250,7 @@ def cases(values: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
         ("/api/inbound", {}),
         ("/api/inbound", {"endpoint": "click", "campaign": values["campaign"]}),
         ("/api/inbound", {"type": "Lead"}),
+        ("/api/inbound", {"type": "Deposit", "verdict": "fired"}),
         ("/api/inbound", {"q": values["old_external"]}),
         ("/api/inbound", {"q": "status=declined"}),
         ("/api/inbound", {"since": since, "until": since}),

@@ -19,7 +19,8 @@ How each list is walked, so that a page costs about its ``limit`` rows:
 - a filter on the rows a delivery attempt or an inbound request belongs to (campaign, type,
   status, verdict, postback config, traffic source) is checked on each row of a newest-first
   walk, by primary-key look-ups: such a statement carries ``WALK``, and costs in proportion
-  to the rows walked before ``limit`` match (all of them when almost none match);
+  to the rows walked before ``limit`` match (all of them when almost none match; none when
+  it looks for a type, status or postback name that no row holds: ``texts_sought``);
 - ``since``/``until`` become id bounds: by bisection over the id on conversions and inbound,
   whose time grows with the id (``store.timeline``), through the time index on deliveries;
 - ``q`` is an exact match on the id columns through their indexes, plus a substring match
@@ -155,6 +156,17 @@ class ListFilter:
         # nearly every request is accepted: only rejected ones have an index (schema step 12)
         accepted = table == "inbound" and self.outcome == "accepted"
         return accepted or self.related(table)
+
+    def texts_sought(self, table: str) -> tuple[str, ...]:
+        """The values a newest-first walk of ``table`` looks for as interned texts (an
+        event's type and status, a decision's postback name: schema step 8). A text that no
+        row holds is not in ``texts``, so ``queries`` answers such a page without walking
+        (on conversions, their own indexes find a missing value at once)."""
+        if table == "conversions" or not self.walks(table):
+            return ()
+        # a delivery's type and status are its conversion's own columns, not interned
+        names = ("postback",) if table == "deliveries" else ("type", "status", "postback")
+        return tuple(value for value in (getattr(self, name) for name in names) if value)
 
     def related(self, table: str) -> bool:
         """Whether the filter checks the rows that ``table``'s rows belong to (conversions,

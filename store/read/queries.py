@@ -315,10 +315,24 @@ def resolve(conn: sqlite3.Connection, chosen: ListFilter) -> ListFilter:
     return replace(chosen, campaign_ids=tuple(sorted(found or ())))
 
 
+def _unheld(conn: sqlite3.Connection, table: str, chosen: ListFilter) -> bool:
+    """Whether a page of ``table`` looks for a text that no row holds, and so matches no row
+    (``ListFilter.texts_sought``): one look-up in ``texts`` instead of a walk of the table."""
+    sought = set(chosen.texts_sought(table))
+    if not sought:
+        return False
+    marks = ", ".join("?" for _ in sought)
+    held = conn.execute(f"SELECT count(*) FROM texts WHERE value IN ({marks})", tuple(sought))
+    return int(held.fetchone()[0]) < len(sought)
+
+
 def page_ids(conn: sqlite3.Connection, table: str, chosen: ListFilter = ALL) -> list[int]:
     """The ids of one page of ``table`` (conversions, inbound, deliveries, or the conversion
     events of Live's recent changes), newest first."""
-    sql, values = id_page(table, resolve(conn, chosen))
+    chosen = resolve(conn, chosen)
+    if _unheld(conn, table, chosen):
+        return []
+    sql, values = id_page(table, chosen)
     return [int(row[0]) for row in conn.execute(sql, values)]
 
 
@@ -333,7 +347,10 @@ def count_up_to(conn: sqlite3.Connection, table: str, chosen: ListFilter, cap: i
     """How many rows of ``table`` the filter matches (within its ``before``/``after``
     bounds), counting no further than ``cap``: the ids of one page of ``cap`` rows, as a
     whole count of a large filtered table is slow."""
-    sql, values = id_page(table, resolve(conn, replace(chosen, limit=cap)))
+    chosen = resolve(conn, replace(chosen, limit=cap))
+    if _unheld(conn, table, chosen):
+        return 0
+    sql, values = id_page(table, chosen)
     walk = f"{WALK} " if sql.startswith(WALK) else ""  # the mark stays in front
     counted = f"{walk}SELECT count(*) FROM ({sql.removeprefix(walk)})"
     return int(conn.execute(counted, values).fetchone()[0])
@@ -343,7 +360,10 @@ def count_newer(
     conn: sqlite3.Connection, table: str, after_id: int, chosen: ListFilter = ALL
 ) -> int:
     """How many rows of ``table`` above ``after_id`` the filter matches."""
-    sql, values = newer_count(table, after_id, resolve(conn, chosen))
+    chosen = resolve(conn, chosen)
+    if _unheld(conn, table, chosen):
+        return 0
+    sql, values = newer_count(table, after_id, chosen)
     return int(conn.execute(sql, values).fetchone()[0])
 
 
