@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -433,7 +434,7 @@ async def delivered(db: Path, limit: float = 60.0) -> None:
     dashboard is timed idle, not while the outbox still changes what it shows."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        with read_only(db) as conn:
+        with closing(read_only(db)) as conn:
             (pending,) = conn.execute(
                 "SELECT count(*) FROM deliveries WHERE outcome = 'pending'"
             ).fetchone()
