@@ -23,6 +23,7 @@ from store.read.model import Trace
 from tui import format as fmt
 from tui.screens.base import DashScreen
 from tui.widgets.detail import DetailPane
+from tui.widgets.field import Field
 from tui.widgets.text_line import TextLine
 
 # Which screen shows the row a link names, and the word for it.
@@ -55,11 +56,11 @@ class StoryLink:
         return f"trace click {self.target} with all its conversions"
 
 
-class StoryField(Input):
-    """A text field of the Trace screen whose Enter acts at once: a key pressed right after
-    it (a number key, ``n``) already finds the focus on the story; so does Escape, which
-    leaves it. (Input's Enter, and the screen's Escape, are bindings, run after the keys
-    queued meanwhile were typed into the field.)"""
+class StoryField(Field):
+    """A text field of the Trace screen whose Enter and Escape act at once: a key pressed
+    right after either (a number key, ``n``) already finds the focus on the story. (The
+    screen's Escape is a binding, run once the key went round the app, after the keys that
+    came with it were typed into the field.)"""
 
     def __init__(
         self, done: Callable[[str], None], leave: Callable[[], None], **kwargs: Any
@@ -74,13 +75,6 @@ class StoryField(Input):
     async def _on_key(self, event: events.Key) -> None:
         # (the screen's focus, not has_focus: that changes once the Blur is handled)
         focused = self.screen.focused is self
-        if event.key == "enter" and focused:
-            # here, not as a binding: a binding runs once the key went round the app, after
-            # the keys that came with it were typed into the field
-            event.prevent_default()
-            event.stop()
-            self._done(self.value)
-            return
         if event.key == "escape" and focused:
             event.prevent_default()
             event.stop()

@@ -12,6 +12,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from tui.widgets.field import Field
+
 
 class ActionBar(Vertical):
     """The input line of a screen's actions; hidden while nothing is asked."""
@@ -30,7 +32,7 @@ class ActionBar(Vertical):
 
     def compose(self) -> Any:
         yield Static("", classes="action-prompt", markup=False)
-        yield Input(compact=True, select_on_focus=False)
+        yield Field(compact=True, select_on_focus=False)
         yield Static("", classes="action-help", markup=False)
 
     def on_mount(self) -> None:

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Input
 
 from store.read.filters import TERMS, FilterError, ListFilter, from_parameters, terms_of
+from tui.widgets.field import Field
 from tui.widgets.footer import KeepsKeys
 from tui.widgets.text_line import TextLine
 
@@ -83,7 +84,7 @@ class FilterBar(KeepsKeys, Vertical):
             return self.bar
 
     def compose(self) -> Any:
-        yield Input(
+        yield Field(
             placeholder="filters, e.g. status=approved since=1h ext-42", select_on_focus=False
         )
         yield TextLine(Text(""), classes="filter-said")

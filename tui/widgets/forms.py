@@ -22,6 +22,7 @@ from textual.widgets import Input, Label, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from tui.context import ApiError
+from tui.widgets.field import Field
 from tui.widgets.toggles import Toggle
 from tui.workers import report_failure
 
@@ -102,7 +103,7 @@ class FormScreen(ModalScreen[bool]):
         else:
             with Horizontal(classes="form-row"):
                 yield Label(Text(field.label), classes="form-label")
-                yield Input(
+                yield Field(
                     str(field.value), placeholder=field.placeholder, id=widget_id, compact=True
                 )
 

@@ -14,6 +14,7 @@ from textual.widgets.selection_list import Selection
 
 from store.records import STATUSES, Campaign, PostbackConfig
 from tui import format as fmt
+from tui.widgets.field import Field
 from tui.widgets.toggles import Choices, Toggle
 
 
@@ -44,7 +45,7 @@ class RuleEditor(Vertical):
                 )
             with Vertical(classes="rule-part", id="payout-part"):
                 yield Label("Min payout (Enter)", classes="rule-label")
-                yield Input(placeholder="none", id="min-payout", compact=True, type="number")
+                yield Field(placeholder="none", id="min-payout", compact=True, type="number")
 
     def show(
         self,
