@@ -62,3 +62,20 @@ async def test_the_filter_bar_takes_a_fast_correction(tmp_path: Path) -> None:
         burst(pw.app, *"status=declinde", "backspace", "backspace", *"ed", "enter")
         await until(lambda: not bar.is_open)
         assert pw.app.screen.live.source.found_text == "status=declined"
+
+
+async def test_keys_typed_right_behind_the_slash_land_in_the_filter_bar(tmp_path: Path) -> None:
+    """``/status=approved`` and Enter arriving at once: every letter is typed into the bar
+    that ``/`` opens, none runs as the table's key (``t`` would trace the row, ``d`` start
+    demo traffic, ``e`` open a form)."""
+    async with dashboard(tmp_path) as pw:
+        click = await pw.click()
+        await pw.postback(clickid=click, type="Deposit", status="approved", sum="5")
+        await until(lambda: pw.table().keys)
+        burst(pw.app, "slash", *"status=approved type=Deposit", "enter")
+        await until(lambda: pw.app.screen.live.source.found_text != "")
+        await pw.pilot.pause()
+        assert pw.app.screen.live.source.found_text == "status=approved type=Deposit"
+        assert pw.app.current_mode == "live"
+        assert not pw.app.demo_running
+        assert len(pw.app.screen_stack) == 1  # no form opened

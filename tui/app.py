@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from textual.app import App, ScreenStackError, SystemCommand
+from textual.app import ScreenStackError, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -36,6 +36,7 @@ from tui.notices import FailureNotices
 from tui.screens import SCREENS as SCREENS  # (the keys and tests take them from here too)
 from tui.screens.base import DashScreen, TableScreen
 from tui.screens.trace import TraceScreen
+from tui.typeahead import TypeAheadApp
 from tui.workers import failure_message, report_failure
 
 # Theme names users may give, and the Textual theme each stands for.
@@ -92,7 +93,7 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-class PostwatchApp(App[None]):
+class PostwatchApp(TypeAheadApp):
     """The dashboard."""
 
     TITLE = "postwatch"

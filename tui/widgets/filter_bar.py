@@ -105,7 +105,7 @@ class FilterBar(KeepsKeys, Vertical):
         field.value = text
         field.cursor_position = len(text)
         self.query_one(".filter-said", TextLine).show(Text(help_text(table), style="dim"))
-        field.focus()
+        self.screen.set_focus(field)  # now, for the keys typed right behind the one that opened it
 
     def close(self) -> None:
         self.display = False
