@@ -39,8 +39,9 @@ class TypeAheadApp(App[None]):
     ``/`` had opened the filter bar (``t`` traced the row, ``d`` started demo traffic), and
     ``1`` switched to Live before ``/`` was handled at all. Here a key that comes back round
     from a widget the focus has since left for a text field is typed into the field, and a
-    key that comes while keys before it still go round has its priority binding run only
-    when it comes back round itself (``keys_going_round``)."""
+    screen number that comes while keys before it still go round waits for them: the app's
+    ``check_action`` refuses it then (``keys_going_round``), and its binding runs when it
+    comes back round itself."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
