@@ -208,7 +208,7 @@ class PostwatchApp(TypeAheadApp):
         self._styles_current(self.screen)
         for name, view in self.views.items():
             await asyncio.sleep(BUILD_PAUSE)  # a key pressed meanwhile is handled first
-            if not self._still_running():
+            if not self.still_running():
                 return
             if not view.is_running:
                 await self._build(name, view)
@@ -219,7 +219,7 @@ class PostwatchApp(TypeAheadApp):
         terminal's size and load its data. (What Textual does at a mode's first switch, less
         showing it; Textual is pinned, and tests/test_tui_speed.py checks that a screen built
         ahead is shown as it is.)"""
-        if not self._still_running():
+        if not self.still_running():
             return
         self._load_screen_css(view)
         mounted = AwaitMount(view, self._register(self, view))
@@ -227,7 +227,7 @@ class PostwatchApp(TypeAheadApp):
         # exit as it closes every mode's screens.
         self._screen_stacks[name] = [view]
         await mounted
-        if not self._still_running():
+        if not self.still_running():
             return
         self._styles_current(view)
         view._refresh_layout(self.size)
@@ -239,7 +239,7 @@ class PostwatchApp(TypeAheadApp):
         deadline = loop.time() + BUILD_WAIT
         while not view.settled() and loop.time() < deadline:
             await asyncio.sleep(0.02)
-        if not self._still_running() or not view.is_attached:
+        if not self.still_running() or not view.is_attached:
             return
         # A layout or a first drawing that resizes a widget (its content measured) asks for
         # another layout: lay it out and draw it until none is asked for, so that the first
@@ -252,7 +252,7 @@ class PostwatchApp(TypeAheadApp):
             if not view._layout_required or not view.is_attached:
                 break
 
-    def _still_running(self) -> bool:
+    def still_running(self) -> bool:
         """Whether the app runs and is not exiting (it must not start a mode once it closes
         them)."""
         return self._running and not self._exit

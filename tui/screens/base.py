@@ -283,7 +283,8 @@ class TableScreen(DashScreen):
         return self.query_one(LiveTable)
 
     def on_mount(self) -> None:
-        self.live.table.focus()
+        if self.dash_app.still_running():  # (a screen built ahead as the app closes: no table)
+            self.live.table.focus()
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
         # (DashScreen's handler runs too.) Coming back to the screen lands on its table:

@@ -213,6 +213,8 @@ class CampaignsScreen(DashScreen):
         return self.panels.what_if
 
     def on_mount(self) -> None:
+        if not self.dash_app.still_running():  # (built ahead as the app closes: no widgets)
+            return
         self.table.focus()
         self.query_one("#rule-editor").display = False
 

@@ -181,6 +181,8 @@ class TraceScreen(DashScreen):
         return self.query_one(StoryPane)
 
     def on_mount(self) -> None:
+        if not self.dash_app.still_running():  # (built ahead as the app closes: no widgets)
+            return
         self.find_box.display = False
         self.set_focus(self.pane)
         self._show_status()
