@@ -315,24 +315,26 @@ def resolve(conn: sqlite3.Connection, chosen: ListFilter) -> ListFilter:
     return replace(chosen, campaign_ids=tuple(sorted(found or ())))
 
 
-def _unheld(conn: sqlite3.Connection, table: str, chosen: ListFilter) -> bool:
-    """Whether a page of ``table`` looks for a text that no row holds, and so matches no row
-    (``ListFilter.texts_sought``): one look-up in ``texts`` instead of a walk of the table."""
+def _readable(conn: sqlite3.Connection, table: str, chosen: ListFilter) -> ListFilter | None:
+    """The filter resolved (``resolve``) for reading ``table``, or None when it looks for a
+    text that no row holds and so matches no row (``ListFilter.texts_sought``): one look-up
+    in ``texts`` instead of a walk of the table."""
+    chosen = resolve(conn, chosen)
     sought = set(chosen.texts_sought(table))
     if not sought:
-        return False
+        return chosen
     marks = ", ".join("?" for _ in sought)
     held = conn.execute(f"SELECT count(*) FROM texts WHERE value IN ({marks})", tuple(sought))
-    return int(held.fetchone()[0]) < len(sought)
+    return chosen if int(held.fetchone()[0]) == len(sought) else None
 
 
 def page_ids(conn: sqlite3.Connection, table: str, chosen: ListFilter = ALL) -> list[int]:
     """The ids of one page of ``table`` (conversions, inbound, deliveries, or the conversion
     events of Live's recent changes), newest first."""
-    chosen = resolve(conn, chosen)
-    if _unheld(conn, table, chosen):
+    readable = _readable(conn, table, chosen)
+    if readable is None:
         return []
-    sql, values = id_page(table, chosen)
+    sql, values = id_page(table, readable)
     return [int(row[0]) for row in conn.execute(sql, values)]
 
 
@@ -347,10 +349,10 @@ def count_up_to(conn: sqlite3.Connection, table: str, chosen: ListFilter, cap: i
     """How many rows of ``table`` the filter matches (within its ``before``/``after``
     bounds), counting no further than ``cap``: the ids of one page of ``cap`` rows, as a
     whole count of a large filtered table is slow."""
-    chosen = resolve(conn, replace(chosen, limit=cap))
-    if _unheld(conn, table, chosen):
+    readable = _readable(conn, table, replace(chosen, limit=cap))
+    if readable is None:
         return 0
-    sql, values = id_page(table, chosen)
+    sql, values = id_page(table, readable)
     walk = f"{WALK} " if sql.startswith(WALK) else ""  # the mark stays in front
     counted = f"{walk}SELECT count(*) FROM ({sql.removeprefix(walk)})"
     return int(conn.execute(counted, values).fetchone()[0])
@@ -360,10 +362,10 @@ def count_newer(
     conn: sqlite3.Connection, table: str, after_id: int, chosen: ListFilter = ALL
 ) -> int:
     """How many rows of ``table`` above ``after_id`` the filter matches."""
-    chosen = resolve(conn, chosen)
-    if _unheld(conn, table, chosen):
+    readable = _readable(conn, table, chosen)
+    if readable is None:
         return 0
-    sql, values = newer_count(table, after_id, chosen)
+    sql, values = newer_count(table, after_id, readable)
     return int(conn.execute(sql, values).fetchone()[0])
 
 
