@@ -419,9 +419,8 @@ class PostwatchApp(TypeAheadApp):
             super().delay_update(delay)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The number keys type into a text box that has the focus (an id has digits), and
-        wait for the keys typed before them (``TypeAheadApp``)."""
-        if action == "show_screen" and (isinstance(self.focused, Input) or self.keys_going_round):
+        """The number keys type into a text box that has the focus (an id has digits)."""
+        if action == "show_screen" and isinstance(self.focused, Input):
             return False
         return super().check_action(action, parameters)
 

@@ -39,14 +39,13 @@ class TypeAheadApp(App[None]):
     ``/`` had opened the filter bar (``t`` traced the row, ``d`` started demo traffic), and
     ``1`` switched to Live before ``/`` was handled at all. Here a key that comes back round
     from a widget the focus has since left for a text field is typed into the field, and a
-    screen number that comes while keys before it still go round waits for them: the app's
-    ``check_action`` refuses it then (``keys_going_round``), and its binding runs when it
-    comes back round itself."""
+    key that comes while keys before it still go round is sent on like them: its priority
+    binding runs when it comes back round itself."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sent: deque[Sent] = deque(maxlen=64)
-        self.keys_going_round = False  # (while a key that came behind others is sent on)
+        self._holding = False  # (while a key that came behind others is sent on)
 
     async def on_event(self, event: events.Event) -> None:
         if not isinstance(event, events.Key) or event.is_forwarded:
@@ -55,11 +54,16 @@ class TypeAheadApp(App[None]):
         now = time.monotonic()
         held = any(not isinstance(sent.to, Field) and now - sent.at < ROUND for sent in self._sent)
         self._sent.append(Sent(event, self.focused, now, held))
-        self.keys_going_round = held
+        self._holding = held
         try:
             await super().on_event(event)
         finally:
-            self.keys_going_round = False
+            self._holding = False
+
+    async def _check_bindings(self, key: str, priority: bool = False) -> bool:
+        if priority and self._holding:
+            return False  # (sent on: checked when it comes back round, in ``_on_key``)
+        return await super()._check_bindings(key, priority)
 
     async def _on_key(self, event: events.Key) -> None:
         sent = next((sent for sent in self._sent if sent.key is event), None)
