@@ -74,20 +74,11 @@ class StoryField(Field):
 
     async def _on_key(self, event: events.Key) -> None:
         # (the screen's focus, not has_focus: that changes once the Blur is handled)
-        focused = self.screen.focused is self
-        if event.key == "escape" and focused:
+        if event.key == "escape" and self.screen.focused is self:
             event.prevent_default()
             event.stop()
             self._leave()
-            return
-        if not focused:
-            # A key sent on to this field before its Enter moved the focus: hand it back to
-            # the app, which sends it where the focus is now (or runs its binding).
-            event.prevent_default()
-            event.stop()
-            self.app.post_message(events.Key(event.key, event.character))
-            return
-        await super()._on_key(event)
+        # (any other key: the field's own handler, next)
 
 
 class StoryPane(DetailPane):

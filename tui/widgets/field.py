@@ -15,10 +15,18 @@ class Field(Input):
     burst are typed first: over SSH, which often delivers several keys at once, ``ab``,
     backspace, ``c`` read ``ab``, and ctrl+u followed by new text left the field empty. The
     field's own bindings run here instead, as the app would run them; keys bound elsewhere
-    (the screen's, the app's) still go round."""
+    (the screen's, the app's) still go round. A key sent on to the field before one of its
+    own moved the focus away (Enter, say) goes back to the app, which sends it on to where
+    the focus is now."""
 
     async def _on_key(self, event: events.Key) -> None:
-        if not event.is_printable and self.screen.focused is self:
+        # (the screen's focus, not has_focus: that changes once the Blur is handled)
+        if self.screen.focused is not self:
+            event.prevent_default()
+            event.stop()
+            self.app.post_message(events.Key(event.key, event.character))
+            return
+        if not event.is_printable:
             for binding in self._bindings.key_to_bindings.get(event.key, ()):
                 if not binding.priority and await self.app.run_action(binding.action, self):
                     event.prevent_default()
