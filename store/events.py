@@ -179,7 +179,8 @@ def find_conversion(
     one of the same click and type."""
     if txid is not None:
         row = conn.execute(
-            "SELECT * FROM conversions WHERE click_id = ? AND txid = ? ORDER BY id DESC LIMIT 1",
+            f"SELECT * FROM conversions WHERE click_seq = {CLICK_SEQ} AND txid = ?"
+            " ORDER BY id DESC LIMIT 1",
             (click_id, txid),
         ).fetchone()
     else:

@@ -61,6 +61,15 @@ COMPACTED: dict[str, Compacted] = {
 }
 STORED: dict[str, str] = {view: table.stored for view, table in COMPACTED.items()}
 COPY_BATCH = 20_000  # rows a transaction of the step-8 copy moves
+# SQL: "the conversion's txid is the parameter", read through ``conversions_txid`` (schema
+# step 17), which is keyed by the conversion's block of ids before its txid: one look-up in
+# each block, from the oldest conversion's to the newest's. Use it on ``conversions`` with
+# no alias.
+BY_TXID = (
+    "id >> 15 IN (WITH RECURSIVE block(n) AS (SELECT (SELECT min(id) FROM conversions) >> 15"
+    " UNION ALL SELECT n + 1 FROM block WHERE n < (SELECT max(id) FROM conversions) >> 15)"
+    " SELECT n FROM block) AND txid = ?"
+)
 
 
 def text_column(column: str) -> str:
@@ -628,6 +637,16 @@ MIGRATIONS: list[Migration] = [
     # 16: a request lists its replays (the rows whose ``replay_of`` names it); the partial
     # index holds only replays, so a request that is not one costs it nothing.
     "CREATE INDEX inbound_replays ON inbound_rows(replay_of) WHERE replay_of IS NOT NULL;\n",
+    # 17: the txid index is keyed by the conversion's block of 32,768 ids first. Networks'
+    # txids are random, so an index of them alone takes each new conversion at a random
+    # place, and a page of it is written for every postback; the newest block is a small
+    # part of the index that every new conversion shares. A postback finds the conversion
+    # it repeats among its click's (``conversions_click_seq``), a look-up by txid alone reads
+    # each block (``BY_TXID``).
+    """
+    DROP INDEX conversions_txid;
+    CREATE INDEX conversions_txid ON conversions(id >> 15, txid) WHERE txid IS NOT NULL;
+    """,
 ]
 
 

@@ -171,3 +171,33 @@ async def test_another_of_the_clicks_a_txid_matches_is_traced_with_its_own_conve
     assert lines[1].startswith(f"  click {first}: ") and not lines[1].endswith("(shown)")
     assert lines[2].startswith(f"  click {second}: ") and lines[2].endswith("(shown)")
     assert unknown.click is not None and unknown.click.id == first  # not a match: the newest
+
+
+async def test_a_txid_is_found_in_every_block_of_conversion_ids(pw: Listener) -> None:
+    """The txid index is keyed by the conversion's block of 32,768 ids first (schema step
+    17): a look-up by txid reads the oldest block, the newest and every one between."""
+    from store import db
+
+    clicks = [await pw.click(ref_id=f"block-{n}") for n in range(3)]
+    conn = db.connect(pw.store.path)
+    try:
+        for click, skipped_to in zip(clicks, (None, 70_000, 140_000), strict=True):
+            if skipped_to is not None:  # the next conversion's id is two blocks on
+                conn.execute(
+                    "INSERT INTO conversions (id, click_id, campaign_id, status, currency,"
+                    " created_at, updated_at) SELECT ?, click_id, campaign_id, status,"
+                    " currency, created_at, updated_at FROM conversions WHERE id = 1",
+                    (skipped_to,),
+                )
+            await pw.postback(clickid=click, type="Lead", txid="SPREAD")
+        ids = [row[0] for row in conn.execute("SELECT id FROM conversions WHERE txid = 'SPREAD'")]
+    finally:
+        conn.close()
+    assert [n >> 15 for n in ids] == [0, 2, 4]
+    trace = await pw.trace("SPREAD")
+    assert [m["click_id"] for m in trace["matches"]] == clicks[::-1]
+    assert trace["focus"] == ids[-1]
+    status, _ = await pw.postback(clickid=clicks[0], type="Lead", txid="SPREAD")
+    assert status == 200
+    trace = await pw.trace(clicks[0])
+    assert len([c for c in trace["conversions"] if c["txid"] == "SPREAD"]) == 1  # a repeat

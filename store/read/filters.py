@@ -43,7 +43,7 @@ from typing import Any
 
 from store.read import links
 from store.records import STATUSES, Outcome, Verdict
-from store.schema import STORED, text_column
+from store.schema import BY_TXID, STORED, text_column
 from store.timeline import TIME_ORDERED, first_id
 
 LISTED = ("conversions", "inbound", "deliveries", "conversion_events")
@@ -379,7 +379,7 @@ def q_clause(table: str, q: str) -> tuple[str, list[Any]]:
     # The conversions an id names: by id, by txid, by click id, by its click's external id.
     conversions = (
         "SELECT id FROM conversions WHERE id = ?"
-        " UNION SELECT id FROM conversions WHERE txid = ?"
+        f" UNION SELECT id FROM conversions WHERE {BY_TXID}"
         " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_seq = l.seq"
         " WHERE l.id = ?"
         " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_seq = l.seq"
@@ -407,7 +407,7 @@ def q_clause(table: str, q: str) -> tuple[str, list[Any]]:
         sql = (
             "inbound.id IN (WITH named_clicks(id) AS (SELECT ? UNION SELECT id FROM clicks"
             " WHERE external_id = ? AND external_id != ''),"
-            " named_conversions(id) AS (SELECT id FROM conversions WHERE txid = ?)"
+            f" named_conversions(id) AS (SELECT id FROM conversions WHERE {BY_TXID})"
             " SELECT id FROM inbound WHERE id = ?"
             f" UNION {links.of_clicks('named_clicks')}"
             f" UNION {links.of_conversions('named_conversions')}"

@@ -50,6 +50,7 @@ from store.read.model import (
 )
 from store.records import Conversion
 from store.rows import record_of
+from store.schema import BY_TXID
 
 
 def _marks(values: Sequence[Any]) -> str:
@@ -480,7 +481,7 @@ def click_matches(conn: sqlite3.Connection, any_id: str) -> tuple[list[ClickMatc
     if by_external:
         return by_external, None
     converted = conn.execute(
-        "SELECT id, click_id FROM conversions WHERE txid = ? ORDER BY id DESC", (any_id,)
+        f"SELECT id, click_id FROM conversions WHERE {BY_TXID} ORDER BY id DESC", (any_id,)
     ).fetchall()
     if not converted:
         return [], None
@@ -527,7 +528,7 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
         click_id = shown
         if focus is not None:  # the transaction id's newest conversion on this click
             row = conn.execute(
-                "SELECT max(id) FROM conversions WHERE txid = ? AND click_id = ?",
+                f"SELECT max(id) FROM conversions WHERE {BY_TXID} AND click_id = ?",
                 (any_id, click_id),
             ).fetchone()
             focus = None if row[0] is None else int(row[0])
