@@ -86,7 +86,7 @@ def record_click(
     campaign, id_param = setup.campaign, setup.traffic_source.click_id_param
     assert campaign.id is not None
     click = Click(
-        id=secrets.token_hex(12),
+        id=new_click_id(request.received_at),
         campaign_id=campaign.id,
         external_id=params.get(id_param, "").strip(),
         params={name: value for name, value in params.items() if name != id_param},
@@ -105,6 +105,14 @@ def record_click(
     if campaign.offer_url:
         return Answer(302, body, redirect=campaign.offer_url.replace("{clickid}", click.id))
     return Answer(200, body)
+
+
+def new_click_id(at: float) -> str:
+    """postwatch's own click id: 24 hex digits, the click's time in milliseconds and then 52
+    random bits. An id made later sorts later, so the index of click ids takes each new click
+    at its right edge (random ids land all over it: a page written for every click on a large
+    database), and a postback, which mostly comes for a recent click, reads that edge too."""
+    return f"{int(at * 1000):011x}{secrets.randbits(52):013x}"
 
 
 def _click(

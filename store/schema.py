@@ -61,15 +61,26 @@ COMPACTED: dict[str, Compacted] = {
 }
 STORED: dict[str, str] = {view: table.stored for view, table in COMPACTED.items()}
 COPY_BATCH = 20_000  # rows a transaction of the step-8 copy moves
-# SQL: "the conversion's txid is the parameter", read through ``conversions_txid`` (schema
-# step 17), which is keyed by the conversion's block of ids before its txid: one look-up in
-# each block, from the oldest conversion's to the newest's. Use it on ``conversions`` with
-# no alias.
-BY_TXID = (
-    "id >> 15 IN (WITH RECURSIVE block(n) AS (SELECT (SELECT min(id) FROM conversions) >> 15"
-    " UNION ALL SELECT n + 1 FROM block WHERE n < (SELECT max(id) FROM conversions) >> 15)"
-    " SELECT n FROM block) AND txid = ?"
-)
+BLOCK_BITS = 15  # a block of rows is 32,768 ids: see ``in_blocks``
+
+
+def in_blocks(table: str, key: str, column: str, alias: str | None = None) -> str:
+    """SQL: "the row's ``column`` is the parameter", for a column indexed by the row's block
+    of ids first (``key >> BLOCK_BITS``, then ``column``: schema steps 17 and 18). A random
+    value (a txid, an external id) then goes into the newest block, a small part of the index
+    that every new row shares, not at a random place in all of it; a look-up reads each
+    block, from the oldest row's to the newest's. ``alias`` is the table's name in the
+    query, when it has one."""
+    row = alias or table
+    return (
+        f"{row}.{key} >> {BLOCK_BITS} IN (WITH RECURSIVE block(n) AS"
+        f" (SELECT (SELECT min({key}) FROM {table}) >> {BLOCK_BITS} UNION ALL SELECT n + 1"
+        f" FROM block WHERE n < (SELECT max({key}) FROM {table}) >> {BLOCK_BITS})"
+        f" SELECT n FROM block) AND {row}.{column} = ?"
+    )
+
+
+BY_TXID = in_blocks("conversions", "id", "txid")  # (on ``conversions`` with no alias)
 
 
 def text_column(column: str) -> str:
@@ -646,6 +657,13 @@ MIGRATIONS: list[Migration] = [
     """
     DROP INDEX conversions_txid;
     CREATE INDEX conversions_txid ON conversions(id >> 15, txid) WHERE txid IS NOT NULL;
+    """,
+    # 18: the same for a click's external id, the traffic source's (random) click id, which
+    # only a person looks up (a trace, a list's free text): keyed by the click's block of
+    # sequence numbers first, then the external id.
+    """
+    DROP INDEX clicks_external_id;
+    CREATE INDEX clicks_external_id ON clicks(seq >> 15, external_id) WHERE external_id != '';
     """,
 ]
 

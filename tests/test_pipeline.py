@@ -1,12 +1,15 @@
 """The postback's named steps, as tables: what a repeat does, how an update merges, and how
-one postback config is decided (no database, no HTTP)."""
+one postback config is decided (no database, no HTTP); and the click ids postwatch makes."""
 
 from __future__ import annotations
+
+import asyncio
+import re
 
 import pytest
 
 from listener.parsing import Postback
-from listener.pipeline import decide, merge, repeat_policy
+from listener.pipeline import decide, merge, new_click_id, repeat_policy
 from store.records import (
     Campaign,
     Click,
@@ -16,6 +19,7 @@ from store.records import (
     TrafficSource,
 )
 from store.snapshot import CampaignSetup
+from tests.helpers import Listener
 
 CLICK = Click("c1", campaign_id=1, external_id="ext-1", params={}, created_at=0.0)
 STORED = Conversion(7, "c1", 1, "Deposit", "pending", "2", 40.0, "EUR", "T1")
@@ -159,3 +163,20 @@ def test_decide(
     if verdict == "fired":
         assert decided.built is not None and decided.built.request is not None
         assert decided.built.request.url == "http://127.0.0.1:9/pb?v=ext-1"
+
+
+def test_a_click_id_is_its_time_in_milliseconds_then_random_bits() -> None:
+    times = (1_700_000_000.0, 1_700_000_000.001, 1_700_000_000.0015, 1_800_000_000.0)
+    ids = [new_click_id(at) for at in times]
+    assert all(re.fullmatch(r"[0-9a-f]{24}", made) for made in ids)
+    assert ids[0].startswith(f"{1_700_000_000_000:011x}")
+    assert ids[0] < ids[1] and ids[1][:11] == ids[2][:11] and ids[2] < ids[3]  # time order
+    assert len({new_click_id(1.0) for _ in range(100)}) == 100  # one millisecond, 100 ids
+
+
+async def test_the_listener_makes_click_ids_in_the_order_of_the_clicks(pw: Listener) -> None:
+    made = []
+    for _ in range(3):
+        made.append(await pw.click())
+        await asyncio.sleep(0.002)
+    assert made == sorted(made) and len(set(made)) == 3

@@ -201,3 +201,28 @@ async def test_a_txid_is_found_in_every_block_of_conversion_ids(pw: Listener) ->
     assert status == 200
     trace = await pw.trace(clicks[0])
     assert len([c for c in trace["conversions"] if c["txid"] == "SPREAD"]) == 1  # a repeat
+
+
+async def test_an_external_id_is_found_in_every_block_of_clicks(pw: Listener) -> None:
+    """The external id index is keyed by the click's block of 32,768 sequence numbers first
+    (schema step 18): a look-up by external id reads every block."""
+    from store import db
+
+    conn = db.connect(pw.store.path)
+    made = []
+    try:
+        for skipped_to in (None, 70_000, 140_000):
+            if skipped_to is not None:  # the next click's sequence number is two blocks on
+                conn.execute(
+                    "INSERT INTO clicks (seq, id, campaign_id, created_at)"
+                    " SELECT ?, 'filler-' || ?, campaign_id, created_at FROM clicks LIMIT 1",
+                    (skipped_to, skipped_to),
+                )
+            made.append(await pw.click(ref_id="same-ext"))
+        rows = conn.execute("SELECT seq FROM clicks WHERE id NOT LIKE 'filler-%'")
+        seqs = [row[0] for row in rows]
+    finally:
+        conn.close()
+    assert [n >> 15 for n in seqs] == [0, 2, 4]
+    trace = await pw.trace("same-ext")
+    assert [m["click_id"] for m in trace["matches"]] == made[::-1]
