@@ -1,11 +1,11 @@
 -- wrk script of the scale benchmark: postbacks with random click ids and random transaction
 -- ids (the keys real traffic brings, which land all over the indexes), and one request in ten
 -- a click with a random external id; done() prints the figures as one JSON line.
---   wrk -t1 -c50 -d10s -s bench/scale.lua http://127.0.0.1:PORT -- SEED [CLICKS]
+--   wrk -t1 -c50 -d10s -s bench/scale.lua http://127.0.0.1:PORT -- SEED [clicks|noclicks|onlyclicks]
 
 local threads = {}
 local counter = 0
-local clicks = true
+local mode = "clicks"  -- one request in ten a click; "noclicks": none; "onlyclicks": all
 
 function setup(thread)
   table.insert(threads, thread)
@@ -15,7 +15,7 @@ end
 function init(args)
   local seed = tonumber(args[1] or "1") or 1
   math.randomseed(seed * 7919 + (thread_number or 0))
-  clicks = args[2] ~= "noclicks"
+  mode = args[2] or "clicks"
 end
 
 local function token()
@@ -24,7 +24,7 @@ end
 
 function request()
   counter = counter + 1
-  if clicks and counter % 10 == 0 then
+  if mode == "onlyclicks" or (mode == "clicks" and counter % 10 == 0) then
     return wrk.format("GET", "/click/bench?ref_id=e" .. token())
   end
   local path = string.format(

@@ -94,9 +94,9 @@ def wrk() -> str:
     return found
 
 
-def wrk_run(port: int, seconds: float, seed: int, *, clicks: bool = True) -> dict[str, Any]:
-    """One wrk run of bench/scale.lua (random ids) for ``seconds``."""
-    mode = "clicks" if clicks else "noclicks"
+def wrk_run(port: int, seconds: float, seed: int, mode: str = "clicks") -> dict[str, Any]:
+    """One wrk run of bench/scale.lua (random ids) for ``seconds``: postbacks and one click
+    in ten (``clicks``), postbacks alone (``noclicks``) or clicks alone (``onlyclicks``)."""
     command = wrk_command(wrk(), "scale.lua", port, seconds, CONNECTIONS, str(seed), mode)
     return _figures(command, seconds + 60)
 
@@ -366,9 +366,9 @@ def copy_a_page_at_a_time(source: Path, target: Path) -> None:
             dst.write(page)
 
 
-def ingest(db: Path | None, workdir: Path, seconds: float, *, random_ids: bool) -> dict[str, Any]:
-    """Postbacks a second (and p99) of ``postwatch serve`` on a copy of ``db`` (or an empty
-    database), with random ids (bench/scale.lua, no clicks) or counting ones."""
+def ingest(db: Path | None, workdir: Path, seconds: float, kind: str) -> dict[str, Any]:
+    """Requests a second (and p99) of ``postwatch serve`` on a copy of ``db`` (or an empty
+    database), of one of ``INGEST_KINDS``."""
     target = workdir / "ingest.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
@@ -378,10 +378,10 @@ def ingest(db: Path | None, workdir: Path, seconds: float, *, random_ids: bool) 
     port = free_port()
     config = bench_config(workdir, port)
     with server(postwatch_command(target, config, port), port, workdir / "ingest.log"):
-        if random_ids:
-            figures = wrk_run(port, seconds, random.randrange(1 << 30), clicks=False)
-        else:
+        if kind == "counting ids":
             figures = counting_run(port, seconds, f"c{random.randrange(1 << 30)}-")
+        else:
+            figures = wrk_run(port, seconds, random.randrange(1 << 30), INGEST_KINDS[kind])
     for suffix in ("", "-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     return figures
@@ -390,7 +390,7 @@ def ingest(db: Path | None, workdir: Path, seconds: float, *, random_ids: bool) 
 def bare(workdir: Path, seconds: float) -> dict[str, Any]:
     port = free_port()
     with server([PY, str(BENCH / "bare.py"), str(port)], port, workdir / "bare.log"):
-        return wrk_run(port, seconds, 1, clicks=False)
+        return wrk_run(port, seconds, 1, "noclicks")
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -438,11 +438,14 @@ def table(results: list[dict[str, Any]]) -> None:
     line("header totals at start, warm ms", [f"{r['header_warm_ms']:.1f}" for r in results])
 
 
-INGEST_CASES: dict[str, tuple[bool, bool]] = {  # name: (on the full database, random ids)
-    "empty database, random ids": (False, True),
-    "full database, random ids": (True, True),
-    "empty database, counting ids": (False, False),
-    "full database, counting ids": (True, False),
+# What ingest is timed with: postbacks with random click ids (attached) and txids, postbacks
+# with counting click ids and no txid (bench/postbacks.lua), and clicks with a random external
+# id (the scale.lua mode of each).
+INGEST_KINDS = {"random ids": "noclicks", "counting ids": "", "clicks": "onlyclicks"}
+INGEST_CASES: dict[str, tuple[bool, str]] = {  # name: (on the full database, kind)
+    f"{size} database, {kind}": (size == "full", kind)
+    for kind in INGEST_KINDS
+    for size in ("empty", "full")
 }
 
 
@@ -455,8 +458,8 @@ def ingest_table(workdir: Path, largest: Path, seconds: float, rounds: int) -> N
         order = list(runs) if n % 2 == 0 else list(runs)[::-1]
         for name in order:
             if name in INGEST_CASES:
-                full, random_ids = INGEST_CASES[name]
-                figures = ingest(largest if full else None, workdir, seconds, random_ids=random_ids)
+                full, kind = INGEST_CASES[name]
+                figures = ingest(largest if full else None, workdir, seconds, kind)
             else:
                 figures = bare(workdir, seconds)
             runs[name].append(figures)
@@ -474,7 +477,7 @@ def ingest_table(workdir: Path, largest: Path, seconds: float, rounds: int) -> N
             f"  {name:<30} {rate[name]:>8,.0f}/s ({each})  p99 <= {p99:5.1f} ms"
             f"  {rate[name] / base:.2f} of bare, {errors} errors"
         )
-    for kind in ("random ids", "counting ids"):
+    for kind in INGEST_KINDS:
         ratio = rate[f"full database, {kind}"] / rate[f"empty database, {kind}"]
         print(f"  full vs empty, {kind}: {ratio:.2f}")
 
