@@ -48,7 +48,7 @@ async def test_a_postback_sent_over_http_appears_in_live_with_its_marks(tmp_path
         assert [mark["mark"] for mark in row["marks"]] == ["delivered", "filtered"]
         lines = pw.screen_lines()
         # one named column per postback config, each row's mark under its name
-        header, line = lines[0], next(line for line in lines if clickid[:12] in line)
+        header, line = lines[0], next(line for line in lines if clickid[-11:] in line)
         # (at 120 columns "paid deposits" is titled by its first word: no title is cut)
         assert " all events " in header and " paid " in header and "…" not in header
         assert line[header.index(" all events ") + 1] == "✓"

@@ -46,7 +46,7 @@ def column_of(pw: Driver, click_id: str, name: str) -> str:
     """What the row of ``click_id`` draws under the column of postback config ``name``."""
     lines = pw.screen_lines()
     header = lines[0]
-    line = next(line for line in lines[1:] if click_id[:11] in line)
+    line = next(line for line in lines[1:] if click_id[-11:] in line)
     return line[f"{header} ".index(f" {title_of(pw, name)} ") + 1]
 
 
@@ -133,7 +133,7 @@ async def test_three_configs_are_titled_whole_and_leave_room_for_the_changed_col
         assert [column_of(pw, clickid, name) for name in names] == ["✓", "✓", "✓"]
         row = live_row(pw, clickid)
         assert row is not None
-        line = next(line for line in pw.screen_lines()[1:] if clickid[:11] in line)
+        line = next(line for line in pw.screen_lines()[1:] if clickid[-11:] in line)
         assert line[header.index("changed") :].startswith(fmt.clock_time(row["updated_at"]))
         legend = "columns: all = all events · paid = paid deposits · meta = meta purchases"
         await until(lambda: legend in pw.detail())
@@ -172,7 +172,7 @@ async def test_an_approval_of_an_old_conversion_comes_on_top_of_recent_changes(
         assert [event["change"] for event in history] == ["created", "updated"]
         drawn = pw.screen_lines()
         line = next(line for line in drawn[1:] if "updated" in line)
-        assert fmt.clock_time(top.at) in line and old[:11] in line and "approved" in line
+        assert fmt.clock_time(top.at) in line and old[-11:] in line and "approved" in line
         # the conversion's marks as they stand now, on both of its rows
         await until(
             lambda: marks_of(dict(change_rows(pw)[0].conversion))["paid deposits"] == "delivered"

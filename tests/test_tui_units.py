@@ -59,6 +59,22 @@ def test_captured_values_are_shown_as_sent(captured: str, shown: str) -> None:
     assert not text.spans
 
 
+@pytest.mark.parametrize(
+    ("width", "shown"),
+    [
+        (24, "0190a3b2c4d5e8b2e07c41f9"),
+        (30, "0190a3b2c4d5e8b2e07c41f9"),
+        (12, "…8b2e07c41f9"),
+        (1, "0"),
+    ],
+)
+def test_an_id_too_wide_for_its_column_keeps_its_end(width: int, shown: str) -> None:
+    cell = Text("0190a3b2c4d5e8b2e07c41f9", style="bold")
+    out = fmt.shorten_id(cell, width)
+    assert out.plain == shown and out.cell_len <= width
+    assert out.style == "bold"
+
+
 def test_a_curl_line_quotes_every_part() -> None:
     line = fmt.curl("POST", "http://x/y?a=1&b=[2]", {"X-Key": "it's"}, '{"a": 1}')
     assert line == (

@@ -286,6 +286,17 @@ def shorten_url(cell: Text, width: int) -> Text:
     return out
 
 
+def shorten_id(cell: Text, width: int) -> Text:
+    """An id shortened to ``width`` cells at its start ("…8b2e07c41f9d"): postwatch's click
+    ids begin with their time, so the ids of one minute share their first digits and differ
+    in their last ones."""
+    if cell.cell_len <= width or width < 2:
+        return cell.copy()[:width]
+    out = Text("…", style=cell.style)
+    out.append_text(cell[len(cell.plain) - (width - 1) :])
+    return out
+
+
 def request_target(path: str, query: str) -> str:
     return f"{path}?{query}" if query else path
 

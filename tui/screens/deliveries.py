@@ -28,7 +28,7 @@ class Deliveries(Source):
         Column("id", "#", 5, 8, priority=2, justify="right"),
         Column("time", "time", 8),
         Column("postback", "postback", 10, 20, weight=1),
-        Column("click", "click id", 10, 24, weight=1, priority=3),
+        Column("click", "click id", 10, 24, weight=1, priority=3, shorten=fmt.shorten_id),
         Column("attempt", "try", 3, justify="right"),
         Column("url", "request", 28, None, weight=4, shorten=fmt.shorten_url),
         Column("http", "http", 4, justify="right"),

@@ -138,7 +138,7 @@ class Conversions(_PostbackMarks):
         Column("id", "#", 5, 8, priority=3, justify="right"),
         Column("time", "time", 8),
         Column("changed", "changed", 8, priority=1),
-        Column("click", "click id", 12, 24, weight=10),
+        Column("click", "click id", 12, 24, weight=10, shorten=fmt.shorten_id),
         Column("campaign", "campaign", 8, 16, weight=1, priority=2),
         Column("type", "type", 7, 14, weight=1),
         Column("status", "status", 12, 20, weight=1),
