@@ -61,7 +61,7 @@ COMPACTED: dict[str, Compacted] = {
 }
 STORED: dict[str, str] = {view: table.stored for view, table in COMPACTED.items()}
 COPY_BATCH = 20_000  # rows a transaction of the step-8 copy moves
-BLOCK_BITS = 15  # a block of rows is 32,768 ids: see ``in_blocks``
+BLOCK_BITS = 15  # a block of rows is 32,768 ids (``in_blocks``; steps 17 and 18 write 15 as is)
 
 
 def in_blocks(table: str, key: str, column: str, alias: str | None = None) -> str:
