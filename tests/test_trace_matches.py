@@ -190,7 +190,8 @@ async def test_a_txid_is_found_in_every_block_of_conversion_ids(pw: Listener) ->
                     (skipped_to,),
                 )
             await pw.postback(clickid=click, type="Lead", txid="SPREAD")
-        ids = [row[0] for row in conn.execute("SELECT id FROM conversions WHERE txid = 'SPREAD'")]
+        rows = conn.execute("SELECT id FROM conversions WHERE txid = 'SPREAD' ORDER BY id")
+        ids = [row[0] for row in rows]
     finally:
         conn.close()
     assert [n >> 15 for n in ids] == [0, 2, 4]
@@ -219,8 +220,9 @@ async def test_an_external_id_is_found_in_every_block_of_clicks(pw: Listener) ->
                     (skipped_to, skipped_to),
                 )
             made.append(await pw.click(ref_id="same-ext"))
-        rows = conn.execute("SELECT seq FROM clicks WHERE id NOT LIKE 'filler-%'")
-        seqs = [row[0] for row in rows]
+        seqs = [
+            conn.execute("SELECT seq FROM clicks WHERE id = ?", (m,)).fetchone()[0] for m in made
+        ]
     finally:
         conn.close()
     assert [n >> 15 for n in seqs] == [0, 2, 4]
