@@ -83,6 +83,12 @@ def in_blocks(table: str, key: str, column: str, alias: str | None = None) -> st
 BY_TXID = in_blocks("conversions", "id", "txid")  # (on ``conversions`` with no alias)
 
 
+def by_external_id(alias: str = "clicks") -> str:
+    """SQL: "the click's external id is the parameter", read through ``clicks_external_id``
+    (schema step 18), a partial index of the clicks that have one."""
+    return f"{in_blocks('clicks', 'seq', 'external_id', alias)} AND {alias}.external_id != ''"
+
+
 def text_column(column: str) -> str:
     """The stored column that holds the id of an interned column's text."""
     return f"{column}_text"

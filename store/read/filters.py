@@ -43,7 +43,7 @@ from typing import Any
 
 from store.read import links
 from store.records import STATUSES, Outcome, Verdict
-from store.schema import BY_TXID, STORED, in_blocks, text_column
+from store.schema import BY_TXID, STORED, by_external_id, text_column
 from store.timeline import TIME_ORDERED, first_id
 
 LISTED = ("conversions", "inbound", "deliveries", "conversion_events")
@@ -383,7 +383,7 @@ def q_clause(table: str, q: str) -> tuple[str, list[Any]]:
         " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_seq = l.seq"
         " WHERE l.id = ?"
         " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_seq = l.seq"
-        f" WHERE {in_blocks('clicks', 'seq', 'external_id', 'l')} AND l.external_id != ''"
+        f" WHERE {by_external_id('l')}"
     )
     named: list[Any] = [number, q, q, q]
     listed = "conversions" if table == "conversion_events" else table
@@ -406,7 +406,7 @@ def q_clause(table: str, q: str) -> tuple[str, list[Any]]:
         # conversions whose txid it is, and the requests that named it as a click id
         sql = (
             "inbound.id IN (WITH named_clicks(id) AS (SELECT ? UNION SELECT id FROM clicks"
-            f" WHERE {in_blocks('clicks', 'seq', 'external_id')} AND external_id != ''),"
+            f" WHERE {by_external_id()}),"
             f" named_conversions(id) AS (SELECT id FROM conversions WHERE {BY_TXID})"
             " SELECT id FROM inbound WHERE id = ?"
             f" UNION {links.of_clicks('named_clicks')}"

@@ -50,7 +50,7 @@ from store.read.model import (
 )
 from store.records import Conversion
 from store.rows import record_of
-from store.schema import BY_TXID, in_blocks
+from store.schema import BY_TXID, by_external_id
 
 
 def _marks(values: Sequence[Any]) -> str:
@@ -473,9 +473,7 @@ def click_matches(conn: sqlite3.Connection, any_id: str) -> tuple[list[ClickMatc
     # all of those a postback makes under unknown_clicks = attach, are not in it)
     by_external = _matches(
         conn.execute(
-            f"{_MATCH} WHERE {in_blocks('clicks', 'seq', 'external_id', 'c')}"
-            " AND c.external_id != ''"
-            " ORDER BY c.created_at DESC, c.id DESC",
+            f"{_MATCH} WHERE {by_external_id('c')} ORDER BY c.created_at DESC, c.id DESC",
             (any_id,),
         )
     )
