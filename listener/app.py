@@ -205,6 +205,7 @@ async def start(
 ) -> web.AppRunner:
     """Start listening on host:port (or on ``sock``, bound already) inside the running event
     loop; return the runner. ``clock``: as ``create_app`` takes it."""
+    await store.learn_attached_ids()  # before the first postback
     runner = web.AppRunner(
         create_app(store, settings, token=token, clock=clock),
         shutdown_timeout=1.0,

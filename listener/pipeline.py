@@ -119,20 +119,18 @@ def _click(
     conn: sqlite3.Connection, click_id: str, snapshot: Snapshot, at: float
 ) -> tuple[Click, bool]:
     """The click a postback names, or one made for it under ``unknown_clicks = attach:…``;
-    and whether it was just made. Under attach the click is inserted first (and kept only if
-    its id is new): there most postbacks name clicks postwatch never saw, so that is one
-    statement instead of a lookup and an insert."""
+    and whether it was just made."""
+    click = events.get_click(conn, click_id)
+    if click is not None:
+        return click, False
     policy = snapshot.settings.unknown_clicks
     attach = policy.startswith("attach:")
     key = policy.removeprefix("attach:")
     setup = snapshot.campaign(key) if attach else None
     if setup is not None and setup.campaign.id is not None:
         made = Click(click_id, setup.campaign.id, external_id="", params={}, created_at=at)
-        if events.insert_click(conn, made, None):
-            return made, True
-    click = events.get_click(conn, click_id)
-    if click is not None:
-        return click, False
+        made.seq = events.insert_click(conn, made, None)
+        return made, True
     if not attach:
         raise Rejection(
             404,
@@ -167,7 +165,7 @@ def record_postback(
             raise oversize
     except Rejection as rejection:
         if new:  # the click was made for this postback, which is refused: keep only the log
-            events.delete_click(conn, click.id)
+            events.delete_click(conn, click)
         return reject(conn, request, rejection, postback.click_id)
     return record_conversion(conn, request, postback, payout, click, snapshot, new_click=new)
 
@@ -299,7 +297,7 @@ def record_conversion(
     existing = (
         None
         if new_click  # a click made just now has no conversion yet
-        else events.find_conversion(conn, click.id, txid=postback.txid, type_=postback.type)
+        else events.find_conversion(conn, click, txid=postback.txid, type_=postback.type)
     )
     policy = repeat_policy(existing, postback, offer_source)
     if policy == "ignore":
@@ -319,7 +317,7 @@ def record_conversion(
         parsed["status"] = kept
 
     at = request.received_at
-    conversion.id = events.save_conversion(conn, conversion, at)
+    conversion.id = events.save_conversion(conn, conversion, click, at)
     inbound_id = events.insert_inbound(
         conn, request, reason="", conversion_id=conversion.id, **inbound
     )

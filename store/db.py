@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from store import totals
-from store.events import WriteCache, confirm_write_cache
+from store.events import WriteCache, confirm_write_cache, end_write_cache
 from store.schema import migrate
 
 T = TypeVar("T")
@@ -176,10 +176,12 @@ _sync = getattr(os, "fdatasync", os.fsync)  # the data, not the file's times
 @dataclass
 class Hooks:
     """What runs in every batch's transaction besides its jobs: ``before`` them, and
-    ``after`` them (just before the commit, seeing what the jobs wrote)."""
+    ``after`` them (just before the commit, seeing what the jobs wrote); and once it has
+    ended, committed or rolled back (``ended``)."""
 
     before: list[Hook] = field(default_factory=list)
     after: list[Hook] = field(default_factory=list)
+    ended: list[Hook] = field(default_factory=list)
 
 
 def _run_batch(conn: sqlite3.Connection, jobs: list[Job], hooks: Hooks) -> list[tuple[bool, Any]]:
@@ -226,6 +228,9 @@ def _transaction(
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    finally:
+        for hook in hooks.ended:
+            hook(conn)
     return results
 
 
@@ -279,8 +284,11 @@ class Store:
         self._task: asyncio.Task[None] | None = None
         # Every batch counts what it added for the header totals: once per batch, not a
         # trigger per row (three trigger updates per postback cost ingest a tenth); the
-        # text ids a batch stored are trusted once a later batch still finds them.
-        self._hooks = Hooks(before=[confirm_write_cache], after=[totals.advance])
+        # text ids a batch stored are trusted once a later batch still finds them, and the
+        # filter of attached click ids within a batch only.
+        self._hooks = Hooks(
+            before=[confirm_write_cache], after=[totals.advance], ended=[end_write_cache]
+        )
         self.checkpointer: Checkpointer | None = None
         self._asked: int | None = None  # the thread's passes when the writer asked for one
         self.batches = 0
@@ -334,6 +342,13 @@ class Store:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((job, future))
         return future
+
+    async def learn_attached_ids(self) -> None:
+        """Read the ids of the clicks attached to postbacks into the writer's filter
+        (store/attached.py), so that a postback naming a new id costs no look-up in every
+        block of them. The listener does it as it starts."""
+        assert self._writer is not None, "the store is not open"
+        await _on_thread(self._writer, lambda conn: conn.write_cache.attached.learn(conn))
 
     def before_each_batch(self, hook: Hook) -> None:
         """Run ``hook(connection)`` at the start of every batch's transaction, before its jobs

@@ -11,16 +11,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from store.attached import AttachedIds
 from store.jsontext import dumps
 from store.records import Attempt, Click, Conversion, InboundRequest
 from store.rows import record_of
+from store.schema import ATTACHED_CLICK, OWN_CLICK, by_click_id
 from store.timeline import first_id
 
 RESPONSE_LIMIT = 2048  # bytes of an answer kept on a delivery attempt
 CACHED_TEXTS = 50_000  # interned texts whose ids a writer keeps in memory
-# SQL: the sequence number of the click whose id is the parameter; a conversion's click is
-# found by it (``conversions.click_seq``, schema step 15)
-CLICK_SEQ = "(SELECT seq FROM clicks WHERE id = ?)"
 
 
 # -- interned texts ---------------------------------------------------------------------------
@@ -38,7 +37,8 @@ def _lookup_text(conn: sqlite3.Connection, text: str) -> int:
 
 class WriteCache:
     """What one connection knows of what it wrote, so that a postback's texts cost no
-    statement: the ids of interned texts it has seen committed, and its last event's time.
+    statement: the ids of interned texts it has seen committed, its last event's time, and
+    the ids of the clicks attached to postbacks (``AttachedIds``).
 
     An id looked up in a transaction is trusted only once a later transaction still finds it
     (``confirm``): the first may roll back, wholly or one job's savepoint, and take a newly
@@ -49,6 +49,7 @@ class WriteCache:
         self._known: dict[str, int] = {}
         self._seen: dict[str, int] = {}  # looked up since the last confirm
         self.last_event: tuple[int, float] | None = None  # this transaction's newest event
+        self.attached = AttachedIds()
 
     def text_id(self, conn: sqlite3.Connection, text: str) -> int:
         known = self._known.get(text)
@@ -60,8 +61,10 @@ class WriteCache:
 
     def confirm(self, conn: sqlite3.Connection) -> None:
         """At the start of a transaction: keep the text ids seen since the last one that are
-        committed (what this transaction sees of ``texts`` is committed)."""
+        committed (what this transaction sees of ``texts`` is committed); learn the clicks
+        attached since the last one."""
         self.last_event = None
+        self.attached.refresh(conn)
         if not self._seen:
             return
         seen, self._seen = self._seen, {}
@@ -94,6 +97,13 @@ def confirm_write_cache(conn: sqlite3.Connection) -> None:
     cache = _cache(conn)
     if cache is not None:
         cache.confirm(conn)
+
+
+def end_write_cache(conn: sqlite3.Connection) -> None:
+    """Batch hook, once the transaction has ended: the attached ids are no longer known."""
+    cache = _cache(conn)
+    if cache is not None:
+        cache.attached.end()
 
 
 def _json_id(conn: sqlite3.Connection, value: Any) -> int:
@@ -141,11 +151,13 @@ def insert_inbound(
     return int(cursor.lastrowid or 0)
 
 
-def insert_click(conn: sqlite3.Connection, click: Click, inbound_id: int | None) -> bool:
-    """Insert a click unless one with its id exists; whether it was inserted."""
+def insert_click(conn: sqlite3.Connection, click: Click, inbound_id: int | None) -> int:
+    """Insert a click, recorded at /click (``inbound_id``: its request) or attached to a
+    postback (None); its sequence number. An attached click's id is new: its caller looked
+    for it first (``get_click``)."""
     cursor = conn.execute(
         "INSERT INTO clicks (id, campaign_id, external_id, params, created_at, inbound_id)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        " VALUES (?, ?, ?, ?, ?, ?)",
         (
             click.id,
             click.campaign_id,
@@ -155,15 +167,25 @@ def insert_click(conn: sqlite3.Connection, click: Click, inbound_id: int | None)
             inbound_id,
         ),
     )
-    return cursor.rowcount == 1
+    cache = _cache(conn)
+    if inbound_id is None and cache is not None:
+        cache.attached.note(click.id)
+    return int(cursor.lastrowid or 0)
 
 
-def delete_click(conn: sqlite3.Connection, click_id: str) -> None:
-    conn.execute("DELETE FROM clicks WHERE id = ?", (click_id,))
+def delete_click(conn: sqlite3.Connection, click: Click) -> None:
+    conn.execute("DELETE FROM clicks WHERE seq = ?", (click.seq,))
 
 
 def get_click(conn: sqlite3.Connection, click_id: str) -> Click | None:
-    row = conn.execute("SELECT * FROM clicks WHERE id = ?", (click_id,)).fetchone()
+    """The click of this id: one postwatch recorded, or one attached to a postback (looked
+    up only when the writer's filter of attached ids does not rule it out)."""
+    row = conn.execute(f"SELECT * FROM clicks WHERE {OWN_CLICK}", (click_id,)).fetchone()
+    if row is None:
+        cache = _cache(conn)
+        if cache is None or cache.attached.may_hold(click_id):
+            query = f"SELECT * FROM clicks WHERE {ATTACHED_CLICK}"
+            row = conn.execute(query, (click_id,)).fetchone()
     return None if row is None else record_of(row, Click)
 
 
@@ -173,27 +195,27 @@ def conversion(row: sqlite3.Row) -> Conversion:
 
 
 def find_conversion(
-    conn: sqlite3.Connection, click_id: str, *, txid: str | None, type_: str | None
+    conn: sqlite3.Connection, click: Click, *, txid: str | None, type_: str | None
 ) -> Conversion | None:
     """The conversion a postback repeats: same click and txid, or (without a txid) the newest
     one of the same click and type."""
     if txid is not None:
         row = conn.execute(
-            f"SELECT * FROM conversions WHERE click_seq = {CLICK_SEQ} AND txid = ?"
-            " ORDER BY id DESC LIMIT 1",
-            (click_id, txid),
+            "SELECT * FROM conversions WHERE click_seq = ? AND txid = ? ORDER BY id DESC LIMIT 1",
+            (click.seq, txid),
         ).fetchone()
     else:
         row = conn.execute(
-            f"SELECT * FROM conversions WHERE click_seq = {CLICK_SEQ} AND type IS ?"
-            " ORDER BY id DESC LIMIT 1",
-            (click_id, type_),
+            "SELECT * FROM conversions WHERE click_seq = ? AND type IS ? ORDER BY id DESC LIMIT 1",
+            (click.seq, type_),
         ).fetchone()
     return None if row is None else conversion(row)
 
 
-def save_conversion(conn: sqlite3.Connection, conversion: Conversion, at: float) -> int:
-    """Insert a new conversion (id 0) or update an existing one; return its id."""
+def save_conversion(
+    conn: sqlite3.Connection, conversion: Conversion, click: Click, at: float
+) -> int:
+    """Insert a new conversion (id 0) of ``click`` or update an existing one; return its id."""
     values = (
         conversion.type,
         conversion.status,
@@ -212,9 +234,8 @@ def save_conversion(conn: sqlite3.Connection, conversion: Conversion, at: float)
         return conversion.id
     cursor = conn.execute(
         "INSERT INTO conversions (type, status, raw_status, payout, currency, txid, updated_at,"
-        " click_id, click_seq, campaign_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
-        f" {CLICK_SEQ}, ?, ?)",
-        (*values, conversion.click_id, conversion.click_id, conversion.campaign_id, at),
+        " click_id, click_seq, campaign_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (*values, conversion.click_id, click.seq, conversion.campaign_id, at),
     )
     return int(cursor.lastrowid or 0)
 
@@ -862,7 +883,10 @@ def clicks_by_id(conn: sqlite3.Connection, click_ids: Sequence[str]) -> dict[str
     """The clicks of these ids, by id."""
     if not click_ids:
         return {}
-    rows = conn.execute(f"SELECT * FROM clicks WHERE id IN {_in(click_ids)}", list(click_ids))
+    matching = f"IN {_in(click_ids)}"
+    rows = conn.execute(
+        f"SELECT * FROM clicks WHERE {by_click_id(matching=matching)}", [*click_ids, *click_ids]
+    )
     return {row["id"]: record_of(row, Click) for row in rows}
 
 

@@ -414,6 +414,7 @@ class Click:
     external_id: str
     params: dict[str, str] = field(metadata=JSON)
     created_at: float
+    seq: int = 0  # its row's sequence number, once stored (what its conversions name it by)
 
 
 @dataclass

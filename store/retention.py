@@ -36,6 +36,7 @@ from typing import TypedDict, TypeVar
 
 from store import totals
 from store.db import Store
+from store.read import links
 from store.schema import STORED
 
 TARGET_MS = 5.0  # a step's aim: the scan grows by half below half of it, halves above twice
@@ -82,7 +83,7 @@ def _old_inbound(dry_run: bool) -> str:
         AND NOT EXISTS (
             SELECT 1 FROM conversions c WHERE c.id = i.conversion_id AND {conversion_keeps}
         )
-        AND NOT EXISTS (SELECT 1 FROM clicks k WHERE k.id = i.click_id AND {click_keeps})
+        AND NOT EXISTS (SELECT 1 FROM clicks k WHERE {links.click_of("i")} AND {click_keeps})
     )"""
 
 

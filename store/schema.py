@@ -64,19 +64,21 @@ COPY_BATCH = 20_000  # rows a transaction of the step-8 copy moves
 BLOCK_BITS = 15  # a block of rows is 32,768 ids (``in_blocks``; steps 17 and 18 write 15 as is)
 
 
-def in_blocks(table: str, key: str, column: str, alias: str | None = None) -> str:
-    """SQL: "the row's ``column`` is the parameter", for a column indexed by the row's block
-    of ids first (``key >> BLOCK_BITS``, then ``column``: schema steps 17 and 18). A random
-    value (a txid, an external id) then goes into the newest block, a small part of the index
-    that every new row shares, not at a random place in all of it; a look-up reads each
-    block, from the oldest row's to the newest's. ``alias`` is the table's name in the
-    query, when it has one."""
+def in_blocks(
+    table: str, key: str, column: str, alias: str | None = None, matching: str = "= ?"
+) -> str:
+    """SQL: "the row's ``column`` is the parameter" (or ``matching``, say ``IN ids``), for a
+    column indexed by the row's block of ids first (``key >> BLOCK_BITS``, then ``column``:
+    schema steps 17 to 19). A random value (a txid, an external id, a network's click id)
+    then goes into the newest block, a small part of the index that every new row shares,
+    not at a random place in all of it; a look-up reads each block, from the oldest row's to
+    the newest's. ``alias`` is the table's name in the query, when it has one."""
     row = alias or table
     return (
         f"{row}.{key} >> {BLOCK_BITS} IN (WITH RECURSIVE block(n) AS"
         f" (SELECT (SELECT min({key}) FROM {table}) >> {BLOCK_BITS} UNION ALL SELECT n + 1"
         f" FROM block WHERE n < (SELECT max({key}) FROM {table}) >> {BLOCK_BITS})"
-        f" SELECT n FROM block) AND {row}.{column} = ?"
+        f" SELECT n FROM block) AND {row}.{column} {matching}"
     )
 
 
@@ -87,6 +89,26 @@ def by_external_id(alias: str = "clicks") -> str:
     """SQL: "the click's external id is the parameter", read through ``clicks_external_id``
     (schema step 18), a partial index of the clicks that have one."""
     return f"{in_blocks('clicks', 'seq', 'external_id', alias)} AND {alias}.external_id != ''"
+
+
+# A click recorded at postwatch's /click has its request (``inbound_id``) and postwatch's own
+# id, which begins with its time; a click attached to a postback that named an id postwatch
+# never saw (``unknown_clicks = "attach:…"``) has neither. Their ids are in two indexes (schema
+# step 19): own ids in ``clicks_id``, unique, where each new one lands at the right edge; a
+# network's random ids in ``clicks_attached``, by blocks of sequence numbers.
+OWN_CLICK = "clicks.id = ? AND clicks.inbound_id IS NOT NULL"
+ATTACHED_CLICK = f"{in_blocks('clicks', 'seq', 'id')} AND clicks.inbound_id IS NULL"
+
+
+def by_click_id(alias: str = "clicks", matching: str = "= ?") -> str:
+    """SQL: "the click's id is the parameter" (or ``matching``: ``IN ids``, ``= i.click_id``),
+    through both indexes of click ids. A parameter in ``matching`` is bound twice, once for
+    each index: pass its value twice."""
+    attached = in_blocks("clicks", "seq", "id", alias, matching)
+    return (
+        f"({alias}.inbound_id IS NOT NULL AND {alias}.id {matching}"
+        f" OR {alias}.inbound_id IS NULL AND {attached})"
+    )
 
 
 def text_column(column: str) -> str:
@@ -670,6 +692,41 @@ MIGRATIONS: list[Migration] = [
     """
     DROP INDEX clicks_external_id;
     CREATE INDEX clicks_external_id ON clicks(seq >> 15, external_id) WHERE external_id != '';
+    """,
+    # 19: the same for the ids of clicks attached to postbacks (``ATTACHED_CLICK``), which are
+    # a network's and random; postwatch's own ids, which begin with their time, keep a unique
+    # index of their own (``OWN_CLICK``). A postback that names an id never seen is told so
+    # by the writer's filter of attached ids (store/attached.py), not by a look-up in every
+    # block. The table is made again: its id is no longer UNIQUE across both kinds, and its
+    # sequence numbers are AUTOINCREMENT, never given twice, so that the filter, which reads
+    # the clicks added since the number it saw last, misses none. The trigger of plain-SQL
+    # conversions finds an attached click by a walk of its index (a trigger takes no WITH).
+    """
+    CREATE TABLE clicks_step19 (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        id          TEXT NOT NULL,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        external_id TEXT NOT NULL DEFAULT '',
+        params      TEXT NOT NULL DEFAULT '{}',
+        created_at  REAL NOT NULL,
+        inbound_id  INTEGER
+    );
+    INSERT INTO clicks_step19 (seq, id, campaign_id, external_id, params, created_at, inbound_id)
+        SELECT seq, id, campaign_id, external_id, params, created_at, inbound_id FROM clicks
+        ORDER BY seq;
+    DROP TRIGGER conversions_click_seq;
+    DROP TABLE clicks;
+    ALTER TABLE clicks_step19 RENAME TO clicks;
+    CREATE UNIQUE INDEX clicks_id ON clicks(id) WHERE inbound_id IS NOT NULL;
+    CREATE INDEX clicks_attached ON clicks(seq >> 15, id) WHERE inbound_id IS NULL;
+    CREATE INDEX clicks_external_id ON clicks(seq >> 15, external_id) WHERE external_id != '';
+    CREATE TRIGGER conversions_click_seq AFTER INSERT ON conversions
+        WHEN NEW.click_seq IS NULL BEGIN
+            UPDATE conversions SET click_seq = coalesce(
+                (SELECT seq FROM clicks WHERE id = NEW.click_id AND inbound_id IS NOT NULL),
+                (SELECT max(seq) FROM clicks WHERE id = NEW.click_id AND inbound_id IS NULL))
+            WHERE id = NEW.id;
+        END;
     """,
 ]
 

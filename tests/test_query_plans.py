@@ -33,7 +33,8 @@ from store.read.filters import (
     ListFilter,
     id_page,
 )
-from tests.helpers import BASE_CONFIG, Listener
+from store.records import Click
+from tests.helpers import ATTACH_CONFIG, BASE_CONFIG, Listener
 from tests.plans import Read, executed, full_scans
 from tui.screens.live import Conversions
 from tui.sources import COUNT_CAP
@@ -51,6 +52,10 @@ async def filled(pw: Listener) -> dict[str, Any]:
     await pw.postback(type="Deposit")
     await pw.click()
     await pw.delivered(click)
+    await pw.configure(ATTACH_CONFIG)
+    for status in ("pending", "approved"):  # attached, then found among the attached clicks
+        await pw.postback(clickid="net-1", type="Deposit", status=status, txid="tx-2")
+    await pw.postback(clickid="net-1", type="Deposit", sum="oops")  # refused, names it
     trace = await pw.trace(click)
     ids["click"] = click
     ids["conversion"] = trace["conversions"][0]["id"]
@@ -65,6 +70,12 @@ def conn(filled: dict[str, Any]) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
+def clicked(conn: sqlite3.Connection, click_id: str) -> Click:
+    click = events.get_click(conn, click_id)
+    assert click is not None
+    return click
+
+
 def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
     """Every query of the read model (store/read/queries.py), the header totals, the
     dashboard's sources and the writer's look-ups, with the arguments the product passes."""
@@ -75,6 +86,8 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         "trace by external id": lambda c: queries.trace(c, "ext-1"),
         "trace by txid": lambda c: queries.trace(c, "tx-1"),
         "trace by unknown id": lambda c: queries.trace(c, "nobody"),
+        "trace by attached click id": lambda c: queries.trace(c, "net-1"),
+        "trace by attached click's txid": lambda c: queries.trace(c, "tx-2"),
         "find click id": lambda c: queries.find_click_id(c, "nobody"),
         "conversions": lambda c: queries.conversions(c, page),
         "conversions before": lambda c: queries.conversions(c, page.page(before=conversion + 1)),
@@ -102,13 +115,15 @@ def read_paths(ids: dict[str, Any]) -> dict[str, Read]:
         "latest event id": queries.latest_event_id,
         "conversions updated": lambda c: queries.conversions_updated(c, 0, [conversion]),
         "find conversion by txid": lambda c: events.find_conversion(
-            c, click, txid="tx-1", type_=None
+            c, clicked(c, click), txid="tx-1", type_=None
         ),
         "find conversion by type": lambda c: events.find_conversion(
-            c, click, txid=None, type_="Deposit"
+            c, clicked(c, click), txid=None, type_="Deposit"
         ),
         "last fired at": lambda c: events.last_fired_at(c, conversion, 1),
         "get click": lambda c: events.get_click(c, click),
+        "get attached click": lambda c: events.get_click(c, "net-1"),
+        "clicks by id": lambda c: events.clicks_by_id(c, [click, "net-1"]),
         "outbox": lambda c: events.pending_attempts(c),
         "outbox page": lambda c: events.due_attempts(c, until=1e12, after=(0.0, 0)),
         "attempt outcome": lambda c: events.attempt_outcome(c, delivery),

@@ -43,7 +43,7 @@ from typing import Any
 
 from store.read import links
 from store.records import STATUSES, Outcome, Verdict
-from store.schema import BY_TXID, STORED, by_external_id, text_column
+from store.schema import BY_TXID, STORED, by_click_id, by_external_id, text_column
 from store.timeline import TIME_ORDERED, first_id
 
 LISTED = ("conversions", "inbound", "deliveries", "conversion_events")
@@ -250,7 +250,8 @@ class ListFilter:
         event's (``condition`` is over ``c``: the click or the conversion, ``e``: the event
         and ``k``: a decision)."""
         if self.type is None and self.status is None and not self.on_decisions:
-            return f"EXISTS (SELECT 1 FROM clicks c WHERE c.id = inbound.click_id AND {condition})"
+            clicked = links.click_of("inbound", "c")
+            return f"EXISTS (SELECT 1 FROM clicks c WHERE {clicked} AND {condition})"
         decisions = (
             " JOIN decisions k ON k.conversion_id = e.conversion_id AND k.event_id = e.id"
             if self.on_decisions
@@ -381,11 +382,11 @@ def q_clause(table: str, q: str) -> tuple[str, list[Any]]:
         "SELECT id FROM conversions WHERE id = ?"
         f" UNION SELECT id FROM conversions WHERE {BY_TXID}"
         " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_seq = l.seq"
-        " WHERE l.id = ?"
+        f" WHERE {by_click_id('l')}"
         " UNION SELECT n.id FROM clicks l JOIN conversions n ON n.click_seq = l.seq"
         f" WHERE {by_external_id('l')}"
     )
-    named: list[Any] = [number, q, q, q]
+    named: list[Any] = [number, q, q, q, q]
     listed = "conversions" if table == "conversion_events" else table
     recent = f"SELECT id FROM {listed} WHERE id > (SELECT coalesce(max(id), 0) FROM {listed}) - ?"
     if table in ("conversions", "conversion_events"):

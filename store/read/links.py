@@ -12,7 +12,7 @@ conversions whose ids a table or common table expression named ``ids`` holds.
 
 from __future__ import annotations
 
-from store.schema import STORED
+from store.schema import STORED, by_click_id, in_blocks
 
 EVENTS, INBOUND = STORED["conversion_events"], STORED["inbound"]
 
@@ -22,7 +22,7 @@ def of_clicks(ids: str) -> str:
     return (
         f"SELECT k.inbound_id FROM clicks k WHERE k.id IN {ids} AND k.inbound_id IS NOT NULL"
         f" UNION SELECT e.inbound_id FROM clicks k JOIN conversions n ON n.click_seq = k.seq"
-        f" JOIN {EVENTS} e ON e.conversion_id = n.id WHERE k.id IN {ids}"
+        f" JOIN {EVENTS} e ON e.conversion_id = n.id WHERE {by_click_id('k', f'IN {ids}')}"
         f" UNION SELECT i.id FROM {INBOUND} i WHERE i.click_id IN {ids} AND i.reason != ''"
     )
 
@@ -33,4 +33,17 @@ def of_conversions(ids: str) -> str:
         f"SELECT e.inbound_id FROM {EVENTS} e WHERE e.conversion_id IN {ids}"
         f" UNION SELECT i.id FROM conversions n JOIN {INBOUND} i ON i.click_id = n.click_id"
         f" AND i.conversion_id = n.id AND i.reason != '' WHERE n.id IN {ids}"
+    )
+
+
+def click_of(request: str, click: str = "k") -> str:
+    """SQL: ``click`` (an alias of ``clicks``) is the click that the inbound request
+    ``request`` (an alias of ``inbound`` or of its stored table) names: by its own id (a
+    click's request), through its conversion (a postback's), or, for a request stored with a
+    reason, among the attached clicks (the blocks are read for those few only)."""
+    attached = in_blocks("clicks", "seq", "id", click, f"= {request}.click_id")
+    return (
+        f"({click}.inbound_id IS NOT NULL AND {click}.id = {request}.click_id"
+        f" OR {click}.seq = (SELECT click_seq FROM conversions WHERE id = {request}.conversion_id)"
+        f" OR {request}.reason != '' AND {click}.inbound_id IS NULL AND {attached})"
     )

@@ -50,7 +50,7 @@ from store.read.model import (
 )
 from store.records import Conversion
 from store.rows import record_of
-from store.schema import BY_TXID, by_external_id
+from store.schema import BY_TXID, by_click_id, by_external_id
 
 
 def _marks(values: Sequence[Any]) -> str:
@@ -436,7 +436,9 @@ def conversion_detail(conn: sqlite3.Connection, conversion_id: int) -> Conversio
         return None
     (conversion,) = _conversion_views(conn, rows, full=True)
     click = conn.execute(
-        "SELECT external_id FROM clicks WHERE id = ?", (conversion.click_id,)
+        "SELECT external_id FROM clicks"
+        " WHERE seq = (SELECT click_seq FROM conversions WHERE id = ?)",
+        (conversion_id,),
     ).fetchone()
     return ConversionDetail(
         conversion=conversion,
@@ -466,7 +468,7 @@ def click_matches(conn: sqlite3.Connection, any_id: str) -> tuple[list[ClickMatc
     """Every click an id names, newest first: the click of a click id; every click with an
     external id; or the clicks of every conversion with a transaction id, and then the
     newest such conversion (the one the trace focuses on)."""
-    exact = _matches(conn.execute(f"{_MATCH} WHERE c.id = ?", (any_id,)))
+    exact = _matches(conn.execute(f"{_MATCH} WHERE {by_click_id('c')}", (any_id, any_id)))
     if exact:
         return exact, None
     # the second term lets SQLite use the partial index (clicks without an external id,
@@ -480,12 +482,14 @@ def click_matches(conn: sqlite3.Connection, any_id: str) -> tuple[list[ClickMatc
     if by_external:
         return by_external, None
     converted = conn.execute(
-        f"SELECT id, click_id FROM conversions WHERE {BY_TXID} ORDER BY id DESC", (any_id,)
+        f"SELECT id, click_id, click_seq FROM conversions WHERE {BY_TXID} ORDER BY id DESC",
+        (any_id,),
     ).fetchall()
     if not converted:
         return [], None
     order = list(dict.fromkeys(str(row["click_id"]) for row in converted))  # newest first
-    rows = conn.execute(f"{_MATCH} WHERE c.id IN ({_marks(order)})", order).fetchall()
+    seqs = list(dict.fromkeys(int(row["click_seq"]) for row in converted))
+    rows = conn.execute(f"{_MATCH} WHERE c.seq IN ({_marks(seqs)})", seqs).fetchall()
     by_id = {match.click_id: match for match in _matches(rows)}
     return [by_id[click_id] for click_id in order if click_id in by_id], int(converted[0]["id"])
 
@@ -533,8 +537,8 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
             focus = None if row[0] is None else int(row[0])
     click = conn.execute(
         "SELECT c.*, k.key AS campaign, k.name AS campaign_name FROM clicks c"
-        " JOIN campaigns k ON k.id = c.campaign_id WHERE c.id = ?",
-        (click_id,),
+        f" JOIN campaigns k ON k.id = c.campaign_id WHERE {by_click_id('c')}",
+        (click_id, click_id),
     ).fetchone()
     rows = conn.execute(
         f"{_CONVERSIONS} WHERE c.click_seq = ? ORDER BY c.id", (click["seq"],)
