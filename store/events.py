@@ -15,7 +15,7 @@ from store.attached import AttachedIds
 from store.jsontext import dumps
 from store.records import Attempt, Click, Conversion, InboundRequest
 from store.rows import record_of
-from store.schema import ATTACHED_CLICK, OWN_CLICK, by_click_id
+from store.schema import attached_click, by_click_id, own_click
 from store.timeline import first_id
 
 RESPONSE_LIMIT = 2048  # bytes of an answer kept on a delivery attempt
@@ -180,11 +180,11 @@ def delete_click(conn: sqlite3.Connection, click: Click) -> None:
 def get_click(conn: sqlite3.Connection, click_id: str) -> Click | None:
     """The click of this id: one postwatch recorded, or one attached to a postback (looked
     up only when the writer's filter of attached ids does not rule it out)."""
-    row = conn.execute(f"SELECT * FROM clicks WHERE {OWN_CLICK}", (click_id,)).fetchone()
+    row = conn.execute(f"SELECT * FROM clicks WHERE {own_click()}", (click_id,)).fetchone()
     if row is None:
         cache = _cache(conn)
         if cache is None or cache.attached.may_hold(click_id):
-            query = f"SELECT * FROM clicks WHERE {ATTACHED_CLICK}"
+            query = f"SELECT * FROM clicks WHERE {attached_click()}"
             row = conn.execute(query, (click_id,)).fetchone()
     return None if row is None else record_of(row, Click)
 

@@ -96,19 +96,25 @@ def by_external_id(alias: str = "clicks") -> str:
 # never saw (``unknown_clicks = "attach:…"``) has neither. Their ids are in two indexes (schema
 # step 19): own ids in ``clicks_id``, unique, where each new one lands at the right edge; a
 # network's random ids in ``clicks_attached``, by blocks of sequence numbers.
-OWN_CLICK = "clicks.id = ? AND clicks.inbound_id IS NOT NULL"
-ATTACHED_CLICK = f"{in_blocks('clicks', 'seq', 'id')} AND clicks.inbound_id IS NULL"
+
+
+def own_click(alias: str = "clicks", matching: str = "= ?") -> str:
+    """SQL: "the click is one postwatch recorded and its id is the parameter" (or
+    ``matching``: ``IN ids``, ``= i.click_id``), read through ``clicks_id``."""
+    return f"{alias}.inbound_id IS NOT NULL AND {alias}.id {matching}"
+
+
+def attached_click(alias: str = "clicks", matching: str = "= ?") -> str:
+    """SQL: "the click is an attached one and its id is the parameter" (or ``matching``),
+    read through ``clicks_attached``, a block at a time."""
+    return f"{alias}.inbound_id IS NULL AND {in_blocks('clicks', 'seq', 'id', alias, matching)}"
 
 
 def by_click_id(alias: str = "clicks", matching: str = "= ?") -> str:
-    """SQL: "the click's id is the parameter" (or ``matching``: ``IN ids``, ``= i.click_id``),
-    through both indexes of click ids. A parameter in ``matching`` is bound twice, once for
-    each index: pass its value twice."""
-    attached = in_blocks("clicks", "seq", "id", alias, matching)
-    return (
-        f"({alias}.inbound_id IS NOT NULL AND {alias}.id {matching}"
-        f" OR {alias}.inbound_id IS NULL AND {attached})"
-    )
+    """SQL: "the click's id is the parameter" (or ``matching``), through both indexes of click
+    ids. A parameter in ``matching`` is bound twice, once for each index: pass its value
+    twice."""
+    return f"({own_click(alias, matching)} OR {attached_click(alias, matching)})"
 
 
 def text_column(column: str) -> str:
@@ -693,9 +699,9 @@ MIGRATIONS: list[Migration] = [
     DROP INDEX clicks_external_id;
     CREATE INDEX clicks_external_id ON clicks(seq >> 15, external_id) WHERE external_id != '';
     """,
-    # 19: the same for the ids of clicks attached to postbacks (``ATTACHED_CLICK``), which are
+    # 19: the same for the ids of clicks attached to postbacks (``attached_click``), which are
     # a network's and random; postwatch's own ids, which begin with their time, keep a unique
-    # index of their own (``OWN_CLICK``). A postback that names an id never seen is told so
+    # index of their own (``own_click``). A postback that names an id never seen is told so
     # by the writer's filter of attached ids (store/attached.py), not by a look-up in every
     # block. The table is made again: its id is no longer UNIQUE across both kinds, and its
     # sequence numbers are AUTOINCREMENT, never given twice, so that the filter, which reads

@@ -12,7 +12,7 @@ conversions whose ids a table or common table expression named ``ids`` holds.
 
 from __future__ import annotations
 
-from store.schema import STORED, by_click_id, in_blocks
+from store.schema import STORED, attached_click, by_click_id, own_click
 
 EVENTS, INBOUND = STORED["conversion_events"], STORED["inbound"]
 
@@ -20,7 +20,7 @@ EVENTS, INBOUND = STORED["conversion_events"], STORED["inbound"]
 def of_clicks(ids: str) -> str:
     """SQL: the ids of every inbound request of the clicks in ``ids``."""
     return (
-        f"SELECT k.inbound_id FROM clicks k WHERE k.id IN {ids} AND k.inbound_id IS NOT NULL"
+        f"SELECT k.inbound_id FROM clicks k WHERE {own_click('k', f'IN {ids}')}"
         f" UNION SELECT e.inbound_id FROM clicks k JOIN conversions n ON n.click_seq = k.seq"
         f" JOIN {EVENTS} e ON e.conversion_id = n.id WHERE {by_click_id('k', f'IN {ids}')}"
         f" UNION SELECT i.id FROM {INBOUND} i WHERE i.click_id IN {ids} AND i.reason != ''"
@@ -41,9 +41,9 @@ def click_of(request: str, click: str = "k") -> str:
     ``request`` (an alias of ``inbound`` or of its stored table) names: by its own id (a
     click's request), through its conversion (a postback's), or, for a request stored with a
     reason, among the attached clicks (the blocks are read for those few only)."""
-    attached = in_blocks("clicks", "seq", "id", click, f"= {request}.click_id")
+    named = f"= {request}.click_id"
     return (
-        f"({click}.inbound_id IS NOT NULL AND {click}.id = {request}.click_id"
+        f"({own_click(click, named)}"
         f" OR {click}.seq = (SELECT click_seq FROM conversions WHERE id = {request}.conversion_id)"
-        f" OR {request}.reason != '' AND {click}.inbound_id IS NULL AND {attached})"
+        f" OR {request}.reason != '' AND {attached_click(click, named)})"
     )
