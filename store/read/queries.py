@@ -527,14 +527,9 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
         inbound, replays = _requests(conn, any_id)
         return Trace(click=None, inbound=inbound, conversions=(), traced=any_id, replays=replays)
     click_id = matches[0].click_id
-    if shown is not None and shown != click_id and any(m.click_id == shown for m in matches):
+    other = shown is not None and shown != click_id and any(m.click_id == shown for m in matches)
+    if other and shown is not None:
         click_id = shown
-        if focus is not None:  # the transaction id's newest conversion on this click
-            row = conn.execute(
-                f"SELECT max(id) FROM conversions WHERE {BY_TXID} AND click_id = ?",
-                (any_id, click_id),
-            ).fetchone()
-            focus = None if row[0] is None else int(row[0])
     click = conn.execute(
         "SELECT c.*, k.key AS campaign, k.name AS campaign_name FROM clicks c"
         f" JOIN campaigns k ON k.id = c.campaign_id WHERE {by_click_id('c')}",
@@ -543,6 +538,8 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
     rows = conn.execute(
         f"{_CONVERSIONS} WHERE c.click_seq = ? ORDER BY c.id", (click["seq"],)
     ).fetchall()
+    if other and focus is not None:  # the transaction id's newest conversion on this click
+        focus = max((int(row["id"]) for row in rows if row["txid"] == any_id), default=None)
     inbound, replays = _requests(conn, click_id)
     return Trace(
         click=record_of(click, ClickView),
