@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -229,6 +230,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def serve_process(db: Path, *args: str, **popen: Any) -> tuple[subprocess.Popen[str], int]:
+    """`postwatch serve --db db` (and ``args``) as a process of its own, on a free port."""
+    port = free_port()
+    command = [sys.executable, "-m", "tui", "serve", "--db", str(db), "--port", str(port), *args]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
+    return process, port
+
+
+async def until_up(port: int) -> None:
+    """Wait until the listener on ``port`` answers its health check."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/api/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    raise AssertionError("the listener did not come up")
 
 
 async def until(check: Callable[[], Awaitable[T] | T], timeout: float = 10.0) -> T:

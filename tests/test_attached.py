@@ -9,8 +9,6 @@ import asyncio
 import contextlib
 import secrets
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +18,7 @@ from store.attached import FIRST_ROOM, AttachedIds
 from store.db import Store
 from store.records import Click
 from store.schema import migrate
-from tests.helpers import ATTACH_CONFIG, free_port, start_listener, stop_listener
+from tests.helpers import ATTACH_CONFIG, serve_process, start_listener, stop_listener, until_up
 
 CAMPAIGN = (
     "INSERT INTO campaigns (key, name, traffic_source_id, offer_source_id) VALUES ('c', 'C', 1, 1)"
@@ -135,16 +133,10 @@ async def test_a_click_another_process_attached_is_found(tmp_path: Path) -> None
     pw = await start_listener(path)  # learns now, before the other process attaches
     try:
         await pw.configure(ATTACH_CONFIG)
-        port = free_port()
-        other = subprocess.Popen(
-            [sys.executable, "-m", "tui", "serve", "--db", str(path), "--port", str(port)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        other, port = serve_process(path)
         try:
+            await until_up(port)
             async with aiohttp.ClientSession() as http:
-                await _until_up(http, port)
                 for n in range(3):
                     url = f"http://127.0.0.1:{port}/postback"
                     params = {"clickid": f"far-{n}", "type": "Deposit", "txid": f"F{n}"}
@@ -212,14 +204,3 @@ async def test_a_database_of_step_18_keeps_its_clicks_and_finds_them(tmp_path: P
     conn.execute("INSERT INTO clicks (id, campaign_id, created_at) VALUES ('next', 1, 3.0)")
     assert events.get_click(conn, "next").seq == 10  # type: ignore[union-attr]
     conn.close()
-
-
-async def _until_up(http: aiohttp.ClientSession, port: int) -> None:
-    for _ in range(200):
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/api/health") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            await asyncio.sleep(0.05)
-    raise AssertionError("the other listener did not come up")

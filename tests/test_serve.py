@@ -8,7 +8,6 @@ import resource
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -17,7 +16,7 @@ from listener.serve import listen, prepare
 from store.config import ConfigError
 from store.db import Store
 from store.workspace import campaigns, traffic_sources
-from tests.helpers import SPEC_EXAMPLE, free_port
+from tests.helpers import SPEC_EXAMPLE, free_port, serve_process, until_up
 
 
 async def test_a_new_database_gets_the_sample_and_a_configured_one_does_not(
@@ -45,40 +44,6 @@ async def test_a_new_database_gets_the_sample_and_a_configured_one_does_not(
         assert [c.key for c in await store.read(campaigns)] == ["casino-fr"]
 
 
-def _serve(tmp_path: Path, *args: str, **popen: Any) -> tuple[subprocess.Popen[str], int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tui",
-            "serve",
-            "--db",
-            str(tmp_path / "pw.db"),
-            "--port",
-            str(port),
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,
-    )
-    return process, port
-
-
-async def _until_up(port: int) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/api/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
-    raise AssertionError("the listener did not come up")
-
-
 def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
     process.terminate()
     out, err = process.communicate(timeout=10)
@@ -87,9 +52,9 @@ def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
 
 
 async def test_serve_walk_through(tmp_path: Path) -> None:
-    process, port = _serve(tmp_path)
+    process, port = serve_process(tmp_path / "pw.db")
     try:
-        await _until_up(port)
+        await until_up(port)
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
             async with http.get("/click/sample", params={"ref_id": "visitor-1"}) as response:
                 clickid = (await response.json())["clickid"]
@@ -120,9 +85,9 @@ async def test_serve_walk_through(tmp_path: Path) -> None:
 
 
 async def test_serve_logs_a_json_line_per_request_with_its_outcome(tmp_path: Path) -> None:
-    process, port = _serve(tmp_path, "--log-format", "json")
+    process, port = serve_process(tmp_path / "pw.db", "--log-format", "json")
     try:
-        await _until_up(port)
+        await until_up(port)
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession(base) as http:
             async with http.get("/click/sample", params={"ref_id": "v1"}) as response:
@@ -159,9 +124,9 @@ async def test_serve_raises_its_open_files_limit(tmp_path: Path) -> None:
     def lower() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
 
-    process, port = _serve(tmp_path, preexec_fn=lower)
+    process, port = serve_process(tmp_path / "pw.db", preexec_fn=lower)
     try:
-        await _until_up(port)
+        await until_up(port)
         soft, hard_seen = _open_files_limit(process.pid)
     finally:
         _stop(process)
@@ -171,9 +136,11 @@ async def test_serve_raises_its_open_files_limit(tmp_path: Path) -> None:
 async def test_serve_beyond_loopback_warns_and_keeps_its_token(tmp_path: Path) -> None:
     runs = []
     for _ in range(2):
-        process, port = _serve(tmp_path, "--host", "0.0.0.0", "--log-level", "warning")
+        process, port = serve_process(
+            tmp_path / "pw.db", "--host", "0.0.0.0", "--log-level", "warning"
+        )
         try:
-            await _until_up(port)
+            await until_up(port)
         finally:
             out, _ = _stop(process)
         runs.append(out)

@@ -5,8 +5,6 @@ by something else; the schema step that adds them counts what a database already
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -18,11 +16,12 @@ from store.schema import MIGRATIONS, migrate
 from tests.helpers import (
     BASE_CONFIG,
     Listener,
-    free_port,
+    serve_process,
     start_listener,
     stop_listener,
     totals_counted,
     totals_stored,
+    until_up,
 )
 
 
@@ -51,28 +50,6 @@ async def test_the_totals_equal_the_real_counts_after_ingest(tmp_path: Path) -> 
     assert real == totals.Totals(clicks=5, conversions=5, inbound=21, rejected=6, postbacks=15)
 
 
-def _serve(db: Path) -> tuple[subprocess.Popen[str], int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui", "serve", "--db", str(db), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return process, port
-
-
-async def _until_up(http: aiohttp.ClientSession, port: int) -> None:
-    for _ in range(200):
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/api/health") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            await asyncio.sleep(0.05)
-    raise AssertionError("the listener did not come up")
-
-
 async def _process_traffic(http: aiohttp.ClientSession, port: int, n: int) -> None:
     base = f"http://127.0.0.1:{port}"
     for i in range(n):
@@ -88,10 +65,10 @@ async def _process_traffic(http: aiohttp.ClientSession, port: int, n: int) -> No
 
 async def test_two_processes_on_one_database_each_add_their_own_batches(tmp_path: Path) -> None:
     db = tmp_path / "pw.db"
-    process, port = _serve(db)
+    process, port = serve_process(db)
     try:
         async with aiohttp.ClientSession() as http:
-            await _until_up(http, port)
+            await until_up(port)
             pw = await start_listener(db)  # the second process: this test's own listener
             try:
                 await asyncio.gather(_process_traffic(http, port, 8), traffic(pw, 8, "sample"))
