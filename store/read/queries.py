@@ -527,8 +527,7 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
         inbound, replays = _requests(conn, any_id)
         return Trace(click=None, inbound=inbound, conversions=(), traced=any_id, replays=replays)
     click_id = matches[0].click_id
-    other = shown is not None and shown != click_id and any(m.click_id == shown for m in matches)
-    if other and shown is not None:
+    if shown is not None and any(m.click_id == shown for m in matches):
         click_id = shown
     click = conn.execute(
         "SELECT c.*, k.key AS campaign, k.name AS campaign_name FROM clicks c"
@@ -538,7 +537,7 @@ def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Tr
     rows = conn.execute(
         f"{_CONVERSIONS} WHERE c.click_seq = ? ORDER BY c.id", (click["seq"],)
     ).fetchall()
-    if other and focus is not None:  # the transaction id's newest conversion on this click
+    if focus is not None and click_id != matches[0].click_id:  # the txid's newest on this click
         focus = max((int(row["id"]) for row in rows if row["txid"] == any_id), default=None)
     inbound, replays = _requests(conn, click_id)
     return Trace(
