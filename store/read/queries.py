@@ -10,7 +10,8 @@ those are backed by.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -515,7 +516,28 @@ def _requests(
     return inbound, tuple(replays_of(conn, [request.id for request in inbound]))
 
 
+@contextmanager
+def _one_snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """Every statement inside reads the same committed state: a read transaction, unless
+    the caller is in one already. (A writer may delete a click, say a prune, between two of
+    a trace's statements.)"""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
 def trace(conn: sqlite3.Connection, any_id: str, shown: str | None = None) -> Trace:
+    """The whole story of a click (``_trace``), read in one snapshot."""
+    with _one_snapshot(conn):
+        return _trace(conn, any_id, shown)
+
+
+def _trace(conn: sqlite3.Connection, any_id: str, shown: str | None) -> Trace:
     """The whole story of a click found by a click id, an external id or a transaction id:
     the click, every inbound request naming it, every conversion with its history,
     decisions and attempts. When several clicks have the id, the newest is traced (or the
